@@ -1,0 +1,40 @@
+"""quinr: quantum implicit neural compression (quINR) with a hardware-targeting backend system.
+
+Public API::
+
+    import quinr
+    result = quinr.encode("image.png", "image.qinr", model=quinr.ModelConfig(n_qubits=8))
+    signal = quinr.decode("image.qinr")
+"""
+
+from .circuit import CircuitSpec
+from .codec import EncodeResult, decode, encode, info, load_model, read_bitstream
+from .errors import BitstreamError, ConfigError, QuinrError, SignalError
+from .model import ModelConfig, QuINR
+from .signal import Signal, SignalKind, load_signal, psnr, save_signal
+from .train import TrainConfig
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BitstreamError",
+    "CircuitSpec",
+    "ConfigError",
+    "EncodeResult",
+    "ModelConfig",
+    "QuINR",
+    "QuinrError",
+    "Signal",
+    "SignalError",
+    "SignalKind",
+    "TrainConfig",
+    "decode",
+    "encode",
+    "info",
+    "load_model",
+    "load_signal",
+    "psnr",
+    "read_bitstream",
+    "save_signal",
+    "__version__",
+]

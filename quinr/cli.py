@@ -1,0 +1,191 @@
+"""The ``quinr`` command line: encode, decode, info, demo.
+
+``main(argv)`` returns an exit code: 0 on success, 1 when quinr refused the input (a one-line
+message on stderr, no traceback), 2 for usage errors (argparse).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from .errors import QuinrError
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("network")
+    g.add_argument("--qubits", type=int, default=8, help="Nq, number of qubits (default 8)")
+    g.add_argument("--embed", type=int, default=24, help="M, embedding size (default 24)")
+    g.add_argument("--reuploads", type=int, default=2, help="R, data re-uploads (default 2)")
+    g.add_argument("--layers", type=int, default=1, help="E, entangling layers per upload (default 1)")
+    g.add_argument("--blocks", type=int, default=1, help="stacked quINR blocks (default 1)")
+    g.add_argument("--shuffle-seed", type=int, default=0, help="seed of the re-upload permutations")
+    g.add_argument("--angle-scale", type=float, default=1.0, help="h is embedded as SCALE*h radians")
+
+
+def _add_train_args(p: argparse.ArgumentParser) -> None:
+    from .train import TrainConfig
+
+    d = TrainConfig()
+    g = p.add_argument_group("training")
+    g.add_argument("--steps", type=int, default=d.steps, help=f"optimizer steps (default {d.steps})")
+    g.add_argument("--lr", type=float, default=d.lr, help=f"AdamW learning rate of the circuit (default {d.lr})")
+    g.add_argument("--lr-embed", type=float, default=None, help="learning rate of the sine layer (default: see docs)")
+    g.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    g.add_argument("--schedule", choices=("cosine", "constant"), default=d.schedule)
+    g.add_argument("--batch-size", type=int, default=None, help="coordinates per step (default: full batch)")
+    g.add_argument("--seed", type=int, default=d.seed, help="seed of initialisation and sampling")
+    g.add_argument("--device", default=d.device, help="torch device for training: cpu or cuda")
+    g.add_argument("--bits", type=int, default=16, help="bits per stored weight (default 16)")
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(prog="quinr", description="Quantum implicit neural compression (quINR).")
+    parser.add_argument("--version", action="version", version=f"quinr {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    enc = sub.add_parser("encode", help="compress an image or .npy array to a .qinr file")
+    enc.add_argument("input", help="8-bit grey/RGB PNG or JPEG, 16-bit grey PNG, or float .npy")
+    enc.add_argument("-o", "--output", required=True, help="output .qinr file")
+    enc.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_model_args(enc)
+    _add_train_args(enc)
+
+    dec = sub.add_parser("decode", help="decode a .qinr file to an image (.png) or array (.npy)")
+    dec.add_argument("input", help=".qinr file")
+    dec.add_argument("-o", "--output", required=True, help="output .png (images) or .npy (float signals)")
+    dec.add_argument("--device", default="cpu", help="torch device for the exact simulator")
+
+    inf = sub.add_parser("info", help="show the header of a .qinr file")
+    inf.add_argument("input", help=".qinr file")
+
+    demo = sub.add_parser("demo", help="compress a built-in real photo and compare with JPEG2000")
+    demo.add_argument("--out", default="quinr-demo", help="output folder (default ./quinr-demo)")
+    demo.add_argument("--steps", type=int, default=None, help="override the demo's training steps")
+    demo.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def _progress(total: int, quiet: bool, desc: str):
+    """A tqdm bar and a training callback that advances it (no-op when quiet)."""
+    if quiet:
+        return None, lambda info: None
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, desc=desc, unit="step", file=sys.stderr, dynamic_ncols=True)
+
+    def callback(info) -> None:
+        bar.update(1)
+        bar.set_postfix(loss=f"{info.loss:.5f}", best=f"{info.best_loss:.5f}", refresh=False)
+
+    return bar, callback
+
+
+def _cmd_encode(args: argparse.Namespace) -> int:
+    from .codec import encode
+    from .model import ModelConfig
+    from .train import TrainConfig
+
+    model = ModelConfig(
+        n_qubits=args.qubits,
+        embed_dim=args.embed,
+        reuploads=args.reuploads,
+        layers=args.layers,
+        blocks=args.blocks,
+        shuffle_seed=args.shuffle_seed,
+        angle_scale=args.angle_scale,
+    )
+    train = TrainConfig(
+        steps=args.steps,
+        lr=args.lr,
+        lr_embed=args.lr_embed,
+        weight_decay=args.weight_decay,
+        schedule=args.schedule,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        device=args.device,
+    )
+    bar, callback = _progress(args.steps, args.quiet, "encode")
+    try:
+        res = encode(args.input, args.output, model=model, train=train, bits=args.bits, callback=callback)
+    finally:
+        if bar is not None:
+            bar.close()
+    h, w, c = res.decoded.shape
+    print(f"wrote {res.path} ({res.n_bytes} bytes)")
+    print(f"  signal   {w}x{h}x{c} {res.decoded.kind.name.lower()}")
+    print(f"  network  {res.model.circuit().describe()} blocks={res.model.blocks}")
+    print(f"  params   {res.n_params} x {res.bits} bits")
+    print(f"  bpp      {res.bpp:.4f}  (8 x {res.n_bytes} bytes / {h * w} pixels)")
+    print(f"  PSNR     {res.psnr:.2f} dB  (peak {res.peak:g}, measured by decoding the written file)")
+    print(f"  time     {res.total_seconds:.1f} s  (training {res.train_seconds:.1f} s, best step {res.train.best_step})")
+    return 0
+
+
+def _cmd_decode(args: argparse.Namespace) -> int:
+    from .codec import decode
+    from .signal import save_signal
+
+    t0 = time.perf_counter()
+    sig = decode(args.input, device=args.device)
+    out = save_signal(sig, args.output)
+    h, w, c = sig.shape
+    print(f"wrote {out} ({w}x{h}x{c} {sig.kind.name.lower()}) in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from .bitstream import FORMAT_VERSION
+    from .codec import info
+
+    hdr = info(args.input)
+    size = Path(args.input).stat().st_size
+    m = hdr.model
+    print(f"{args.input}: quinr bitstream v{FORMAT_VERSION}, {size} bytes, {8 * size / hdr.pixels:.4f} bpp")
+    print(f"  signal   {hdr.width}x{hdr.height}x{hdr.channels} {hdr.kind.name.lower()} range [{hdr.vmin:g}, {hdr.vmax:g}]")
+    print(f"  network  {m.circuit().describe()} blocks={m.blocks} w0={m.w0:g} angle_scale={m.angle_scale:g}")
+    print(f"  weights  {m.n_params()} x {hdr.bits} bits (per-tensor uniform)")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    bar = None
+
+    def make_callback(total: int):
+        nonlocal bar
+        bar, cb = _progress(total, args.quiet, "demo encode")
+        return cb
+
+    try:
+        report = run_demo(Path(args.out), steps=args.steps, make_callback=make_callback)
+    finally:
+        if bar is not None:
+            bar.close()
+    print(report)
+    return 0
+
+
+_COMMANDS = {"encode": _cmd_encode, "decode": _cmd_decode, "info": _cmd_info, "demo": _cmd_demo}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _build_parser().parse_args(argv)
+    try:
+        return _COMMANDS[args.command](args)
+    except QuinrError as exc:
+        print(f"quinr: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("quinr: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,148 @@
+"""The public API: :func:`encode` a signal to a ``.qinr`` bitstream, :func:`decode` it back.
+
+The encoder measures quality the way a user will see it: it writes the file, decodes its own
+bytes with :func:`decode` (on the CPU, exactly as ``quinr decode`` does by default), and reports
+bpp from the real file size and PSNR from that decoded signal.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import bitstream
+from .bitstream import Header
+from .errors import BitstreamError
+from .model import Evaluator, ModelConfig, QuINR
+from .quant import check_bits, dequantize, quantize
+from .signal import Signal, coordinates, load_signal, psnr
+from .train import StepInfo, TrainConfig, TrainResult, fit, resolve_device
+
+
+@dataclass(frozen=True)
+class EncodeResult:
+    """What :func:`encode` measured. ``bpp`` and ``psnr`` come from the written file."""
+
+    data: bytes
+    path: Path | None
+    bpp: float
+    psnr: float
+    peak: float
+    n_params: int
+    bits: int
+    model: ModelConfig
+    train: TrainResult
+    train_seconds: float
+    total_seconds: float
+    decoded: Signal
+
+    @property
+    def n_bytes(self) -> int:
+        return len(self.data)
+
+
+def encode(
+    source: str | Path | Signal,
+    output: str | Path | None = None,
+    *,
+    model: ModelConfig | None = None,
+    train: TrainConfig | None = None,
+    bits: int = 16,
+    callback: Callable[[StepInfo], None] | None = None,
+) -> EncodeResult:
+    """Compress a signal (a path or a :class:`Signal`) into a quINR bitstream.
+
+    Args:
+        source: image / ``.npy`` path, or a loaded signal.
+        output: where to write the ``.qinr`` file (``None``: keep it in memory only).
+        model: network shape; ``out_features`` is set from the signal's channels.
+        train: fitting settings (steps, lr, seed, device, ...).
+        bits: bits per stored weight (per-tensor uniform quantization).
+        callback: called after every training step (progress bars).
+    """
+    t0 = time.perf_counter()
+    signal = source if isinstance(source, Signal) else load_signal(source)
+    check_bits(bits)
+    train = train or TrainConfig()
+    h, w, c = signal.shape
+    cfg = dataclasses.replace(model or ModelConfig(), out_features=c)
+    device = resolve_device(train.device)
+    torch.manual_seed(train.seed)
+    net = QuINR(cfg, seed=train.seed, init_freq=train.init_freq, gain_init=train.gain_init).to(device)
+    coords = torch.from_numpy(coordinates(h, w))
+    values = torch.from_numpy(signal.normalized().reshape(-1, c))
+    t1 = time.perf_counter()
+    result = fit(net, coords, values, train, callback)
+    train_seconds = time.perf_counter() - t1
+    net.canonicalize_()
+    header = Header(signal.kind, h, w, c, signal.vmin, signal.vmax, cfg, bits)
+    tensors = [quantize(t.detach().cpu().numpy(), bits) for _, t in net.named_tensors()]
+    data = bitstream.write(header, tensors)
+    path = None
+    if output is not None:
+        path = Path(output)
+        path.write_bytes(data)
+    decoded = decode(data)
+    return EncodeResult(
+        data=data,
+        path=path,
+        bpp=8.0 * len(data) / signal.pixels,
+        psnr=psnr(signal, decoded),
+        peak=signal.peak,
+        n_params=cfg.n_params(),
+        bits=bits,
+        model=cfg,
+        train=result,
+        train_seconds=train_seconds,
+        total_seconds=time.perf_counter() - t0,
+        decoded=decoded,
+    )
+
+
+def read_bitstream(source: str | Path | bytes) -> bitstream.Bitstream:
+    """Read and validate a bitstream from a path or bytes."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return bitstream.read(bytes(source))
+    p = Path(source)
+    if not p.is_file():
+        raise BitstreamError(f"{p}: no such file")
+    return bitstream.read(p.read_bytes())
+
+
+def info(source: str | Path | bytes) -> Header:
+    """The validated header of a bitstream."""
+    return read_bitstream(source).header
+
+
+def load_model(bs: bitstream.Bitstream, device: str | torch.device = "cpu") -> QuINR:
+    """Rebuild the network of a bitstream with its dequantized weights."""
+    cfg = bs.header.model
+    net = QuINR(cfg)
+    with torch.no_grad():
+        for (_, param), qt in zip(net.named_tensors(), bs.tensors, strict=True):
+            param.copy_(torch.from_numpy(dequantize(qt, bs.header.bits)))
+    return net.to(resolve_device(str(device)))
+
+
+def decode(
+    source: str | Path | bytes,
+    *,
+    device: str = "cpu",
+    evaluator: Evaluator | None = None,
+) -> Signal:
+    """Decode a bitstream (path or bytes) to a :class:`Signal`.
+
+    ``evaluator`` replaces the exact simulator (e.g. a backend adapter that samples shots).
+    """
+    bs = read_bitstream(source)
+    hdr = bs.header
+    net = load_model(bs, device)
+    coords = torch.from_numpy(coordinates(hdr.height, hdr.width)).to(next(net.parameters()).device)
+    values = net.predict(coords, evaluator).cpu().numpy().astype(np.float64)
+    return Signal.from_normalized(values.reshape(hdr.height, hdr.width, hdr.channels), hdr.kind, hdr.vmin, hdr.vmax)

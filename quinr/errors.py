@@ -1,0 +1,24 @@
+"""The one error hierarchy of quinr.
+
+Every failure a user can cause (bad input, bad options, a damaged file) raises a subclass of
+:class:`QuinrError` with a message that says what was wrong and, where possible, what to do. The
+CLI turns these into one-line messages and a non-zero exit code instead of tracebacks.
+"""
+
+from __future__ import annotations
+
+
+class QuinrError(Exception):
+    """Base class of every error quinr raises on purpose."""
+
+
+class ConfigError(QuinrError, ValueError):
+    """A network, training or quantization setting is out of its valid range."""
+
+
+class SignalError(QuinrError):
+    """An input signal cannot be read (missing file, not an image, unsupported mode)."""
+
+
+class BitstreamError(QuinrError):
+    """A ``.qinr`` file is not a valid quinr bitstream (wrong magic, version, size, CRC, header)."""

@@ -1,0 +1,221 @@
+"""The quINR network: sine embedding -> QNN -> probabilities -> last N_out states -> affine -> QReLU.
+
+``h = sin(w0 * W x + b)`` feeds a :class:`~quinr.circuit.CircuitSpec` circuit; the probabilities
+of its last ``out_features`` basis states (ascending index = channel 0, 1, ...) pass through a
+learnable per-channel affine map and QReLU (Parisi et al. 2022). With ``blocks > 1`` the structure
+is iterated: block ``k > 0`` embeds the per-qubit ``<Z>`` of block ``k - 1`` instead of the
+coordinates. Every choice the paper leaves open is documented in ``docs/model.md``.
+
+The model never knows where its circuit runs: :meth:`QuINR.forward` takes an *evaluator* (a
+function returning basis-state probabilities). The default is the exact torch simulator, which is
+differentiable; decoders can pass a backend adapter instead.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from .circuit import CircuitSpec
+from .errors import ConfigError
+from .sim import probabilities as exact_probabilities
+
+#: evaluator(spec, h, theta, last) -> probabilities (B, 2^Nq) or, if last is given, (B, last).
+Evaluator = Callable[[CircuitSpec, torch.Tensor, torch.Tensor, "int | None"], torch.Tensor]
+
+#: Number of coordinates evaluated at once by :meth:`QuINR.predict` (bounds decode memory).
+PREDICT_CHUNK = 1 << 16
+
+
+def exact_evaluator(spec: CircuitSpec, h: torch.Tensor, theta: torch.Tensor, last: int | None) -> torch.Tensor:
+    """The exact, differentiable torch statevector simulator."""
+    return exact_probabilities(spec, h, theta, last=last)
+
+
+def qrelu(x: torch.Tensor) -> torch.Tensor:
+    """QReLU (Parisi et al. 2022): x for x > 0, else 0.01x - 2x = -1.99x (reflects, never clamps)."""
+    return torch.where(x > 0, x, -1.99 * x)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything that defines the network's shape (and so the decoder's work).
+
+    Args:
+        in_features: coordinate dimensions (2 for images).
+        out_features: N_out, channels produced (1 grey / range, 3 RGB).
+        n_qubits: Nq.
+        embed_dim: M, the size of h.
+        reuploads: R, uploads of h per block.
+        layers: E, entangling layers after each upload.
+        blocks: how many times the whole structure is stacked (the paper's optional iteration).
+        shuffle_seed: seed of the re-uploading permutations.
+        w0: the sine frequency of the input layer (30 in the paper).
+        angle_scale: h is embedded as ``angle_scale * h`` radians.
+    """
+
+    in_features: int = 2
+    out_features: int = 3
+    n_qubits: int = 8
+    embed_dim: int = 24
+    reuploads: int = 2
+    layers: int = 1
+    blocks: int = 1
+    shuffle_seed: int = 0
+    w0: float = 30.0
+    angle_scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name, lo, hi in (("in_features", 1, 8), ("out_features", 1, 16), ("blocks", 1, 8)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+                raise ConfigError(f"{name} must be an integer in [{lo}, {hi}], got {v!r}")
+        if not (math.isfinite(self.w0) and 0.0 < self.w0 <= 1000.0):
+            raise ConfigError(f"w0 must be in (0, 1000], got {self.w0!r}")
+        spec = self.circuit()  # validates the circuit fields
+        if self.out_features > spec.n_states:
+            raise ConfigError(
+                f"out_features={self.out_features} needs at least {self.out_features} basis states; "
+                f"{self.n_qubits} qubit(s) give {spec.n_states}"
+            )
+
+    def circuit(self) -> CircuitSpec:
+        return CircuitSpec(
+            n_qubits=self.n_qubits,
+            embed_dim=self.embed_dim,
+            reuploads=self.reuploads,
+            layers=self.layers,
+            shuffle_seed=self.shuffle_seed,
+            angle_scale=self.angle_scale,
+        )
+
+    def block_in_features(self, block: int) -> int:
+        return self.in_features if block == 0 else self.n_qubits
+
+    def tensor_shapes(self) -> list[tuple[str, tuple[int, ...]]]:
+        """Names and shapes of every stored tensor, in bitstream order."""
+        n_theta = self.circuit().n_theta
+        shapes: list[tuple[str, tuple[int, ...]]] = []
+        for k in range(self.blocks):
+            shapes += [
+                (f"blocks.{k}.weight", (self.embed_dim, self.block_in_features(k))),
+                (f"blocks.{k}.bias", (self.embed_dim,)),
+                (f"blocks.{k}.theta", (n_theta,)),
+            ]
+        shapes += [("scale", (self.out_features,)), ("offset", (self.out_features,))]
+        return shapes
+
+    def n_params(self) -> int:
+        return sum(math.prod(s) for _, s in self.tensor_shapes())
+
+    def to_dict(self) -> dict[str, float | int]:
+        return asdict(self)
+
+
+class QuINRBlock(nn.Module):
+    """sin(w0 W x + b) followed by the circuit; returns basis-state probabilities."""
+
+    def __init__(self, cfg: ModelConfig, index: int, generator: torch.Generator, init_freq: float) -> None:
+        super().__init__()
+        self.spec = cfg.circuit()
+        self.w0 = cfg.w0
+        fan_in = cfg.block_in_features(index)
+        # First layer: U(-f/w0, f/w0), i.e. at most f radians per unit coordinate (SIREN's
+        # U(-1/n, 1/n) gives 15 for n = 2, far too high for a QNN to combine; see docs/model.md).
+        # Later blocks: SIREN's hidden-layer U(-sqrt(6/n)/w0, +).
+        bound = init_freq / cfg.w0 if index == 0 else math.sqrt(6.0 / fan_in) / cfg.w0
+        self.weight = nn.Parameter(_uniform((cfg.embed_dim, fan_in), bound, generator))
+        # The paper's bias sits outside w0; U(-pi, pi) gives every feature a random phase, as
+        # SIREN's w0 * b does.
+        self.bias = nn.Parameter(_uniform((cfg.embed_dim,), math.pi, generator))
+        self.theta = nn.Parameter(_uniform((self.spec.n_theta,), math.pi, generator))
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sin(self.w0 * (x @ self.weight.T) + self.bias)
+
+    def forward(self, x: torch.Tensor, evaluator: Evaluator, last: int | None) -> torch.Tensor:
+        return evaluator(self.spec, self.embed(x), self.theta, last)
+
+
+#: Output-gain initialisations: "mid-grey" maps a uniform state (p = 2^-Nq) to 0.5;
+#: "n-out" uses N_out, the smallest uniform gain that can reach every value in [0, 1]^N_out.
+GAIN_INITS = ("mid-grey", "n-out")
+
+
+class QuINR(nn.Module):
+    """The quINR network of Fujihashi & Koike-Akino (2026).
+
+    Args:
+        cfg: the network shape.
+        seed: seed of the parameter initialisation.
+        init_freq: the first layer starts with frequencies of at most this many radians per unit
+            coordinate (training only; not stored in the bitstream).
+        gain_init: how the output gain starts, one of :data:`GAIN_INITS`.
+    """
+
+    def __init__(self, cfg: ModelConfig, seed: int = 0, init_freq: float = 3.0, gain_init: str = "mid-grey") -> None:
+        super().__init__()
+        if gain_init not in GAIN_INITS:
+            raise ConfigError(f"gain_init must be one of {GAIN_INITS}, got {gain_init!r}")
+        if not (math.isfinite(init_freq) and init_freq > 0):
+            raise ConfigError(f"init_freq must be positive, got {init_freq!r}")
+        self.cfg = cfg
+        gen = torch.Generator().manual_seed(seed)
+        self.blocks = nn.ModuleList(QuINRBlock(cfg, k, gen, init_freq) for k in range(cfg.blocks))
+        gain = 0.5 * 2.0**cfg.n_qubits if gain_init == "mid-grey" else float(cfg.out_features)
+        self.scale = nn.Parameter(torch.full((cfg.out_features,), gain))
+        self.offset = nn.Parameter(torch.zeros(cfg.out_features))
+        n = cfg.n_qubits
+        bits = (torch.arange(1 << n)[:, None] >> (n - 1 - torch.arange(n))) & 1
+        self.register_buffer("_z_signs", (1 - 2 * bits).to(torch.float32), persistent=False)
+
+    def forward(self, x: torch.Tensor, evaluator: Evaluator | None = None) -> torch.Tensor:
+        """Coordinates (B, in_features) in [-1, 1] -> values (B, out_features), nominally in [0, 1]."""
+        evaluator = evaluator or exact_evaluator
+        feats = x
+        for block in self.blocks[:-1]:
+            feats = block(feats, evaluator, None) @ self._z_signs  # per-qubit <Z>
+        p = self.blocks[-1](feats, evaluator, self.cfg.out_features)
+        return qrelu(self.scale * p + self.offset)
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor, evaluator: Evaluator | None = None, chunk: int = PREDICT_CHUNK) -> torch.Tensor:
+        """Forward pass without autograd, in chunks of coordinates (bounded memory)."""
+        outs = [self(x[i : i + chunk], evaluator) for i in range(0, x.shape[0], chunk)]
+        return torch.cat(outs) if outs else x.new_zeros(0, self.cfg.out_features)
+
+    def named_tensors(self) -> list[tuple[str, torch.Tensor]]:
+        """Parameters in bitstream order (see :meth:`ModelConfig.tensor_shapes`)."""
+        params = dict(self.named_parameters())
+        return [(name, params[name]) for name, _ in self.cfg.tensor_shapes()]
+
+    @torch.no_grad()
+    def canonicalize_(self) -> QuINR:
+        """Wrap periodic parameters into one period, without changing the output.
+
+        Smaller ranges mean finer quantization steps. RX/RZ angles and the sine bias have period
+        2*pi (a sign flip of one gate is a global phase); CRZ angles have period 4*pi (CRZ(t + 2pi)
+        is CRZ(t) times Z on the control, which is *not* a global phase).
+        """
+        for block in self.blocks:
+            block.bias.copy_(_wrap(block.bias, 2 * math.pi))
+            spec = block.spec
+            crz = torch.zeros(spec.n_theta, dtype=torch.bool)
+            for layer in range(spec.n_layers_total):
+                crz[spec.layer_offsets(layer)["crz"]] = True
+            crz = crz.to(block.theta.device)
+            wrapped = torch.where(crz, _wrap(block.theta, 4 * math.pi), _wrap(block.theta, 2 * math.pi))
+            block.theta.copy_(wrapped)
+        return self
+
+
+def _uniform(shape: tuple[int, ...], bound: float, gen: torch.Generator) -> torch.Tensor:
+    return (torch.rand(shape, generator=gen) * 2.0 - 1.0) * bound
+
+
+def _wrap(x: torch.Tensor, period: float) -> torch.Tensor:
+    return torch.remainder(x + 0.5 * period, period) - 0.5 * period

@@ -1,0 +1,198 @@
+"""Signals in and out: images and float arrays, their coordinates, values and PSNR.
+
+A :class:`Signal` keeps the samples in their native type (uint8, uint16 or float32) together with
+the value range used to normalise them to [0, 1] for training: 8-bit /255, 16-bit /65535, float
+signals by their stored range [vmin, vmax]. Coordinates are normalised per axis to [-1, 1].
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import SignalError
+
+#: Largest signal quinr accepts (pixels); also the bound a bitstream header is checked against.
+MAX_PIXELS = 1 << 26
+MAX_SIDE = 65535
+MAX_CHANNELS = 16
+
+
+class SignalKind(enum.IntEnum):
+    """Sample type of a signal. The values are bitstream ids: never reuse or renumber them."""
+
+    U8 = 0
+    U16 = 1
+    F32 = 2
+
+
+_DTYPES = {SignalKind.U8: np.uint8, SignalKind.U16: np.uint16, SignalKind.F32: np.float32}
+
+
+@dataclass(frozen=True)
+class Signal:
+    """A 2-D signal of shape (H, W, C) in its native sample type."""
+
+    data: np.ndarray
+    kind: SignalKind
+    vmin: float
+    vmax: float
+
+    def __post_init__(self) -> None:
+        if self.data.ndim != 3:
+            raise SignalError(f"signal must have shape (H, W, C), got {self.data.shape}")
+        if self.data.dtype != _DTYPES[self.kind]:
+            raise SignalError(f"{self.kind.name} signal must be {_DTYPES[self.kind].__name__}, got {self.data.dtype}")
+        h, w, c = self.data.shape
+        if not (1 <= h <= MAX_SIDE and 1 <= w <= MAX_SIDE and 1 <= c <= MAX_CHANNELS and h * w <= MAX_PIXELS):
+            raise SignalError(f"signal shape {self.data.shape} is outside the supported range")
+        if not (math.isfinite(self.vmin) and math.isfinite(self.vmax) and self.vmax >= self.vmin):
+            raise SignalError(f"invalid value range [{self.vmin}, {self.vmax}]")
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        h, w, c = self.data.shape
+        return h, w, c
+
+    @property
+    def pixels(self) -> int:
+        return self.shape[0] * self.shape[1]
+
+    @property
+    def peak(self) -> float:
+        """The MAX of PSNR: 255, 65535, or for float signals the largest value (the paper's MAX)."""
+        if self.kind is SignalKind.U8:
+            return 255.0
+        if self.kind is SignalKind.U16:
+            return 65535.0
+        if self.vmin >= 0:
+            return self.vmax if self.vmax > 0 else 1.0
+        return max(-self.vmin, abs(self.vmax))
+
+    def normalized(self) -> np.ndarray:
+        """float32 (H, W, C) in [0, 1]."""
+        span = self.vmax - self.vmin
+        if span == 0:
+            return np.zeros(self.data.shape, np.float32)
+        return ((self.data.astype(np.float64) - self.vmin) / span).astype(np.float32)
+
+    @classmethod
+    def from_normalized(cls, values: np.ndarray, kind: SignalKind, vmin: float, vmax: float) -> Signal:
+        """Map [0, 1] values back to the native type (rounded and clipped for integer kinds)."""
+        v = np.clip(np.asarray(values, dtype=np.float64), 0.0, 1.0)
+        if kind is SignalKind.F32:
+            data = (vmin + v * (vmax - vmin)).astype(np.float32)
+        else:
+            top = 255.0 if kind is SignalKind.U8 else 65535.0
+            data = np.rint(v * top).astype(_DTYPES[kind])
+        return cls(data, kind, vmin, vmax)
+
+
+def load_signal(path: str | Path) -> Signal:
+    """Read an 8-bit grey/RGB PNG or JPEG, a 16-bit grey PNG, or a float ``.npy`` (H, W[, C])."""
+    p = Path(path)
+    if not p.is_file():
+        raise SignalError(f"{p}: no such file")
+    if p.suffix.lower() == ".npy":
+        return _load_npy(p)
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(p) as im:
+            im.load()
+            return signal_from_image(im, str(p))
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise SignalError(f"{p}: not an image quinr can read ({exc})") from None
+
+
+def signal_from_image(im: object, name: str = "image") -> Signal:
+    """Convert a PIL image to a Signal (palette/1-bit images become RGB/grey)."""
+    from PIL import Image
+
+    assert isinstance(im, Image.Image)
+    mode = im.mode
+    if mode in ("P", "PA"):
+        if "transparency" in im.info or mode == "PA":
+            raise SignalError(f"{name}: images with transparency are not supported; flatten it first")
+        im, mode = im.convert("RGB"), "RGB"
+    if mode == "1":
+        im, mode = im.convert("L"), "L"
+    if mode in ("L", "RGB"):
+        arr = np.asarray(im, dtype=np.uint8)
+        arr = arr[..., None] if arr.ndim == 2 else arr
+        return Signal(np.ascontiguousarray(arr), SignalKind.U8, 0.0, 255.0)
+    if mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(im)
+        if arr.min() < 0 or arr.max() > 65535:
+            raise SignalError(f"{name}: 32-bit integer image with values outside 0..65535")
+        return Signal(np.ascontiguousarray(arr.astype(np.uint16)[..., None]), SignalKind.U16, 0.0, 65535.0)
+    raise SignalError(f"{name}: image mode {mode!r} is not supported (use 8-bit grey/RGB or 16-bit grey)")
+
+
+def _load_npy(p: Path) -> Signal:
+    try:
+        arr = np.load(p, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise SignalError(f"{p}: not a readable .npy array ({exc})") from None
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    if arr.ndim != 3 or arr.dtype.kind not in "fiu":
+        raise SignalError(f"{p}: expected a numeric (H, W) or (H, W, C) array, got {arr.dtype} {arr.shape}")
+    arr = arr.astype(np.float32)
+    if not np.all(np.isfinite(arr)):
+        raise SignalError(f"{p}: array contains NaN or infinite values")
+    return Signal(np.ascontiguousarray(arr), SignalKind.F32, float(arr.min()), float(arr.max()))
+
+
+def save_signal(signal: Signal, path: str | Path) -> Path:
+    """Write a signal: PNG (8/16-bit) for integer kinds, ``.npy`` for float signals."""
+    p = Path(path)
+    if signal.kind is SignalKind.F32:
+        if p.suffix.lower() != ".npy":
+            raise SignalError(f"{p}: float signals are written as .npy")
+        np.save(p, signal.data[..., 0] if signal.shape[2] == 1 else signal.data)
+        return p
+    from PIL import Image
+
+    data = signal.data
+    if signal.kind is SignalKind.U16:
+        if signal.shape[2] != 1:
+            raise SignalError("16-bit images must have one channel")
+        im = Image.fromarray(data[..., 0])
+    elif signal.shape[2] == 1:
+        im = Image.fromarray(data[..., 0], mode="L")
+    elif signal.shape[2] == 3:
+        im = Image.fromarray(data, mode="RGB")
+    else:
+        raise SignalError(f"cannot write a {signal.shape[2]}-channel image as {p.suffix}")
+    try:
+        im.save(p)
+    except (KeyError, ValueError, OSError) as exc:
+        raise SignalError(f"{p}: cannot write image ({exc})") from None
+    return p
+
+
+def coordinates(height: int, width: int) -> np.ndarray:
+    """(H*W, 2) float32 coordinates (row, column), each axis normalised to [-1, 1]."""
+    ys = np.linspace(-1.0, 1.0, height, dtype=np.float32) if height > 1 else np.zeros(1, np.float32)
+    xs = np.linspace(-1.0, 1.0, width, dtype=np.float32) if width > 1 else np.zeros(1, np.float32)
+    grid = np.stack(np.meshgrid(ys, xs, indexing="ij"), axis=-1)
+    return grid.reshape(-1, 2)
+
+
+def mse(reference: Signal, test: Signal) -> float:
+    if reference.shape != test.shape:
+        raise SignalError(f"shapes differ: {reference.shape} vs {test.shape}")
+    diff = reference.data.astype(np.float64) - test.data.astype(np.float64)
+    return float(np.mean(diff * diff))
+
+
+def psnr(reference: Signal, test: Signal, peak: float | None = None) -> float:
+    """PSNR in dB over all samples, MAX = ``peak`` or the reference's :attr:`Signal.peak`."""
+    err = mse(reference, test)
+    top = reference.peak if peak is None else peak
+    return math.inf if err == 0 else 10.0 * math.log10(top * top / err)

@@ -1,0 +1,185 @@
+"""The .qinr format: golden files, round trips, and every kind of damaged input."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from quinr import bitstream
+from quinr.bitstream import FORMAT_VERSION, MAGIC, Header
+from quinr.codec import decode, info
+from quinr.errors import BitstreamError
+from quinr.model import ModelConfig
+from quinr.quant import dequantize, quantize
+from quinr.signal import SignalKind, load_signal
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def _golden_module():
+    spec = importlib.util.spec_from_file_location("make_golden", GOLDEN / "make_golden.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_golden_headers_decode_to_the_frozen_values():
+    h = info(GOLDEN / "v1_rgb.qinr")
+    assert (h.kind, h.height, h.width, h.channels, h.bits) == (SignalKind.U8, 12, 16, 3, 12)
+    assert h.model == ModelConfig(out_features=3, n_qubits=4, embed_dim=8, shuffle_seed=11)
+    f = info(GOLDEN / "v1_float_blocks.qinr")
+    assert (f.kind, f.height, f.width, f.vmin, f.vmax, f.bits) == (SignalKind.F32, 8, 32, -2.5, 80.25, 16)
+    assert f.model.blocks == 2 and f.model.reuploads == 3 and f.model.layers == 2
+    assert abs(f.model.angle_scale - math.pi) < 1e-6
+
+
+@pytest.mark.parametrize("name", ["v1_rgb.qinr", "v1_float_blocks.qinr"])
+def test_writer_still_produces_the_golden_bytes(name):
+    assert _golden_module().build(name) == (GOLDEN / name).read_bytes()
+
+
+def test_golden_files_decode_to_their_reference_outputs():
+    rgb = decode(GOLDEN / "v1_rgb.qinr")
+    ref = load_signal(GOLDEN / "v1_rgb.png")
+    diff = np.abs(rgb.data.astype(int) - ref.data.astype(int))
+    assert diff.max() <= 1  # float round-off may move a value across a rounding boundary
+    flt = decode(GOLDEN / "v1_float_blocks.qinr")
+    assert np.allclose(flt.data, np.load(GOLDEN / "v1_float_blocks.npy"), atol=1e-3)
+
+
+@pytest.mark.parametrize("bits", [2, 7, 8, 12, 16, 23, 32])
+def test_quantized_values_survive_the_round_trip_at_any_bit_depth(bits):
+    cfg = ModelConfig(out_features=1, n_qubits=2, embed_dim=3)
+    rng = np.random.default_rng(bits)
+    tensors = [quantize(rng.normal(size=s), bits) for _, s in cfg.tensor_shapes()]
+    data = bitstream.write(Header(SignalKind.U8, 5, 7, 1, 0.0, 255.0, cfg, bits), tensors)
+    back = bitstream.read(data)
+    assert len(data) == bitstream.file_size(back.header)
+    for a, b in zip(tensors, back.tensors, strict=True):
+        assert np.array_equal(a.values, b.values) and (a.lo, a.hi, a.shape) == (b.lo, b.hi, b.shape)
+        assert np.array_equal(dequantize(a, bits), dequantize(b, bits))
+
+
+def test_quantization_error_is_within_half_a_step():
+    x = np.random.default_rng(0).uniform(-3, 3, size=1000)
+    qt = quantize(x, 10)
+    step = (qt.hi - qt.lo) / 1023
+    assert np.max(np.abs(dequantize(qt, 10) - x)) <= 0.5 * step + 1e-6
+    const = quantize(np.full(4, 2.5), 8)
+    assert np.allclose(dequantize(const, 8), 2.5)
+
+
+# ----------------------------------------------------------------------------------- bad input
+def _valid() -> bytes:
+    return (GOLDEN / "v1_rgb.qinr").read_bytes()
+
+
+def _reforge(body_without_crc: bytes) -> bytes:
+    """A file whose CRC is right, so the header checks themselves are exercised."""
+    return body_without_crc + struct.pack(">I", zlib.crc32(body_without_crc))
+
+
+def _with_field(fmt_offset: int, fmt: str, value) -> bytes:
+    body = bytearray(_valid()[:-4])
+    struct.pack_into(fmt, body, 5 + fmt_offset, value)
+    return _reforge(bytes(body))
+
+
+# offsets of header fields after magic+version (see bitstream._FIXED)
+_OFF = {"kind": 0, "height": 1, "width": 3, "channels": 5, "vmin": 6, "vmax": 10, "n_in": 14, "qubits": 15,
+        "embed": 16, "reuploads": 18, "layers": 19, "blocks": 20, "shuffle": 21, "seed": 22, "w0": 26,
+        "angle_scale": 30, "output_map": 34, "bits": 35}
+
+BAD_FILES = {
+    "empty": (b"", "wrong magic"),
+    "not a qinr file": (b"\x89PNG\r\n\x1a\n" + b"\0" * 64, "wrong magic"),
+    "wrong magic": (b"QINX" + _valid()[4:], "wrong magic"),
+    "magic only": (MAGIC, "no format version"),
+    "unknown version": (MAGIC + bytes([FORMAT_VERSION + 1]) + _valid()[5:], "unsupported format version"),
+    "version zero": (MAGIC + b"\0" + _valid()[5:], "unsupported format version"),
+    "truncated header": (_valid()[:20], "truncated"),
+    "truncated payload": (_valid()[:-10], "truncated"),
+    "missing crc": (_valid()[:-4], "truncated"),
+    "trailing bytes": (_valid() + b"\0", "trailing"),
+    "flipped payload byte": (_valid()[:-20] + bytes([_valid()[-20] ^ 0x01]) + _valid()[-19:], "CRC"),
+    "flipped crc byte": (_valid()[:-1] + bytes([_valid()[-1] ^ 0x80]), "CRC"),
+    "flipped header byte": (_valid()[:8] + bytes([_valid()[8] ^ 0x01]) + _valid()[9:], "CRC|truncated|trailing"),
+    "absurd pixel count": (
+        _reforge(bytearray(_valid()[:-4])[:6] + struct.pack(">HH", 65535, 65535) + _valid()[10:-4]),
+        "out of range",
+    ),
+    "zero width": (_with_field(_OFF["width"], ">H", 0), "out of range"),
+    "zero channels": (_with_field(_OFF["channels"], ">B", 0), "channel count"),
+    "too many channels": (_with_field(_OFF["channels"], ">B", 200), "channel count"),
+    "unknown signal kind": (_with_field(_OFF["kind"], ">B", 9), "signal kind"),
+    "nan value range": (_with_field(_OFF["vmax"], ">f", math.nan), "value range"),
+    "inverted value range": (_with_field(_OFF["vmin"], ">f", 1e6), "value range"),
+    "absurd qubit count": (_with_field(_OFF["qubits"], ">B", 255), "network configuration"),
+    "absurd embedding size": (_with_field(_OFF["embed"], ">H", 65535), "network configuration"),
+    "huge but valid network": (_with_field(_OFF["embed"], ">H", 4096), "truncated"),
+    "zero reuploads": (_with_field(_OFF["reuploads"], ">B", 0), "network configuration"),
+    "absurd layers": (_with_field(_OFF["layers"], ">B", 250), "network configuration"),
+    "unknown shuffle scheme": (_with_field(_OFF["shuffle"], ">B", 7), "shuffle scheme"),
+    "infinite w0": (_with_field(_OFF["w0"], ">f", math.inf), "network configuration"),
+    "unknown output map": (_with_field(_OFF["output_map"], ">B", 0), "output map"),
+    "zero bits": (_with_field(_OFF["bits"], ">B", 0), "bit depth"),
+    "too many bits": (_with_field(_OFF["bits"], ">B", 64), "bit depth"),
+    "three-d input": (_with_field(_OFF["n_in"], ">B", 3), "2-D signals"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_FILES))
+def test_bad_bitstreams_raise_a_clear_bitstream_error(case, tmp_path):
+    data, message = BAD_FILES[case]
+    with pytest.raises(BitstreamError, match=message):
+        bitstream.read(data)
+    p = tmp_path / "bad.qinr"
+    p.write_bytes(data)
+    with pytest.raises(BitstreamError):
+        decode(p)
+
+
+def test_missing_file_is_a_bitstream_error(tmp_path):
+    with pytest.raises(BitstreamError, match="no such file"):
+        decode(tmp_path / "nope.qinr")
+
+
+def test_nan_quantization_range_is_rejected():
+    body = bytearray(_valid()[:-4])
+    struct.pack_into(">f", body, 5 + bitstream._FIXED.size, math.nan)
+    with pytest.raises(BitstreamError, match="quantization range"):
+        bitstream.read(_reforge(bytes(body)))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), min_size=1, max_size=6),
+    st.one_of(st.none(), st.integers(0, 400)),
+    st.booleans(),
+)
+def test_random_mutations_only_ever_raise_bitstream_error(edits, cut, fix_crc):
+    data = bytearray(_valid())
+    for pos, val in edits:
+        data[pos % len(data)] = val
+    if cut is not None:
+        data = data[: cut % (len(data) + 1)]
+    if fix_crc and len(data) > 4:
+        data = bytearray(_reforge(bytes(data[:-4])))
+    try:
+        bs = bitstream.read(bytes(data))
+    except BitstreamError:
+        return
+    # A mutation may leave a valid file (e.g. a payload edit with a re-forged CRC): then it must
+    # decode to a signal of the declared shape (small ones are decoded here to keep the test fast).
+    if bs.header.pixels * bs.header.model.n_params() > 2_000_000:
+        return
+    out = decode(bytes(data))
+    assert out.shape == (bs.header.height, bs.header.width, bs.header.channels)

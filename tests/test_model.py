@@ -1,0 +1,97 @@
+import math
+
+import pytest
+import torch
+
+from quinr.errors import ConfigError
+from quinr.model import ModelConfig, QuINR, qrelu
+
+
+def test_qrelu_reflects_negative_inputs():
+    x = torch.tensor([-1.0, -0.1, 0.0, 0.3, 2.0])
+    assert torch.allclose(qrelu(x), torch.tensor([1.99, 0.199, 0.0, 0.3, 2.0]))
+
+
+@pytest.mark.parametrize(
+    "m, nq, r, e, out, expected",
+    # (references: params = 3M + L*(4Nq + Nq(Nq-1)/2) + 2*N_out, L = R*E)
+    [(12, 4, 2, 1, 3, 86), (12, 4, 2, 1, 1, 82), (24, 8, 4, 2, 3, 558), (48, 8, 8, 2, 1, 1106)],
+)
+def test_parameter_count_matches_the_paper_formula(m, nq, r, e, out, expected):
+    cfg = ModelConfig(out_features=out, n_qubits=nq, embed_dim=m, reuploads=r, layers=e)
+    assert cfg.n_params() == expected
+    assert sum(p.numel() for p in QuINR(cfg).parameters()) == expected
+
+
+def test_forward_shape_range_and_mid_grey_gain():
+    cfg = ModelConfig(out_features=3, n_qubits=5, embed_dim=10)
+    net = QuINR(cfg, seed=1)
+    x = torch.rand(50, 2) * 2 - 1
+    y = net(x)
+    assert y.shape == (50, 3)
+    assert torch.all(y >= 0)
+    assert torch.allclose(net.scale, torch.full((3,), 16.0))  # 16 * 2^-5 = 0.5
+    assert torch.allclose(QuINR(cfg, gain_init="n-out").scale, torch.full((3,), 3.0))
+
+
+def test_seeded_initialisation_is_reproducible():
+    cfg = ModelConfig(n_qubits=4, embed_dim=8)
+    a, b, c = QuINR(cfg, seed=3), QuINR(cfg, seed=3), QuINR(cfg, seed=4)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
+    assert not torch.equal(a.blocks[0].theta, c.blocks[0].theta)
+
+
+def test_canonicalize_wraps_angles_without_changing_outputs():
+    cfg = ModelConfig(out_features=2, n_qubits=4, embed_dim=8, reuploads=2, layers=1)
+    net = QuINR(cfg, seed=2)
+    x = torch.rand(64, 2) * 2 - 1
+    with torch.no_grad():
+        net.blocks[0].theta.add_(torch.randint(-3, 4, net.blocks[0].theta.shape) * 4 * math.pi)
+        net.blocks[0].bias.add_(6 * math.pi)
+    before = net(x)
+    net.canonicalize_()
+    after = net(x)
+    assert torch.allclose(before, after, atol=2e-4)
+    theta = net.blocks[0].theta
+    assert theta.abs().max() <= 2 * math.pi + 1e-6
+    assert net.blocks[0].bias.abs().max() <= math.pi + 1e-6
+    # CRZ angles keep a 4*pi period: wrapping them by 2*pi would change the output
+    crz = net.blocks[0].spec.layer_offsets(0)["crz"]
+    with torch.no_grad():
+        theta[crz.start] += 2 * math.pi
+    assert not torch.allclose(before, net(x), atol=1e-3)
+
+
+def test_stacked_blocks_run_and_train_end_to_end():
+    cfg = ModelConfig(out_features=1, n_qubits=3, embed_dim=6, blocks=2)
+    net = QuINR(cfg)
+    assert [name for name, _ in cfg.tensor_shapes()][:4] == [
+        "blocks.0.weight", "blocks.0.bias", "blocks.0.theta", "blocks.1.weight"
+    ]
+    assert net.blocks[1].weight.shape == (6, 3)  # block 1 embeds the 3 qubits' <Z>
+    y = net(torch.rand(5, 2))
+    y.sum().backward()
+    assert net.blocks[0].theta.grad is not None and net.blocks[0].theta.grad.abs().sum() > 0
+
+
+def test_predict_chunks_equal_one_pass():
+    cfg = ModelConfig(out_features=3, n_qubits=4, embed_dim=8)
+    net = QuINR(cfg)
+    x = torch.rand(103, 2)
+    assert torch.allclose(net.predict(x, chunk=10), net.predict(x), atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"out_features": 5, "n_qubits": 2}, {"out_features": 0}, {"blocks": 0}, {"w0": -1.0}, {"in_features": 9}],
+)
+def test_invalid_model_configs(kwargs):
+    with pytest.raises(ConfigError):
+        ModelConfig(**kwargs)
+
+
+def test_invalid_init_options():
+    with pytest.raises(ConfigError):
+        QuINR(ModelConfig(), gain_init="bright")
+    with pytest.raises(ConfigError):
+        QuINR(ModelConfig(), init_freq=0.0)
