@@ -141,9 +141,10 @@ class QuINRBlock(nn.Module):
         return evaluator(self.spec, self.embed(x), self.theta, last)
 
 
-#: Output-gain initialisations: "mid-grey" maps a uniform state (p = 2^-Nq) to 0.5;
-#: "n-out" uses N_out, the smallest uniform gain that can reach every value in [0, 1]^N_out.
-GAIN_INITS = ("mid-grey", "n-out")
+#: Output-affine initialisations. Both map a uniform state (p = 2^-Nq) to mid-grey 0.5:
+#: "gain" with the gain alone (scale 2^(Nq-1), offset 0); "offset" with the smallest gain that
+#: reaches all of [0, 1]^N_out (scale N_out) and the offset 0.5 - N_out * 2^-Nq.
+GAIN_INITS = ("offset", "gain")
 
 
 class QuINR(nn.Module):
@@ -154,10 +155,10 @@ class QuINR(nn.Module):
         seed: seed of the parameter initialisation.
         init_freq: the first layer starts with frequencies of at most this many radians per unit
             coordinate (training only; not stored in the bitstream).
-        gain_init: how the output gain starts, one of :data:`GAIN_INITS`.
+        gain_init: how the output affine starts, one of :data:`GAIN_INITS`.
     """
 
-    def __init__(self, cfg: ModelConfig, seed: int = 0, init_freq: float = 3.0, gain_init: str = "mid-grey") -> None:
+    def __init__(self, cfg: ModelConfig, seed: int = 0, init_freq: float = 3.0, gain_init: str = "offset") -> None:
         super().__init__()
         if gain_init not in GAIN_INITS:
             raise ConfigError(f"gain_init must be one of {GAIN_INITS}, got {gain_init!r}")
@@ -166,9 +167,10 @@ class QuINR(nn.Module):
         self.cfg = cfg
         gen = torch.Generator().manual_seed(seed)
         self.blocks = nn.ModuleList(QuINRBlock(cfg, k, gen, init_freq) for k in range(cfg.blocks))
-        gain = 0.5 * 2.0**cfg.n_qubits if gain_init == "mid-grey" else float(cfg.out_features)
+        uniform = 2.0**-cfg.n_qubits
+        gain = 0.5 / uniform if gain_init == "gain" else float(cfg.out_features)
         self.scale = nn.Parameter(torch.full((cfg.out_features,), gain))
-        self.offset = nn.Parameter(torch.zeros(cfg.out_features))
+        self.offset = nn.Parameter(torch.full((cfg.out_features,), 0.5 - gain * uniform))
         n = cfg.n_qubits
         bits = (torch.arange(1 << n)[:, None] >> (n - 1 - torch.arange(n))) & 1
         self.register_buffer("_z_signs", (1 - 2 * bits).to(torch.float32), persistent=False)

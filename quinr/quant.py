@@ -42,10 +42,7 @@ def quantize(x: np.ndarray, bits: int) -> QuantizedTensor:
         raise ConfigError("cannot quantize an empty or non-finite tensor")
     lo, hi = float(np.float32(flat.min())), float(np.float32(flat.max()))
     levels = (1 << bits) - 1
-    if hi > lo:
-        q = np.rint((flat - lo) / (hi - lo) * levels)
-    else:
-        q = np.zeros_like(flat)
+    q = np.rint((flat - lo) / (hi - lo) * levels) if hi > lo else np.zeros_like(flat)
     return QuantizedTensor(np.clip(q, 0, levels).astype(np.int64), lo, hi, tuple(np.shape(x)))
 
 

@@ -44,7 +44,7 @@ class TrainConfig:
             checkpoint (and at the last step).
         seed: seed of the initialisation and of mini-batch sampling.
         init_freq: initial first-layer frequency bound, radians per unit coordinate.
-        gain_init: output-gain initialisation, "mid-grey" or "n-out" (see ``QuINR``).
+        gain_init: output-affine initialisation, "offset" or "gain" (see ``QuINR``).
         device: torch device ("cpu", "cuda", "cuda:1", ...).
     """
 
@@ -58,7 +58,7 @@ class TrainConfig:
     eval_every: int = 25
     seed: int = 0
     init_freq: float = 3.0
-    gain_init: str = "mid-grey"
+    gain_init: str = "offset"
     device: str = "cpu"
 
     def __post_init__(self) -> None:

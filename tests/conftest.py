@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
+from quinr_testutils import smooth_rgb
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -14,18 +14,6 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 @pytest.fixture(autouse=True)
 def _two_threads():
     torch.set_num_threads(2)
-
-
-def smooth_rgb(h: int = 12, w: int = 16, seed: int = 0) -> np.ndarray:
-    """A smooth colourful uint8 image (gradients + a blob): something a tiny network can fit."""
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:h, 0:w].astype(np.float64)
-    cy, cx = rng.uniform(0.3, 0.7) * h, rng.uniform(0.3, 0.7) * w
-    blob = np.exp(-((y - cy) ** 2 + (x - cx) ** 2) / (0.1 * h * w))
-    r = 0.2 + 0.6 * x / max(w - 1, 1)
-    g = 0.3 + 0.5 * blob
-    b = 0.8 - 0.6 * y / max(h - 1, 1)
-    return np.rint(255 * np.clip(np.stack([r, g, b], -1), 0, 1)).astype(np.uint8)
 
 
 @pytest.fixture

@@ -23,15 +23,17 @@ def test_parameter_count_matches_the_paper_formula(m, nq, r, e, out, expected):
     assert sum(p.numel() for p in QuINR(cfg).parameters()) == expected
 
 
-def test_forward_shape_range_and_mid_grey_gain():
+@pytest.mark.parametrize("gain_init, scale", [("offset", 3.0), ("gain", 16.0)])
+def test_forward_shape_range_and_a_uniform_state_maps_to_mid_grey(gain_init, scale):
     cfg = ModelConfig(out_features=3, n_qubits=5, embed_dim=10)
-    net = QuINR(cfg, seed=1)
+    net = QuINR(cfg, seed=1, gain_init=gain_init)
     x = torch.rand(50, 2) * 2 - 1
     y = net(x)
     assert y.shape == (50, 3)
     assert torch.all(y >= 0)
-    assert torch.allclose(net.scale, torch.full((3,), 16.0))  # 16 * 2^-5 = 0.5
-    assert torch.allclose(QuINR(cfg, gain_init="n-out").scale, torch.full((3,), 3.0))
+    assert torch.allclose(net.scale, torch.full((3,), scale))
+    uniform = torch.full((3,), 2.0**-5)
+    assert torch.allclose(net.scale * uniform + net.offset, torch.full((3,), 0.5))
 
 
 def test_seeded_initialisation_is_reproducible():

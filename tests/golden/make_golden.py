@@ -1,8 +1,8 @@
 """Regenerate the golden bitstreams. Run only when FORMAT_VERSION changes (then add new files,
 keep the old ones and teach the reader both): ``python tests/golden/make_golden.py``.
 
-The recipes are deterministic (seeded initialisation, no training), so the test suite rebuilds
-the same bytes and checks that the writer still produces them.
+The recipes are closed-form (no RNG, no model initialisation, no training), so the test suite
+rebuilds the same bytes on any machine and checks that the writer still produces them.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import numpy as np
 
 from quinr import bitstream
 from quinr.bitstream import Header
-from quinr.model import ModelConfig, QuINR
+from quinr.model import ModelConfig
 from quinr.quant import quantize
 from quinr.signal import SignalKind
 
@@ -36,11 +36,24 @@ RECIPES = {
 }
 
 
+_AMPLITUDE = {"weight": 0.1, "bias": 3.0, "theta": 3.0, "scale": 4.0, "offset": 0.2}
+
+
+def weights(header: Header, seed: int) -> list[np.ndarray]:
+    """Deterministic, plausible weights: damped sinusoids of the element index."""
+    out = []
+    for k, (name, shape) in enumerate(header.model.tensor_shapes()):
+        i = np.arange(int(np.prod(shape)), dtype=np.float64)
+        vals = _AMPLITUDE[name.split(".")[-1]] * np.sin(1.7 * i + 0.3 * k + seed)
+        if name == "scale":
+            vals = vals + 6.0
+        out.append(vals.reshape(shape))
+    return out
+
+
 def build(name: str) -> bytes:
     header, seed = RECIPES[name]
-    net = QuINR(header.model, seed=seed).canonicalize_()
-    tensors = [quantize(t.detach().numpy(), header.bits) for _, t in net.named_tensors()]
-    return bitstream.write(header, tensors)
+    return bitstream.write(header, [quantize(w, header.bits) for w in weights(header, seed)])
 
 
 def main() -> None:

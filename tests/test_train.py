@@ -1,0 +1,71 @@
+import math
+
+import pytest
+import torch
+
+from quinr.errors import ConfigError
+from quinr.model import ModelConfig, QuINR
+from quinr.signal import coordinates
+from quinr.train import StepInfo, TrainConfig, _lr_factor, fit
+
+
+def _ramp(h=10, w=12):
+    c = torch.from_numpy(coordinates(h, w))
+    return c, ((c[:, 1:2] + 1) / 2 * 0.8 + 0.1)
+
+
+def test_fitting_a_ramp_reaches_high_psnr_and_keeps_the_best_checkpoint():
+    c, y = _ramp()
+    net = QuINR(ModelConfig(out_features=1, n_qubits=4, embed_dim=8), seed=0)
+    seen: list[StepInfo] = []
+    res = fit(net, c, y, TrainConfig(steps=120), seen.append)
+    assert len(seen) == 120 and seen[-1].step == 120
+    assert res.best_loss == min(res.losses + [res.best_loss])
+    assert 10 * math.log10(1 / res.best_loss) > 25
+    with torch.no_grad():
+        final = float(((net(c) - y) ** 2).mean())
+    assert final == pytest.approx(res.best_loss, rel=1e-4)  # the best weights are loaded
+
+
+def test_full_batch_chunking_gives_the_same_gradient_as_one_pass(monkeypatch):
+    import quinr.train as train_mod
+
+    c, y = _ramp(16, 16)
+    cfg = ModelConfig(out_features=1, n_qubits=3, embed_dim=6)
+    a, b = QuINR(cfg, seed=1), QuINR(cfg, seed=1)
+    train_mod._full_loss(a, c, y, backward=True)
+    monkeypatch.setattr(train_mod, "TRAIN_CHUNK", 7)
+    train_mod._full_loss(b, c, y, backward=True)
+    for p, q in zip(a.parameters(), b.parameters(), strict=True):
+        assert torch.allclose(p.grad, q.grad, atol=1e-6)
+
+
+def test_cosine_schedule_ends_at_the_final_ratio():
+    cfg = TrainConfig(steps=11, final_lr_ratio=0.05)
+    assert _lr_factor(cfg, 0) == pytest.approx(1.0)
+    assert _lr_factor(cfg, 10) == pytest.approx(0.05)
+    assert _lr_factor(TrainConfig(steps=11, schedule="constant"), 7) == 1.0
+
+
+def test_default_embed_learning_rate_is_lr_over_w0():
+    from quinr.train import _param_groups
+
+    net = QuINR(ModelConfig(n_qubits=3, embed_dim=4))
+    groups = _param_groups(net, TrainConfig(lr=0.3))
+    assert groups[0]["lr"] == pytest.approx(0.01) and groups[2]["lr"] == 0.3
+    assert groups[0]["weight_decay"] == 0.01 and groups[2]["weight_decay"] == 0.0
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"lr": -1.0}, {"lr": math.nan}, {"schedule": "step"}, {"batch_size": 0}, {"eval_every": 0}, {"weight_decay": -1}]
+)
+def test_invalid_train_configs(kwargs):
+    with pytest.raises(ConfigError):
+        TrainConfig(**kwargs)
+
+
+def test_divergence_is_reported_not_hidden():
+    c, y = _ramp()
+    y = y * math.nan
+    with pytest.raises(ConfigError, match="diverged"):
+        fit(QuINR(ModelConfig(out_features=1, n_qubits=3, embed_dim=4)), c, y, TrainConfig(steps=2))
