@@ -8,7 +8,7 @@ Public API::
 """
 
 from .circuit import CircuitSpec
-from .codec import EncodeResult, decode, encode, info, load_model, read_bitstream
+from .codec import EncodeResult, decode, decode_on_backend, encode, info, load_model, read_bitstream
 from .errors import BitstreamError, ConfigError, QuinrError, SignalError
 from .model import ModelConfig, QuINR
 from .signal import Signal, SignalKind, load_signal, psnr, save_signal
@@ -29,6 +29,7 @@ __all__ = [
     "SignalKind",
     "TrainConfig",
     "decode",
+    "decode_on_backend",
     "encode",
     "info",
     "load_model",

@@ -60,6 +60,13 @@ def _build_parser() -> argparse.ArgumentParser:
     dec.add_argument("input", help=".qinr file")
     dec.add_argument("-o", "--output", required=True, help="output .png (images) or .npy (float signals)")
     dec.add_argument("--device", default="cpu", help="torch device for the exact simulator")
+    dec.add_argument("--backend", default=None, help="run the circuits on this backend (see `quinr backends`)")
+    dec.add_argument("--shots", type=int, default=None, help="shots per circuit (omit for exact probabilities)")
+    dec.add_argument("-O", "--option", action="append", default=[], metavar="KEY=VALUE", help="backend option (repeatable)")
+    dec.add_argument("--seed", type=int, default=None, help="sampling seed where the backend takes one")
+    dec.add_argument("--report", action="store_true", help="write OUTPUT.report.json (the ExecutionReport)")
+
+    sub.add_parser("backends", help="list the backend catalogue")
 
     inf = sub.add_parser("info", help="show the header of a .qinr file")
     inf.add_argument("input", help=".qinr file")
@@ -128,14 +135,48 @@ def _cmd_encode(args: argparse.Namespace) -> int:
 
 
 def _cmd_decode(args: argparse.Namespace) -> int:
-    from .codec import decode
+    from .codec import decode, decode_on_backend
     from .signal import save_signal
 
     t0 = time.perf_counter()
-    sig = decode(args.input, device=args.device)
+    report = None
+    if args.backend is None:
+        if args.shots is not None or args.option:
+            from .errors import BackendError
+
+            raise BackendError("--shots and -O need --backend (e.g. --backend torch --shots 1024)")
+        sig = decode(args.input, device=args.device)
+    else:
+        from .backends import parse_options
+
+        sig, report = decode_on_backend(
+            args.input, args.backend, shots=args.shots, options=parse_options(args.option), seed=args.seed
+        )
     out = save_signal(sig, args.output)
     h, w, c = sig.shape
     print(f"wrote {out} ({w}x{h}x{c} {sig.kind.name.lower()}) in {time.perf_counter() - t0:.1f} s")
+    if report is not None:
+        shots = "exact" if report.shots is None else f"{report.shots} shots"
+        print(f"  backend  {report.backend} ({report.device}), {shots}, {report.circuits} circuits in "
+              f"{report.tasks} task(s), {report.seconds:.1f} s, estimated cost {report.estimated_cost:.2f} {report.currency}")
+        if args.report:
+            path = report.save(str(out) + ".report.json")
+            print(f"  report   {path}")
+    return 0
+
+
+def _cmd_backends(args: argparse.Namespace) -> int:
+    from .backends import load_profiles, missing_requirements
+
+    rows = [("name", "kind", "driver", "exact", "qubits", "noise", "price", "available")]
+    for p in sorted(load_profiles().values(), key=lambda p: p.name):
+        missing = missing_requirements(p)
+        avail = "yes" if not missing else (p.pip or f"pip install {' '.join(missing)}")
+        rows.append((p.name, p.kind, p.driver, "yes" if p.exact else "no", str(p.max_qubits), p.noise,
+                     p.pricing.describe(), avail))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(col.ljust(w) for col, w in zip(r, widths, strict=True)).rstrip())
     return 0
 
 
@@ -172,7 +213,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {"encode": _cmd_encode, "decode": _cmd_decode, "info": _cmd_info, "demo": _cmd_demo}
+_COMMANDS = {
+    "encode": _cmd_encode,
+    "decode": _cmd_decode,
+    "info": _cmd_info,
+    "demo": _cmd_demo,
+    "backends": _cmd_backends,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -23,6 +24,9 @@ from .model import Evaluator, ModelConfig, QuINR
 from .quant import check_bits, dequantize, quantize
 from .signal import Signal, coordinates, load_signal, psnr
 from .train import StepInfo, TrainConfig, TrainResult, fit, resolve_device
+
+if TYPE_CHECKING:
+    from .backends import Backend, ExecutionReport
 
 
 @dataclass(frozen=True)
@@ -140,7 +144,33 @@ def decode(
 
     ``evaluator`` replaces the exact simulator (e.g. a backend adapter that samples shots).
     """
+    return _decode(read_bitstream(source), device, evaluator)
+
+
+def decode_on_backend(
+    source: str | Path | bytes,
+    backend: str | Backend,
+    *,
+    shots: int | None,
+    options: dict[str, Any] | None = None,
+    seed: int | None = None,
+) -> tuple[Signal, ExecutionReport]:
+    """Decode on a backend of the catalogue (``"aer"``, ``"braket"``, ``"ibm.torino"``, ...).
+
+    ``shots=None`` asks for exact probabilities, which only some backends can give; every
+    request is checked against the backend's profile before anything runs.
+    """
+    from .backends import Backend, get_backend
+
+    be = backend if isinstance(backend, Backend) else get_backend(backend, options)
     bs = read_bitstream(source)
+    be.check(bs.header.model.circuit(), shots)
+    report = be.new_report(shots)
+    signal = _decode(bs, "cpu", be.evaluator(shots, seed, report))
+    return signal, report
+
+
+def _decode(bs: bitstream.Bitstream, device: str, evaluator: Evaluator | None) -> Signal:
     hdr = bs.header
     net = load_model(bs, device)
     coords = torch.from_numpy(coordinates(hdr.height, hdr.width)).to(next(net.parameters()).device)

@@ -22,3 +22,18 @@ class SignalError(QuinrError):
 
 class BitstreamError(QuinrError):
     """A ``.qinr`` file is not a valid quinr bitstream (wrong magic, version, size, CRC, header)."""
+
+
+class BackendError(QuinrError):
+    """A backend cannot run what was asked (capability, options, credentials, network)."""
+
+
+class UnknownBackendError(BackendError, KeyError):
+    """No profile with that name; the message lists close matches and every valid name."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class MissingSDKError(BackendError, ImportError):
+    """The backend is known but the SDK its driver needs is not installed (message: pip command)."""

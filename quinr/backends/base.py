@@ -1,0 +1,192 @@
+"""What every driver implements and what every run returns.
+
+A :class:`Driver` turns (circuit spec, embedding vectors h, angles theta, shots) into one
+probability vector per coordinate, submitting as few jobs as the SDK allows (one parameterised
+circuit, every coordinate bound as a parameter set). A :class:`Backend` pairs a profile with its
+driver, checks every request against the profile before anything runs, and hands the model an
+evaluator. Every run fills an :class:`ExecutionReport`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..circuit import CircuitSpec
+from ..errors import BackendError
+from .profile import Profile
+
+
+@dataclass
+class ExecutionReport:
+    """Accounting of one decode (or study) on one backend."""
+
+    backend: str
+    driver: str
+    kind: str
+    device: str
+    shots: int | None
+    exact: bool
+    circuits: int = 0
+    tasks: int = 0
+    task_ids: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    estimated_cost: float = 0.0
+    billed_cost: float | None = None
+    currency: str = "USD"
+    pricing: str = "free"
+    options: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def save(self, path: str | Path) -> Path:
+        p = Path(path)
+        p.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
+        return p
+
+
+class Driver(ABC):
+    """One SDK family. Subclasses declare the options they accept in ``OPTIONS``."""
+
+    #: option name -> (type, help). Anything else is refused before a run.
+    OPTIONS: ClassVar[dict[str, tuple[type, str]]] = {}
+
+    def __init__(self, profile: Profile, options: dict[str, Any]) -> None:
+        self.profile = profile
+        self.options = self.validate_options(options)
+
+    @classmethod
+    def validate_options(cls, options: dict[str, Any]) -> dict[str, Any]:
+        out = {}
+        for key, value in options.items():
+            if key not in cls.OPTIONS:
+                valid = ", ".join(sorted(cls.OPTIONS)) or "none"
+                raise BackendError(f"unknown option {key!r} for driver {cls.__name__}; valid options: {valid}")
+            typ = cls.OPTIONS[key][0]
+            try:
+                out[key] = _coerce(value, typ)
+            except (TypeError, ValueError):
+                raise BackendError(f"option {key}={value!r} must be of type {typ.__name__}") from None
+        return out
+
+    @property
+    def device_name(self) -> str:
+        return self.profile.device or self.profile.name
+
+    @abstractmethod
+    def run(
+        self,
+        spec: CircuitSpec,
+        h: np.ndarray,
+        theta: np.ndarray,
+        shots: int | None,
+        seed: int | None,
+        report: ExecutionReport,
+    ) -> np.ndarray:
+        """Probabilities (exact, or frequencies of ``shots`` samples): float64 (B, 2^Nq),
+        index in PennyLane order (wire 0 most significant). Adds circuits, tasks and ids to
+        ``report``."""
+
+
+def _coerce(value: Any, typ: type) -> Any:
+    if typ is bool and isinstance(value, str):
+        if value.lower() in ("1", "true", "yes", "on"):
+            return True
+        if value.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(value)
+    if isinstance(value, typ) and not (typ is int and isinstance(value, bool)):
+        return value
+    return typ(value)
+
+
+def counts_to_probs(counts: dict[str, int], n_qubits: int) -> np.ndarray:
+    """Counts keyed by bitstrings whose *last* character is qubit 0 (Qiskit's order), where
+    quinr maps wire w to qubit n-1-w, so the integer value is quinr's index directly."""
+    out = np.zeros(1 << n_qubits)
+    total = 0
+    for key, c in counts.items():
+        out[int(key.replace(" ", ""), 2)] += c
+        total += c
+    return out / max(total, 1)
+
+
+class Backend:
+    """A profile plus its driver: the object decoders and studies use."""
+
+    def __init__(self, profile: Profile, driver: Driver) -> None:
+        self.profile = profile
+        self.driver = driver
+
+    @property
+    def name(self) -> str:
+        return self.profile.name
+
+    def check(self, spec: CircuitSpec, shots: int | None) -> None:
+        """Refuse, before anything runs, what the profile says this backend cannot do."""
+        p = self.profile
+        if shots is None and not p.exact:
+            raise BackendError(
+                f"backend {p.name} cannot return exact probabilities; give a shot count (--shots N)"
+            )
+        if shots is not None:
+            if isinstance(shots, bool) or not isinstance(shots, int) or shots <= 0:
+                raise BackendError(f"shots must be a positive integer, got {shots!r}")
+            if shots > p.max_shots:
+                raise BackendError(f"backend {p.name} allows at most {p.max_shots} shots per circuit, asked for {shots}")
+        if spec.n_qubits > p.max_qubits:
+            raise BackendError(f"backend {p.name} has {p.max_qubits} qubits; this circuit needs {spec.n_qubits}")
+
+    def new_report(self, shots: int | None) -> ExecutionReport:
+        p = self.profile
+        return ExecutionReport(
+            backend=p.name,
+            driver=p.driver,
+            kind=p.kind,
+            device=self.driver.device_name,
+            shots=shots,
+            exact=shots is None,
+            currency=p.pricing.currency,
+            pricing=p.pricing.describe(),
+            options=dict(self.driver.options),
+        )
+
+    def run(
+        self, spec: CircuitSpec, h: np.ndarray, theta: np.ndarray, shots: int | None, seed: int | None, report: ExecutionReport
+    ) -> np.ndarray:
+        self.check(spec, shots)
+        t0 = time.perf_counter()
+        probs = self.driver.run(spec, np.asarray(h, np.float64), np.asarray(theta, np.float64), shots, seed, report)
+        report.seconds += time.perf_counter() - t0
+        report.estimated_cost = self.profile.pricing.estimate(report.circuits, shots, report.tasks, report.seconds)
+        if probs.shape != (h.shape[0], spec.n_states):
+            raise BackendError(f"driver returned shape {probs.shape}, expected {(h.shape[0], spec.n_states)}")
+        return probs
+
+    def evaluator(self, shots: int | None, seed: int | None, report: ExecutionReport):
+        """An evaluator for :class:`quinr.model.QuINR` that runs every call on this backend."""
+        import torch
+
+        calls = [0]
+
+        def evaluate(spec: CircuitSpec, h, theta, last):
+            s = None if seed is None else seed + calls[0]
+            calls[0] += 1
+            probs = self.run(spec, h.detach().cpu().numpy(), theta.detach().cpu().numpy(), shots, s, report)
+            out = torch.from_numpy(probs).to(device=h.device, dtype=torch.float32)
+            return out if last is None else out[:, -last:]
+
+        return evaluate
+
+
+def task_chunks(n: int, per_task: int) -> list[slice]:
+    """Split n circuits into tasks of at most ``per_task`` circuits."""
+    return [slice(i, min(i + per_task, n)) for i in range(0, n, per_task)]

@@ -1,0 +1,176 @@
+"""Amazon Braket: the local simulators, and QPUs by ARN.
+
+Why not the Braket PennyLane plugin: it translates and submits one circuit per coordinate (about
+100 ms each locally). Here one parametric Braket circuit (a FreeParameter per embedding feature,
+theta bound as numbers) is built once; the local simulators run every coordinate as one
+``run_batch``, and QPUs receive program sets (one task, one task fee, many parameter sets).
+
+* ``simulator = braket_sv`` (state vector) or ``braket_dm`` (density matrix, with noise options).
+  Exact probabilities use ``shots=0`` with a Probability result type.
+* ``device_arn = arn:aws:braket:...``: a managed device. Needs AWS credentials and network; fails
+  fast with a clear message before anything is submitted when they are missing.
+
+Braket has no CRZ gate: CRZ(t) is compiled as RZ_target(t/2) ZZ(-t/2) (exact), as in the Qiskit
+driver, so the noise options attach to the same gates on both. Qubit 0 is the most significant
+bit of Braket's results, as in quinr.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..circuit import CircuitSpec
+from ..errors import BackendError, MissingSDKError
+from .base import Driver, ExecutionReport, task_chunks
+
+
+def _import_braket():
+    try:
+        import braket.circuits  # noqa: F401
+    except ImportError:
+        raise MissingSDKError("the braket driver needs amazon-braket-sdk: pip install amazon-braket-sdk") from None
+
+
+def build_circuit(spec: CircuitSpec, theta: np.ndarray, p1: float = 0.0, p2: float = 0.0, exact: bool = True):
+    """The quINR circuit as a parametric Braket circuit with inputs h0..h{M-1}; theta bound."""
+    from braket.circuits import Circuit, FreeParameter, Gate, Noise
+
+    params = [FreeParameter(f"h{j}") for j in range(spec.embed_dim)]
+    c = Circuit()
+    for g in spec.gates():
+        angle = params[g.index] * spec.angle_scale if g.source == "h" else float(theta[g.index])
+        if g.name == "RX":
+            c.rx(g.wires[0], angle)
+        elif g.name == "RZ":
+            c.rz(g.wires[0], angle)
+        else:  # CRZ(t) = RZ_target(t/2) ZZ(-t/2), exactly (the same compilation as for Qiskit)
+            ctrl, targ = g.wires
+            c.rz(targ, 0.5 * angle)
+            c.zz(ctrl, targ, -0.5 * angle)
+    if p1:
+        c.apply_gate_noise(Noise.Depolarizing(p1), target_gates=[Gate.Rx, Gate.Rz])
+    if p2:
+        c.apply_gate_noise(Noise.TwoQubitDepolarizing(p2), target_gates=[Gate.ZZ])
+    if exact:
+        c.probability()
+    return c
+
+
+def region_of(arn: str) -> str:
+    parts = arn.split(":")
+    if len(parts) < 6 or parts[0] != "arn" or parts[2] != "braket":
+        raise BackendError(f"not a Braket device ARN: {arn!r}")
+    return parts[3]
+
+
+class BraketDriver(Driver):
+    OPTIONS = {
+        "simulator": (str, "local simulator: braket_sv (default) or braket_dm"),
+        "device_arn": (str, "a managed Braket device ARN (QPU or on-demand simulator)"),
+        "max_parallel": (int, "parallel local tasks in run_batch (default 2)"),
+        "depolarizing": (float, "braket_dm: 1-qubit depolarizing Pauli error probability after each RX/RZ"),
+        "depolarizing2": (float, "braket_dm: 2-qubit depolarizing Pauli error probability after each CRZ"),
+    }
+
+    def __init__(self, profile, options) -> None:
+        super().__init__(profile, options)
+        sim = self.options.get("simulator", "braket_sv")
+        if sim not in ("braket_sv", "braket_dm"):
+            raise BackendError(f"simulator must be braket_sv or braket_dm, got {sim!r}")
+        noisy = self.options.get("depolarizing", 0.0) or self.options.get("depolarizing2", 0.0)
+        if noisy and sim != "braket_dm" and "device_arn" not in self.options:
+            raise BackendError("depolarizing noise needs simulator=braket_dm")
+        if "device_arn" in self.options:
+            region_of(self.options["device_arn"])  # validate early
+
+    @property
+    def device_name(self) -> str:
+        return self.options.get("device_arn") or self.options.get("simulator", "braket_sv")
+
+    def run(self, spec: CircuitSpec, h: np.ndarray, theta: np.ndarray, shots: int | None, seed: int | None,
+            report: ExecutionReport) -> np.ndarray:
+        _import_braket()
+        if "device_arn" in self.options:
+            if shots is None:
+                raise BackendError(f"{self.device_name}: QPUs return samples only; give --shots")
+            return self._run_managed(spec, h, theta, shots, report)
+        from braket.devices import LocalSimulator
+
+        if seed is not None:
+            report.notes.append("braket local simulators take no seed; sampled results are not reproducible")
+        circ = build_circuit(
+            spec, theta, self.options.get("depolarizing", 0.0), self.options.get("depolarizing2", 0.0), shots is None
+        )
+        dev = LocalSimulator(self.options.get("simulator", "braket_sv"))
+        out = np.empty((h.shape[0], spec.n_states))
+        for sl in task_chunks(h.shape[0], self.profile.max_circuits_per_task):
+            inputs = [{f"h{j}": float(v) for j, v in enumerate(row)} for row in h[sl]]
+            batch = dev.run_batch([circ] * len(inputs), shots=shots or 0, inputs=inputs,
+                                  max_parallel=self.options.get("max_parallel", 2))
+            results = batch.results()
+            for i, res in enumerate(results):
+                out[sl.start + i] = res.values[0] if shots is None else _measured_probs(res, spec.n_qubits)
+            report.tasks += len(inputs)
+            report.task_ids.extend(r.task_metadata.id for r in results)
+        report.circuits += h.shape[0]
+        return out
+
+    # ------------------------------------------------------------------------------- managed
+    def program_set(self, spec: CircuitSpec, h: np.ndarray, theta: np.ndarray, shots: int):
+        """One program set per task: the parametric circuit bound to every row of h."""
+        from braket.program_sets import CircuitBinding, ProgramSet
+
+        circ = build_circuit(spec, theta, exact=False)
+        binding = CircuitBinding(circ, input_sets={f"h{j}": h[:, j].tolist() for j in range(spec.embed_dim)})
+        return ProgramSet([binding], shots_per_executable=shots)
+
+    def _run_managed(self, spec, h, theta, shots, report) -> np.ndarray:  # pragma: no cover - network
+        device = self._aws_device()
+        out = np.empty((h.shape[0], spec.n_states))
+        for sl in task_chunks(h.shape[0], self.profile.max_circuits_per_task):
+            task = device.run(self.program_set(spec, h[sl], theta, shots))
+            report.tasks += 1
+            report.task_ids.append(task.id)
+            out[sl] = program_set_probs(task.result(), spec.n_qubits)
+        report.circuits += h.shape[0]
+        return out
+
+    def _aws_device(self):
+        """An AwsDevice, or a clear error before any network call when credentials are missing."""
+        arn = self.options["device_arn"]
+        try:
+            import boto3
+            from braket.aws import AwsDevice, AwsSession
+        except ImportError:
+            raise MissingSDKError("managed Braket devices need boto3 and amazon-braket-sdk: pip install amazon-braket-sdk") from None
+        session = boto3.Session(region_name=region_of(arn))
+        if session.get_credentials() is None:
+            raise BackendError(
+                f"no AWS credentials for {arn}: configure them (aws configure, AWS_ACCESS_KEY_ID/"
+                "AWS_SECRET_ACCESS_KEY or AWS_PROFILE) before decoding on Braket"
+            )
+        try:
+            return AwsDevice(arn, aws_session=AwsSession(boto_session=session))
+        except Exception as exc:  # botocore raises many unrelated types offline
+            raise BackendError(f"cannot reach Braket device {arn}: {type(exc).__name__}: {exc}") from None
+
+
+def _measured_probs(result, n: int) -> np.ndarray:
+    probs = np.zeros(1 << n)
+    for key, p in result.measurement_probabilities.items():
+        probs[int(key, 2)] = p
+    return probs
+
+
+def program_set_probs(result, n: int) -> np.ndarray:
+    """Frequencies per executable of a program-set result, in binding order."""
+    rows = []
+    for program in result:
+        for entry in program:
+            counts = entry.counts
+            total = sum(counts.values())
+            row = np.zeros(1 << n)
+            for key, c in counts.items():
+                row[int(key, 2)] += c
+            rows.append(row / max(total, 1))
+    return np.array(rows)

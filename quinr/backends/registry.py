@@ -1,0 +1,120 @@
+"""The catalogue: find profiles, resolve a name to a ready :class:`Backend`.
+
+Profiles come from, in order of precedence (a later one with the same name wins):
+
+1. the catalogue shipped inside the package (the repository's top-level ``backends/``);
+2. the user directory (``$XDG_CONFIG_HOME/quinr/backends``, default ``~/.config/quinr/backends``);
+3. every directory in ``QUINR_BACKENDS_PATH`` (``os.pathsep``-separated).
+
+Drivers are found by name: the built-in ones below, then third-party ones registered in the
+entry-point group ``quinr.backends`` (a name -> a :class:`~quinr.backends.base.Driver` subclass).
+SDKs are imported only when a driver is instantiated.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import importlib.util
+import os
+from importlib import metadata, resources
+from pathlib import Path
+from typing import Any
+
+from ..errors import BackendError, MissingSDKError, UnknownBackendError
+from .base import Backend, Driver
+from .profile import Profile, load_profile
+
+ENTRY_POINT_GROUP = "quinr.backends"
+
+BUILTIN_DRIVERS = {
+    "torch_exact": "quinr.backends.torch_exact:TorchExactDriver",
+    "pennylane": "quinr.backends.pennylane:PennyLaneDriver",
+    "qiskit": "quinr.backends.qiskit:QiskitDriver",
+    "braket": "quinr.backends.braket:BraketDriver",
+    "replay": "quinr.backends.replay:ReplayDriver",
+}
+
+
+def catalogue_dirs() -> list[Path]:
+    """Directories searched for profiles, lowest precedence first."""
+    dirs = [_packaged_catalogue()]
+    xdg = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    dirs.append(Path(xdg) / "quinr" / "backends")
+    for part in os.environ.get("QUINR_BACKENDS_PATH", "").split(os.pathsep):
+        if part:
+            dirs.append(Path(part))
+    return dirs
+
+
+def _packaged_catalogue() -> Path:
+    try:
+        return Path(str(resources.files("quinr._catalogue")))
+    except ModuleNotFoundError:  # running from a source tree that is not installed
+        return Path(__file__).resolve().parents[2] / "backends"
+
+
+def load_profiles() -> dict[str, Profile]:
+    """Every profile by name (later directories override earlier ones)."""
+    out: dict[str, Profile] = {}
+    for d in catalogue_dirs():
+        if d.is_dir():
+            for f in sorted(d.glob("*.toml")):
+                p = load_profile(f)
+                out[p.name] = p
+    return out
+
+
+def get_profile(name: str) -> Profile:
+    profiles = load_profiles()
+    if name in profiles:
+        return profiles[name]
+    close = difflib.get_close_matches(name, profiles, n=3, cutoff=0.5)
+    hint = f" Did you mean {', '.join(close)}?" if close else ""
+    raise UnknownBackendError(f"unknown backend {name!r}.{hint} Valid backends: {', '.join(sorted(profiles))}")
+
+
+def _driver_class(name: str) -> type[Driver]:
+    target = BUILTIN_DRIVERS.get(name)
+    if target is None:
+        for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+            if ep.name == name:
+                cls = ep.load()
+                break
+        else:
+            raise BackendError(f"no driver named {name!r} (built-in: {', '.join(BUILTIN_DRIVERS)}; "
+                               f"third-party drivers register in the entry-point group {ENTRY_POINT_GROUP!r})")
+    else:
+        module, attr = target.split(":")
+        cls = getattr(importlib.import_module(module), attr)
+    if not (isinstance(cls, type) and issubclass(cls, Driver)):
+        raise BackendError(f"driver {name!r} is not a quinr Driver subclass")
+    return cls
+
+
+def missing_requirements(profile: Profile) -> list[str]:
+    """Modules the profile needs that are not importable (checked without importing them)."""
+    return [m for m in profile.requires if importlib.util.find_spec(m) is None]
+
+
+def get_backend(name: str, options: dict[str, Any] | None = None) -> Backend:
+    """Resolve a name to a ready backend: profile options, overridden by ``options``."""
+    profile = get_profile(name)
+    missing = missing_requirements(profile)
+    if missing:
+        pip = profile.pip or f"pip install {' '.join(missing)}"
+        raise MissingSDKError(f"backend {name} needs {', '.join(missing)}, which is not installed: {pip}")
+    cls = _driver_class(profile.driver)
+    merged = {**profile.options, **(options or {})}
+    return Backend(profile, cls(profile, merged))
+
+
+def parse_options(pairs: list[str]) -> dict[str, str]:
+    """``["key=value", ...]`` from the command line (``-O key=value``)."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise BackendError(f"option {pair!r} must look like key=value")
+        out[key.strip()] = value.strip()
+    return out

@@ -1,0 +1,66 @@
+"""Replay: serve the results recorded by an earlier run, offline and bit for bit.
+
+Minimal format (extended with the hardware-run records): an ``.npz`` file with ``probs``
+(float64, (B, 2^Nq)) for every circuit call of the run concatenated in call order, ``calls``
+(int64, the number of rows of each call) and ``n_qubits``. The driver hands back the rows of the
+next call each time it is asked, and refuses when the request does not match the record.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..circuit import CircuitSpec
+from ..errors import BackendError
+from .base import Driver, ExecutionReport
+
+
+def save_record(path: str | Path, calls: list[np.ndarray]) -> Path:
+    """Write the probability arrays of a run's calls (in order) as a replay record."""
+    p = Path(path)
+    n_states = calls[0].shape[1]
+    np.savez(p, probs=np.concatenate(calls), calls=np.array([c.shape[0] for c in calls], np.int64),
+             n_qubits=np.int64(n_states.bit_length() - 1))
+    return p
+
+
+class ReplayDriver(Driver):
+    OPTIONS = {"record": (str, "path of the recorded results (.npz)")}
+
+    def __init__(self, profile, options) -> None:
+        super().__init__(profile, options)
+        self._cursor = 0
+        self._row = 0
+        self._data = None
+
+    @property
+    def device_name(self) -> str:
+        return f"replay:{self.options.get('record', '?')}"
+
+    def _load(self):
+        if self._data is None:
+            if "record" not in self.options:
+                raise BackendError("the replay backend needs -O record=PATH")
+            try:
+                with np.load(self.options["record"]) as z:
+                    self._data = {k: z[k] for k in ("probs", "calls", "n_qubits")}
+            except (OSError, KeyError, ValueError) as exc:
+                raise BackendError(f"cannot read replay record {self.options['record']}: {exc}") from None
+        return self._data
+
+    def run(self, spec: CircuitSpec, h: np.ndarray, theta: np.ndarray, shots: int | None, seed: int | None,
+            report: ExecutionReport) -> np.ndarray:
+        d = self._load()
+        if int(d["n_qubits"]) != spec.n_qubits:
+            raise BackendError(f"record has {int(d['n_qubits'])} qubits, the circuit {spec.n_qubits}")
+        if self._cursor >= len(d["calls"]) or int(d["calls"][self._cursor]) != h.shape[0]:
+            raise BackendError("the request does not match the recorded run (different file, crop or backend settings)")
+        rows = int(d["calls"][self._cursor])
+        out = d["probs"][self._row : self._row + rows]
+        self._cursor += 1
+        self._row += rows
+        report.circuits += rows
+        report.tasks += 1
+        return out
