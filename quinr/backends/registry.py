@@ -17,7 +17,7 @@ import difflib
 import importlib
 import importlib.util
 import os
-from importlib import metadata, resources
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -48,10 +48,11 @@ def catalogue_dirs() -> list[Path]:
 
 
 def _packaged_catalogue() -> Path:
-    try:
-        return Path(str(resources.files("quinr._catalogue")))
-    except ModuleNotFoundError:  # running from a source tree that is not installed
-        return Path(__file__).resolve().parents[2] / "backends"
+    """The catalogue shipped as ``quinr._catalogue`` (data-only, so a namespace package)."""
+    spec = importlib.util.find_spec("quinr._catalogue")
+    if spec is not None and spec.submodule_search_locations:
+        return Path(list(spec.submodule_search_locations)[0])
+    return Path(__file__).resolve().parents[2] / "backends"  # a source tree that is not installed
 
 
 def load_profiles() -> dict[str, Profile]:

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from ..circuit import CircuitSpec
-from ..sim import probabilities, sample_probabilities
+from ..sim import probabilities, sample_counts
 from .base import Driver, ExecutionReport
 
 
@@ -29,4 +29,4 @@ class TorchExactDriver(Driver):
             seed = secrets.randbits(31)
             report.notes.append(f"sampling seed {seed}")
         gen = torch.Generator().manual_seed(seed)
-        return sample_probabilities(p.cpu(), shots, gen).double().numpy()
+        return sample_counts(p.cpu(), shots, gen).numpy() / shots

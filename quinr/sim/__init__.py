@@ -1,6 +1,6 @@
 """The exact torch simulator: training engine and reference decoder (no SDK imports)."""
 
-from .sampling import sample_probabilities
+from .sampling import sample_counts, sample_probabilities
 from .statevector import DEFAULT_CHUNK_AMPLITUDES, amplitudes, probabilities
 
-__all__ = ["DEFAULT_CHUNK_AMPLITUDES", "amplitudes", "probabilities", "sample_probabilities"]
+__all__ = ["DEFAULT_CHUNK_AMPLITUDES", "amplitudes", "probabilities", "sample_counts", "sample_probabilities"]

@@ -6,10 +6,15 @@ import torch
 
 
 def sample_probabilities(probs: torch.Tensor, shots: int, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Empirical frequencies of ``shots`` multinomial draws per row of ``probs`` (B, K).
+    """Empirical frequencies (float32 counts / shots) of ``shots`` draws per row of ``probs``."""
+    return (sample_counts(probs, shots, generator) / shots).to(torch.float32)
+
+
+def sample_counts(probs: torch.Tensor, shots: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Counts (float64, whole numbers) of ``shots`` multinomial draws per row of ``probs`` (B, K).
 
     Rows are renormalised first, so float32 round-off in the exact probabilities cannot make the
-    draw fail. Returns float32 frequencies (counts / shots) of the same shape.
+    draw fail.
     """
     if shots <= 0:
         raise ValueError(f"shots must be positive, got {shots}")
@@ -27,4 +32,4 @@ def sample_probabilities(probs: torch.Tensor, shots: int, generator: torch.Gener
         left = left - c
         mass = mass - p[:, k]
     counts[:, -1] = left
-    return (counts / shots).to(torch.float32)
+    return counts

@@ -1,0 +1,179 @@
+"""Resolving names, user profiles, third-party drivers, and every refusal before a run."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from quinr.backends import get_backend, get_profile, load_profiles
+from quinr.backends.registry import catalogue_dirs, parse_options
+from quinr.circuit import CircuitSpec
+from quinr.errors import BackendError, MissingSDKError, UnknownBackendError
+
+SPEC = CircuitSpec(3, 4)
+H = np.zeros((2, 4))
+THETA = np.zeros(SPEC.n_theta)
+
+
+def _profile(name: str, **extra) -> str:
+    body = {
+        "name": f'"{name}"', "driver": '"torch_exact"', "kind": '"simulator"', "description": '"test"',
+        "exact": "true", "max_qubits": "4", "max_shots": "1000", "max_circuits_per_task": "10", "noise": '"none"',
+    }
+    body.update(extra)
+    return "\n".join(f"{k} = {v}" for k, v in body.items()) + "\n"
+
+
+def test_unknown_backend_lists_close_matches_and_every_valid_name():
+    with pytest.raises(UnknownBackendError) as exc:
+        get_backend("aer.fake_torin")
+    msg = str(exc.value)
+    assert "Did you mean aer.fake_torino" in msg
+    for name in load_profiles():
+        assert name in msg
+
+
+def test_user_profiles_from_the_environment_path_override_and_extend(tmp_path, monkeypatch):
+    (tmp_path / "mytorch.toml").write_text(_profile("mytorch"))
+    (tmp_path / "aer.toml").write_text(_profile("aer", max_qubits="2"))
+    monkeypatch.setenv("QUINR_BACKENDS_PATH", str(tmp_path))
+    assert tmp_path in catalogue_dirs()
+    assert get_profile("mytorch").max_qubits == 4
+    assert get_profile("aer").driver == "torch_exact"  # the user's file wins
+    be = get_backend("mytorch")
+    assert be.run(SPEC, H, THETA, None, None, be.new_report(None)).shape == (2, 8)
+
+
+def test_user_config_directory_is_searched(tmp_path, monkeypatch):
+    d = tmp_path / "quinr" / "backends"
+    d.mkdir(parents=True)
+    (d / "cfg.toml").write_text(_profile("cfg"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    assert get_profile("cfg").source == str(d / "cfg.toml")
+
+
+def test_missing_sdk_names_the_pip_command(tmp_path, monkeypatch):
+    (tmp_path / "needs.toml").write_text(_profile("needs", requires='["no_such_sdk_xyz"]', pip='"pip install no-such-sdk"'))
+    monkeypatch.setenv("QUINR_BACKENDS_PATH", str(tmp_path))
+    with pytest.raises(MissingSDKError, match="pip install no-such-sdk"):
+        get_backend("needs")
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ('name = "bad"\n', "missing"),
+        (_profile("bad", kind='"toaster"'), "kind"),
+        (_profile("bad", colour='"red"'), "unknown keys"),
+        (_profile("bad", max_qubits="0"), "max_qubits"),
+        (_profile("other"), "file name"),
+        (_profile("bad") + '[pricing]\nmodel = "task+shot"\nper_task = 1.0\n', "pricing.date"),
+        ("not toml [", "cannot read"),
+    ],
+)
+def test_invalid_profiles_are_refused_with_the_file_named(tmp_path, monkeypatch, content, message):
+    (tmp_path / "bad.toml").write_text(content)
+    monkeypatch.setenv("QUINR_BACKENDS_PATH", str(tmp_path))
+    with pytest.raises(BackendError, match=message):
+        load_profiles()
+
+
+def test_third_party_driver_from_the_entry_point_group(tmp_path, monkeypatch):
+    (tmp_path / "thirdparty_quinr.py").write_text(textwrap.dedent('''
+        import numpy as np
+        from quinr.backends import Driver
+
+        class UniformDriver(Driver):
+            OPTIONS = {}
+            def run(self, spec, h, theta, shots, seed, report):
+                report.circuits += h.shape[0]
+                return np.full((h.shape[0], spec.n_states), 1.0 / spec.n_states)
+    '''))
+    dist = tmp_path / "thirdparty_quinr-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: thirdparty-quinr\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[quinr.backends]\nuniform = thirdparty_quinr:UniformDriver\n")
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+    (profiles / "uniform.toml").write_text(_profile("uniform", driver='"uniform"'))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("QUINR_BACKENDS_PATH", str(profiles))
+    be = get_backend("uniform")
+    assert np.allclose(be.run(SPEC, H, THETA, None, None, be.new_report(None)), 1 / 8)
+
+
+@pytest.mark.parametrize(
+    "name, shots, options, message",
+    [
+        ("aer.fake_manila", None, {}, "cannot return exact probabilities"),
+        ("torch", 0, {}, "positive"),
+        ("torch", -5, {}, "positive"),
+        ("aer", 10**9, {}, "at most"),
+        ("aer.fake_manila", 100, {}, "5 qubits; this circuit needs 6"),
+    ],
+)
+def test_capability_violations_are_refused_before_anything_runs(name, shots, options, message):
+    be = get_backend(name, options)
+    spec = CircuitSpec(6, 4) if "qubits" in message else SPEC
+    with pytest.raises(BackendError, match=message):
+        be.check(spec, shots)
+
+
+@pytest.mark.parametrize(
+    "name, options, message",
+    [
+        ("aer", {"colour": "red"}, "unknown option 'colour'.*valid options: .*method"),
+        ("aer", {"method": "mps"}, "statevector or density_matrix"),
+        ("aer", {"depolarizing": "0.1"}, "density_matrix"),
+        ("aer", {"optimization_level": "high"}, "must be of type int"),
+        ("braket", {"simulator": "sv1"}, "braket_sv or braket_dm"),
+        ("braket.iqm_garnet", {"device_arn": "not-an-arn"}, "not a Braket device ARN"),
+        ("default.qubit", {"shots": "10"}, "unknown option"),
+    ],
+)
+def test_bad_options_are_refused_when_the_backend_is_built(name, options, message):
+    with pytest.raises(BackendError, match=message):
+        get_backend(name, options)
+
+
+def test_parse_options():
+    assert parse_options(["a=1", "b = x=y"]) == {"a": "1", "b": "x=y"}
+    with pytest.raises(BackendError, match="key=value"):
+        parse_options(["novalue"])
+
+
+def _offline_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "QISKIT_", "IBM"))}
+    env.update({
+        "HOME": str(tmp_path), "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+        "AWS_CONFIG_FILE": str(tmp_path / "none"), "AWS_EC2_METADATA_DISABLED": "true",
+    })
+    return env
+
+
+@pytest.mark.parametrize("name", ["braket.iqm_garnet", "ibm.torino"])
+def test_remote_qpus_fail_fast_without_credentials(tmp_path, name):
+    code = textwrap.dedent(f'''
+        import numpy as np
+        from quinr.backends import get_backend
+        from quinr.circuit import CircuitSpec
+        from quinr.errors import BackendError
+        spec = CircuitSpec(3, 4)
+        be = get_backend("{name}")
+        try:
+            be.run(spec, np.zeros((2, 4)), np.zeros(spec.n_theta), 100, None, be.new_report(100))
+        except BackendError as exc:
+            print("REFUSED:", exc)
+    ''')
+    t0 = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_offline_env(tmp_path), timeout=120)
+    assert "REFUSED:" in out.stdout, out.stderr[-2000:]
+    assert "credentials" in out.stdout or "account" in out.stdout or "save_account" in out.stdout
+    assert time.perf_counter() - t0 < 60
