@@ -65,6 +65,8 @@ def _build_parser() -> argparse.ArgumentParser:
     dec.add_argument("-O", "--option", action="append", default=[], metavar="KEY=VALUE", help="backend option (repeatable)")
     dec.add_argument("--seed", type=int, default=None, help="sampling seed where the backend takes one")
     dec.add_argument("--report", action="store_true", help="write OUTPUT.report.json (the ExecutionReport)")
+    dec.add_argument("--record", default=None, metavar="PATH.npz",
+                     help="save the backend's results for an offline `--backend replay -O record=PATH.npz`")
 
     sub.add_parser("backends", help="list the backend catalogue")
 
@@ -141,16 +143,17 @@ def _cmd_decode(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     report = None
     if args.backend is None:
-        if args.shots is not None or args.option:
+        if args.shots is not None or args.option or args.record:
             from .errors import BackendError
 
-            raise BackendError("--shots and -O need --backend (e.g. --backend torch --shots 1024)")
+            raise BackendError("--shots, -O and --record need --backend (e.g. --backend torch --shots 1024)")
         sig = decode(args.input, device=args.device)
     else:
         from .backends import parse_options
 
         sig, report = decode_on_backend(
-            args.input, args.backend, shots=args.shots, options=parse_options(args.option), seed=args.seed
+            args.input, args.backend, shots=args.shots, options=parse_options(args.option), seed=args.seed,
+            record=args.record,
         )
     out = save_signal(sig, args.output)
     h, w, c = sig.shape

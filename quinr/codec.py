@@ -154,19 +154,25 @@ def decode_on_backend(
     shots: int | None,
     options: dict[str, Any] | None = None,
     seed: int | None = None,
+    record: str | Path | None = None,
 ) -> tuple[Signal, ExecutionReport]:
     """Decode on a backend of the catalogue (``"aer"``, ``"braket"``, ``"ibm.torino"``, ...).
 
     ``shots=None`` asks for exact probabilities, which only some backends can give; every
-    request is checked against the backend's profile before anything runs.
+    request is checked against the backend's profile before anything runs. ``record`` saves the
+    backend's results (``.npz``) so that the ``replay`` backend reproduces this decode offline.
     """
     from .backends import Backend, get_backend
+    from .backends.replay import save_record
 
     be = backend if isinstance(backend, Backend) else get_backend(backend, options)
     bs = read_bitstream(source)
     be.check(bs.header.model.circuit(), shots)
     report = be.new_report(shots)
-    signal = _decode(bs, "cpu", be.evaluator(shots, seed, report))
+    calls: list[np.ndarray] | None = [] if record is not None else None
+    signal = _decode(bs, "cpu", be.evaluator(shots, seed, report, calls))
+    if record is not None and calls:
+        save_record(record, calls)
     return signal, report
 
 

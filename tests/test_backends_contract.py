@@ -123,3 +123,22 @@ def test_braket_program_sets_translate_and_parse_locally():
     ref = _reference(spec, h, theta)
     assert p.shape == ref.shape
     assert np.all(np.abs(p - ref) <= 5 * np.sqrt(ref * (1 - ref) / shots) + 2.0 / shots)
+
+
+@pytest.mark.parametrize("name", ["braket", "braket.dm"])
+def test_braket_local_task_path_matches_the_direct_engine(name):
+    """engine=tasks is LocalSimulator.run_batch (OpenQASM per task); engine=direct drives the
+    same simulation engine without tasks. Both must give the same probabilities."""
+    spec = SPECS[1]
+    h, theta = _inputs(spec, 3, 6)
+    noise = {"depolarizing": 0.03, "depolarizing2": 0.04} if name.endswith(".dm") else {}
+    direct = get_backend(name, {**noise, "engine": "direct"})
+    tasks = get_backend(name, {**noise, "engine": "tasks"})
+    report = tasks.new_report(None)
+    pd = direct.run(spec, h, theta, None, None, direct.new_report(None))
+    pt = tasks.run(spec, h, theta, None, None, report)
+    assert np.max(np.abs(pd - pt)) < 1e-9
+    assert report.tasks == 3 and len(report.task_ids) == 3
+    sampled = tasks.run(spec, h, theta, 2000, None, tasks.new_report(2000))
+    assert np.allclose(sampled.sum(1), 1.0)
+    assert np.all(np.abs(sampled - pt) <= 5 * np.sqrt(pt * (1 - pt) / 2000) + 1e-3)

@@ -177,3 +177,13 @@ def test_remote_qpus_fail_fast_without_credentials(tmp_path, name):
     assert "REFUSED:" in out.stdout, out.stderr[-2000:]
     assert "credentials" in out.stdout or "account" in out.stdout or "save_account" in out.stdout
     assert time.perf_counter() - t0 < 60
+
+
+def test_pricing_estimates_follow_the_profiles():
+    garnet = get_profile("braket.iqm_garnet").pricing
+    assert garnet.estimate(circuits=4096, shots=1000, tasks=41) == pytest.approx(41 * 0.30 + 4096 * 1000 * 0.00145)
+    ibm = get_profile("ibm.torino").pricing
+    assert ibm.device_seconds(4096, 1000, 2) == pytest.approx(2 * 2.0 + 4096 * 1000 * 0.00035)
+    assert ibm.estimate(4096, 1000, 2) == pytest.approx(1.60 * (4.0 + 4096 * 1000 * 0.00035))
+    assert get_profile("aer").pricing.estimate(10, 10, 1) == 0.0
+    assert garnet.billed and not get_profile("aer").billed

@@ -80,3 +80,20 @@ def test_backend_errors_are_one_line(qinr_file, tmp_path, capsys, args, message)
     err = capsys.readouterr().err
     assert err.startswith("quinr: error: ") and message in err and "Traceback" not in err
     assert not (tmp_path / "o.png").exists()
+
+
+def test_a_recorded_decode_replays_bit_for_bit_offline(qinr_file, tmp_path):
+    rec = tmp_path / "run.npz"
+    first, second = tmp_path / "a.png", tmp_path / "b.png"
+    assert main(["decode", str(qinr_file), "-o", str(first), "--backend", "torch", "--shots", "64", "--record", str(rec)]) == 0
+    assert main(["decode", str(qinr_file), "-o", str(second), "--backend", "replay", "-O", f"record={rec}"]) == 0
+    assert np.array_equal(load_signal(first).data, load_signal(second).data)
+    import quinr
+
+    with pytest.raises(quinr.QuinrError, match="cannot read replay record"):
+        quinr.decode_on_backend(qinr_file, "replay", shots=None, options={"record": str(tmp_path / "nope.npz")})
+    from quinr.backends.replay import save_record
+
+    save_record(tmp_path / "short.npz", [np.full((5, 16), 1 / 16)])
+    with pytest.raises(quinr.QuinrError, match="does not match the recorded run"):
+        quinr.decode_on_backend(qinr_file, "replay", shots=None, options={"record": str(tmp_path / "short.npz")})

@@ -166,13 +166,15 @@ class Backend:
         t0 = time.perf_counter()
         probs = self.driver.run(spec, np.asarray(h, np.float64), np.asarray(theta, np.float64), shots, seed, report)
         report.seconds += time.perf_counter() - t0
-        report.estimated_cost = self.profile.pricing.estimate(report.circuits, shots, report.tasks, report.seconds)
+        report.estimated_cost = self.profile.pricing.estimate(report.circuits, shots, report.tasks)
         if probs.shape != (h.shape[0], spec.n_states):
             raise BackendError(f"driver returned shape {probs.shape}, expected {(h.shape[0], spec.n_states)}")
         return probs
 
-    def evaluator(self, shots: int | None, seed: int | None, report: ExecutionReport):
-        """An evaluator for :class:`quinr.model.QuINR` that runs every call on this backend."""
+    def evaluator(self, shots: int | None, seed: int | None, report: ExecutionReport,
+                  record: list[np.ndarray] | None = None):
+        """An evaluator for :class:`quinr.model.QuINR` that runs every call on this backend
+        (appending each call's probabilities to ``record`` when given)."""
         import torch
 
         calls = [0]
@@ -181,6 +183,8 @@ class Backend:
             s = None if seed is None else seed + calls[0]
             calls[0] += 1
             probs = self.run(spec, h.detach().cpu().numpy(), theta.detach().cpu().numpy(), shots, s, report)
+            if record is not None:
+                record.append(probs)
             out = torch.from_numpy(probs).to(device=h.device, dtype=torch.float32)
             return out if last is None else out[:, -last:]
 

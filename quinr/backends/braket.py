@@ -6,7 +6,12 @@ theta bound as numbers) is built once; the local simulators run every coordinate
 ``run_batch``, and QPUs receive program sets (one task, one task fee, many parameter sets).
 
 * ``simulator = braket_sv`` (state vector) or ``braket_dm`` (density matrix, with noise options).
-  Exact probabilities use ``shots=0`` with a Probability result type.
+  ``engine = direct`` (default) evolves each coordinate with the Braket local simulator's own
+  engine (``braket.default_simulator``'s StateVectorSimulation / DensityMatrixSimulation and its
+  gate and noise operations): the same numerics as ``LocalSimulator``, without re-interpreting an
+  OpenQASM program per task (2.6 ms instead of 36 ms per coordinate at Nq = 6).
+  ``engine = tasks`` goes through ``LocalSimulator.run_batch``, one task per coordinate, exact
+  with ``shots=0`` and a Probability result type. Both are in the contract tests.
 * ``device_arn = arn:aws:braket:...``: a managed device. Needs AWS credentials and network; fails
   fast with a clear message before anything is submitted when they are missing.
 
@@ -68,6 +73,7 @@ class BraketDriver(Driver):
         "simulator": (str, "local simulator: braket_sv (default) or braket_dm"),
         "device_arn": (str, "a managed Braket device ARN (QPU or on-demand simulator)"),
         "max_parallel": (int, "parallel local tasks in run_batch (default 2)"),
+        "engine": (str, "local simulation: direct (Braket's simulation engine, default) or tasks (LocalSimulator)"),
         "depolarizing": (float, "braket_dm: 1-qubit depolarizing Pauli error probability after each RX/RZ"),
         "depolarizing2": (float, "braket_dm: 2-qubit depolarizing Pauli error probability after each CRZ"),
     }
@@ -82,6 +88,8 @@ class BraketDriver(Driver):
             raise BackendError("depolarizing noise needs simulator=braket_dm")
         if "device_arn" in self.options:
             region_of(self.options["device_arn"])  # validate early
+        if self.options.get("engine", "direct") not in ("direct", "tasks"):
+            raise BackendError(f"engine must be direct or tasks, got {self.options['engine']!r}")
 
     @property
     def device_name(self) -> str:
@@ -94,6 +102,8 @@ class BraketDriver(Driver):
             if shots is None:
                 raise BackendError(f"{self.device_name}: QPUs return samples only; give --shots")
             return self._run_managed(spec, h, theta, shots, report)
+        if self.options.get("engine", "direct") == "direct":
+            return self._run_direct(spec, h, theta, shots, seed, report)
         from braket.devices import LocalSimulator
 
         if seed is not None:
@@ -113,6 +123,51 @@ class BraketDriver(Driver):
             report.tasks += len(inputs)
             report.task_ids.extend(r.task_metadata.id for r in results)
         report.circuits += h.shape[0]
+        return out
+
+    def _run_direct(self, spec, h, theta, shots, seed, report) -> np.ndarray:
+        """Braket's simulation engine, one coordinate at a time, no task or IR overhead."""
+        from braket.default_simulator import DensityMatrixSimulation, StateVectorSimulation
+        from braket.default_simulator import gate_operations as go
+        from braket.default_simulator import noise_operations as no
+
+        p1, p2 = self.options.get("depolarizing", 0.0), self.options.get("depolarizing2", 0.0)
+        dm = self.options.get("simulator", "braket_sv") == "braket_dm"
+        fixed = {}  # theta-only operations are the same for every coordinate
+        gates = spec.gates()
+        rng = np.random.default_rng(seed)
+        out = np.empty((h.shape[0], spec.n_states))
+        for i, row in enumerate(h):
+            ops = []
+            for k, g in enumerate(gates):
+                if g.source == "theta" and k in fixed:
+                    ops.extend(fixed[k])
+                    continue
+                angle = spec.angle_scale * row[g.index] if g.source == "h" else float(theta[g.index])
+                if g.name in ("RX", "RZ"):
+                    q = g.wires[0]
+                    new = [(go.RotX if g.name == "RX" else go.RotZ)([q], angle)]
+                    if p1:
+                        new.append(no.Depolarizing([q], p1))
+                else:  # CRZ = RZ_target(t/2) ZZ(-t/2), as in build_circuit
+                    ctrl, targ = g.wires
+                    new = [go.RotZ([targ], 0.5 * angle)] + ([no.Depolarizing([targ], p1)] if p1 else [])
+                    new.append(go.ZZ([ctrl, targ], -0.5 * angle))
+                    if p2:
+                        new.append(no.TwoQubitDepolarizing([ctrl, targ], p2))
+                if g.source == "theta":
+                    fixed[k] = new
+                ops.extend(new)
+            sim = DensityMatrixSimulation(spec.n_qubits, 0) if dm else StateVectorSimulation(spec.n_qubits, 0, 1)
+            sim.evolve(ops)
+            probs = np.clip(np.real(sim.probabilities), 0.0, None)
+            if shots is None:
+                out[i] = probs
+            else:
+                out[i] = rng.multinomial(shots, probs / probs.sum()) / shots
+        report.circuits += h.shape[0]
+        report.tasks += 1
+        report.notes.append("engine=direct: braket.default_simulator evolved locally, no LocalSimulator tasks")
         return out
 
     # ------------------------------------------------------------------------------- managed

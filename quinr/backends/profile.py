@@ -27,6 +27,8 @@ class Pricing:
     per_task: float = 0.0
     per_shot: float = 0.0
     per_second: float = 0.0
+    seconds_per_task: float = 0.0
+    seconds_per_execution: float = 0.0
     currency: str = "USD"
     date: str = ""
     source: str = ""
@@ -35,12 +37,17 @@ class Pricing:
     def billed(self) -> bool:
         return self.model != "free"
 
-    def estimate(self, circuits: int, shots: int | None, tasks: int, seconds: float = 0.0) -> float:
-        """Estimated cost of a run (before submission)."""
+    def device_seconds(self, circuits: int, shots: int | None, tasks: int) -> float:
+        """Estimated billed device time: a fixed overhead per task plus a time per execution
+        (IBM's published estimate is about 2 s per job + 0.35 ms per circuit-shot)."""
+        return tasks * self.seconds_per_task + circuits * (shots or 0) * self.seconds_per_execution
+
+    def estimate(self, circuits: int, shots: int | None, tasks: int) -> float:
+        """Estimated cost of a run, computable before submission."""
         if self.model == "task+shot":
             return tasks * self.per_task + circuits * (shots or 0) * self.per_shot
         if self.model == "per-second":
-            return seconds * self.per_second
+            return self.device_seconds(circuits, shots, tasks) * self.per_second
         return 0.0
 
     def describe(self) -> str:

@@ -9,12 +9,23 @@ import numpy as np
 import torch
 
 from ..circuit import CircuitSpec
+from ..errors import BackendError
 from ..sim import probabilities, sample_counts
 from .base import Driver, ExecutionReport
 
 
 class TorchExactDriver(Driver):
     OPTIONS = {"device": (str, "torch device for the simulation (cpu, cuda)")}
+
+    def __init__(self, profile, options) -> None:
+        super().__init__(profile, options)
+        name = self.options.get("device", "cpu")
+        try:
+            dev = torch.device(name)
+        except RuntimeError:
+            raise BackendError(f"unknown torch device {name!r}") from None
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise BackendError(f"device {name!r} requested but CUDA is not available on this machine")
 
     def run(self, spec: CircuitSpec, h: np.ndarray, theta: np.ndarray, shots: int | None, seed: int | None,
             report: ExecutionReport) -> np.ndarray:
