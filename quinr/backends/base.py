@@ -109,8 +109,9 @@ def _coerce(value: Any, typ: type) -> Any:
 
 
 def counts_to_probs(counts: dict[str, int], n_qubits: int) -> np.ndarray:
-    """Counts keyed by bitstrings whose *last* character is qubit 0 (Qiskit's order), where
-    quinr maps wire w to qubit n-1-w, so the integer value is quinr's index directly."""
+    """Frequencies from counts keyed by bitstrings whose integer value is quinr's index: Qiskit's
+    (last character = qubit 0, and quinr puts wire w on qubit n-1-w) and Braket's (first
+    character = qubit 0 = wire 0) both are."""
     out = np.zeros(1 << n_qubits)
     total = 0
     for key, c in counts.items():

@@ -26,7 +26,7 @@ import numpy as np
 
 from ..circuit import CircuitSpec
 from ..errors import BackendError, MissingSDKError
-from .base import Driver, ExecutionReport, task_chunks
+from .base import Driver, ExecutionReport, counts_to_probs, task_chunks
 
 
 def _import_braket():
@@ -219,13 +219,4 @@ def _measured_probs(result, n: int) -> np.ndarray:
 
 def program_set_probs(result, n: int) -> np.ndarray:
     """Frequencies per executable of a program-set result, in binding order."""
-    rows = []
-    for program in result:
-        for entry in program:
-            counts = entry.counts
-            total = sum(counts.values())
-            row = np.zeros(1 << n)
-            for key, c in counts.items():
-                row[int(key, 2)] += c
-            rows.append(row / max(total, 1))
-    return np.array(rows)
+    return np.array([counts_to_probs(entry.counts, n) for program in result for entry in program])
