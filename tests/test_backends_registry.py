@@ -187,3 +187,16 @@ def test_pricing_estimates_follow_the_profiles():
     assert ibm.estimate(4096, 1000, 2) == pytest.approx(1.60 * (4.0 + 4096 * 1000 * 0.00035))
     assert get_profile("aer").pricing.estimate(10, 10, 1) == 0.0
     assert garnet.billed and not get_profile("aer").billed
+
+
+def test_a_run_on_a_billed_profile_reports_its_estimated_cost(tmp_path, monkeypatch):
+    pricing = '\n[pricing]\nmodel = "task+shot"\nper_task = 0.3\nper_shot = 0.001\ndate = "2026-11-01"\nsource = "test"\n'
+    (tmp_path / "paid.toml").write_text(_profile("paid", max_circuits_per_task="4") + pricing)
+    monkeypatch.setenv("QUINR_BACKENDS_PATH", str(tmp_path))
+    be = get_backend("paid")
+    assert be.profile.billed
+    report = be.new_report(100)
+    be.run(SPEC, np.zeros((3, 4)), THETA, 100, 1, report)
+    assert report.circuits == 3 and report.tasks == 1
+    assert report.estimated_cost == pytest.approx(0.3 + 3 * 100 * 0.001)
+    assert report.to_dict()["pricing"].startswith("0.3/task + 0.001/shot USD")
