@@ -42,6 +42,14 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--bits", type=int, default=16, help="bits per stored weight (default 16)")
 
 
+def _crop(text: str) -> tuple[int, int, int, int]:
+    try:
+        x, y, w, h = (int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"crop must be X,Y,W,H integers, got {text!r}") from None
+    return x, y, w, h
+
+
 def _build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -68,7 +76,25 @@ def _build_parser() -> argparse.ArgumentParser:
     dec.add_argument("--record", default=None, metavar="PATH.npz",
                      help="save the backend's results for an offline `--backend replay -O record=PATH.npz`")
 
+    dec.add_argument("--max-cost", type=float, default=None, help="refuse if the estimated cost exceeds this")
+    dec.add_argument("--yes", action="store_true", help="run a billed backend without --max-cost")
+    dec.add_argument("--crop", type=_crop, default=None, metavar="X,Y,W,H", help="decode only this window")
+    dec.add_argument("--scale", type=float, default=None, help="decode at SCALE times the size")
+
     sub.add_parser("backends", help="list the backend catalogue")
+
+    bud = sub.add_parser("budget", help="circuits, shots, tasks, cost and predicted PSNR of a decode, before running it")
+    bud.add_argument("input", help=".qinr file")
+    bud.add_argument("--backend", required=True, help="backend name (see `quinr backends`)")
+    grp = bud.add_mutually_exclusive_group()
+    grp.add_argument("--shots", type=int, default=None, help="shots per circuit (omit for exact)")
+    grp.add_argument("--target-psnr-drop", type=float, default=None, metavar="DB",
+                     help="fewest shots whose expected PSNR is within DB of the exact decode (needs --reference)")
+    bud.add_argument("--reference", default=None, help="the original signal, to predict PSNR against it")
+    bud.add_argument("--crop", type=_crop, default=None, metavar="X,Y,W,H", help="budget a cropped decode")
+    bud.add_argument("--scale", type=float, default=None, help="budget a decode at SCALE times the size")
+    bud.add_argument("--max-cost", type=float, default=None, help="say whether it fits, and what crop/scale would")
+    bud.add_argument("--json", action="store_true", help="machine-readable output")
 
     inf = sub.add_parser("info", help="show the header of a .qinr file")
     inf.add_argument("input", help=".qinr file")
@@ -143,17 +169,17 @@ def _cmd_decode(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     report = None
     if args.backend is None:
-        if args.shots is not None or args.option or args.record:
+        if args.shots is not None or args.option or args.record or args.max_cost is not None or args.yes:
             from .errors import BackendError
 
             raise BackendError("--shots, -O and --record need --backend (e.g. --backend torch --shots 1024)")
-        sig = decode(args.input, device=args.device)
+        sig = decode(args.input, device=args.device, crop=args.crop, scale=args.scale)
     else:
         from .backends import parse_options
 
         sig, report = decode_on_backend(
             args.input, args.backend, shots=args.shots, options=parse_options(args.option), seed=args.seed,
-            record=args.record,
+            record=args.record, max_cost=args.max_cost, yes=args.yes, crop=args.crop, scale=args.scale,
         )
     out = save_signal(sig, args.output)
     h, w, c = sig.shape
@@ -165,6 +191,35 @@ def _cmd_decode(args: argparse.Namespace) -> int:
         if args.report:
             path = report.save(str(out) + ".report.json")
             print(f"  report   {path}")
+    return 0
+
+
+def _cmd_budget(args: argparse.Namespace) -> int:
+    import json
+
+    from .budget import plan_budget
+
+    est = plan_budget(args.input, args.backend, shots=args.shots, target_psnr_drop=args.target_psnr_drop,
+                      reference=args.reference, crop=args.crop, scale=args.scale, max_cost=args.max_cost)
+    if args.json:
+        print(json.dumps(est.to_dict(), indent=2))
+        return 0
+    shots = "exact" if est.shots is None else f"{est.shots}"
+    print(f"{args.input} on {est.backend} ({est.device})")
+    print(f"  circuits          {est.circuits}")
+    print(f"  shots/circuit     {shots}")
+    print(f"  total shots       {est.total_shots}")
+    print(f"  tasks             {est.tasks}")
+    if est.device_seconds is not None:
+        print(f"  device time       {est.device_seconds:.1f} s (estimate)")
+    print(f"  cost              {est.cost:.2f} {est.currency}  ({est.pricing}; {est.pricing_source})")
+    if est.predicted_psnr_vs_exact is not None:
+        print(f"  predicted PSNR    {est.predicted_psnr_vs_exact:.2f} dB against the exact decode (shot noise only)")
+    if est.predicted_psnr is not None:
+        print(f"  predicted PSNR    {est.predicted_psnr:.2f} dB against {args.reference}")
+    if est.max_cost is not None:
+        verdict = "within" if est.within_budget else "OVER"
+        print(f"  budget            {verdict} --max-cost {est.max_cost:.2f}" + (f"; fits: {est.fits}" if est.fits else ""))
     return 0
 
 
@@ -222,6 +277,7 @@ _COMMANDS = {
     "info": _cmd_info,
     "demo": _cmd_demo,
     "backends": _cmd_backends,
+    "budget": _cmd_budget,
 }
 
 

@@ -139,12 +139,16 @@ def decode(
     *,
     device: str = "cpu",
     evaluator: Evaluator | None = None,
+    crop: tuple[int, int, int, int] | None = None,
+    scale: float | None = None,
 ) -> Signal:
     """Decode a bitstream (path or bytes) to a :class:`Signal`.
 
-    ``evaluator`` replaces the exact simulator (e.g. a backend adapter that samples shots).
+    ``evaluator`` replaces the exact simulator (e.g. a backend adapter that samples shots);
+    ``crop`` (x, y, w, h) and ``scale`` decode a window or a resampled size (see
+    :func:`decode_grid`).
     """
-    return _decode(read_bitstream(source), device, evaluator)
+    return _decode(read_bitstream(source), device, evaluator, crop, scale)
 
 
 def decode_on_backend(
@@ -155,12 +159,19 @@ def decode_on_backend(
     options: dict[str, Any] | None = None,
     seed: int | None = None,
     record: str | Path | None = None,
+    max_cost: float | None = None,
+    yes: bool = False,
+    crop: tuple[int, int, int, int] | None = None,
+    scale: float | None = None,
 ) -> tuple[Signal, ExecutionReport]:
     """Decode on a backend of the catalogue (``"aer"``, ``"braket"``, ``"ibm.torino"``, ...).
 
     ``shots=None`` asks for exact probabilities, which only some backends can give; every
     request is checked against the backend's profile before anything runs. ``record`` saves the
     backend's results (``.npz``) so that the ``replay`` backend reproduces this decode offline.
+
+    Budget guard: a billed backend refuses to run without ``max_cost`` (or ``yes``), and a decode
+    whose estimated cost exceeds ``max_cost`` stops before the first submission.
     """
     from .backends import Backend, get_backend
     from .backends.replay import save_record
@@ -168,16 +179,67 @@ def decode_on_backend(
     be = backend if isinstance(backend, Backend) else get_backend(backend, options)
     bs = read_bitstream(source)
     be.check(bs.header.model.circuit(), shots)
+    _, rows, cols = decode_grid(bs.header, crop, scale)
+    guard_budget(be.profile, rows * cols * bs.header.model.blocks, shots, max_cost, yes)
     report = be.new_report(shots)
     calls: list[np.ndarray] | None = [] if record is not None else None
-    signal = _decode(bs, "cpu", be.evaluator(shots, seed, report, calls))
+    signal = _decode(bs, "cpu", be.evaluator(shots, seed, report, calls), crop, scale)
     if record is not None and calls:
         save_record(record, calls)
     return signal, report
 
 
-def _decode(bs: bitstream.Bitstream, device: str, evaluator: Evaluator | None) -> Signal:
+def decode_grid(hdr: Header, crop: tuple[int, int, int, int] | None = None, scale: float | None = None):
+    """Coordinates and output shape of a full, rescaled and/or cropped decode.
+
+    ``scale`` resamples the whole signal at ``round(H * scale) x round(W * scale)``; ``crop``
+    ``(x, y, w, h)`` then keeps that window (in the possibly rescaled grid).
+    """
+    from .errors import ConfigError
+
+    height, width = hdr.height, hdr.width
+    if scale is not None:
+        if not (0 < scale <= 16):
+            raise ConfigError(f"scale must be in (0, 16], got {scale}")
+        height, width = max(1, round(height * scale)), max(1, round(width * scale))
+    grid = coordinates(height, width).reshape(height, width, 2)
+    if crop is not None:
+        x, y, w, h = crop
+        if w < 1 or h < 1 or x < 0 or y < 0 or x + w > width or y + h > height:
+            raise ConfigError(f"crop {crop} is outside the {width}x{height} grid")
+        grid = grid[y : y + h, x : x + w]
+    return np.ascontiguousarray(grid.reshape(-1, 2)), grid.shape[0], grid.shape[1]
+
+
+def guard_budget(profile, circuits: int, shots: int | None, max_cost: float | None, yes: bool) -> None:
+    """Refuse a billed run without an explicit budget, or one whose estimate exceeds it."""
+    from .budget import estimate_cost
+    from .errors import BackendError
+
+    tasks, cost, _ = estimate_cost(profile, circuits, shots)
+    cur = profile.pricing.currency
+    if profile.billed and max_cost is None and not yes:
+        raise BackendError(
+            f"backend {profile.name} is billed ({profile.pricing.describe()}); this decode is estimated at "
+            f"{cost:.2f} {cur} ({circuits} circuits, {tasks} tasks). Pass --max-cost {cur} (or --yes); "
+            "`quinr budget` shows the details"
+        )
+    if max_cost is not None and cost > max_cost:
+        raise BackendError(
+            f"estimated cost {cost:.2f} {cur} exceeds --max-cost {max_cost:.2f}; nothing was submitted. "
+            "`quinr budget FILE --backend ... --max-cost ...` suggests a crop or scale that fits"
+        )
+
+
+def _decode(bs: bitstream.Bitstream, device: str, evaluator: Evaluator | None,
+            crop: tuple[int, int, int, int] | None = None, scale: float | None = None) -> Signal:
     hdr = bs.header
+    if crop is not None or scale is not None:
+        coords_np, height, width = decode_grid(hdr, crop, scale)
+        net = load_model(bs, device)
+        coords = torch.from_numpy(coords_np).to(next(net.parameters()).device)
+        values = net.predict(coords, evaluator).cpu().numpy().astype(np.float64)
+        return Signal.from_normalized(values.reshape(height, width, hdr.channels), hdr.kind, hdr.vmin, hdr.vmax)
     net = load_model(bs, device)
     coords = torch.from_numpy(coordinates(hdr.height, hdr.width)).to(next(net.parameters()).device)
     values = net.predict(coords, evaluator).cpu().numpy().astype(np.float64)

@@ -120,6 +120,19 @@ def counts_to_probs(counts: dict[str, int], n_qubits: int) -> np.ndarray:
     return out / max(total, 1)
 
 
+def check_request(p: Profile, spec: CircuitSpec, shots: int | None) -> None:
+    """Refuse what a profile says its backend cannot do (needs no SDK)."""
+    if shots is None and not p.exact:
+        raise BackendError(f"backend {p.name} cannot return exact probabilities; give a shot count (--shots N)")
+    if shots is not None:
+        if isinstance(shots, bool) or not isinstance(shots, int) or shots <= 0:
+            raise BackendError(f"shots must be a positive integer, got {shots!r}")
+        if shots > p.max_shots:
+            raise BackendError(f"backend {p.name} allows at most {p.max_shots} shots per circuit, asked for {shots}")
+    if spec.n_qubits > p.max_qubits:
+        raise BackendError(f"backend {p.name} has {p.max_qubits} qubits; this circuit needs {spec.n_qubits}")
+
+
 class Backend:
     """A profile plus its driver: the object decoders and studies use."""
 
@@ -133,18 +146,7 @@ class Backend:
 
     def check(self, spec: CircuitSpec, shots: int | None) -> None:
         """Refuse, before anything runs, what the profile says this backend cannot do."""
-        p = self.profile
-        if shots is None and not p.exact:
-            raise BackendError(
-                f"backend {p.name} cannot return exact probabilities; give a shot count (--shots N)"
-            )
-        if shots is not None:
-            if isinstance(shots, bool) or not isinstance(shots, int) or shots <= 0:
-                raise BackendError(f"shots must be a positive integer, got {shots!r}")
-            if shots > p.max_shots:
-                raise BackendError(f"backend {p.name} allows at most {p.max_shots} shots per circuit, asked for {shots}")
-        if spec.n_qubits > p.max_qubits:
-            raise BackendError(f"backend {p.name} has {p.max_qubits} qubits; this circuit needs {spec.n_qubits}")
+        check_request(self.profile, spec, shots)
 
     def new_report(self, shots: int | None) -> ExecutionReport:
         p = self.profile
