@@ -169,10 +169,11 @@ def _cmd_decode(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     report = None
     if args.backend is None:
-        if args.shots is not None or args.option or args.record or args.max_cost is not None or args.yes:
+        if args.shots is not None or args.option or args.record or args.report or args.max_cost is not None or args.yes:
             from .errors import BackendError
 
-            raise BackendError("--shots, -O and --record need --backend (e.g. --backend torch --shots 1024)")
+            raise BackendError("--shots, -O, --record, --report, --max-cost and --yes need --backend "
+                               "(e.g. --backend torch --shots 1024)")
         sig = decode(args.input, device=args.device, crop=args.crop, scale=args.scale)
     else:
         from .backends import parse_options

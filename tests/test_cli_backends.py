@@ -73,6 +73,7 @@ def test_decode_on_a_backend_writes_an_image_and_a_report(qinr_file, tmp_path, c
         (["--backend", "aer", "-O", "colour=red"], "unknown option 'colour'"),
         (["--backend", "aer", "-O", "nonsense"], "key=value"),
         (["--shots", "100"], "need --backend"),
+        (["--report"], "need --backend"),
     ],
 )
 def test_backend_errors_are_one_line(qinr_file, tmp_path, capsys, args, message):
