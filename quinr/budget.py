@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from .errors import ConfigError
-from .signal import Signal, SignalKind
+from .signal import Signal, SignalKind, peak_value
 
 #: Elements per block of the windowed expectation (bounds memory).
 _BLOCK = 2048
@@ -60,10 +60,24 @@ class ExactOutputs:
         z = self.scale[channel] * p + self.offset[channel]
         return self.store(np.where(z > 0, z, -1.99 * z))
 
+    @property
+    def channels(self) -> np.ndarray:
+        """Channel index of every element of ``probs.ravel()``."""
+        return np.tile(np.arange(self.probs.shape[1]), self.probs.shape[0])
+
+    def exact_values(self) -> np.ndarray:
+        """Stored values of the exact decode, flattened like ``probs``."""
+        return self.value(np.clip(self.probs, 0.0, 1.0).ravel(), self.channels)
+
+    @property
+    def peak(self) -> float:
+        return peak_value(self.kind, self.vmin, self.vmax)
+
 
 def exact_outputs(bs, coords: torch.Tensor | None = None) -> ExactOutputs:
     """Exact probabilities of a bitstream's decode (``bs``: a read :class:`Bitstream`)."""
     from .codec import load_model
+    from .model import exact_evaluator
     from .signal import coordinates
 
     hdr = bs.header
@@ -72,14 +86,14 @@ def exact_outputs(bs, coords: torch.Tensor | None = None) -> ExactOutputs:
     net = load_model(bs)
     if coords is None:
         coords = torch.from_numpy(coordinates(hdr.height, hdr.width))
-    block = net.blocks[0]
-    probs = []
-    with torch.no_grad():
-        for i in range(0, coords.shape[0], 1 << 16):
-            from .sim import probabilities
+    probs: list[torch.Tensor] = []
 
-            h = block.embed(coords[i : i + (1 << 16)])
-            probs.append(probabilities(block.spec, h, block.theta, last=hdr.channels))
+    def capture(spec, h, theta, last):  # the decoder's own forward pass, keeping its probabilities
+        p = exact_evaluator(spec, h, theta, last)
+        probs.append(p)
+        return p
+
+    net.predict(coords, capture)
     return ExactOutputs(
         probs=torch.cat(probs).double().numpy(),
         scale=net.scale.detach().double().numpy(),
@@ -96,8 +110,8 @@ def expected_mse(out: ExactOutputs, shots: int, reference: np.ndarray | None = N
     if shots < 1:
         raise ConfigError("shots must be positive")
     p = np.clip(out.probs, 0.0, 1.0).ravel()
-    channel = np.tile(np.arange(out.probs.shape[1]), out.probs.shape[0])
-    ref = out.value(p, channel) if reference is None else np.asarray(reference, np.float64).ravel()
+    channel = out.channels
+    ref = out.exact_values() if reference is None else np.asarray(reference, np.float64).ravel()
     from scipy.stats import binom
 
     sd_all = np.sqrt(shots * p * (1 - p))
@@ -130,17 +144,11 @@ def psnr_from_mse(mse: float, peak: float) -> float:
     return math.inf if mse <= 0 else 10.0 * math.log10(peak * peak / mse)
 
 
-def peak_of(out: ExactOutputs) -> float:
-    return Signal(np.zeros((1, 1, 1), {SignalKind.U8: np.uint8, SignalKind.U16: np.uint16,
-                                        SignalKind.F32: np.float32}[out.kind]), out.kind, out.vmin, out.vmax).peak
-
-
 def shots_for_drop(out: ExactOutputs, reference: np.ndarray, drop_db: float, max_shots: int) -> int | None:
     """Smallest shot count whose expected PSNR (vs ``reference``) is within ``drop_db`` of the
     exact decode's, or None if even ``max_shots`` is not enough."""
-    peak = peak_of(out)
-    exact = out.value(np.clip(out.probs, 0, 1).ravel(), np.tile(np.arange(out.probs.shape[1]), out.probs.shape[0]))
-    target = psnr_from_mse(float(np.mean((exact - reference.ravel()) ** 2)), peak) - drop_db
+    peak = out.peak
+    target = psnr_from_mse(float(np.mean((out.exact_values() - reference.ravel()) ** 2)), peak) - drop_db
 
     def ok(s: int) -> bool:
         return psnr_from_mse(expected_mse(out, s, reference), peak) >= target
@@ -252,14 +260,12 @@ def plan_budget(
     tasks, cost, seconds = estimate_cost(profile, circuits, shots)
     vs_exact = vs_ref = None
     if out is not None:
-        peak = peak_of(out)
+        peak = out.peak
         if shots is not None:
             vs_exact = psnr_from_mse(expected_mse(out, shots), peak)
         if ref is not None:
             if shots is None:
-                channel = np.tile(np.arange(out.probs.shape[1]), out.probs.shape[0])
-                exact = out.value(np.clip(out.probs, 0, 1).ravel(), channel)
-                vs_ref = psnr_from_mse(float(np.mean((exact - ref.ravel()) ** 2)), peak)
+                vs_ref = psnr_from_mse(float(np.mean((out.exact_values() - ref.ravel()) ** 2)), peak)
             else:
                 vs_ref = psnr_from_mse(expected_mse(out, shots, ref), peak)
     fits = None

@@ -234,13 +234,8 @@ def guard_budget(profile, circuits: int, shots: int | None, max_cost: float | No
 def _decode(bs: bitstream.Bitstream, device: str, evaluator: Evaluator | None,
             crop: tuple[int, int, int, int] | None = None, scale: float | None = None) -> Signal:
     hdr = bs.header
-    if crop is not None or scale is not None:
-        coords_np, height, width = decode_grid(hdr, crop, scale)
-        net = load_model(bs, device)
-        coords = torch.from_numpy(coords_np).to(next(net.parameters()).device)
-        values = net.predict(coords, evaluator).cpu().numpy().astype(np.float64)
-        return Signal.from_normalized(values.reshape(height, width, hdr.channels), hdr.kind, hdr.vmin, hdr.vmax)
+    coords_np, height, width = decode_grid(hdr, crop, scale)
     net = load_model(bs, device)
-    coords = torch.from_numpy(coordinates(hdr.height, hdr.width)).to(next(net.parameters()).device)
+    coords = torch.from_numpy(coords_np).to(next(net.parameters()).device)
     values = net.predict(coords, evaluator).cpu().numpy().astype(np.float64)
-    return Signal.from_normalized(values.reshape(hdr.height, hdr.width, hdr.channels), hdr.kind, hdr.vmin, hdr.vmax)
+    return Signal.from_normalized(values.reshape(height, width, hdr.channels), hdr.kind, hdr.vmin, hdr.vmax)

@@ -33,6 +33,17 @@ class SignalKind(enum.IntEnum):
 _DTYPES = {SignalKind.U8: np.uint8, SignalKind.U16: np.uint16, SignalKind.F32: np.float32}
 
 
+def peak_value(kind: SignalKind, vmin: float, vmax: float) -> float:
+    """The MAX of PSNR: 255, 65535, or for float signals the largest value (the paper's MAX)."""
+    if kind is SignalKind.U8:
+        return 255.0
+    if kind is SignalKind.U16:
+        return 65535.0
+    if vmin >= 0:
+        return vmax if vmax > 0 else 1.0
+    return max(-vmin, abs(vmax))
+
+
 @dataclass(frozen=True)
 class Signal:
     """A 2-D signal of shape (H, W, C) in its native sample type."""
@@ -64,14 +75,8 @@ class Signal:
 
     @property
     def peak(self) -> float:
-        """The MAX of PSNR: 255, 65535, or for float signals the largest value (the paper's MAX)."""
-        if self.kind is SignalKind.U8:
-            return 255.0
-        if self.kind is SignalKind.U16:
-            return 65535.0
-        if self.vmin >= 0:
-            return self.vmax if self.vmax > 0 else 1.0
-        return max(-self.vmin, abs(self.vmax))
+        """The MAX of PSNR (see :func:`peak_value`)."""
+        return peak_value(self.kind, self.vmin, self.vmax)
 
     def normalized(self) -> np.ndarray:
         """float32 (H, W, C) in [0, 1]."""

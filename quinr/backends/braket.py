@@ -119,7 +119,7 @@ class BraketDriver(Driver):
                                   max_parallel=self.options.get("max_parallel", 2))
             results = batch.results()
             for i, res in enumerate(results):
-                out[sl.start + i] = res.values[0] if shots is None else _measured_probs(res, spec.n_qubits)
+                out[sl.start + i] = res.values[0] if shots is None else counts_to_probs(res.measurement_counts, spec.n_qubits)
             report.tasks += len(inputs)
             report.task_ids.extend(r.task_metadata.id for r in results)
         report.circuits += h.shape[0]
@@ -208,13 +208,6 @@ class BraketDriver(Driver):
             return AwsDevice(arn, aws_session=AwsSession(boto_session=session))
         except Exception as exc:  # botocore raises many unrelated types offline
             raise BackendError(f"cannot reach Braket device {arn}: {type(exc).__name__}: {exc}") from None
-
-
-def _measured_probs(result, n: int) -> np.ndarray:
-    probs = np.zeros(1 << n)
-    for key, p in result.measurement_probabilities.items():
-        probs[int(key, 2)] = p
-    return probs
 
 
 def program_set_probs(result, n: int) -> np.ndarray:

@@ -185,7 +185,7 @@ def _kron(mats: torch.Tensor) -> torch.Tensor:
 
 def _kron2(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Kronecker product of two batches of matrices (..., r1, c1) and (..., r2, c2)."""
-    *lead, r1, c1 = x.shape
+    r1, c1 = x.shape[-2:]
     r2, c2 = y.shape[-2:]
     out = x[..., :, None, :, None] * y[..., None, :, None, :]
     return out.reshape(*out.shape[:-4], r1 * r2, c1 * c2)
