@@ -12,15 +12,20 @@ from __future__ import annotations
 import json
 import time
 from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
 from ..circuit import CircuitSpec
-from ..errors import BackendError
+from ..errors import BackendError, ConfigError
+from ..noise import NoiseSpec
+from ..noise import parse as parse_noise
 from .profile import Profile
+
+#: The option every noise-capable driver accepts (see :mod:`quinr.noise` for the syntax).
+NOISE_OPTION = {"noise": (str, "noise spec: e.g. depolarizing=0.001,depolarizing2=0.01,readout=0.02 or device=FakeTorino")}
 
 
 @dataclass
@@ -59,9 +64,21 @@ class Driver(ABC):
     #: option name -> (type, help). Anything else is refused before a run.
     OPTIONS: ClassVar[dict[str, tuple[type, str]]] = {}
 
+    #: whether the driver can run quinr.noise's end-of-circuit global depolarizing term
+    GLOBAL_NOISE: ClassVar[bool] = False
+
     def __init__(self, profile: Profile, options: dict[str, Any]) -> None:
         self.profile = profile
         self.options = self.validate_options(options)
+        try:
+            noise = parse_noise(self.options.get("noise"))
+            legacy = {k: self.options[k] for k in ("depolarizing", "depolarizing2") if k in self.options}
+            self.noise: NoiseSpec = replace(noise, **legacy) if legacy else noise
+        except ConfigError as exc:
+            raise BackendError(f"backend {profile.name}: {exc}") from None
+        if self.noise.global_depolarizing and not self.GLOBAL_NOISE:
+            raise BackendError("global_depolarizing is a model of quinr's torch simulator; a circuit backend takes "
+                               "gate-level noise (depolarizing, depolarizing2, damping) and readout")
 
     @classmethod
     def validate_options(cls, options: dict[str, Any]) -> dict[str, Any]:
@@ -80,6 +97,15 @@ class Driver(ABC):
     @property
     def device_name(self) -> str:
         return self.profile.device or self.profile.name
+
+    def readout_confusion(self, n_qubits: int) -> np.ndarray | None:
+        """Per-wire readout confusion matrices (n, 2, 2) of the last run, ``C[w][measured,
+        prepared]``, for mitigation; None when the backend has no readout error it knows of."""
+        return self.noise.confusion(n_qubits)
+
+    def device_noise(self) -> NoiseSpec:
+        """The device's calibration reduced to a :class:`NoiseSpec` (device-backed drivers)."""
+        raise BackendError(f"{self.device_name} has no device calibration to take a noise snapshot from")
 
     @abstractmethod
     def run(

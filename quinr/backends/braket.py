@@ -16,7 +16,8 @@ theta bound as numbers) is built once; the local simulators run every coordinate
   fast with a clear message before anything is submitted when they are missing.
 
 Braket has no CRZ gate: CRZ(t) is compiled as RZ_target(t/2) ZZ(-t/2) (exact), as in the Qiskit
-driver, so the noise options attach to the same gates on both. Qubit 0 is the most significant
+driver, so a :class:`quinr.noise.NoiseSpec` (``-O noise=...``, braket_dm only) attaches to the
+same gates on both, in the same order; readout error is a Kraus channel before measurement. Qubit 0 is the most significant
 bit of Braket's results, as in quinr.
 """
 
@@ -26,7 +27,8 @@ import numpy as np
 
 from ..circuit import CircuitSpec
 from ..errors import BackendError, MissingSDKError
-from .base import Driver, ExecutionReport, counts_to_probs, task_chunks
+from ..noise import NoiseSpec, readout_kraus
+from .base import NOISE_OPTION, Driver, ExecutionReport, counts_to_probs, task_chunks
 
 
 def _import_braket():
@@ -36,26 +38,40 @@ def _import_braket():
         raise MissingSDKError("the braket driver needs amazon-braket-sdk: pip install amazon-braket-sdk") from None
 
 
-def build_circuit(spec: CircuitSpec, theta: np.ndarray, p1: float = 0.0, p2: float = 0.0, exact: bool = True):
-    """The quINR circuit as a parametric Braket circuit with inputs h0..h{M-1}; theta bound."""
-    from braket.circuits import Circuit, FreeParameter, Gate, Noise
+def build_circuit(spec: CircuitSpec, theta: np.ndarray, noise: NoiseSpec | None = None, exact: bool = True):
+    """The quINR circuit as a parametric Braket circuit with inputs h0..h{M-1}; theta bound; the
+    noise channels of ``noise`` written in place (see :mod:`quinr.noise` for where they sit)."""
+    from braket.circuits import Circuit, FreeParameter
 
+    noise = noise or NoiseSpec()
     params = [FreeParameter(f"h{j}") for j in range(spec.embed_dim)]
     c = Circuit()
+
+    def after_1q(q: int) -> None:
+        if noise.depolarizing:
+            c.depolarizing(q, noise.depolarizing)
+        if noise.damping:
+            c.amplitude_damping(q, noise.damping)
+
     for g in spec.gates():
         angle = params[g.index] * spec.angle_scale if g.source == "h" else float(theta[g.index])
-        if g.name == "RX":
-            c.rx(g.wires[0], angle)
-        elif g.name == "RZ":
-            c.rz(g.wires[0], angle)
+        if g.name in ("RX", "RZ"):
+            (c.rx if g.name == "RX" else c.rz)(g.wires[0], angle)
+            after_1q(g.wires[0])
         else:  # CRZ(t) = RZ_target(t/2) ZZ(-t/2), exactly (the same compilation as for Qiskit)
             ctrl, targ = g.wires
             c.rz(targ, 0.5 * angle)
+            after_1q(targ)
             c.zz(ctrl, targ, -0.5 * angle)
-    if p1:
-        c.apply_gate_noise(Noise.Depolarizing(p1), target_gates=[Gate.Rx, Gate.Rz])
-    if p2:
-        c.apply_gate_noise(Noise.TwoQubitDepolarizing(p2), target_gates=[Gate.ZZ])
+            if noise.depolarizing2:
+                c.two_qubit_depolarizing(ctrl, targ, noise.depolarizing2)
+            if noise.damping:
+                c.amplitude_damping(ctrl, noise.damping)
+                c.amplitude_damping(targ, noise.damping)
+    conf = noise.confusion(spec.n_qubits)
+    if conf is not None:
+        for w in range(spec.n_qubits):
+            c.kraus([w], readout_kraus(conf[w][1, 0], conf[w][0, 1]))
     if exact:
         c.probability()
     return c
@@ -74,8 +90,9 @@ class BraketDriver(Driver):
         "device_arn": (str, "a managed Braket device ARN (QPU or on-demand simulator)"),
         "max_parallel": (int, "parallel local tasks in run_batch (default 2)"),
         "engine": (str, "local simulation: direct (Braket's simulation engine, default) or tasks (LocalSimulator)"),
-        "depolarizing": (float, "braket_dm: 1-qubit depolarizing Pauli error probability after each RX/RZ"),
-        "depolarizing2": (float, "braket_dm: 2-qubit depolarizing Pauli error probability after each CRZ"),
+        **NOISE_OPTION,
+        "depolarizing": (float, "shorthand for noise=depolarizing=P (braket_dm)"),
+        "depolarizing2": (float, "shorthand for noise=depolarizing2=P (braket_dm)"),
     }
 
     def __init__(self, profile, options) -> None:
@@ -83,9 +100,10 @@ class BraketDriver(Driver):
         sim = self.options.get("simulator", "braket_sv")
         if sim not in ("braket_sv", "braket_dm"):
             raise BackendError(f"simulator must be braket_sv or braket_dm, got {sim!r}")
-        noisy = self.options.get("depolarizing", 0.0) or self.options.get("depolarizing2", 0.0)
-        if noisy and sim != "braket_dm" and "device_arn" not in self.options:
-            raise BackendError("depolarizing noise needs simulator=braket_dm")
+        if not self.noise.noiseless and "device_arn" in self.options:
+            raise BackendError("a Braket device brings its own noise; -O noise is for the local braket_dm simulator")
+        if not self.noise.noiseless and sim != "braket_dm":
+            raise BackendError("noise needs simulator=braket_dm (the density-matrix simulator)")
         if "device_arn" in self.options:
             region_of(self.options["device_arn"])  # validate early
         if self.options.get("engine", "direct") not in ("direct", "tasks"):
@@ -108,9 +126,7 @@ class BraketDriver(Driver):
 
         if seed is not None:
             report.notes.append("braket local simulators take no seed; sampled results are not reproducible")
-        circ = build_circuit(
-            spec, theta, self.options.get("depolarizing", 0.0), self.options.get("depolarizing2", 0.0), shots is None
-        )
+        circ = build_circuit(spec, theta, self.noise, shots is None)
         dev = LocalSimulator(self.options.get("simulator", "braket_sv"))
         out = np.empty((h.shape[0], spec.n_states))
         for sl in task_chunks(h.shape[0], self.profile.max_circuits_per_task):
@@ -131,8 +147,17 @@ class BraketDriver(Driver):
         from braket.default_simulator import gate_operations as go
         from braket.default_simulator import noise_operations as no
 
-        p1, p2 = self.options.get("depolarizing", 0.0), self.options.get("depolarizing2", 0.0)
+        nz = self.noise
+        p1, p2, gamma = nz.depolarizing, nz.depolarizing2, nz.damping
         dm = self.options.get("simulator", "braket_sv") == "braket_dm"
+
+        def after_1q(q: int) -> list:
+            return ([no.Depolarizing([q], p1)] if p1 else []) + ([no.AmplitudeDamping([q], gamma)] if gamma else [])
+
+        conf = nz.confusion(spec.n_qubits)
+        readout = [] if conf is None else [
+            no.Kraus([w], readout_kraus(conf[w][1, 0], conf[w][0, 1])) for w in range(spec.n_qubits)
+        ]
         fixed = {}  # theta-only operations are the same for every coordinate
         gates = spec.gates()
         rng = np.random.default_rng(seed)
@@ -146,20 +171,20 @@ class BraketDriver(Driver):
                 angle = spec.angle_scale * row[g.index] if g.source == "h" else float(theta[g.index])
                 if g.name in ("RX", "RZ"):
                     q = g.wires[0]
-                    new = [(go.RotX if g.name == "RX" else go.RotZ)([q], angle)]
-                    if p1:
-                        new.append(no.Depolarizing([q], p1))
+                    new = [(go.RotX if g.name == "RX" else go.RotZ)([q], angle)] + after_1q(q)
                 else:  # CRZ = RZ_target(t/2) ZZ(-t/2), as in build_circuit
                     ctrl, targ = g.wires
-                    new = [go.RotZ([targ], 0.5 * angle)] + ([no.Depolarizing([targ], p1)] if p1 else [])
+                    new = [go.RotZ([targ], 0.5 * angle)] + after_1q(targ)
                     new.append(go.ZZ([ctrl, targ], -0.5 * angle))
                     if p2:
                         new.append(no.TwoQubitDepolarizing([ctrl, targ], p2))
+                    if gamma:
+                        new += [no.AmplitudeDamping([ctrl], gamma), no.AmplitudeDamping([targ], gamma)]
                 if g.source == "theta":
                     fixed[k] = new
                 ops.extend(new)
             sim = DensityMatrixSimulation(spec.n_qubits, 0) if dm else StateVectorSimulation(spec.n_qubits, 0, 1)
-            sim.evolve(ops)
+            sim.evolve(ops + readout)
             probs = np.clip(np.real(sim.probabilities), 0.0, None)
             if shots is None:
                 out[i] = probs
@@ -189,6 +214,18 @@ class BraketDriver(Driver):
             out[sl] = program_set_probs(task.result(), spec.n_qubits)
         report.circuits += h.shape[0]
         return out
+
+    def device_noise(self) -> NoiseSpec:
+        """A snapshot of the device's standardized calibration (needs credentials and network)."""
+        from ..noise import from_braket_properties
+
+        if "device_arn" not in self.options:
+            return super().device_noise()
+        device = self._aws_device()
+        try:  # pragma: no cover - network
+            return from_braket_properties(device.properties.standardized, self.options["device_arn"])
+        except AttributeError:  # pragma: no cover - network
+            raise BackendError(f"{self.options['device_arn']} publishes no standardized calibration") from None
 
     def _aws_device(self):
         """An AwsDevice, or a clear error before any network call when credentials are missing."""

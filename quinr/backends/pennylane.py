@@ -3,6 +3,12 @@
 The circuit comes from :meth:`CircuitSpec.to_pennylane`; all coordinates go in one QNode call
 with parameter broadcasting. Shots are set with ``qml.set_shots`` (never on the device, which is
 deprecated) and sampling is seeded through the device seed.
+
+With ``-O noise=...`` (a :class:`quinr.noise.NoiseSpec`, on a mixed-state device such as
+default.mixed) the circuit is written with CRZ compiled as RZ_target(t/2) IsingZZ(-t/2) and the
+spec's channels after every gate, as the Qiskit and Braket drivers do: DepolarizingChannel,
+AmplitudeDamping, a 16-operator QubitChannel for two-qubit depolarizing (PennyLane has none) and
+the readout flip as a QubitChannel before measurement.
 """
 
 from __future__ import annotations
@@ -11,13 +17,47 @@ import numpy as np
 
 from ..circuit import CircuitSpec
 from ..errors import BackendError, MissingSDKError
-from .base import Driver, ExecutionReport
+from ..noise import NoiseSpec, readout_kraus, two_qubit_depolarizing_kraus
+from .base import NOISE_OPTION, Driver, ExecutionReport
+
+
+def noisy_ops(spec: CircuitSpec, h, theta, noise: NoiseSpec) -> None:
+    """Queue the circuit with ``noise``'s channels (inside a QNode)."""
+    import pennylane as qml
+
+    def after_1q(q: int) -> None:
+        if noise.depolarizing:
+            qml.DepolarizingChannel(noise.depolarizing, wires=q)
+        if noise.damping:
+            qml.AmplitudeDamping(noise.damping, wires=q)
+
+    k2 = two_qubit_depolarizing_kraus(noise.depolarizing2) if noise.depolarizing2 else None
+    for g in spec.gates():
+        angle = spec.angle_scale * h[..., g.index] if g.source == "h" else theta[..., g.index]
+        if g.name == "CRZ":
+            ctrl, targ = g.wires
+            qml.RZ(0.5 * angle, wires=targ)
+            after_1q(targ)
+            qml.IsingZZ(-0.5 * angle, wires=[ctrl, targ])
+            if k2 is not None:
+                qml.QubitChannel(k2, wires=[ctrl, targ])
+            if noise.damping:
+                qml.AmplitudeDamping(noise.damping, wires=ctrl)
+                qml.AmplitudeDamping(noise.damping, wires=targ)
+        else:
+            getattr(qml, g.name)(angle, wires=g.wires[0])
+            after_1q(g.wires[0])
+    conf = noise.confusion(spec.n_qubits)
+    if conf is not None:
+        for w in range(spec.n_qubits):
+            qml.QubitChannel(readout_kraus(conf[w][1, 0], conf[w][0, 1]), wires=w)
 
 
 class PennyLaneDriver(Driver):
     OPTIONS = {
         "device": (str, "PennyLane device name, e.g. default.qubit or lightning.qubit"),
         "batch": (int, "coordinates per QNode call (default: all)"),
+        **NOISE_OPTION,
     }
 
     def __init__(self, profile, options) -> None:
@@ -44,7 +84,10 @@ class PennyLaneDriver(Driver):
 
         @qml.qnode(dev, diff_method=None)
         def circuit(hh):
-            spec.to_pennylane(hh, theta)
+            if self.noise.noiseless:
+                spec.to_pennylane(hh, theta)
+            else:
+                noisy_ops(spec, hh, theta, self.noise)
             return qml.probs(wires=range(spec.n_qubits))
 
         if shots is not None:

@@ -17,9 +17,10 @@ Paths:
 * ``ibm_backend=ibm_torino``: a real device through ``QiskitRuntimeService``, SamplerV2 PUBs with
   parameter arrays, in Batch mode. Fails fast without a saved account.
 
-CRZ(t) is compiled as RZ_target(t/2) RZZ(-t/2) (exact), as in the Braket driver, so the
-depolarizing noise options attach to the same gates on both: after every RX/RZ, and after every
-RZZ for the two-qubit channel.
+CRZ(t) is compiled as RZ_target(t/2) RZZ(-t/2) (exact), as in the Braket driver, so a
+:class:`quinr.noise.NoiseSpec` (``-O noise=...``) attaches to the same gates on both: depolarizing
+and damping after every RX/RZ, two-qubit depolarizing and damping after every RZZ, and readout
+error as a Kraus channel just before measurement (so ``save_probabilities`` carries it too).
 
 Index order: wire w of quinr is Qiskit qubit n-1-w, so Qiskit's little-endian integers are
 quinr's indices (wire 0 most significant) directly.
@@ -31,7 +32,8 @@ import numpy as np
 
 from ..circuit import CircuitSpec
 from ..errors import BackendError, MissingSDKError
-from .base import Driver, ExecutionReport, counts_to_probs, task_chunks
+from ..noise import NoiseSpec, readout_kraus
+from .base import NOISE_OPTION, Driver, ExecutionReport, counts_to_probs, task_chunks
 
 
 def _import_qiskit():
@@ -43,8 +45,9 @@ def _import_qiskit():
     return qiskit, qiskit_aer
 
 
-def build_circuit(spec: CircuitSpec, theta: np.ndarray):
-    """The quINR circuit as a Qiskit QuantumCircuit with parameters h[0..M-1]; theta bound."""
+def build_circuit(spec: CircuitSpec, theta: np.ndarray, noise: NoiseSpec | None = None):
+    """The quINR circuit as a Qiskit QuantumCircuit with parameters h[0..M-1]; theta bound; with
+    ``noise``, its readout error as Kraus channels at the end (gate noise is the Aer noise model's)."""
     from qiskit import QuantumCircuit
     from qiskit.circuit import ParameterVector
 
@@ -61,19 +64,35 @@ def build_circuit(spec: CircuitSpec, theta: np.ndarray):
         else:  # CRZ(t) = RZ_target(t/2) RZZ(-t/2), exactly; RZZ is native to every Aer method
             qc.rz(0.5 * angle, wires[1])
             qc.rzz(-0.5 * angle, wires[0], wires[1])
+    conf = None if noise is None else noise.confusion(n)
+    if conf is not None:
+        from qiskit_aer.noise import kraus_error
+
+        for w in range(n):
+            qc.append(kraus_error(readout_kraus(conf[w][1, 0], conf[w][0, 1])), [n - 1 - w])
     return qc, hp
 
 
-def aer_noise_model(p1: float, p2: float):
-    """Depolarizing noise, given as Pauli error probabilities (PennyLane/Braket convention):
-    Aer's depolarizing_error takes the probability of full depolarisation, 4p/3 (1q), 16p/15 (2q)."""
-    from qiskit_aer.noise import NoiseModel, depolarizing_error
+def aer_noise_model(noise: NoiseSpec):
+    """The gate noise of a NoiseSpec as an Aer NoiseModel. Depolarizing is given as Pauli error
+    probabilities (PennyLane/Braket convention); Aer's depolarizing_error takes the probability of
+    full depolarisation, 4p/3 (1q) and 16p/15 (2q). Damping follows depolarizing, as in
+    :mod:`quinr.noise`."""
+    from qiskit_aer.noise import NoiseModel, amplitude_damping_error, depolarizing_error
 
     nm = NoiseModel(basis_gates=["rx", "rz", "rzz"])
-    if p1:
-        nm.add_all_qubit_quantum_error(depolarizing_error(4 * p1 / 3, 1), ["rx", "rz"])
-    if p2:
-        nm.add_all_qubit_quantum_error(depolarizing_error(16 * p2 / 15, 2), ["rzz"])
+    damp = amplitude_damping_error(noise.damping) if noise.damping else None
+    one = depolarizing_error(4 * noise.depolarizing / 3, 1) if noise.depolarizing else None
+    if damp is not None:
+        one = damp if one is None else one.compose(damp)
+    if one is not None:
+        nm.add_all_qubit_quantum_error(one, ["rx", "rz"])
+    two = depolarizing_error(16 * noise.depolarizing2 / 15, 2) if noise.depolarizing2 else None
+    if damp is not None:
+        both = damp.tensor(damp)
+        two = both if two is None else two.compose(both)
+    if two is not None:
+        nm.add_all_qubit_quantum_error(two, ["rzz"])
     return nm
 
 
@@ -85,8 +104,9 @@ class QiskitDriver(Driver):
         "channel": (str, "QiskitRuntimeService channel (default: the saved account's)"),
         "instance": (str, "QiskitRuntimeService instance (CRN)"),
         "optimization_level": (int, "transpiler optimization level for device targets (default 1)"),
-        "depolarizing": (float, "Aer: 1-qubit depolarizing Pauli error probability after each RX/RZ"),
-        "depolarizing2": (float, "Aer: 2-qubit depolarizing Pauli error probability after each CRZ (its RZZ)"),
+        **NOISE_OPTION,
+        "depolarizing": (float, "shorthand for noise=depolarizing=P (after each RX/RZ)"),
+        "depolarizing2": (float, "shorthand for noise=depolarizing2=P (after each CRZ's RZZ)"),
     }
 
     def __init__(self, profile, options) -> None:
@@ -94,12 +114,15 @@ class QiskitDriver(Driver):
         method = self.options.get("method", "statevector")
         if method not in ("statevector", "density_matrix"):
             raise BackendError(f"method must be statevector or density_matrix, got {method!r}")
-        noisy = self.options.get("depolarizing", 0.0) or self.options.get("depolarizing2", 0.0)
-        if noisy and method != "density_matrix":
-            raise BackendError("depolarizing noise needs method=density_matrix (exact noisy probabilities); "
+        device = "fake_device" in self.options or "ibm_backend" in self.options
+        if not self.noise.noiseless and device:
+            raise BackendError("a device backend brings its own noise; -O noise is for the Aer simulators")
+        if not self.noise.noiseless and method != "density_matrix":
+            raise BackendError("noise needs method=density_matrix (exact noisy probabilities); "
                                "Aer's statevector method samples one trajectory per shot")
         if "fake_device" in self.options and "ibm_backend" in self.options:
             raise BackendError("give fake_device or ibm_backend, not both")
+        self._physical: list[int] | None = None  # physical qubit of each wire in the last device run
 
     @property
     def device_name(self) -> str:
@@ -118,15 +141,14 @@ class QiskitDriver(Driver):
     def _run_aer(self, spec, h, theta, shots, seed, report) -> np.ndarray:
         from qiskit_aer import AerSimulator
 
-        qc, hp = build_circuit(spec, theta)
+        qc, hp = build_circuit(spec, theta, self.noise)
         if shots is None:
             qc.save_probabilities()
         else:
             qc.measure_all()
-        p1, p2 = self.options.get("depolarizing", 0.0), self.options.get("depolarizing2", 0.0)
         kwargs = {"method": self.options.get("method", "statevector")}
-        if p1 or p2:
-            kwargs["noise_model"] = aer_noise_model(p1, p2)
+        if self.noise.has_gate_noise:
+            kwargs["noise_model"] = aer_noise_model(self.noise)
         if seed is not None:
             kwargs["seed_simulator"] = seed
         sim = AerSimulator(**kwargs)
@@ -149,6 +171,11 @@ class QiskitDriver(Driver):
 
     # ------------------------------------------------------------------------------- runtime
     def _runtime_backend(self):
+        if getattr(self, "_rt", None) is None:
+            self._rt = self._connect()
+        return self._rt
+
+    def _connect(self):
         try:
             import qiskit_ibm_runtime
         except ImportError:
@@ -170,6 +197,28 @@ class QiskitDriver(Driver):
                 "Save credentials with QiskitRuntimeService.save_account(...) and check the network."
             ) from None
 
+    def readout_confusion(self, n_qubits: int) -> np.ndarray | None:
+        """Aer: the noise spec's; a device: its calibrated readout flips on the physical qubits the
+        last run was laid out on."""
+        if "fake_device" not in self.options and "ibm_backend" not in self.options:
+            return super().readout_confusion(n_qubits)
+        if self._physical is None:
+            raise BackendError("the device's readout calibration is known after the layout of a run")
+        props = self._runtime_backend()[0].properties()
+        out = []
+        for q in self._physical:
+            qp = props.qubit_property(q)
+            a, b = qp["prob_meas1_prep0"][0], qp["prob_meas0_prep1"][0]
+            out.append([[1 - a, b], [a, 1 - b]])
+        return np.array(out)
+
+    def device_noise(self) -> NoiseSpec:
+        from ..noise import from_ibm_backend
+
+        if "fake_device" not in self.options and "ibm_backend" not in self.options:
+            return super().device_noise()
+        return from_ibm_backend(self._runtime_backend()[0])
+
     def _run_runtime(self, spec, h, theta, shots, seed, report) -> np.ndarray:
         from qiskit.transpiler import generate_preset_pass_manager
         from qiskit_ibm_runtime import Batch, SamplerV2
@@ -183,6 +232,8 @@ class QiskitDriver(Driver):
             backend=device, optimization_level=self.options.get("optimization_level", 1), seed_transpiler=0
         )
         isa = pm.run(qc)  # transpiled once for every coordinate
+        virtual = isa.layout.final_index_layout() if isa.layout is not None else list(range(spec.n_qubits))
+        self._physical = [virtual[spec.n_qubits - 1 - w] for w in range(spec.n_qubits)]
         order = [int(p.name[p.name.index("[") + 1 : -1]) for p in isa.parameters]  # h[j] -> column
         values = h[:, order]
         chunks = task_chunks(h.shape[0], self.profile.max_circuits_per_task)

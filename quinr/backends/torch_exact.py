@@ -1,5 +1,6 @@
-"""The exact torch simulator as a backend; with shots, seeded multinomial sampling of its exact
-probabilities (what a noiseless device with finite shots would return)."""
+"""quinr's torch simulator as a backend: exact probabilities, optionally under a NoiseSpec
+(exactly with density matrices, or with the white-noise approximation), and with shots, seeded
+multinomial sampling of them (what a device with that noise and finite shots would return)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,17 @@ import torch
 from ..circuit import CircuitSpec
 from ..errors import BackendError
 from ..sim import probabilities, sample_counts
-from .base import Driver, ExecutionReport
+from ..sim.density import NOISE_MODES, noisy_probabilities
+from .base import NOISE_OPTION, Driver, ExecutionReport
 
 
 class TorchExactDriver(Driver):
-    OPTIONS = {"device": (str, "torch device for the simulation (cpu, cuda)")}
+    OPTIONS = {
+        "device": (str, "torch device for the simulation (cpu, cuda)"),
+        **NOISE_OPTION,
+        "noise_mode": (str, "dm (exact density matrices, default) or global (white-noise approximation)"),
+    }
+    GLOBAL_NOISE = True
 
     def __init__(self, profile, options) -> None:
         super().__init__(profile, options)
@@ -26,12 +33,19 @@ class TorchExactDriver(Driver):
             raise BackendError(f"unknown torch device {name!r}") from None
         if dev.type == "cuda" and not torch.cuda.is_available():
             raise BackendError(f"device {name!r} requested but CUDA is not available on this machine")
+        if self.options.get("noise_mode", "dm") not in NOISE_MODES:
+            raise BackendError(f"noise_mode must be one of {NOISE_MODES}, got {self.options['noise_mode']!r}")
 
     def run(self, spec: CircuitSpec, h: np.ndarray, theta: np.ndarray, shots: int | None, seed: int | None,
             report: ExecutionReport) -> np.ndarray:
         device = torch.device(self.options.get("device", "cpu"))
+        hh = torch.from_numpy(h).float().to(device)
+        tt = torch.from_numpy(theta).float().to(device)
         with torch.no_grad():
-            p = probabilities(spec, torch.from_numpy(h).float().to(device), torch.from_numpy(theta).float().to(device))
+            if self.noise.noiseless:
+                p = probabilities(spec, hh, tt)
+            else:
+                p = noisy_probabilities(spec, hh, tt, self.noise, self.options.get("noise_mode", "dm"))
         report.circuits += h.shape[0]
         report.tasks += 1
         if shots is None:
