@@ -74,8 +74,25 @@ class ExactOutputs:
         return peak_value(self.kind, self.vmin, self.vmax)
 
 
-def exact_outputs(bs, coords: torch.Tensor | None = None) -> ExactOutputs:
-    """Exact probabilities of a bitstream's decode (``bs``: a read :class:`Bitstream`)."""
+def load_reference(reference, hdr, crop=None, scale=None) -> np.ndarray:
+    """The original signal (path or :class:`Signal`) as stored values (N, C) on a decode's grid."""
+    from .signal import load_signal
+
+    if scale is not None:
+        raise ConfigError("--reference cannot be compared with a rescaled decode; use --crop")
+    sig = reference if isinstance(reference, Signal) else load_signal(reference)
+    if sig.shape != (hdr.height, hdr.width, hdr.channels):
+        raise ConfigError(f"reference has shape {sig.shape}, the file encodes {(hdr.height, hdr.width, hdr.channels)}")
+    data = sig.data.astype(np.float64)
+    if crop is not None:
+        x, y, w, h = crop
+        data = data[y : y + h, x : x + w]
+    return data.reshape(-1, hdr.channels)
+
+
+def exact_outputs(bs, coords: torch.Tensor | None = None, evaluator=None) -> ExactOutputs:
+    """Exact probabilities of a bitstream's decode (``bs``: a read :class:`Bitstream`); through
+    ``evaluator`` (e.g. a noisy one) instead of the noise-free simulator when given."""
     from .codec import load_model
     from .model import exact_evaluator
     from .signal import coordinates
@@ -88,8 +105,10 @@ def exact_outputs(bs, coords: torch.Tensor | None = None) -> ExactOutputs:
         coords = torch.from_numpy(coordinates(hdr.height, hdr.width))
     probs: list[torch.Tensor] = []
 
+    base = evaluator or exact_evaluator
+
     def capture(spec, h, theta, last):  # the decoder's own forward pass, keeping its probabilities
-        p = exact_evaluator(spec, h, theta, last)
+        p = base(spec, h, theta, last)
         probs.append(p)
         return p
 
@@ -230,25 +249,13 @@ def plan_budget(
     from .backends import get_profile
     from .backends.base import check_request
     from .codec import decode_grid, read_bitstream
-    from .signal import load_signal
 
     profile = get_profile(backend)
     bs = read_bitstream(source)
     hdr = bs.header
     coords, rows, cols = decode_grid(hdr, crop, scale)
     circuits = rows * cols * hdr.model.blocks
-    ref = None
-    if reference is not None:
-        if scale is not None:
-            raise ConfigError("--reference cannot be compared with a rescaled decode; use --crop")
-        sig = reference if isinstance(reference, Signal) else load_signal(reference)
-        if sig.shape != (hdr.height, hdr.width, hdr.channels):
-            raise ConfigError(f"reference has shape {sig.shape}, the file encodes {(hdr.height, hdr.width, hdr.channels)}")
-        data = sig.data.astype(np.float64)
-        if crop is not None:
-            x, y, w, h = crop
-            data = data[y : y + h, x : x + w]
-        ref = data.reshape(-1, hdr.channels)
+    ref = None if reference is None else load_reference(reference, hdr, crop, scale)
     out = exact_outputs(bs, torch.from_numpy(coords)) if hdr.model.blocks == 1 else None
     if target_psnr_drop is not None:
         if ref is None or out is None:

@@ -1,4 +1,4 @@
-"""The ``quinr`` command line: encode, decode, info, demo.
+"""The ``quinr`` command line: encode, decode, info, demo, backends, budget, noise, study.
 
 ``main(argv)`` returns an exit code: 0 on success, 1 when quinr refused the input (a one-line
 message on stderr, no traceback), 2 for usage errors (argparse).
@@ -40,6 +40,24 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--seed", type=int, default=d.seed, help="seed of initialisation and sampling")
     g.add_argument("--device", default=d.device, help="torch device for training: cpu or cuda")
     g.add_argument("--bits", type=int, default=16, help="bits per stored weight (default 16)")
+    g.add_argument("--noise", default=None, metavar="SPEC",
+                   help="train noise-aware under this noise (e.g. depolarizing=0.002,readout=0.03 or device=FakeTorino)")
+    g.add_argument("--noise-mode", choices=("global", "dm"), default=d.noise_mode,
+                   help="simulate the noise with the white-noise approximation (global, fast) or exactly (dm, small Nq)")
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def _float_list(text: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
 
 
 def _crop(text: str) -> tuple[int, int, int, int]:
@@ -80,6 +98,9 @@ def _build_parser() -> argparse.ArgumentParser:
     dec.add_argument("--yes", action="store_true", help="run a billed backend without --max-cost")
     dec.add_argument("--crop", type=_crop, default=None, metavar="X,Y,W,H", help="decode only this window")
     dec.add_argument("--scale", type=float, default=None, help="decode at SCALE times the size")
+    dec.add_argument("--noise", default=None, metavar="SPEC", help="run the backend under this noise (same as -O noise=SPEC)")
+    dec.add_argument("--mitigate", choices=("readout",), default=None,
+                     help="correct readout error with the backend's calibration (tensored inverse + nearest distribution)")
 
     sub.add_parser("backends", help="list the backend catalogue")
 
@@ -95,6 +116,33 @@ def _build_parser() -> argparse.ArgumentParser:
     bud.add_argument("--scale", type=float, default=None, help="budget a decode at SCALE times the size")
     bud.add_argument("--max-cost", type=float, default=None, help="say whether it fits, and what crop/scale would")
     bud.add_argument("--json", action="store_true", help="machine-readable output")
+
+    nz = sub.add_parser("noise", help="show a noise spec or a device's calibration snapshot, or save it as JSON")
+    nz.add_argument("spec", help="a noise spec, e.g. device=FakeTorino or depolarizing=0.001,readout=0.02")
+    nz.add_argument("-o", "--output", default=None, help="save the spec as JSON (reusable as --noise FILE.json)")
+
+    st = sub.add_parser("study", help="shot-noise and noise studies: measured PSNR beside the prediction")
+    stsub = st.add_subparsers(dest="study", required=True)
+    for name, helptext in (("shots", "PSNR against shots per circuit"), ("noise", "PSNR against one noise parameter")):
+        q = stsub.add_parser(name, help=helptext)
+        q.add_argument("input", help=".qinr file")
+        q.add_argument("--backend", required=True, help="backend name (see `quinr backends`)")
+        if name == "shots":
+            q.add_argument("--shots", type=_int_list, required=True, metavar="N,N,...", help="shots per circuit to try")
+        else:
+            q.add_argument("--param", required=True, help="noise parameter to sweep: depolarizing, depolarizing2, "
+                           "damping, readout or global_depolarizing")
+            q.add_argument("--values", type=_float_list, required=True, metavar="V,V,...", help="values to try")
+            q.add_argument("--shots", type=int, default=None, help="shots per circuit (omit for exact)")
+        q.add_argument("--repeats", type=int, default=3, help="decodes per point with shots (default 3)")
+        q.add_argument("--noise", default=None, metavar="SPEC", help="(base) noise of the backend")
+        q.add_argument("-O", "--option", action="append", default=[], metavar="KEY=VALUE", help="backend option")
+        q.add_argument("--reference", default=None, help="the original signal (default: the exact decode)")
+        q.add_argument("--crop", type=_crop, default=None, metavar="X,Y,W,H", help="study a window only")
+        q.add_argument("--scale", type=float, default=None, help="study a rescaled decode")
+        q.add_argument("--seed", type=int, default=0, help="sampling seed of the first run")
+        q.add_argument("--out", default="quinr-study", help="output folder for JSON, CSV and PNG (default ./quinr-study)")
+        q.add_argument("--quiet", action="store_true", help="no progress bar")
 
     inf = sub.add_parser("info", help="show the header of a .qinr file")
     inf.add_argument("input", help=".qinr file")
@@ -144,6 +192,8 @@ def _cmd_encode(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         seed=args.seed,
         device=args.device,
+        noise=args.noise,
+        noise_mode=args.noise_mode,
     )
     bar, callback = _progress(args.steps, args.quiet, "encode")
     try:
@@ -158,6 +208,9 @@ def _cmd_encode(args: argparse.Namespace) -> int:
     print(f"  params   {res.n_params} x {res.bits} bits")
     print(f"  bpp      {res.bpp:.4f}  (8 x {res.n_bytes} bytes / {h * w} pixels)")
     print(f"  PSNR     {res.psnr:.2f} dB  (peak {res.peak:g}, measured by decoding the written file)")
+    if res.noisy_psnr is not None:
+        print(f"  noisy    {res.noisy_psnr:.2f} dB  decoded under the training noise ({train.noise.describe()}, "
+              f"{train.noise_mode})")
     print(f"  time     {res.total_seconds:.1f} s  (training {res.train_seconds:.1f} s, best step {res.train.best_step})")
     return 0
 
@@ -169,18 +222,23 @@ def _cmd_decode(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     report = None
     if args.backend is None:
-        if args.shots is not None or args.option or args.record or args.report or args.max_cost is not None or args.yes:
+        if (args.shots is not None or args.option or args.record or args.report or args.max_cost is not None
+                or args.yes or args.noise or args.mitigate):
             from .errors import BackendError
 
-            raise BackendError("--shots, -O, --record, --report, --max-cost and --yes need --backend "
-                               "(e.g. --backend torch --shots 1024)")
+            raise BackendError("--shots, -O, --noise, --mitigate, --record, --report, --max-cost and --yes need "
+                               "--backend (e.g. --backend torch --shots 1024)")
         sig = decode(args.input, device=args.device, crop=args.crop, scale=args.scale)
     else:
         from .backends import parse_options
 
+        options = parse_options(args.option)
+        if args.noise is not None:
+            options["noise"] = args.noise
         sig, report = decode_on_backend(
-            args.input, args.backend, shots=args.shots, options=parse_options(args.option), seed=args.seed,
+            args.input, args.backend, shots=args.shots, options=options, seed=args.seed,
             record=args.record, max_cost=args.max_cost, yes=args.yes, crop=args.crop, scale=args.scale,
+            mitigate=args.mitigate,
         )
     out = save_signal(sig, args.output)
     h, w, c = sig.shape
@@ -189,6 +247,8 @@ def _cmd_decode(args: argparse.Namespace) -> int:
         shots = "exact" if report.shots is None else f"{report.shots} shots"
         print(f"  backend  {report.backend} ({report.device}), {shots}, {report.circuits} circuits in "
               f"{report.tasks} task(s), {report.seconds:.1f} s, estimated cost {report.estimated_cost:.2f} {report.currency}")
+        if report.noise != "none" or report.mitigation:
+            print(f"  noise    {report.noise}" + (f"; mitigation: {report.mitigation}" if report.mitigation else ""))
         if args.report:
             path = report.save(str(out) + ".report.json")
             print(f"  report   {path}")
@@ -239,6 +299,54 @@ def _cmd_backends(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_noise(args: argparse.Namespace) -> int:
+    import json
+
+    from .noise import parse
+
+    spec = parse(args.spec)
+    text = json.dumps(spec.to_dict(), indent=2)
+    if args.output:
+        Path(args.output).write_text(text + "\n")
+        print(f"wrote {args.output}: {spec.describe()}")
+    else:
+        print(text)
+    return 0
+
+
+def _cmd_study(args: argparse.Namespace) -> int:
+    from .backends import parse_options
+    from .study import study_noise, study_shots
+
+    runs_per_point = args.repeats
+    points = len(args.shots) if args.study == "shots" else len(args.values)
+    bar = None
+    if not args.quiet:
+        from tqdm import tqdm
+
+        bar = tqdm(total=points * runs_per_point, desc=f"study {args.study}", unit="decode", file=sys.stderr,
+                   dynamic_ncols=True)
+    common = dict(repeats=args.repeats, noise=args.noise, options=parse_options(args.option), reference=args.reference,
+                  seed=args.seed, crop=args.crop, scale=args.scale, progress=None if bar is None else lambda: bar.update(1))
+    try:
+        if args.study == "shots":
+            res = study_shots(args.input, args.backend, args.shots, **common)
+        else:
+            res = study_noise(args.input, args.backend, args.param, args.values, shots=args.shots, **common)
+    finally:
+        if bar is not None:
+            bar.close()
+    paths = res.save(args.out)
+    label = "shots" if res.kind == "shots" else res.parameter
+    print(f"study {res.kind} on {res.backend}, PSNR vs {res.reference}, noise {res.noise}")
+    print(f"  {label:>14}  {'measured (dB)':>16}  {'predicted':>9}")
+    for p in res.points:
+        pred = "" if p.predicted_psnr is None else f"{p.predicted_psnr:9.2f}"
+        print(f"  {p.value:>14g}  {p.mean:8.2f} ± {p.std:5.2f}  {pred}")
+    print("  wrote " + ", ".join(str(v) for v in paths.values()))
+    return 0
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
     from .bitstream import FORMAT_VERSION
     from .codec import info
@@ -279,6 +387,8 @@ _COMMANDS = {
     "demo": _cmd_demo,
     "backends": _cmd_backends,
     "budget": _cmd_budget,
+    "noise": _cmd_noise,
+    "study": _cmd_study,
 }
 
 

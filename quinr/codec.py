@@ -45,6 +45,8 @@ class EncodeResult:
     train_seconds: float
     total_seconds: float
     decoded: Signal
+    #: with noise-aware training: PSNR of the file decoded through the training noise model
+    noisy_psnr: float | None = None
 
     @property
     def n_bytes(self) -> int:
@@ -93,6 +95,11 @@ def encode(
         path = Path(output)
         path.write_bytes(data)
     decoded = decode(data)
+    noisy_psnr = None
+    if train.noise is not None:
+        from .train import train_evaluator
+
+        noisy_psnr = psnr(signal, _decode(read_bitstream(data), str(device), train_evaluator(train)))
     return EncodeResult(
         data=data,
         path=path,
@@ -106,6 +113,7 @@ def encode(
         train_seconds=train_seconds,
         total_seconds=time.perf_counter() - t0,
         decoded=decoded,
+        noisy_psnr=noisy_psnr,
     )
 
 
@@ -163,29 +171,39 @@ def decode_on_backend(
     yes: bool = False,
     crop: tuple[int, int, int, int] | None = None,
     scale: float | None = None,
+    mitigate: str | None = None,
 ) -> tuple[Signal, ExecutionReport]:
     """Decode on a backend of the catalogue (``"aer"``, ``"braket"``, ``"ibm.torino"``, ...).
 
     ``shots=None`` asks for exact probabilities, which only some backends can give; every
     request is checked against the backend's profile before anything runs. ``record`` saves the
     backend's results (``.npz``) so that the ``replay`` backend reproduces this decode offline.
+    ``mitigate="readout"`` corrects the backend's probabilities with its readout calibration.
 
     Budget guard: a billed backend refuses to run without ``max_cost`` (or ``yes``), and a decode
     whose estimated cost exceeds ``max_cost`` stops before the first submission.
     """
     from .backends import Backend, get_backend
+    from .backends.base import check_mitigation
     from .backends.replay import save_record
+    from .errors import BackendError
 
     be = backend if isinstance(backend, Backend) else get_backend(backend, options)
     bs = read_bitstream(source)
     be.check(bs.header.model.circuit(), shots)
     _, rows, cols = decode_grid(bs.header, crop, scale)
     guard_budget(be.profile, rows * cols * bs.header.model.blocks, shots, max_cost, yes)
+    check_mitigation(mitigate)
+    if mitigate == "readout" and not be.driver.knows_readout():
+        raise BackendError(f"backend {be.name} knows no readout error to mitigate; give its noise (-O noise=readout=...) "
+                           "or decode without --mitigate")
     report = be.new_report(shots)
+    report.mitigation = mitigate
     calls: list[np.ndarray] | None = [] if record is not None else None
-    signal = _decode(bs, "cpu", be.evaluator(shots, seed, report, calls), crop, scale)
+    signal = _decode(bs, "cpu", be.evaluator(shots, seed, report, calls, mitigate), crop, scale)
     if record is not None and calls:
-        save_record(record, calls)
+        conf = None if report.readout_confusion is None else np.array(report.readout_confusion)
+        save_record(record, calls, conf)
     return signal, report
 
 

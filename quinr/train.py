@@ -20,7 +20,10 @@ from dataclasses import dataclass, field
 import torch
 
 from .errors import ConfigError
-from .model import QuINR
+from .model import Evaluator, QuINR
+from .noise import NoiseSpec
+from .noise import parse as parse_noise
+from .sim.density import NOISE_MODES, noisy_evaluator
 
 #: Coordinates per forward/backward chunk inside one full-batch step.
 TRAIN_CHUNK = 1 << 15
@@ -46,6 +49,13 @@ class TrainConfig:
         init_freq: initial first-layer frequency bound, radians per unit coordinate.
         gain_init: output-affine initialisation, "offset" or "gain" (see ``QuINR``).
         device: torch device ("cpu", "cuda", "cuda:1", ...).
+        noise: train noise-aware: the model is fitted through this :class:`quinr.noise.NoiseSpec`
+            (or its text form), so its output affine and angles compensate the noise of the
+            backend it will be decoded on. ``None``: noise-free training.
+        noise_mode: how the noise is simulated while training: "global" (the white-noise
+            approximation on the fast statevector simulator, exact for readout and global
+            depolarizing; default) or "dm" (exact density matrices; memory grows as
+            batch x 4^Nq x gates, so small Nq and batches only).
     """
 
     steps: int = 500
@@ -60,8 +70,15 @@ class TrainConfig:
     init_freq: float = 3.0
     gain_init: str = "offset"
     device: str = "cpu"
+    noise: NoiseSpec | str | None = None
+    noise_mode: str = "global"
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "noise", None if self.noise is None else parse_noise(self.noise))
+        if self.noise is not None and self.noise.noiseless:
+            object.__setattr__(self, "noise", None)
+        if self.noise_mode not in NOISE_MODES:
+            raise ConfigError(f"noise_mode must be one of {NOISE_MODES}, got {self.noise_mode!r}")
         if not isinstance(self.steps, int) or self.steps < 1:
             raise ConfigError(f"steps must be a positive integer, got {self.steps!r}")
         for name in ("lr", "lr_embed"):
@@ -120,13 +137,19 @@ def _param_groups(model: QuINR, cfg: TrainConfig) -> list[dict]:
     ]
 
 
-def _full_loss(model: QuINR, coords: torch.Tensor, values: torch.Tensor, backward: bool) -> float:
+def train_evaluator(cfg: TrainConfig) -> Evaluator | None:
+    """The evaluator training runs through: exact, or noisy for noise-aware training."""
+    return None if cfg.noise is None else noisy_evaluator(cfg.noise, cfg.noise_mode)
+
+
+def _full_loss(model: QuINR, coords: torch.Tensor, values: torch.Tensor, backward: bool,
+               evaluator: Evaluator | None = None) -> float:
     """Mean squared error over all coordinates, chunked; accumulates gradients if asked."""
     total = values.numel()
     acc = 0.0
     for i in range(0, coords.shape[0], TRAIN_CHUNK):
         with torch.set_grad_enabled(backward):
-            pred = model(coords[i : i + TRAIN_CHUNK])
+            pred = model(coords[i : i + TRAIN_CHUNK], evaluator)
             part = (pred - values[i : i + TRAIN_CHUNK]).square().sum() / total
         if backward:
             part.backward()
@@ -152,6 +175,7 @@ def fit(
     full = cfg.batch_size is None or cfg.batch_size >= coords.shape[0]
     best_loss, best_step, best_state = math.inf, -1, None
     losses: list[float] = []
+    ev = train_evaluator(cfg)
 
     def consider(loss: float, step: int) -> None:
         nonlocal best_loss, best_step, best_state
@@ -165,21 +189,21 @@ def fit(
             g["lr"] = base * factor
         opt.zero_grad(set_to_none=True)
         if full:
-            loss = _full_loss(model, coords, values, backward=True)
+            loss = _full_loss(model, coords, values, True, ev)
             consider(loss, step)  # the loss of the weights before this update
         else:
             idx = torch.randint(0, coords.shape[0], (cfg.batch_size,), generator=gen).to(device)
-            loss = _full_loss(model, coords[idx], values[idx], backward=True)
+            loss = _full_loss(model, coords[idx], values[idx], True, ev)
         if not math.isfinite(loss):
             raise ConfigError(f"training diverged at step {step} (loss {loss}); lower the learning rate")
         losses.append(loss)
         opt.step()
         if not full and ((step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps):
-            consider(_full_loss(model, coords, values, backward=False), step + 1)
+            consider(_full_loss(model, coords, values, False, ev), step + 1)
         if callback is not None:
             callback(StepInfo(step + 1, loss, best_loss, base_lrs[-1] * factor))
     if full:
-        consider(_full_loss(model, coords, values, backward=False), cfg.steps)
+        consider(_full_loss(model, coords, values, False, ev), cfg.steps)
     assert best_state is not None
     model.load_state_dict(best_state)
     return TrainResult(best_loss, best_step, losses)

@@ -69,15 +69,41 @@ def test_sampled_results_agree_within_five_sigma(name):
     assert np.all(np.round(p * shots) == p * shots)  # frequencies of whole counts
 
 
-def test_noisy_exact_emulators_agree_with_each_other():
+NOISY_EXACT = ["torch", "aer.dm", "braket.dm", "default.mixed"]
+FULL_NOISE = "depolarizing=0.02,depolarizing2=0.05,damping=0.03,readout=0.04/0.09"
+
+
+def test_noisy_exact_backends_agree_under_one_noise_spec():
+    """One NoiseSpec (every channel kind, asymmetric readout) through four independent
+    implementations: quinr's torch density matrices, Aer, Braket's engine, PennyLane default.mixed."""
     spec = SPECS[1]
     h, theta = _inputs(spec, 3, 4)
-    noise = {"depolarizing": 0.02, "depolarizing2": 0.05}
-    aer, braket = get_backend("aer.dm", noise), get_backend("braket.dm", noise)
-    pa = aer.run(spec, h, theta, None, None, aer.new_report(None))
-    pb = braket.run(spec, h, theta, None, None, braket.new_report(None))
-    assert np.max(np.abs(pa - pb)) < 1e-9
-    assert np.max(np.abs(pa - _reference(spec, h, theta))) > 1e-2  # the noise is really applied
+    out = {}
+    for name in NOISY_EXACT:
+        be = get_backend(name, {"noise": FULL_NOISE})
+        out[name] = be.run(spec, h, theta, None, None, be.new_report(None))
+        assert be.new_report(None).noise.startswith("depolarizing=0.02")
+    for name in ("aer.dm", "braket.dm"):
+        assert np.max(np.abs(out[name] - out["default.mixed"])) < 1e-9
+    assert np.max(np.abs(out["torch"] - out["default.mixed"])) < 1e-6  # float32
+    assert np.max(np.abs(out["aer.dm"] - _reference(spec, h, theta))) > 1e-2  # the noise is really applied
+    legacy = get_backend("aer.dm", {"depolarizing": 0.02, "depolarizing2": 0.05})  # the shorthand options
+    assert legacy.driver.noise.depolarizing == 0.02 and legacy.driver.noise.depolarizing2 == 0.05
+
+
+@pytest.mark.parametrize("name, options, message", [
+    ("aer", {"noise": "depolarizing=0.01"}, "density_matrix"),
+    ("braket", {"noise": "readout=0.01"}, "braket_dm"),
+    ("aer.fake_manila", {"noise": "readout=0.01"}, "its own noise"),
+    ("aer.dm", {"noise": "global=0.1"}, "torch simulator"),
+    ("aer.dm", {"noise": "depolarizing=7"}, "must be in"),
+    ("torch", {"noise_mode": "fast"}, "noise_mode"),
+])
+def test_noise_the_backend_cannot_run_is_refused(name, options, message):
+    from quinr.errors import BackendError
+
+    with pytest.raises(BackendError, match=message):
+        get_backend(name, options)
 
 
 def test_fake_ibm_device_runs_the_runtime_sampler_path():

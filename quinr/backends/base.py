@@ -48,6 +48,10 @@ class ExecutionReport:
     pricing: str = "free"
     options: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    noise: str = "none"
+    mitigation: str | None = None
+    #: per-wire confusion matrices used by readout mitigation (from the backend's calibration)
+    readout_confusion: list | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -88,6 +92,9 @@ class Driver(ABC):
                 valid = ", ".join(sorted(cls.OPTIONS)) or "none"
                 raise BackendError(f"unknown option {key!r} for driver {cls.__name__}; valid options: {valid}")
             typ = cls.OPTIONS[key][0]
+            if key == "noise" and isinstance(value, NoiseSpec):  # a spec object, not its text form
+                out[key] = value
+                continue
             try:
                 out[key] = _coerce(value, typ)
             except (TypeError, ValueError):
@@ -102,6 +109,10 @@ class Driver(ABC):
         """Per-wire readout confusion matrices (n, 2, 2) of the last run, ``C[w][measured,
         prepared]``, for mitigation; None when the backend has no readout error it knows of."""
         return self.noise.confusion(n_qubits)
+
+    def knows_readout(self) -> bool:
+        """Whether :meth:`readout_confusion` will have a calibration (checked before a run)."""
+        return bool(self.noise.readout)
 
     def device_noise(self) -> NoiseSpec:
         """The device's calibration reduced to a :class:`NoiseSpec` (device-backed drivers)."""
@@ -186,6 +197,7 @@ class Backend:
             currency=p.pricing.currency,
             pricing=p.pricing.describe(),
             options=dict(self.driver.options),
+            noise=self.driver.noise.describe(),
         )
 
     def run(
@@ -201,11 +213,16 @@ class Backend:
         return probs
 
     def evaluator(self, shots: int | None, seed: int | None, report: ExecutionReport,
-                  record: list[np.ndarray] | None = None):
+                  record: list[np.ndarray] | None = None, mitigate: str | None = None):
         """An evaluator for :class:`quinr.model.QuINR` that runs every call on this backend
-        (appending each call's probabilities to ``record`` when given)."""
+        (appending each call's raw probabilities to ``record`` when given). ``mitigate="readout"``
+        corrects every call's probabilities with the backend's readout calibration
+        (:func:`quinr.noise.mitigate_readout`)."""
         import torch
 
+        from ..noise import mitigate_readout
+
+        check_mitigation(mitigate)
         calls = [0]
 
         def evaluate(spec: CircuitSpec, h, theta, last):
@@ -214,10 +231,28 @@ class Backend:
             probs = self.run(spec, h.detach().cpu().numpy(), theta.detach().cpu().numpy(), shots, s, report)
             if record is not None:
                 record.append(probs)
+            if mitigate == "readout":
+                conf = self.driver.readout_confusion(spec.n_qubits)
+                if conf is None:
+                    raise BackendError(f"backend {self.name} knows no readout error to mitigate; "
+                                       "give its noise (-O noise=readout=...) or decode without --mitigate")
+                probs = mitigate_readout(probs, conf)
+                report.readout_confusion = conf.tolist()
+                if "readout mitigation" not in " ".join(report.notes):
+                    report.notes.append("readout mitigation: tensored inverse confusion, then nearest probability vector")
             out = torch.from_numpy(probs).to(device=h.device, dtype=torch.float32)
             return out if last is None else out[:, -last:]
 
         return evaluate
+
+
+#: Decode-time error mitigations (``quinr decode --mitigate``).
+MITIGATIONS = ("readout",)
+
+
+def check_mitigation(mitigate: str | None) -> None:
+    if mitigate is not None and mitigate not in MITIGATIONS:
+        raise BackendError(f"unknown mitigation {mitigate!r}; valid: {', '.join(MITIGATIONS)}")
 
 
 def task_chunks(n: int, per_task: int) -> list[slice]:

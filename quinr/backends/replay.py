@@ -2,7 +2,8 @@
 
 Minimal format (extended with the hardware-run records): an ``.npz`` file with ``probs``
 (float64, (B, 2^Nq)) for every circuit call of the run concatenated in call order, ``calls``
-(int64, the number of rows of each call) and ``n_qubits``. The driver hands back the rows of the
+(int64, the number of rows of each call), ``n_qubits`` and, when the run was mitigated,
+``readout_confusion`` (the calibration it used, so a replay mitigates identically). The driver hands back the rows of the
 next call each time it is asked, and refuses when the request does not match the record.
 """
 
@@ -17,12 +18,13 @@ from ..errors import BackendError
 from .base import Driver, ExecutionReport
 
 
-def save_record(path: str | Path, calls: list[np.ndarray]) -> Path:
-    """Write the probability arrays of a run's calls (in order) as a replay record."""
+def save_record(path: str | Path, calls: list[np.ndarray], readout_confusion: np.ndarray | None = None) -> Path:
+    """Write the raw probability arrays of a run's calls (in order) as a replay record."""
     p = Path(path)
     n_states = calls[0].shape[1]
+    extra = {} if readout_confusion is None else {"readout_confusion": np.asarray(readout_confusion, np.float64)}
     np.savez(p, probs=np.concatenate(calls), calls=np.array([c.shape[0] for c in calls], np.int64),
-             n_qubits=np.int64(n_states.bit_length() - 1))
+             n_qubits=np.int64(n_states.bit_length() - 1), **extra)
     return p
 
 
@@ -46,9 +48,18 @@ class ReplayDriver(Driver):
             try:
                 with np.load(self.options["record"]) as z:
                     self._data = {k: z[k] for k in ("probs", "calls", "n_qubits")}
+                    if "readout_confusion" in z:
+                        self._data["readout_confusion"] = z["readout_confusion"]
             except (OSError, KeyError, ValueError) as exc:
                 raise BackendError(f"cannot read replay record {self.options['record']}: {exc}") from None
         return self._data
+
+    def readout_confusion(self, n_qubits: int) -> np.ndarray | None:
+        """The calibration the recorded run was mitigated with, if any."""
+        return self._load().get("readout_confusion")
+
+    def knows_readout(self) -> bool:
+        return "readout_confusion" in self._load()
 
     def run(self, spec: CircuitSpec, h: np.ndarray, theta: np.ndarray, shots: int | None, seed: int | None,
             report: ExecutionReport) -> np.ndarray:
