@@ -10,6 +10,7 @@ trains on the FakeTorino calibration snapshot and decodes on the ``aer.fake_tori
 
     python benchmarks/noise_aware.py                      # table + docs/figures/noise_aware.png
     python benchmarks/noise_aware.py --device-noise       # adds the FakeTorino emulator part
+    python benchmarks/noise_aware.py --image synthetic --figure docs/figures/noise_aware_synthetic.png
 
 Prints a table; writes the figure and a JSON of the numbers.
 """
@@ -36,10 +37,10 @@ KODIM = ROOT.parent / "shared" / "data" / "kodak" / "kodim02.png"  # the sample 
 NOISE = "depolarizing=0.003,depolarizing2=0.02,readout=0.04/0.08"
 
 
-def load_image(width: int, height: int) -> tuple[Signal, str]:
+def load_image(width: int, height: int, which: str = "kodim02") -> tuple[Signal, str]:
     from PIL import Image
 
-    if KODIM.exists():
+    if which == "kodim02" and KODIM.exists():
         img = Image.open(KODIM).convert("RGB").resize((width, height), Image.LANCZOS)
         return Signal(np.asarray(img, np.uint8).copy(), SignalKind.U8, 0.0, 255.0), f"kodim02 resized to {width}x{height}"
     y, x = np.mgrid[0:height, 0:width] / max(height, width)
@@ -52,13 +53,15 @@ def main() -> None:
     ap.add_argument("--width", type=int, default=32)
     ap.add_argument("--height", type=int, default=24)
     ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--image", choices=("kodim02", "synthetic"), default="kodim02",
+                    help="kodim02 resized (synthetic when the sample is absent), or a smooth synthetic image")
     ap.add_argument("--noise", default=NOISE)
     ap.add_argument("--device-noise", action="store_true", help="also train on FakeTorino and decode on aer.fake_torino")
     ap.add_argument("--shots", type=int, default=4000, help="shots per circuit on aer.fake_torino")
     ap.add_argument("--figure", default=str(ROOT / "docs" / "figures" / "noise_aware.png"))
     args = ap.parse_args()
 
-    img, label = load_image(args.width, args.height)
+    img, label = load_image(args.width, args.height, args.image)
     model = ModelConfig(n_qubits=5, embed_dim=10, reuploads=2, layers=1)
     print(f"image: {label}; network {model.circuit().describe()}; {args.steps} steps; noise {args.noise}")
     trainings = {
