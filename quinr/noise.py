@@ -228,8 +228,9 @@ def from_ibm_backend(backend, qubits: list[int] | None = None) -> NoiseSpec:
     """
     target = backend.target
     qs = list(range(backend.num_qubits)) if qubits is None else list(qubits)
-    e1 = _median([target["sx"][(q,)].error for q in qs if (q,) in target["sx"]])
-    t_sx = _median([target["sx"][(q,)].duration for q in qs if (q,) in target["sx"]])
+    sx = target["sx"] if "sx" in target.operation_names else {}
+    e1 = _median([sx[(q,)].error for q in qs if (q,) in sx and sx[(q,)] is not None])
+    t_sx = _median([sx[(q,)].duration for q in qs if (q,) in sx and sx[(q,)] is not None])
     two = next((g for g in ("cz", "ecr", "cx") if g in target.operation_names), None)
     qset = set(qs)
     e2 = _median([p.error for k, p in target[two].items() if p is not None and set(k) <= qset]) if two else 0.0
