@@ -125,6 +125,22 @@ def _build_parser() -> argparse.ArgumentParser:
     li.add_argument("--fov-up", type=float, default=3.0, help="upper field of view, degrees (default 3)")
     li.add_argument("--fov-down", type=float, default=-25.0, help="lower field of view, degrees (default -25)")
 
+    rd = sub.add_parser("rd", help="rate-distortion sweep of quinr, COIN and JPEG2000: JSON per codec and a plot")
+    rd.add_argument("input", help="image, float .npy, or KITTI .bin scan (projected to its range image)")
+    rd.add_argument("--codecs", default="quinr,coin,jpeg2000", help="comma-separated subset of quinr,coin,jpeg2000")
+    rd.add_argument("--points", type=int, default=None, help="at most this many settings per codec")
+    rd.add_argument("--out", default="quinr-rd", help="output folder (default ./quinr-rd); rerunning resumes")
+    rd.add_argument("--quinr-grid", default=None, metavar="NQ:M:R,...", help="networks (default 6:12:2,8:24:2,8:32:3,10:40:2)")
+    rd.add_argument("--quinr-bits", default=None, metavar="B,...", help="bit depths per network (default 8,10,12,16)")
+    rd.add_argument("--quinr-steps", type=int, default=None, help="training steps per network (default 300)")
+    rd.add_argument("--coin-configs", default=None, metavar="LxW,...", help="COIN architectures (default 5x14,5x20,5x30,10x28)")
+    rd.add_argument("--coin-iters", type=int, default=None, help="COIN iterations (default 50000, as the paper)")
+    rd.add_argument("--jpeg2000-bpp", default=None, metavar="BPP,...", help="JPEG2000 target rates (default 0.02,0.05,0.1,0.2,0.4)")
+    rd.add_argument("--engine", choices=("serial", "local", "dask"), default="serial",
+                    help="run points one by one, in local processes, or on Dask (pip install 'quinr[cluster]')")
+    rd.add_argument("--workers", type=int, default=2, help="parallel points for local/dask (default 2)")
+    rd.add_argument("--quiet", action="store_true", help="no progress bar")
+
     nz = sub.add_parser("noise", help="show a noise spec or a device's calibration snapshot, or save it as JSON")
     nz.add_argument("spec", help="a noise spec, e.g. device=FakeTorino or depolarizing=0.001,readout=0.02")
     nz.add_argument("-o", "--output", default=None, help="save the spec as JSON (reusable as --noise FILE.json)")
@@ -327,6 +343,66 @@ def _cmd_lidar_to_range(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_rd(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from .rd import RDConfig, plan, run_rd
+
+    d = RDConfig()
+    try:
+        grid = d.quinr_grid if args.quinr_grid is None else tuple(
+            tuple(int(v) for v in item.split(":")) for item in args.quinr_grid.split(","))
+        if any(len(g) != 3 for g in grid):
+            raise ValueError
+        cfg = RDConfig(
+            codecs=tuple(c.strip() for c in args.codecs.split(",") if c.strip()),
+            quinr_grid=grid,
+            quinr_bits=d.quinr_bits if args.quinr_bits is None else tuple(_int_list(args.quinr_bits)),
+            quinr_steps=args.quinr_steps or d.quinr_steps,
+            coin_configs=d.coin_configs if args.coin_configs is None else tuple(args.coin_configs.split(",")),
+            coin_iters=args.coin_iters or d.coin_iters,
+            jpeg2000_bpp=d.jpeg2000_bpp if args.jpeg2000_bpp is None else tuple(_float_list(args.jpeg2000_bpp)),
+        )
+    except (ValueError, argparse.ArgumentTypeError):
+        from .errors import ConfigError
+
+        raise ConfigError("--quinr-grid takes NQ:M:R items, the other lists comma-separated numbers") from None
+    if args.points is not None:
+        n = max(1, args.points)
+        cfg = dataclasses.replace(cfg, quinr_grid=cfg.quinr_grid[:n], coin_configs=cfg.coin_configs[:n],
+                                  jpeg2000_bpp=cfg.jpeg2000_bpp[:n])
+    from .rd import load_input
+
+    total = len(plan(load_input(args.input), cfg))
+    bar = None
+    if not args.quiet:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, desc="rd", unit="point", file=sys.stderr, dynamic_ncols=True)
+
+    def progress(task, skipped: bool) -> None:
+        if bar is not None:
+            bar.set_postfix_str(f"{task.codec}{' (done before)' if skipped else ''}", refresh=False)
+            bar.update(1)
+
+    try:
+        files = run_rd(args.input, args.out, cfg, engine=args.engine, workers=args.workers, progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    import json
+
+    for codec, path in files.items():
+        if codec == "plot":
+            continue
+        res = json.loads(path.read_text())["results"]
+        pts = ", ".join(f"{p:.2f}@{b:.4f}" for b, p in zip(res["bpp"], res["psnr"], strict=True))
+        print(f"{codec:>15}: {pts}  (dB@bpp)  {path}")
+    if "plot" in files:
+        print(f"{'plot':>15}: {files['plot']}")
+    return 0
+
+
 def _cmd_noise(args: argparse.Namespace) -> int:
     import json
 
@@ -416,6 +492,7 @@ _COMMANDS = {
     "backends": _cmd_backends,
     "budget": _cmd_budget,
     "noise": _cmd_noise,
+    "rd": _cmd_rd,
     "lidar-to-range": _cmd_lidar_to_range,
     "study": _cmd_study,
 }

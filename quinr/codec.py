@@ -87,9 +87,7 @@ def encode(
     result = fit(net, coords, values, train, callback)
     train_seconds = time.perf_counter() - t1
     net.canonicalize_()
-    header = Header(signal.kind, h, w, c, signal.vmin, signal.vmax, cfg, bits)
-    tensors = [quantize(t.detach().cpu().numpy(), bits) for _, t in net.named_tensors()]
-    data = bitstream.write(header, tensors)
+    data = write_model(net, signal, bits)
     path = None
     if output is not None:
         path = Path(output)
@@ -115,6 +113,16 @@ def encode(
         decoded=decoded,
         noisy_psnr=noisy_psnr,
     )
+
+
+def write_model(net: QuINR, signal: Signal, bits: int) -> bytes:
+    """The bitstream of a trained (canonicalized) network for ``signal`` at ``bits`` per weight:
+    one training gives the files of every bit depth (what ``quinr rd`` sweeps)."""
+    check_bits(bits)
+    h, w, c = signal.shape
+    header = Header(signal.kind, h, w, c, signal.vmin, signal.vmax, net.cfg, bits)
+    tensors = [quantize(t.detach().cpu().numpy(), bits) for _, t in net.named_tensors()]
+    return bitstream.write(header, tensors)
 
 
 def read_bitstream(source: str | Path | bytes) -> bitstream.Bitstream:
