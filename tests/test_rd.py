@@ -1,0 +1,114 @@
+"""COIN and JPEG2000 baselines, and the resumable rate-distortion sweep."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+from quinr_testutils import smooth_rgb
+
+import quinr.rd as rd
+from quinr.baselines import coin
+from quinr.baselines.jpeg2000 import encode_float_at_bpp
+from quinr.cli import main
+from quinr.errors import BitstreamError, ConfigError, SignalError
+from quinr.rd import RDConfig, pareto, run_rd
+from quinr.signal import Signal, SignalKind
+
+TINY = RDConfig(quinr_grid=((3, 4, 1), (4, 8, 1)), quinr_bits=(8, 16), quinr_steps=5, quinr_batch=None,
+                coin_configs=("5x14",), coin_iters=20, jpeg2000_bpp=(0.5, 1.0))
+
+
+@pytest.fixture
+def image(tmp_path):
+    p = tmp_path / "img.png"
+    Image.fromarray(smooth_rgb(16, 20, seed=4)).save(p)
+    return p
+
+
+def test_coin_matches_the_papers_architecture_and_file():
+    sig = Signal(smooth_rgb(16, 20, seed=1), SignalKind.U8, 0.0, 255.0)
+    assert sum(p.numel() for p in coin.Siren(5, 20, 3).parameters()) == 1803  # COIN's 5 x 20
+    res = coin.encode(sig, "5x14", iters=40)
+    assert res.n_params == 927 and len(res.data) == 22 + 2 * 927  # header + fp16 weights
+    assert res.bpp == 8 * len(res.data) / 320 and res.best_iter >= 20  # best of the second half
+    assert np.array_equal(coin.decode(res.data).data, res.decoded.data)
+    with pytest.raises(BitstreamError):
+        coin.decode(res.data[:-2])
+    with pytest.raises(BitstreamError):
+        coin.decode(b"JUNK" + res.data[4:])
+    with pytest.raises(ConfigError, match="unknown COIN"):
+        coin.encode(sig, "3x3")
+
+
+def test_jpeg2000_range_images_in_8_and_16_bits():
+    y, x = np.mgrid[0:64, 0:128]
+    ranges = (5 + 40 * (1 + np.sin(x / 9.0) * np.cos(y / 7.0)) / 2).astype(np.float32)
+    sig = Signal(ranges[..., None], SignalKind.F32, 0.0, float(ranges.max()))
+    r8, r16 = (encode_float_at_bpp(sig, 2.0, depth=d) for d in (8, 16))
+    assert r8.decoded.kind is SignalKind.F32 and r8.decoded.shape == sig.shape
+    assert r16.psnr > r8.psnr + 3  # 8-bit quantisation caps the quality at high rates
+    assert r8.bpp <= 2.0 * 1.05 + 8 * 8 / sig.pixels
+    with pytest.raises(SignalError):
+        encode_float_at_bpp(Signal(smooth_rgb(), SignalKind.U8, 0.0, 255.0), 1.0)
+
+
+def test_pareto_keeps_only_undominated_points():
+    pts = [{"bpp": 1, "psnr": 20}, {"bpp": 2, "psnr": 19}, {"bpp": 0.5, "psnr": 18}, {"bpp": 3, "psnr": 25}]
+    assert [p["bpp"] for p in pareto(pts)] == [0.5, 1, 3]
+
+
+def test_sweep_writes_compressai_json_and_plot_and_resumes(image, tmp_path, monkeypatch):
+    out = tmp_path / "rd"
+    files = run_rd(image, out, TINY)
+    assert set(files) == {"quinr", "coin", "jpeg2000", "plot"}
+    q = json.loads(files["quinr"].read_text())
+    assert q["name"] == "quinr" and len(q["all_points"]) == 4
+    assert q["results"]["bpp"] == sorted(q["results"]["bpp"]) and len(q["results"]["psnr"]) == len(q["results"]["bpp"])
+    assert q["meta"]["bpp"].startswith("8 x file bytes")
+    assert len(json.loads(files["jpeg2000"].read_text())["results"]["bpp"]) == 2
+    assert files["plot"].stat().st_size > 1000
+    calls = []
+    real = rd.run_task
+    monkeypatch.setattr(rd, "run_task", lambda inp, task: calls.append(task.codec) or real(inp, task))
+    run_rd(image, out, TINY)
+    assert calls == []  # everything was finished: nothing recomputed
+    victim = next((out / "points" / "coin").iterdir())
+    victim.unlink()
+    again = run_rd(image, out, TINY)
+    assert calls == ["coin"] and json.loads(again["quinr"].read_text()) == q
+
+
+def test_sweep_of_a_range_image_reports_lidar_metrics(tmp_path):
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:64, 0:1024]
+    img = (10 + 5 * np.sin(x / 40.0) + y / 8.0).astype(np.float32)
+    img[rng.random(img.shape) < 0.2] = 0.0  # empty pixels
+    np.save(tmp_path / "ri.npy", img)
+    cfg = RDConfig(codecs=("jpeg2000",), jpeg2000_bpp=(0.3, 1.0))
+    files = run_rd(tmp_path / "ri.npy", tmp_path / "out", cfg, engine="local", workers=2)
+    assert {"jpeg2000-8bit", "jpeg2000-16bit"} <= set(files)
+    res = json.loads(files["jpeg2000-16bit"].read_text())
+    assert res["meta"]["lidar"] and len(res["results"]["chamfer_m"]) == 2 and min(res["results"]["chamfer_m"]) >= 0
+    assert res["meta"]["psnr_peak"] == pytest.approx(float(img.max()))
+
+
+def test_engines_and_bad_settings(image, tmp_path):
+    with pytest.raises(ConfigError, match="unknown engine"):
+        run_rd(image, tmp_path, TINY, engine="spark")
+    with pytest.raises(ConfigError, match="unknown codecs"):
+        RDConfig(codecs=("bpg",))
+    if importlib.util.find_spec("dask") is None:
+        with pytest.raises(ConfigError, match=r"quinr\[cluster\]"):
+            run_rd(image, tmp_path, RDConfig(codecs=("jpeg2000",)), engine="dask")
+
+
+def test_cli_rd(image, tmp_path, capsys):
+    rc = main(["rd", str(image), "--codecs", "quinr,jpeg2000", "--quinr-grid", "3:4:1", "--quinr-bits", "8,12",
+               "--quinr-steps", "3", "--jpeg2000-bpp", "0.5,1", "--out", str(tmp_path / "o"), "--quiet"])
+    text = capsys.readouterr().out
+    assert rc == 0 and "quinr:" in text and "jpeg2000:" in text and "rd.png" in text
+    assert main(["rd", str(image), "--quinr-grid", "3:4", "--out", str(tmp_path / "p"), "--quiet"]) == 1
