@@ -1,13 +1,23 @@
-"""The ``.qinr`` file format (version 1), writer and validating reader.
+"""The ``.qinr`` file format (version 2, entropy coded; version 1 still read), writer and
+validating reader.
 
 Layout (all integers big-endian)::
 
     magic      4 bytes  b"QINR"
     version    u8       FORMAT_VERSION
-    header     fixed fields (see _FIXED), then float32 lo/hi per stored tensor
-    payload    ceil(n_params * bits / 8) bytes: the quantized weights, MSB-first bit packing,
-               tensors in ModelConfig.tensor_shapes() order, each row-major
+    header     fixed fields (see _FIXED; ``bits`` is the largest per-tensor bit depth)
+    tensors    per stored tensor, in ModelConfig.tensor_shapes() order: u8 (model << 5 | bits - 1),
+               f32 lo, f32 hi; model 1 adds f32 mean, f32 std (of the integers)
+    raw        the tensors with model 0 (raw), MSB-first bit packing, ceil(sum bits x size / 8)
+    words      only if a tensor has model 1: u32 count, then that many u32 words, the
+               range-coded tensors (constriction's RangeEncoder, a quantized Gaussian each)
     crc32      u32      zlib.crc32 of every preceding byte
+
+Version 1 (still read): one bit depth for all tensors, f32 lo/hi per tensor, every tensor raw.
+
+The writer picks a model per tensor: the quantized Gaussian when coding against it (plus its 8
+bytes of parameters) is smaller than raw bits, raw otherwise (the circuit angles, spread
+uniformly over a period, stay raw). Sizes drop most for the sine layer's weights.
 
 The header holds everything the decoder needs (network configuration, signal shape, channels,
 value range, quantization) and nothing about where the decode will run. Ids in it (signal kind,
@@ -34,7 +44,14 @@ from .quant import MAX_BITS, MIN_BITS, QuantizedTensor
 from .signal import MAX_CHANNELS, MAX_PIXELS, MAX_SIDE, SignalKind
 
 MAGIC = b"QINR"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+
+#: Entropy models of a stored tensor (v2). Ids only grow.
+MODEL_RAW = 0
+MODEL_GAUSSIAN = 1
+#: Largest bit depth the range coder takes (its symbols are int32, its precision 24 bits).
+MAX_CODED_BITS = 24
 
 #: Shuffle-scheme ids (re-uploading permutations). 1 = SplitMix64 Fisher-Yates, upload 0 identity.
 SHUFFLE_SPLITMIX = 1
@@ -63,6 +80,9 @@ _FIXED = struct.Struct(
     "B"  # bits
 )
 _RANGE = struct.Struct(">ff")
+_TENSOR = struct.Struct(">Bff")  # model << 5 | bits - 1, lo, hi
+_GAUSS = struct.Struct(">ff")  # mean, std of the integers
+_COUNT = struct.Struct(">I")
 _PREFIX = len(MAGIC) + 1
 _CRC = 4
 
@@ -79,10 +99,17 @@ class Header:
     vmax: float
     model: ModelConfig
     bits: int
+    #: bit depth of every stored tensor (empty: ``bits`` for all, as in version 1)
+    tensor_bits: tuple[int, ...] = ()
+    version: int = FORMAT_VERSION
 
     @property
     def pixels(self) -> int:
         return self.height * self.width
+
+    def bits_of(self) -> tuple[int, ...]:
+        """Per-tensor bit depths, in ModelConfig.tensor_shapes() order."""
+        return self.tensor_bits or (self.bits,) * len(self.model.tensor_shapes())
 
 
 @dataclass(frozen=True)
@@ -96,20 +123,26 @@ def payload_bytes(n_params: int, bits: int) -> int:
 
 
 def file_size(header: Header) -> int:
-    """Exact size in bytes of a file with this header."""
+    """Exact size in bytes of a version-1 file with this header."""
     n_tensors = len(header.model.tensor_shapes())
     return _PREFIX + _FIXED.size + n_tensors * _RANGE.size + payload_bytes(header.model.n_params(), header.bits) + _CRC
 
 
 # ------------------------------------------------------------------------------------- writer
 def write(header: Header, tensors: list[QuantizedTensor]) -> bytes:
-    """Serialise a header and its quantized tensors."""
+    """Serialise a header and its quantized tensors (format version 2)."""
     m = header.model
     shapes = m.tensor_shapes()
     if len(tensors) != len(shapes) or any(t.shape != s for t, (_, s) in zip(tensors, shapes, strict=True)):
         raise ConfigError("tensors do not match the model configuration")
     if m.out_features != header.channels:
         raise ConfigError(f"model has {m.out_features} outputs but the signal has {header.channels} channels")
+    bits = header.bits_of()
+    if len(bits) != len(shapes) or any(not MIN_BITS <= b <= MAX_BITS for b in bits):
+        raise ConfigError(f"need one bit depth in [{MIN_BITS}, {MAX_BITS}] per tensor, got {bits}")
+    for t, b in zip(tensors, bits, strict=True):
+        if t.values.size and (t.values.min() < 0 or t.values.max() >= (1 << b)):
+            raise ConfigError(f"quantized values do not fit in {b} bits")
     fixed = _FIXED.pack(
         int(header.kind),
         header.height,
@@ -128,25 +161,71 @@ def write(header: Header, tensors: list[QuantizedTensor]) -> bytes:
         m.w0,
         m.angle_scale,
         OUTPUT_LAST_AFFINE_QRELU,
-        header.bits,
+        max(bits),
     )
-    ranges = b"".join(_RANGE.pack(t.lo, t.hi) for t in tensors)
-    ints = np.concatenate([t.values for t in tensors])
-    if ints.size and (ints.min() < 0 or ints.max() >= (1 << header.bits)):
-        raise ConfigError(f"quantized values do not fit in {header.bits} bits")
-    body = MAGIC + bytes([FORMAT_VERSION]) + fixed + ranges + _pack_bits(ints, header.bits)
+    table, raw, coded = [], [], []
+    for t, b in zip(tensors, bits, strict=True):
+        gauss = _gaussian_cost(t.values, b)
+        if gauss is not None and gauss[0] + _GAUSS.size * 8 < t.values.size * b:
+            table.append(_TENSOR.pack(MODEL_GAUSSIAN << 5 | (b - 1), t.lo, t.hi) + _GAUSS.pack(*gauss[1:]))
+            coded.append((t.values, b, gauss[1], gauss[2]))
+        else:
+            table.append(_TENSOR.pack(MODEL_RAW << 5 | (b - 1), t.lo, t.hi))
+            raw.append((t.values, b))
+    words = _range_encode(coded)
+    tail = _COUNT.pack(len(words)) + words.astype(">u4").tobytes() if coded else b""
+    body = MAGIC + bytes([FORMAT_VERSION]) + fixed + b"".join(table) + _pack_mixed(raw) + tail
     return body + struct.pack(">I", zlib.crc32(body))
 
 
-def _pack_bits(values: np.ndarray, bits: int) -> bytes:
-    """MSB-first packing of non-negative integers of ``bits`` bits each."""
+def _gaussian_params(values: np.ndarray) -> tuple[float, float]:
+    mean = float(np.float32(values.mean()))
+    std = float(np.float32(max(values.std(), 0.5)))
+    return mean, std
+
+
+def _gaussian_model(bits: int, mean: float, std: float):
+    import constriction
+
+    return constriction.stream.model.QuantizedGaussian(0, (1 << bits) - 1, mean, std)
+
+
+def _gaussian_cost(values: np.ndarray, bits: int) -> tuple[int, float, float] | None:
+    """Bits the range coder spends on ``values`` under their fitted Gaussian (None: too wide)."""
+    if bits > MAX_CODED_BITS or values.size == 0:
+        return None
+    mean, std = _gaussian_params(values)
+    words = _range_encode([(values, bits, mean, std)])
+    return 32 * len(words), mean, std
+
+
+def _range_encode(coded: list[tuple[np.ndarray, int, float, float]]) -> np.ndarray:
+    if not coded:
+        return np.zeros(0, np.uint32)
+    import constriction
+
+    enc = constriction.stream.queue.RangeEncoder()
+    for values, bits, mean, std in coded:
+        enc.encode(values.astype(np.int32), _gaussian_model(bits, mean, std))
+    return np.asarray(enc.get_compressed(), np.uint32)
+
+
+def _pack_mixed(raw: list[tuple[np.ndarray, int]]) -> bytes:
+    """MSB-first packing of several tensors, each at its own bit depth, in one bit string."""
+    if not raw:
+        return b""
+    rows = [_bit_rows(v, b) for v, b in raw]
+    return np.packbits(np.concatenate([r.ravel() for r in rows])).tobytes()
+
+
+def _bit_rows(values: np.ndarray, bits: int) -> np.ndarray:
     as_bytes = values.astype(">u8").view(np.uint8).reshape(-1, 8)
-    bit_rows = np.unpackbits(as_bytes, axis=1)[:, 64 - bits :]
-    return np.packbits(bit_rows.ravel()).tobytes()
+    return np.unpackbits(as_bytes, axis=1)[:, 64 - bits :]
 
 
-def _unpack_bits(data: bytes, count: int, bits: int) -> np.ndarray:
-    bit_rows = np.unpackbits(np.frombuffer(data, np.uint8))[: count * bits].reshape(count, bits)
+def _unpack_bits(bit_string: np.ndarray, count: int, bits: int) -> np.ndarray:
+    """``count`` integers of ``bits`` bits from the start of an unpacked bit array."""
+    bit_rows = bit_string[: count * bits].reshape(count, bits)
     padded = np.zeros((count, 64), np.uint8)
     padded[:, 64 - bits :] = bit_rows
     return np.packbits(padded, axis=1).view(">u8").ravel().astype(np.int64)
@@ -161,35 +240,112 @@ def read(data: bytes) -> Bitstream:
     if len(data) < _PREFIX:
         raise BitstreamError("truncated file: no format version")
     version = data[len(MAGIC)]
-    if version != FORMAT_VERSION:
-        raise BitstreamError(f"unsupported format version {version} (this quinr reads version {FORMAT_VERSION})")
+    if version not in READABLE_VERSIONS:
+        raise BitstreamError(f"unsupported format version {version} (this quinr reads versions "
+                             f"{', '.join(map(str, READABLE_VERSIONS))})")
     if len(data) < _PREFIX + _FIXED.size + _CRC:
         raise BitstreamError(f"truncated file: {len(data)} bytes is shorter than the fixed header")
     header = _parse_header(_FIXED.unpack_from(data, _PREFIX))
+    return _read_v1(data, header) if version == 1 else _read_v2(data, header)
+
+
+def _check_crc(data: bytes, end: int) -> None:
+    if len(data) > end:
+        raise BitstreamError(f"{len(data) - end} unexpected trailing bytes after the CRC")
+    (crc,) = struct.unpack_from(">I", data, end - _CRC)
+    if zlib.crc32(data[: end - _CRC]) != crc:
+        raise BitstreamError("CRC mismatch: the file is corrupt")
+
+
+def _check_range(name: str, lo: float, hi: float) -> None:
+    if not (math.isfinite(lo) and math.isfinite(hi) and hi >= lo):
+        raise BitstreamError(f"invalid quantization range [{lo}, {hi}] for tensor {name}")
+
+
+def _read_v1(data: bytes, header: Header) -> Bitstream:
+    header = Header(header.kind, header.height, header.width, header.channels, header.vmin, header.vmax,
+                    header.model, header.bits, version=1)
     expected = file_size(header)
     if len(data) < expected:
         raise BitstreamError(f"truncated file: header implies {expected} bytes, got {len(data)}")
-    if len(data) > expected:
-        raise BitstreamError(f"{len(data) - expected} unexpected trailing bytes after the CRC")
-    (crc,) = struct.unpack_from(">I", data, expected - _CRC)
-    if zlib.crc32(data[: expected - _CRC]) != crc:
-        raise BitstreamError("CRC mismatch: the file is corrupt")
+    _check_crc(data, expected)
     shapes = header.model.tensor_shapes()
     off = _PREFIX + _FIXED.size
     ranges = []
     for name, _ in shapes:
         lo, hi = _RANGE.unpack_from(data, off)
         off += _RANGE.size
-        if not (math.isfinite(lo) and math.isfinite(hi) and hi >= lo):
-            raise BitstreamError(f"invalid quantization range [{lo}, {hi}] for tensor {name}")
+        _check_range(name, lo, hi)
         ranges.append((lo, hi))
-    n_params = header.model.n_params()
-    ints = _unpack_bits(data[off : expected - _CRC], n_params, header.bits)
+    bit_string = np.unpackbits(np.frombuffer(data[off : expected - _CRC], np.uint8))
+    ints = _unpack_bits(bit_string, header.model.n_params(), header.bits)
     tensors, pos = [], 0
     for (_, shape), (lo, hi) in zip(shapes, ranges, strict=True):
         size = math.prod(shape)
         tensors.append(QuantizedTensor(ints[pos : pos + size], lo, hi, shape))
         pos += size
+    return Bitstream(header, tensors)
+
+
+def _read_v2(data: bytes, header: Header) -> Bitstream:
+    shapes = header.model.tensor_shapes()
+    off = _PREFIX + _FIXED.size
+    entries = []  # (name, shape, bits, model, lo, hi, mean, std)
+    for name, shape in shapes:
+        if len(data) < off + _TENSOR.size + _CRC:
+            raise BitstreamError("truncated file: the tensor table is cut short")
+        code, lo, hi = _TENSOR.unpack_from(data, off)
+        bits, model = (code & 31) + 1, code >> 5
+        off += _TENSOR.size
+        _check_range(name, lo, hi)
+        if not MIN_BITS <= bits <= MAX_BITS:
+            raise BitstreamError(f"bit depth {bits} of tensor {name} is out of range {MIN_BITS}..{MAX_BITS}")
+        mean = std = 0.0
+        if model == MODEL_GAUSSIAN:
+            if bits > MAX_CODED_BITS:
+                raise BitstreamError(f"tensor {name}: range-coded tensors have at most {MAX_CODED_BITS} bits")
+            if len(data) < off + _GAUSS.size + _CRC:
+                raise BitstreamError("truncated file: the tensor table is cut short")
+            mean, std = _GAUSS.unpack_from(data, off)
+            off += _GAUSS.size
+            if not (math.isfinite(mean) and math.isfinite(std) and 0 < std < 2.0**32 and abs(mean) < 2.0**32):
+                raise BitstreamError(f"tensor {name}: invalid entropy-model parameters ({mean}, {std})")
+        elif model != MODEL_RAW:
+            raise BitstreamError(f"tensor {name}: unknown entropy model id {model}")
+        entries.append((name, shape, bits, model, lo, hi, mean, std))
+    raw_bits = sum(math.prod(e[1]) * e[2] for e in entries if e[3] == MODEL_RAW)
+    raw_end = off + (raw_bits + 7) // 8
+    any_coded = any(e[3] == MODEL_GAUSSIAN for e in entries)
+    count = _COUNT.size if any_coded else 0
+    if len(data) < raw_end + count + _CRC:
+        raise BitstreamError(f"truncated file: the weights need {raw_end + count + _CRC} bytes, got {len(data)}")
+    n_words = _COUNT.unpack_from(data, raw_end)[0] if any_coded else 0
+    expected = raw_end + count + 4 * n_words + _CRC
+    if len(data) < expected:
+        raise BitstreamError(f"truncated file: header implies {expected} bytes, got {len(data)}")
+    _check_crc(data, expected)
+    bit_string = np.unpackbits(np.frombuffer(data[off:raw_end], np.uint8))
+    words = np.frombuffer(data[raw_end + count : expected - _CRC], ">u4").astype(np.uint32)
+    decoder = None
+    tensors, pos = [], 0
+    for name, shape, bits, model, lo, hi, mean, std in entries:
+        size = math.prod(shape)
+        if model == MODEL_RAW:
+            ints = _unpack_bits(bit_string[pos:], size, bits)
+            pos += size * bits
+        else:
+            if decoder is None:
+                import constriction
+
+                decoder = constriction.stream.queue.RangeDecoder(words)
+            try:
+                ints = np.asarray(decoder.decode(_gaussian_model(bits, mean, std), size), np.int64)
+            except Exception as exc:  # the coder raises its own types on a malformed stream
+                raise BitstreamError(f"tensor {name}: the entropy-coded weights cannot be decoded ({exc})") from None
+        tensors.append(QuantizedTensor(ints, lo, hi, shape))
+    bits_all = tuple(e[2] for e in entries)
+    header = Header(header.kind, header.height, header.width, header.channels, header.vmin, header.vmax,
+                    header.model, max(bits_all), bits_all, version=2)
     return Bitstream(header, tensors)
 
 

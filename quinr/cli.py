@@ -39,7 +39,8 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--batch-size", type=int, default=None, help="coordinates per step (default: full batch)")
     g.add_argument("--seed", type=int, default=d.seed, help="seed of initialisation and sampling")
     g.add_argument("--device", default=d.device, help="torch device for training: cpu or cuda")
-    g.add_argument("--bits", type=int, default=16, help="bits per stored weight (default 16)")
+    g.add_argument("--bits", default="16", help="bits per stored weight (default 16), or auto[:DB]: per-tensor "
+                   "depths within DB (default 0.05) of the 16-bit PSNR")
     g.add_argument("--noise", default=None, metavar="SPEC",
                    help="train noise-aware under this noise (e.g. depolarizing=0.002,readout=0.03 or device=FakeTorino)")
     g.add_argument("--noise-mode", choices=("global", "dm"), default=d.noise_mode,
@@ -131,7 +132,8 @@ def _build_parser() -> argparse.ArgumentParser:
     rd.add_argument("--points", type=int, default=None, help="at most this many settings per codec")
     rd.add_argument("--out", default="quinr-rd", help="output folder (default ./quinr-rd); rerunning resumes")
     rd.add_argument("--quinr-grid", default=None, metavar="NQ:M:R,...", help="networks (default 6:12:2,8:24:2,8:32:3,10:40:2)")
-    rd.add_argument("--quinr-bits", default=None, metavar="B,...", help="bit depths per network (default 8,10,12,16)")
+    rd.add_argument("--quinr-bits", default=None, metavar="B,...", help="bit depths per network, 'auto' for per-tensor "
+                    "depths (default 8,10,12,16,auto)")
     rd.add_argument("--quinr-steps", type=int, default=None, help="training steps per network (default 300)")
     rd.add_argument("--coin-configs", default=None, metavar="LxW,...", help="COIN architectures (default 5x14,5x20,5x30,10x28)")
     rd.add_argument("--coin-iters", type=int, default=None, help="COIN iterations (default 50000, as the paper)")
@@ -221,7 +223,9 @@ def _cmd_encode(args: argparse.Namespace) -> int:
     )
     bar, callback = _progress(args.steps, args.quiet, "encode")
     try:
-        res = encode(args.input, args.output, model=model, train=train, bits=args.bits, callback=callback)
+        from .codec import parse_bits
+
+        res = encode(args.input, args.output, model=model, train=train, bits=parse_bits(args.bits), callback=callback)
     finally:
         if bar is not None:
             bar.close()
@@ -229,7 +233,8 @@ def _cmd_encode(args: argparse.Namespace) -> int:
     print(f"wrote {res.path} ({res.n_bytes} bytes)")
     print(f"  signal   {w}x{h}x{c} {res.decoded.kind.name.lower()}")
     print(f"  network  {res.model.circuit().describe()} blocks={res.model.blocks}")
-    print(f"  params   {res.n_params} x {res.bits} bits")
+    bits = f"{res.bits} bits" if len(set(res.tensor_bits)) <= 1 else f"({', '.join(map(str, res.tensor_bits))}) bits per tensor"
+    print(f"  params   {res.n_params} x {bits}, entropy coded")
     print(f"  bpp      {res.bpp:.4f}  (8 x {res.n_bytes} bytes / {h * w} pixels)")
     print(f"  PSNR     {res.psnr:.2f} dB  (peak {res.peak:g}, measured by decoding the written file)")
     if res.noisy_psnr is not None:
@@ -357,7 +362,8 @@ def _cmd_rd(args: argparse.Namespace) -> int:
         cfg = RDConfig(
             codecs=tuple(c.strip() for c in args.codecs.split(",") if c.strip()),
             quinr_grid=grid,
-            quinr_bits=d.quinr_bits if args.quinr_bits is None else tuple(_int_list(args.quinr_bits)),
+            quinr_bits=d.quinr_bits if args.quinr_bits is None else tuple(
+                b if b == "auto" else int(b) for b in args.quinr_bits.split(",")),
             quinr_steps=args.quinr_steps or d.quinr_steps,
             coin_configs=d.coin_configs if args.coin_configs is None else tuple(args.coin_configs.split(",")),
             coin_iters=args.coin_iters or d.coin_iters,
@@ -452,16 +458,18 @@ def _cmd_study(args: argparse.Namespace) -> int:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from .bitstream import FORMAT_VERSION
     from .codec import info
 
     hdr = info(args.input)
     size = Path(args.input).stat().st_size
     m = hdr.model
-    print(f"{args.input}: quinr bitstream v{FORMAT_VERSION}, {size} bytes, {8 * size / hdr.pixels:.4f} bpp")
+    print(f"{args.input}: quinr bitstream, {size} bytes, {8 * size / hdr.pixels:.4f} bpp")
     print(f"  signal   {hdr.width}x{hdr.height}x{hdr.channels} {hdr.kind.name.lower()} range [{hdr.vmin:g}, {hdr.vmax:g}]")
     print(f"  network  {m.circuit().describe()} blocks={m.blocks} w0={m.w0:g} angle_scale={m.angle_scale:g}")
-    print(f"  weights  {m.n_params()} x {hdr.bits} bits (per-tensor uniform)")
+    per = hdr.bits_of()
+    depth = f"{hdr.bits} bits" if len(set(per)) == 1 else f"({', '.join(map(str, per))}) bits per tensor"
+    coding = "entropy coded" if hdr.version >= 2 else "raw"
+    print(f"  weights  {m.n_params()} x {depth} (per-tensor uniform, {coding}; format v{hdr.version})")
     return 0
 
 

@@ -8,6 +8,7 @@ bpp from the real file size and PSNR from that decoded signal.
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,9 +20,9 @@ import torch
 
 from . import bitstream
 from .bitstream import Header
-from .errors import BitstreamError
+from .errors import BitstreamError, ConfigError
 from .model import Evaluator, ModelConfig, QuINR
-from .quant import check_bits, dequantize, quantize
+from .quant import MIN_BITS, check_bits, dequantize, quantize
 from .signal import Signal, coordinates, load_signal, psnr
 from .train import StepInfo, TrainConfig, TrainResult, fit, resolve_device
 
@@ -47,6 +48,8 @@ class EncodeResult:
     decoded: Signal
     #: with noise-aware training: PSNR of the file decoded through the training noise model
     noisy_psnr: float | None = None
+    #: bit depth of every stored tensor
+    tensor_bits: tuple[int, ...] = ()
 
     @property
     def n_bytes(self) -> int:
@@ -59,7 +62,7 @@ def encode(
     *,
     model: ModelConfig | None = None,
     train: TrainConfig | None = None,
-    bits: int = 16,
+    bits: int | str | tuple[int, ...] = 16,
     callback: Callable[[StepInfo], None] | None = None,
 ) -> EncodeResult:
     """Compress a signal (a path or a :class:`Signal`) into a quINR bitstream.
@@ -69,12 +72,18 @@ def encode(
         output: where to write the ``.qinr`` file (``None``: keep it in memory only).
         model: network shape; ``out_features`` is set from the signal's channels.
         train: fitting settings (steps, lr, seed, device, ...).
-        bits: bits per stored weight (per-tensor uniform quantization).
+        bits: bits per stored weight (per-tensor uniform quantization): one depth, one per tensor,
+            or ``"auto"`` / ``"auto:DB"``: per-tensor depths chosen by :func:`choose_bits` within
+            DB (default 0.05) of the 16-bit file's PSNR. The weights are then entropy coded
+            (bitstream version 2).
         callback: called after every training step (progress bars).
     """
     t0 = time.perf_counter()
     signal = source if isinstance(source, Signal) else load_signal(source)
-    check_bits(bits)
+    if isinstance(bits, str):
+        bits = parse_bits(bits)
+    if isinstance(bits, int):
+        check_bits(bits)
     train = train or TrainConfig()
     h, w, c = signal.shape
     cfg = dataclasses.replace(model or ModelConfig(), out_features=c)
@@ -87,6 +96,9 @@ def encode(
     result = fit(net, coords, values, train, callback)
     train_seconds = time.perf_counter() - t1
     net.canonicalize_()
+    if isinstance(bits, str):
+        drop = AUTO_BITS_DROP_DB if bits == "auto" else float(bits[5:])
+        bits = choose_bits(net, signal, drop)
     data = write_model(net, signal, bits)
     path = None
     if output is not None:
@@ -105,7 +117,8 @@ def encode(
         psnr=psnr(signal, decoded),
         peak=signal.peak,
         n_params=cfg.n_params(),
-        bits=bits,
+        bits=bits if isinstance(bits, int) else max(bits),
+        tensor_bits=(bits,) * len(cfg.tensor_shapes()) if isinstance(bits, int) else tuple(bits),
         model=cfg,
         train=result,
         train_seconds=train_seconds,
@@ -115,14 +128,86 @@ def encode(
     )
 
 
-def write_model(net: QuINR, signal: Signal, bits: int) -> bytes:
-    """The bitstream of a trained (canonicalized) network for ``signal`` at ``bits`` per weight:
-    one training gives the files of every bit depth (what ``quinr rd`` sweeps)."""
-    check_bits(bits)
+#: ``bits="auto"`` keeps the PSNR within this many dB of the ``max_bits`` file.
+AUTO_BITS_DROP_DB = 0.05
+#: Pixels sampled to measure the PSNR of a bit allocation.
+AUTO_BITS_SAMPLE = 16384
+
+
+def write_model(net: QuINR, signal: Signal, bits: int | tuple[int, ...]) -> bytes:
+    """The bitstream of a trained (canonicalized) network for ``signal``, at ``bits`` per weight
+    (one depth, or one per tensor): one training gives the files of every bit depth (what
+    ``quinr rd`` sweeps)."""
     h, w, c = signal.shape
-    header = Header(signal.kind, h, w, c, signal.vmin, signal.vmax, net.cfg, bits)
-    tensors = [quantize(t.detach().cpu().numpy(), bits) for _, t in net.named_tensors()]
+    n = len(net.cfg.tensor_shapes())
+    per = (bits,) * n if isinstance(bits, int) else tuple(bits)
+    if len(per) != n:
+        raise ConfigError(f"need {n} per-tensor bit depths, got {len(per)}")
+    for b in per:
+        check_bits(b)
+    header = Header(signal.kind, h, w, c, signal.vmin, signal.vmax, net.cfg, max(per), per)
+    tensors = [quantize(t.detach().cpu().numpy(), b) for (_, t), b in zip(net.named_tensors(), per, strict=True)]
     return bitstream.write(header, tensors)
+
+
+def choose_bits(net: QuINR, signal: Signal, max_drop_db: float = AUTO_BITS_DROP_DB, max_bits: int = 16,
+                sample: int = AUTO_BITS_SAMPLE, seed: int = 0) -> tuple[int, ...]:
+    """A bit depth per tensor: for each tensor the fewest bits whose quantization costs at most
+    its share of ``max_drop_db`` against all tensors at ``max_bits`` (measured on a fixed sample
+    of pixels), then raised together until the whole allocation is within ``max_drop_db``."""
+    import copy
+
+    check_bits(max_bits)
+    h, w, c = signal.shape
+    rng = np.random.default_rng(seed)
+    idx = rng.choice(h * w, size=min(sample, h * w), replace=False)
+    coords = torch.from_numpy(coordinates(h, w)[idx]).to(next(net.parameters()).device)
+    target = signal.normalized().reshape(-1, c)[idx].astype(np.float64)
+    originals = [t.detach().cpu().numpy() for _, t in net.named_tensors()]
+    trial = copy.deepcopy(net)
+
+    def score(per: tuple[int, ...]) -> float:
+        with torch.no_grad():
+            for (_, param), x, b in zip(trial.named_tensors(), originals, per, strict=True):
+                param.copy_(torch.from_numpy(dequantize(quantize(x, b), b)))
+        pred = np.clip(trial.predict(coords).cpu().numpy().astype(np.float64), 0, 1)
+        mse = float(np.mean((pred - target) ** 2))
+        return math.inf if mse == 0 else -10 * math.log10(mse)
+
+    n = len(originals)
+    top = (max_bits,) * n
+    floor = score(top) - max_drop_db
+    share = score(top) - max_drop_db / n
+    per = list(top)
+    for i in range(n):
+        lo, hi = MIN_BITS, max_bits
+        while lo < hi:  # fewest bits for tensor i alone (the PSNR grows with the bits)
+            mid = (lo + hi) // 2
+            if score(tuple(top[:i]) + (mid,) + tuple(top[i + 1 :])) >= share:
+                hi = mid
+            else:
+                lo = mid + 1
+        per[i] = lo
+    while score(tuple(per)) < floor and any(b < max_bits for b in per):
+        per = [min(b + 1, max_bits) for b in per]
+    return tuple(per)
+
+
+def parse_bits(text: str | int) -> int | str:
+    """``--bits``: an integer, ``auto`` or ``auto:DB``."""
+    if isinstance(text, int) or str(text).lstrip("-").isdigit():
+        return int(text)
+    if text == "auto" or (text.startswith("auto:") and _is_float(text[5:])):
+        return text
+    raise ConfigError(f"bits must be an integer, 'auto' or 'auto:DB', got {text!r}")
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def read_bitstream(source: str | Path | bytes) -> bitstream.Bitstream:
@@ -145,8 +230,8 @@ def load_model(bs: bitstream.Bitstream, device: str | torch.device = "cpu") -> Q
     cfg = bs.header.model
     net = QuINR(cfg)
     with torch.no_grad():
-        for (_, param), qt in zip(net.named_tensors(), bs.tensors, strict=True):
-            param.copy_(torch.from_numpy(dequantize(qt, bs.header.bits)))
+        for (_, param), qt, bits in zip(net.named_tensors(), bs.tensors, bs.header.bits_of(), strict=True):
+            param.copy_(torch.from_numpy(dequantize(qt, bits)))
     return net.to(resolve_device(str(device)))
 
 

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from .bitstream import FORMAT_VERSION
 from .errors import ConfigError
 from .signal import Signal, SignalKind, load_signal
 
@@ -46,7 +47,8 @@ class RDConfig:
     codecs: tuple[str, ...] = CODECS
     #: quinr networks (n_qubits, embed_dim, reuploads)
     quinr_grid: tuple[tuple[int, int, int], ...] = ((6, 12, 2), (8, 24, 2), (8, 32, 3), (10, 40, 2))
-    quinr_bits: tuple[int, ...] = (8, 10, 12, 16)
+    #: bit depths each network is written at; "auto" = per-tensor depths (codec.choose_bits)
+    quinr_bits: tuple[int | str, ...] = (8, 10, 12, 16, "auto")
     quinr_steps: int = 300
     quinr_batch: int | None = 4096
     coin_configs: tuple[str, ...] = ("5x14", "5x20", "5x30", "10x28")
@@ -100,7 +102,8 @@ def plan(inp: RDInput, cfg: RDConfig) -> list[Task]:
     if "quinr" in cfg.codecs:
         for nq, m, r in cfg.quinr_grid:
             tasks.append(Task("quinr", {"n_qubits": nq, "embed_dim": m, "reuploads": r, "bits": list(cfg.quinr_bits),
-                                        "steps": cfg.quinr_steps, "batch": cfg.quinr_batch, "seed": cfg.seed}))
+                                        "steps": cfg.quinr_steps, "batch": cfg.quinr_batch, "seed": cfg.seed,
+                                        "format": FORMAT_VERSION}))
     if "coin" in cfg.codecs:
         for name in cfg.coin_configs:
             tasks.append(Task("coin", {"config": name, "iters": cfg.coin_iters, "seed": cfg.seed}))
@@ -136,7 +139,7 @@ def run_task(inp: RDInput, task: Task) -> list[dict[str, Any]]:
     if task.codec == "quinr":
         import torch
 
-        from .codec import decode, write_model
+        from .codec import choose_bits, decode, write_model
         from .model import ModelConfig, QuINR
         from .signal import coordinates
         from .train import TrainConfig, fit
@@ -152,9 +155,11 @@ def run_task(inp: RDInput, task: Task) -> list[dict[str, Any]]:
         seconds = time.perf_counter() - t0
         points = []
         for bits in p["bits"]:
-            data = write_model(net, inp.signal, bits)
-            points.append({"bpp": 8.0 * len(data) / pixels, "bytes": len(data), "bits": bits, "params": cfg.n_params(),
-                           "train_seconds": seconds, **_metrics(inp, decode(data))})
+            per = choose_bits(net, inp.signal) if bits == "auto" else bits
+            data = write_model(net, inp.signal, per)
+            points.append({"bpp": 8.0 * len(data) / pixels, "bytes": len(data), "bits": max(per) if bits == "auto" else bits,
+                           "auto_bits": bits == "auto", "params": cfg.n_params(), "train_seconds": seconds,
+                           **_metrics(inp, decode(data))})
         return points
     if task.codec == "coin":
         from .baselines import coin

@@ -41,18 +41,54 @@ def test_golden_headers_decode_to_the_frozen_values():
     assert abs(f.model.angle_scale - math.pi) < 1e-6
 
 
-@pytest.mark.parametrize("name", ["v1_rgb.qinr", "v1_float_blocks.qinr"])
+@pytest.mark.parametrize("name", ["v2_rgb.qinr", "v2_float_mixed.qinr"])
 def test_writer_still_produces_the_golden_bytes(name):
     assert _golden_module().build(name) == (GOLDEN / name).read_bytes()
 
 
-def test_golden_files_decode_to_their_reference_outputs():
-    rgb = decode(GOLDEN / "v1_rgb.qinr")
-    ref = load_signal(GOLDEN / "v1_rgb.png")
+@pytest.mark.parametrize("version", [1, 2])
+def test_golden_files_decode_to_their_reference_outputs(version):
+    rgb = decode(GOLDEN / f"v{version}_rgb.qinr")
+    ref = load_signal(GOLDEN / f"v{version}_rgb.png")
     diff = np.abs(rgb.data.astype(int) - ref.data.astype(int))
     assert diff.max() <= 1  # float round-off may move a value across a rounding boundary
-    flt = decode(GOLDEN / "v1_float_blocks.qinr")
-    assert np.allclose(flt.data, np.load(GOLDEN / "v1_float_blocks.npy"), atol=1e-3)
+    name = "v1_float_blocks" if version == 1 else "v2_float_mixed"
+    flt = decode(GOLDEN / f"{name}.qinr")
+    assert np.allclose(flt.data, np.load(GOLDEN / f"{name}.npy"), atol=1e-3)
+
+
+def test_version_2_reads_per_tensor_bits_and_version_1_still_reads():
+    v2 = info(GOLDEN / "v2_float_mixed.qinr")
+    assert v2.version == 2 and v2.bits_of() == (10, 6, 12, 8, 7, 16, 9, 4) and v2.bits == 16
+    v1 = info(GOLDEN / "v1_rgb.qinr")
+    assert v1.version == 1 and v1.bits_of() == (12,) * 5
+    same = bitstream.read((GOLDEN / "v1_rgb.qinr").read_bytes())
+    again = bitstream.read((GOLDEN / "v2_rgb.qinr").read_bytes())
+    for a, b in zip(same.tensors, again.tensors, strict=True):  # the same recipe in both formats
+        assert np.array_equal(a.values, b.values) and (a.lo, a.hi) == (b.lo, b.hi)
+
+
+def test_range_coder_shrinks_peaked_tensors_and_stays_out_of_uniform_ones():
+    cfg = ModelConfig(out_features=1, n_qubits=3, embed_dim=300)
+    rng = np.random.default_rng(0)
+    shapes = cfg.tensor_shapes()
+    def heavy(shape):  # a Gaussian bulk with two outliers that set the quantization range
+        x = rng.normal(0, 1, size=shape).ravel()
+        x[:2] = (-20, 20) if x.size > 2 else x[:2]
+        return x.reshape(shape)
+
+    peaked = [quantize(heavy(s), 12) for _, s in shapes]
+    flat = [quantize(rng.uniform(-1, 1, size=s), 12) for _, s in shapes]
+    hdr = Header(SignalKind.U8, 5, 7, 1, 0.0, 255.0, cfg, 12)
+    raw_bytes = sum(t.values.size for t in peaked) * 12 / 8
+    coded = bitstream.write(hdr, peaked)
+    assert len(coded) < 0.9 * raw_bytes  # the bulk sits in a fortieth of the range: fewer bits than 12
+    assert coded[5 + 36] >> 5 == bitstream.MODEL_GAUSSIAN  # the first tensor went through the range coder
+    plain = bitstream.write(hdr, flat)
+    assert len(plain) >= raw_bytes  # uniform values are stored raw: no coder overhead
+    for data, tensors in ((coded, peaked), (plain, flat)):
+        back = bitstream.read(data)
+        assert all(np.array_equal(a.values, b.values) for a, b in zip(tensors, back.tensors, strict=True))
 
 
 @pytest.mark.parametrize("bits", [2, 7, 8, 12, 16, 23, 32])
@@ -62,7 +98,7 @@ def test_quantized_values_survive_the_round_trip_at_any_bit_depth(bits):
     tensors = [quantize(rng.normal(size=s), bits) for _, s in cfg.tensor_shapes()]
     data = bitstream.write(Header(SignalKind.U8, 5, 7, 1, 0.0, 255.0, cfg, bits), tensors)
     back = bitstream.read(data)
-    assert len(data) == bitstream.file_size(back.header)
+    assert back.header.bits_of() == (bits,) * len(tensors)
     for a, b in zip(tensors, back.tensors, strict=True):
         assert np.array_equal(a.values, b.values) and (a.lo, a.hi, a.shape) == (b.lo, b.hi, b.shape)
         assert np.array_equal(dequantize(a, bits), dequantize(b, bits))
@@ -136,6 +172,36 @@ BAD_FILES = {
 }
 
 
+def _v2() -> bytes:
+    """A version-2 file with a range-coded tensor (the coder's paths get exercised too)."""
+    cfg = ModelConfig(out_features=1, n_qubits=3, embed_dim=200)
+    rng = np.random.default_rng(1)
+    tensors = [quantize(np.clip(rng.normal(size=s), -5, 5), 10) for _, s in cfg.tensor_shapes()]
+    return bitstream.write(Header(SignalKind.U8, 4, 4, 1, 0.0, 255.0, cfg, 10), tensors)
+
+
+_TABLE = 5 + 36  # the first tensor entry of a v2 file
+
+
+def _v2_with(offset: int, fmt: str, value) -> bytes:
+    body = bytearray(_v2()[:-4])
+    struct.pack_into(fmt, body, offset, value)
+    return _reforge(bytes(body))
+
+
+_V2_FILE = _v2()
+
+BAD_FILES.update({
+    "v2 unknown entropy model": (_v2_with(_TABLE, ">B", 7 << 5 | 9), "unknown entropy model"),
+    "v2 nan tensor range": (_v2_with(_TABLE + 1, ">f", math.nan), "quantization range"),
+    "v2 coded tensor too deep": (_v2_with(_TABLE, ">B", 1 << 5 | 30), "at most 24 bits"),
+    "v2 bad gaussian": (_v2_with(_TABLE + 13, ">f", -1.0), "entropy-model parameters"),
+    "v2 truncated words": (_reforge(_v2()[:-12]), "truncated"),
+    "v2 absurd word count": (_reforge(_v2()[:-4] + b"\0" * 8), "trailing|truncated|CRC"),
+    "v2 cut in the table": (_v2()[:_TABLE + 3], "truncated"),
+})
+
+
 @pytest.mark.parametrize("case", sorted(BAD_FILES))
 def test_bad_bitstreams_raise_a_clear_bitstream_error(case, tmp_path):
     data, message = BAD_FILES[case]
@@ -165,8 +231,9 @@ def test_nan_quantization_range_is_rejected():
     st.one_of(st.none(), st.integers(0, 400)),
     st.booleans(),
 )
-def test_random_mutations_only_ever_raise_bitstream_error(edits, cut, fix_crc):
-    data = bytearray(_valid())
+@pytest.mark.parametrize("version", [1, 2])
+def test_random_mutations_only_ever_raise_bitstream_error(version, edits, cut, fix_crc):
+    data = bytearray(_valid() if version == 1 else _V2_FILE)
     for pos, val in edits:
         data[pos % len(data)] = val
     if cut is not None:

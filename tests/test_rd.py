@@ -112,3 +112,20 @@ def test_cli_rd(image, tmp_path, capsys):
     text = capsys.readouterr().out
     assert rc == 0 and "quinr:" in text and "jpeg2000:" in text and "rd.png" in text
     assert main(["rd", str(image), "--quinr-grid", "3:4", "--out", str(tmp_path / "p"), "--quiet"]) == 1
+
+
+def test_auto_bits_shrink_the_file_at_equal_psnr(image, tmp_path, capsys):
+    from quinr import encode
+    from quinr.model import ModelConfig
+    from quinr.train import TrainConfig
+
+    model, train = ModelConfig(n_qubits=5, embed_dim=10), TrainConfig(steps=60)
+    plain = encode(str(image), model=model, train=train, bits=16)
+    auto = encode(str(image), model=model, train=train, bits="auto")
+    assert len(auto.data) < 0.8 * len(plain.data)
+    assert auto.psnr > plain.psnr - 0.1
+    assert len(set(auto.tensor_bits)) > 1 and max(auto.tensor_bits) <= 16
+    rc = main(["encode", str(image), "-o", str(tmp_path / "a.qinr"), "--qubits", "4", "--embed", "8", "--steps", "5",
+               "--bits", "auto:0.2", "--quiet"])
+    assert rc == 0 and "bits per tensor" in capsys.readouterr().out
+    assert main(["encode", str(image), "-o", str(tmp_path / "b.qinr"), "--bits", "lots", "--quiet"]) == 1

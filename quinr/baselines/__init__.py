@@ -1,1 +1,1 @@
-"""Reference codecs measured against quinr (JPEG2000 now; COIN follows with the R-D work)."""
+"""Reference codecs measured against quinr: JPEG2000 (Pillow/OpenJPEG) and COIN."""

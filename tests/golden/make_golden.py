@@ -1,5 +1,7 @@
-"""Regenerate the golden bitstreams. Run only when FORMAT_VERSION changes (then add new files,
-keep the old ones and teach the reader both): ``python tests/golden/make_golden.py``.
+"""Regenerate the golden bitstreams of the current FORMAT_VERSION. Run only when it changes
+(then add new recipes, keep the old files and teach the reader both):
+``python tests/golden/make_golden.py``. The v1 files were written by the version-1 writer and
+are kept, read-only, for the reader.
 
 The recipes are closed-form (no RNG, no model initialisation, no training), so the test suite
 rebuilds the same bytes on any machine and checks that the writer still produces them.
@@ -21,6 +23,21 @@ from quinr.signal import SignalKind
 HERE = Path(__file__).parent
 
 RECIPES = {
+    "v2_rgb.qinr": (
+        Header(SignalKind.U8, 12, 16, 3, 0.0, 255.0, ModelConfig(out_features=3, n_qubits=4, embed_dim=8, shuffle_seed=11), 12),
+        7,
+    ),
+    "v2_float_mixed.qinr": (
+        Header(
+            SignalKind.F32, 8, 32, 1, -2.5, 80.25,
+            ModelConfig(out_features=1, n_qubits=3, embed_dim=5, reuploads=3, layers=2, blocks=2, angle_scale=math.pi),
+            16, (10, 6, 12, 8, 7, 16, 9, 4),
+        ),
+        3,
+    ),
+}
+#: Written by the version-1 writer; the reader must keep reading them.
+V1_RECIPES = {
     "v1_rgb.qinr": (
         Header(SignalKind.U8, 12, 16, 3, 0.0, 255.0, ModelConfig(out_features=3, n_qubits=4, embed_dim=8, shuffle_seed=11), 12),
         7,
@@ -53,7 +70,7 @@ def weights(header: Header, seed: int) -> list[np.ndarray]:
 
 def build(name: str) -> bytes:
     header, seed = RECIPES[name]
-    return bitstream.write(header, [quantize(w, header.bits) for w in weights(header, seed)])
+    return bitstream.write(header, [quantize(w, b) for w, b in zip(weights(header, seed), header.bits_of(), strict=True)])
 
 
 def main() -> None:
