@@ -58,7 +58,7 @@ def run_demo(
     save_signal(signal, out_dir / "original.png")
     train = DEMO_TRAIN if steps is None else TrainConfig(**{**DEMO_TRAIN.__dict__, "steps": steps})
     callback = make_callback(train.steps) if make_callback else None
-    res = encode(signal, out_dir / "grace_hopper.qinr", model=DEMO_MODEL, train=train, callback=callback)
+    res = encode(signal, out_dir / "grace_hopper.qinr", model=DEMO_MODEL, train=train, bits="auto", callback=callback)
     save_signal(res.decoded, out_dir / "quinr.png")
     t0 = time.perf_counter()
     j2k = encode_at_bpp(signal, res.bpp)
@@ -72,7 +72,8 @@ def run_demo(
     h, w, _ = signal.shape
     lines = [
         f"quinr demo: grace_hopper.jpg (matplotlib sample data) at {w}x{h} RGB, {h * w} pixels",
-        f"network: {DEMO_MODEL.circuit().describe()}, {res.n_params} parameters x {res.bits} bits; "
+        f"network: {DEMO_MODEL.circuit().describe()}, {res.n_params} parameters at "
+        f"({', '.join(map(str, res.tensor_bits))}) bits per tensor; "
         f"{train.steps} steps of {train.batch_size} coordinates",
         "",
         f"{'codec':<10} {'bytes':>7} {'bpp':>8} {'PSNR dB':>8} {'time s':>8}",
