@@ -234,7 +234,7 @@ def _cmd_encode(args: argparse.Namespace) -> int:
     print(f"  signal   {w}x{h}x{c} {res.decoded.kind.name.lower()}")
     print(f"  network  {res.model.circuit().describe()} blocks={res.model.blocks}")
     bits = f"{res.bits} bits" if len(set(res.tensor_bits)) <= 1 else f"({', '.join(map(str, res.tensor_bits))}) bits per tensor"
-    print(f"  params   {res.n_params} x {bits}, entropy coded")
+    print(f"  params   {res.n_params} x {bits}")
     print(f"  bpp      {res.bpp:.4f}  (8 x {res.n_bytes} bytes / {h * w} pixels)")
     print(f"  PSNR     {res.psnr:.2f} dB  (peak {res.peak:g}, measured by decoding the written file)")
     if res.noisy_psnr is not None:
@@ -468,8 +468,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
     print(f"  network  {m.circuit().describe()} blocks={m.blocks} w0={m.w0:g} angle_scale={m.angle_scale:g}")
     per = hdr.bits_of()
     depth = f"{hdr.bits} bits" if len(set(per)) == 1 else f"({', '.join(map(str, per))}) bits per tensor"
-    coding = "entropy coded" if hdr.version >= 2 else "raw"
-    print(f"  weights  {m.n_params()} x {depth} (per-tensor uniform, {coding}; format v{hdr.version})")
+    print(f"  weights  {m.n_params()} x {depth} (per-tensor uniform quantization; format v{hdr.version})")
     return 0
 
 
