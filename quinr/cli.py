@@ -100,6 +100,8 @@ def _build_parser() -> argparse.ArgumentParser:
     dec.add_argument("--crop", type=_crop, default=None, metavar="X,Y,W,H", help="decode only this window")
     dec.add_argument("--scale", type=float, default=None, help="decode at SCALE times the size")
     dec.add_argument("--noise", default=None, metavar="SPEC", help="run the backend under this noise (same as -O noise=SPEC)")
+    dec.add_argument("--run-dir", default=None, metavar="DIR",
+                     help="checkpoint every finished chunk here; rerunning with the same DIR resumes, never resubmits")
     dec.add_argument("--mitigate", choices=("readout",), default=None,
                      help="correct readout error with the backend's calibration (tensored inverse + nearest distribution)")
 
@@ -252,10 +254,10 @@ def _cmd_decode(args: argparse.Namespace) -> int:
     report = None
     if args.backend is None:
         if (args.shots is not None or args.option or args.record or args.report or args.max_cost is not None
-                or args.yes or args.noise or args.mitigate):
+                or args.yes or args.noise or args.mitigate or args.run_dir):
             from .errors import BackendError
 
-            raise BackendError("--shots, -O, --noise, --mitigate, --record, --report, --max-cost and --yes need "
+            raise BackendError("--shots, -O, --noise, --mitigate, --run-dir, --record, --report, --max-cost and --yes need "
                                "--backend (e.g. --backend torch --shots 1024)")
         sig = decode(args.input, device=args.device, crop=args.crop, scale=args.scale)
     else:
@@ -267,7 +269,7 @@ def _cmd_decode(args: argparse.Namespace) -> int:
         sig, report = decode_on_backend(
             args.input, args.backend, shots=args.shots, options=options, seed=args.seed,
             record=args.record, max_cost=args.max_cost, yes=args.yes, crop=args.crop, scale=args.scale,
-            mitigate=args.mitigate,
+            mitigate=args.mitigate, run_dir=args.run_dir,
         )
     out = save_signal(sig, args.output)
     h, w, c = sig.shape

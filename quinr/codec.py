@@ -265,6 +265,7 @@ def decode_on_backend(
     crop: tuple[int, int, int, int] | None = None,
     scale: float | None = None,
     mitigate: str | None = None,
+    run_dir: str | Path | None = None,
 ) -> tuple[Signal, ExecutionReport]:
     """Decode on a backend of the catalogue (``"aer"``, ``"braket"``, ``"ibm.torino"``, ...).
 
@@ -272,6 +273,8 @@ def decode_on_backend(
     request is checked against the backend's profile before anything runs. ``record`` saves the
     backend's results (``.npz``) so that the ``replay`` backend reproduces this decode offline.
     ``mitigate="readout"`` corrects the backend's probabilities with its readout calibration.
+    ``run_dir`` makes the decode resumable: finished chunks are written there before the next
+    submission, and a rerun with the same directory submits only what is missing.
 
     Budget guard: a billed backend refuses to run without ``max_cost`` (or ``yes``), and a decode
     whose estimated cost exceeds ``max_cost`` stops before the first submission.
@@ -292,8 +295,18 @@ def decode_on_backend(
                            "or decode without --mitigate")
     report = be.new_report(shots)
     report.mitigation = mitigate
+    rd = None
+    if run_dir is not None:
+        import hashlib
+
+        from .backends.checkpoint import RunDir
+
+        raw = source if isinstance(source, bytes) else Path(source).read_bytes()
+        rd = RunDir(run_dir, {"file_sha256": hashlib.sha256(raw).hexdigest(), "backend": be.name, "shots": shots,
+                              "seed": seed, "options": {k: str(v) for k, v in be.driver.options.items()},
+                              "crop": crop, "scale": scale, "mitigate": mitigate})
     calls: list[np.ndarray] | None = [] if record is not None else None
-    signal = _decode(bs, "cpu", be.evaluator(shots, seed, report, calls, mitigate), crop, scale)
+    signal = _decode(bs, "cpu", be.evaluator(shots, seed, report, calls, mitigate, rd), crop, scale)
     if record is not None and calls:
         conf = None if report.readout_confusion is None else np.array(report.readout_confusion)
         save_record(record, calls, conf)

@@ -213,11 +213,12 @@ class Backend:
         return probs
 
     def evaluator(self, shots: int | None, seed: int | None, report: ExecutionReport,
-                  record: list[np.ndarray] | None = None, mitigate: str | None = None):
+                  record: list[np.ndarray] | None = None, mitigate: str | None = None, run_dir=None):
         """An evaluator for :class:`quinr.model.QuINR` that runs every call on this backend
         (appending each call's raw probabilities to ``record`` when given). ``mitigate="readout"``
         corrects every call's probabilities with the backend's readout calibration
-        (:func:`quinr.noise.mitigate_readout`)."""
+        (:func:`quinr.noise.mitigate_readout`). With a :class:`~quinr.backends.checkpoint.RunDir`,
+        circuits go out chunk by chunk and finished chunks are reused (resumable decoding)."""
         import torch
 
         from ..noise import mitigate_readout
@@ -228,7 +229,13 @@ class Backend:
         def evaluate(spec: CircuitSpec, h, theta, last):
             s = None if seed is None else seed + calls[0]
             calls[0] += 1
-            probs = self.run(spec, h.detach().cpu().numpy(), theta.detach().cpu().numpy(), shots, s, report)
+            hh, tt = h.detach().cpu().numpy().astype(np.float64), theta.detach().cpu().numpy().astype(np.float64)
+            if run_dir is None:
+                probs = self.run(spec, hh, tt, shots, s, report)
+            else:
+                from .checkpoint import run_checkpointed
+
+                probs = run_checkpointed(self, spec, hh, tt, shots, seed, report, run_dir, calls[0] - 1)
             if record is not None:
                 record.append(probs)
             if mitigate == "readout":

@@ -21,6 +21,7 @@ class TorchExactDriver(Driver):
         "device": (str, "torch device for the simulation (cpu, cuda)"),
         **NOISE_OPTION,
         "noise_mode": (str, "dm (exact density matrices, default) or global (white-noise approximation)"),
+        "task_delay": (float, "seconds to wait per run call: emulates a slow device (resume and checkpoint drills)"),
     }
     GLOBAL_NOISE = True
 
@@ -38,6 +39,10 @@ class TorchExactDriver(Driver):
 
     def run(self, spec: CircuitSpec, h: np.ndarray, theta: np.ndarray, shots: int | None, seed: int | None,
             report: ExecutionReport) -> np.ndarray:
+        if self.options.get("task_delay"):
+            import time
+
+            time.sleep(self.options["task_delay"])
         device = torch.device(self.options.get("device", "cpu"))
         hh = torch.from_numpy(h).float().to(device)
         tt = torch.from_numpy(theta).float().to(device)
