@@ -149,6 +149,9 @@ def _build_parser() -> argparse.ArgumentParser:
     nz.add_argument("spec", help="a noise spec, e.g. device=FakeTorino or depolarizing=0.001,readout=0.02")
     nz.add_argument("-o", "--output", default=None, help="save the spec as JSON (reusable as --noise FILE.json)")
 
+    rp = sub.add_parser("replay", help="re-decode a run record (hardware_runs/...) offline and compare, bit for bit")
+    rp.add_argument("record", nargs="+", help="run directories (written by decode --run-dir)")
+
     st = sub.add_parser("study", help="shot-noise and noise studies: measured PSNR beside the prediction")
     stsub = st.add_subparsers(dest="study", required=True)
     for name, helptext in (("shots", "PSNR against shots per circuit"), ("noise", "PSNR against one noise parameter")):
@@ -269,7 +272,7 @@ def _cmd_decode(args: argparse.Namespace) -> int:
         sig, report = decode_on_backend(
             args.input, args.backend, shots=args.shots, options=options, seed=args.seed,
             record=args.record, max_cost=args.max_cost, yes=args.yes, crop=args.crop, scale=args.scale,
-            mitigate=args.mitigate, run_dir=args.run_dir,
+            mitigate=args.mitigate, run_dir=args.run_dir, command=["quinr", *sys.argv[1:]] if args.run_dir else None,
         )
     out = save_signal(sig, args.output)
     h, w, c = sig.shape
@@ -411,6 +414,20 @@ def _cmd_rd(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_replay(args: argparse.Namespace) -> int:
+    from .records import replay_record
+
+    bad = 0
+    for path in args.record:
+        res = replay_record(path)
+        rec, rep = res["recorded"], res["replayed"]
+        status = "identical" if res["identical"] else "DIFFERENT"
+        bad += not res["identical"]
+        print(f"{path}: {status}; PSNR vs exact decode recorded {rec['psnr_vs_exact_decode']:.4f} dB, "
+              f"replayed {rep['psnr_vs_exact_decode']:.4f} dB")
+    return 1 if bad else 0
+
+
 def _cmd_noise(args: argparse.Namespace) -> int:
     import json
 
@@ -501,6 +518,7 @@ _COMMANDS = {
     "backends": _cmd_backends,
     "budget": _cmd_budget,
     "noise": _cmd_noise,
+    "replay": _cmd_replay,
     "rd": _cmd_rd,
     "lidar-to-range": _cmd_lidar_to_range,
     "study": _cmd_study,

@@ -266,6 +266,7 @@ def decode_on_backend(
     scale: float | None = None,
     mitigate: str | None = None,
     run_dir: str | Path | None = None,
+    command: list[str] | None = None,
 ) -> tuple[Signal, ExecutionReport]:
     """Decode on a backend of the catalogue (``"aer"``, ``"braket"``, ``"ibm.torino"``, ...).
 
@@ -274,7 +275,9 @@ def decode_on_backend(
     backend's results (``.npz``) so that the ``replay`` backend reproduces this decode offline.
     ``mitigate="readout"`` corrects the backend's probabilities with its readout calibration.
     ``run_dir`` makes the decode resumable: finished chunks are written there before the next
-    submission, and a rerun with the same directory submits only what is missing.
+    submission, and a rerun with the same directory submits only what is missing. When the decode
+    completes, the directory becomes a run record (:mod:`quinr.records`; ``command`` is noted in
+    its manifest) that :func:`quinr.records.replay_record` re-decodes offline.
 
     Budget guard: a billed backend refuses to run without ``max_cost`` (or ``yes``), and a decode
     whose estimated cost exceeds ``max_cost`` stops before the first submission.
@@ -300,16 +303,23 @@ def decode_on_backend(
         import hashlib
 
         from .backends.checkpoint import RunDir
+        from .records import safe_options
 
         raw = source if isinstance(source, bytes) else Path(source).read_bytes()
         rd = RunDir(run_dir, {"file_sha256": hashlib.sha256(raw).hexdigest(), "backend": be.name, "shots": shots,
-                              "seed": seed, "options": {k: str(v) for k, v in be.driver.options.items()},
+                              "seed": seed, "options": safe_options(be.driver.options),
                               "crop": crop, "scale": scale, "mitigate": mitigate})
-    calls: list[np.ndarray] | None = [] if record is not None else None
+    calls: list[np.ndarray] | None = [] if record is not None or rd is not None else None
     signal = _decode(bs, "cpu", be.evaluator(shots, seed, report, calls, mitigate, rd), crop, scale)
     if record is not None and calls:
         conf = None if report.readout_confusion is None else np.array(report.readout_confusion)
         save_record(record, calls, conf)
+    if rd is not None and calls:
+        from .records import write_record
+
+        write_record(rd.path, data=raw, backend=be, report=report, shots=shots, seed=seed, crop=crop, scale=scale,
+                     mitigate=mitigate, calls=calls, signal=signal, exact=_decode(bs, "cpu", None, crop, scale),
+                     command=command)
     return signal, report
 
 
