@@ -176,8 +176,9 @@ def choose_bits(net: QuINR, signal: Signal, max_drop_db: float = AUTO_BITS_DROP_
 
     n = len(originals)
     top = (max_bits,) * n
-    floor = score(top) - max_drop_db
-    share = score(top) - max_drop_db / n
+    reference = score(top)
+    floor = reference - max_drop_db
+    share = reference - max_drop_db / n
     per = list(top)
     for i in range(n):
         lo, hi = MIN_BITS, max_bits
@@ -283,19 +284,14 @@ def decode_on_backend(
     whose estimated cost exceeds ``max_cost`` stops before the first submission.
     """
     from .backends import Backend, get_backend
-    from .backends.base import check_mitigation
     from .backends.replay import save_record
-    from .errors import BackendError
 
     be = backend if isinstance(backend, Backend) else get_backend(backend, options)
     bs = read_bitstream(source)
     be.check(bs.header.model.circuit(), shots)
     _, rows, cols = decode_grid(bs.header, crop, scale)
     guard_budget(be.profile, rows * cols * bs.header.model.blocks, shots, max_cost, yes)
-    check_mitigation(mitigate)
-    if mitigate == "readout" and not be.driver.knows_readout():
-        raise BackendError(f"backend {be.name} knows no readout error to mitigate; give its noise (-O noise=readout=...) "
-                           "or decode without --mitigate")
+    be.check_mitigation(mitigate)
     report = be.new_report(shots)
     report.mitigation = mitigate
     rd = None

@@ -96,6 +96,14 @@ class NoiseSpec:
         pairs = self.readout * n_qubits if len(self.readout) == 1 else self.readout
         return np.array([[[1 - a, b], [a, 1 - b]] for a, b in pairs])
 
+    def readout_channels(self, n_qubits: int) -> list[tuple[int, list[np.ndarray]]]:
+        """(wire, Kraus operators) of every wire's readout flip, for drivers that apply readout
+        error as a channel before measurement (empty without readout error)."""
+        conf = self.confusion(n_qubits)
+        if conf is None:
+            return []
+        return [(w, readout_kraus(conf[w][1, 0], conf[w][0, 1])) for w in range(n_qubits)]
+
     def white_noise_lambda(self, n_1q: int, n_2q: int) -> float:
         """The global depolarizing lambda that has the same process fidelity as this spec's gate
         noise on a circuit of ``n_1q`` single- and ``n_2q`` two-qubit gates (and its own global

@@ -99,23 +99,23 @@ class Task:
 
 def plan(inp: RDInput, cfg: RDConfig) -> list[Task]:
     tasks: list[Task] = []
+
+    def add(codec: str, **params: Any) -> None:  # every key includes the input's digest
+        tasks.append(Task(codec, {**params, "input": inp.digest}))
+
     if "quinr" in cfg.codecs:
         for nq, m, r in cfg.quinr_grid:
-            tasks.append(Task("quinr", {"n_qubits": nq, "embed_dim": m, "reuploads": r, "bits": list(cfg.quinr_bits),
-                                        "steps": cfg.quinr_steps, "batch": cfg.quinr_batch, "seed": cfg.seed,
-                                        "format": FORMAT_VERSION}))
+            add("quinr", n_qubits=nq, embed_dim=m, reuploads=r, bits=list(cfg.quinr_bits), steps=cfg.quinr_steps,
+                batch=cfg.quinr_batch, seed=cfg.seed, format=FORMAT_VERSION)
     if "coin" in cfg.codecs:
         for name in cfg.coin_configs:
-            tasks.append(Task("coin", {"config": name, "iters": cfg.coin_iters, "seed": cfg.seed}))
+            add("coin", config=name, iters=cfg.coin_iters, seed=cfg.seed)
     if "jpeg2000" in cfg.codecs:
         depths = (8, 16) if inp.signal.kind is SignalKind.F32 else (None,)
         for depth in depths:
             codec = "jpeg2000" if depth is None else f"jpeg2000-{depth}bit"
             for bpp in cfg.jpeg2000_bpp:
-                tasks.append(Task(codec, {"bpp": bpp, "depth": depth}))
-    for t in tasks:
-        t.params["input"] = inp.digest
-        t.key = Task(t.codec, t.params).key
+                add(codec, bpp=bpp, depth=depth)
     return tasks
 
 

@@ -69,7 +69,7 @@ def write_record(run_dir: Path, *, data: bytes, backend, report, shots, seed, cr
                  calls: list[np.ndarray], signal, exact, command: list[str] | None) -> Path:
     """Write the record files of a finished decode into ``run_dir``."""
     from .backends.replay import save_record
-    from .signal import psnr, save_signal
+    from .signal import save_signal
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -77,9 +77,7 @@ def write_record(run_dir: Path, *, data: bytes, backend, report, shots, seed, cr
     conf = None if report.readout_confusion is None else np.array(report.readout_confusion)
     save_record(run_dir / "results.npz", calls, conf)
     out = save_signal(signal, run_dir / ("decoded.npy" if signal.kind.name == "F32" else "decoded.png"))
-    metrics = {"psnr_vs_exact_decode": psnr(exact, signal), "peak": exact.peak,
-               "decoded_sha256": hashlib.sha256(np.ascontiguousarray(signal.data).tobytes()).hexdigest()}
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    (run_dir / "metrics.json").write_text(json.dumps(_metrics(signal, exact), indent=2) + "\n")
     p = backend.profile
     manifest = {
         "schema": SCHEMA,
@@ -136,9 +134,14 @@ def replay_record(run_dir: str | Path) -> dict[str, Any]:
     crop = tuple(manifest["crop"]) if manifest["crop"] else None
     sig, _ = decode_on_backend(data, "replay", shots=manifest["shots"], options={"record": str(run_dir / "results.npz")},
                                crop=crop, scale=manifest["scale"], mitigate=manifest["mitigation"])
-    exact = decode(data, crop=crop, scale=manifest["scale"])
+    again = _metrics(sig, decode(data, crop=crop, scale=manifest["scale"]))
+    return {"recorded": metrics, "replayed": again, "identical": again == metrics}
+
+
+def _metrics(signal, exact) -> dict[str, Any]:
+    """A record's metrics.json: PSNR against the exact decode of the same window, and a hash of the
+    decoded samples (what replay compares, bit for bit)."""
     from .signal import psnr
 
-    again = {"psnr_vs_exact_decode": psnr(exact, sig), "peak": exact.peak,
-             "decoded_sha256": hashlib.sha256(np.ascontiguousarray(sig.data).tobytes()).hexdigest()}
-    return {"recorded": metrics, "replayed": again, "identical": again == metrics}
+    return {"psnr_vs_exact_decode": psnr(exact, signal), "peak": exact.peak,
+            "decoded_sha256": hashlib.sha256(np.ascontiguousarray(signal.data).tobytes()).hexdigest()}

@@ -129,6 +129,7 @@ def _sweep(
     source,
     backend: str,
     settings: list[tuple[float, int | None, NoiseSpec]],
+    noise: NoiseSpec,
     *,
     repeats: int,
     options: dict[str, Any] | None,
@@ -156,8 +157,7 @@ def _sweep(
         ref = _decode(bs, "cpu", None, crop, scale).data.astype(np.float64).reshape(-1, hdr.channels)
         ref_name = "exact decode"
     peak = peak_value(hdr.kind, hdr.vmin, hdr.vmax)
-    result = StudyResult(kind, parameter, backend, ref_name, settings[0][2].describe() if kind == "shots" else "",
-                         repeats)
+    result = StudyResult(kind, parameter, backend, ref_name, noise.describe(), repeats)
     predict_cache: dict[NoiseSpec, Any] = {}
     for value, shots, noise in settings:
         opts = dict(options or {})
@@ -207,10 +207,8 @@ def study_shots(
     if any(not isinstance(s, int) or s < 1 for s in shots):
         raise ConfigError(f"shots must be positive integers, got {shots}")
     settings = [(float(s), int(s), nz) for s in sorted(set(shots))]
-    res = _sweep("shots", "shots", source, backend, settings, repeats=repeats, options=options, reference=reference,
-                 seed=seed, crop=crop, scale=scale, progress=progress)
-    res.noise = nz.describe()
-    return res
+    return _sweep("shots", "shots", source, backend, settings, nz, repeats=repeats, options=options,
+                  reference=reference, seed=seed, crop=crop, scale=scale, progress=progress)
 
 
 def study_noise(
@@ -239,10 +237,8 @@ def study_noise(
             raise ConfigError(f"noise values must be non-negative numbers, got {v}")
         spec = replace(base, readout=((v, v),)) if parameter == "readout" else replace(base, **{parameter: float(v)})
         settings.append((float(v), shots, spec))
-    res = _sweep("noise", parameter, source, backend, settings, repeats=repeats, options=options,
-                 reference=reference, seed=seed, crop=crop, scale=scale, progress=progress)
-    res.noise = base.describe()
-    return res
+    return _sweep("noise", parameter, source, backend, settings, base, repeats=repeats, options=options,
+                  reference=reference, seed=seed, crop=crop, scale=scale, progress=progress)
 
 
 def _backend_noise(backend: str, options: dict[str, Any] | None, noise) -> NoiseSpec:

@@ -91,21 +91,6 @@ def test_noisy_exact_backends_agree_under_one_noise_spec():
     assert legacy.driver.noise.depolarizing == 0.02 and legacy.driver.noise.depolarizing2 == 0.05
 
 
-@pytest.mark.parametrize("name, options, message", [
-    ("aer", {"noise": "depolarizing=0.01"}, "density_matrix"),
-    ("braket", {"noise": "readout=0.01"}, "braket_dm"),
-    ("aer.fake_manila", {"noise": "readout=0.01"}, "its own noise"),
-    ("aer.dm", {"noise": "global=0.1"}, "torch simulator"),
-    ("aer.dm", {"noise": "depolarizing=7"}, "must be in"),
-    ("torch", {"noise_mode": "fast"}, "noise_mode"),
-])
-def test_noise_the_backend_cannot_run_is_refused(name, options, message):
-    from quinr.errors import BackendError
-
-    with pytest.raises(BackendError, match=message):
-        get_backend(name, options)
-
-
 def test_fake_ibm_device_runs_the_runtime_sampler_path():
     spec = CircuitSpec(3, 5, 1, 1)
     h, theta = _inputs(spec, 6, 3)

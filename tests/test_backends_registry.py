@@ -136,6 +136,13 @@ def test_capability_violations_are_refused_before_anything_runs(name, shots, opt
         ("braket", {"simulator": "sv1"}, "braket_sv or braket_dm"),
         ("braket.iqm_garnet", {"device_arn": "not-an-arn"}, "not a Braket device ARN"),
         ("default.qubit", {"shots": "10"}, "unknown option"),
+        # noise a backend cannot run
+        ("aer", {"noise": "depolarizing=0.01"}, "density_matrix"),
+        ("braket", {"noise": "readout=0.01"}, "braket_dm"),
+        ("aer.fake_manila", {"noise": "readout=0.01"}, "its own noise"),
+        ("aer.dm", {"noise": "global=0.1"}, "torch simulator"),
+        ("aer.dm", {"noise": "depolarizing=7"}, "must be in"),
+        ("torch", {"noise_mode": "fast"}, "noise_mode"),
     ],
 )
 def test_bad_options_are_refused_when_the_backend_is_built(name, options, message):

@@ -223,7 +223,7 @@ class Backend:
 
         from ..noise import mitigate_readout
 
-        check_mitigation(mitigate)
+        self.check_mitigation(mitigate)
         calls = [0]
 
         def evaluate(spec: CircuitSpec, h, theta, last):
@@ -241,8 +241,7 @@ class Backend:
             if mitigate == "readout":
                 conf = self.driver.readout_confusion(spec.n_qubits)
                 if conf is None:
-                    raise BackendError(f"backend {self.name} knows no readout error to mitigate; "
-                                       "give its noise (-O noise=readout=...) or decode without --mitigate")
+                    raise self._no_readout_error()
                 probs = mitigate_readout(probs, conf)
                 report.readout_confusion = conf.tolist()
                 if "readout mitigation" not in " ".join(report.notes):
@@ -251,6 +250,17 @@ class Backend:
             return out if last is None else out[:, -last:]
 
         return evaluate
+
+    def check_mitigation(self, mitigate: str | None) -> None:
+        """Refuse, before anything runs, a mitigation that is unknown or that this backend cannot
+        calibrate."""
+        check_mitigation(mitigate)
+        if mitigate == "readout" and not self.driver.knows_readout():
+            raise self._no_readout_error()
+
+    def _no_readout_error(self) -> BackendError:
+        return BackendError(f"backend {self.name} knows no readout error to mitigate; give its noise "
+                            "(-O noise=readout=...) or decode without --mitigate")
 
 
 #: Decode-time error mitigations (``quinr decode --mitigate``).

@@ -27,7 +27,7 @@ import numpy as np
 
 from ..circuit import CircuitSpec
 from ..errors import BackendError, MissingSDKError
-from ..noise import NoiseSpec, readout_kraus
+from ..noise import NoiseSpec
 from .base import NOISE_OPTION, Driver, ExecutionReport, counts_to_probs, task_chunks
 
 
@@ -68,10 +68,8 @@ def build_circuit(spec: CircuitSpec, theta: np.ndarray, noise: NoiseSpec | None 
             if noise.damping:
                 c.amplitude_damping(ctrl, noise.damping)
                 c.amplitude_damping(targ, noise.damping)
-    conf = noise.confusion(spec.n_qubits)
-    if conf is not None:
-        for w in range(spec.n_qubits):
-            c.kraus([w], readout_kraus(conf[w][1, 0], conf[w][0, 1]))
+    for w, ops in noise.readout_channels(spec.n_qubits):
+        c.kraus([w], ops)
     if exact:
         c.probability()
     return c
@@ -154,10 +152,7 @@ class BraketDriver(Driver):
         def after_1q(q: int) -> list:
             return ([no.Depolarizing([q], p1)] if p1 else []) + ([no.AmplitudeDamping([q], gamma)] if gamma else [])
 
-        conf = nz.confusion(spec.n_qubits)
-        readout = [] if conf is None else [
-            no.Kraus([w], readout_kraus(conf[w][1, 0], conf[w][0, 1])) for w in range(spec.n_qubits)
-        ]
+        readout = [no.Kraus([w], ops) for w, ops in nz.readout_channels(spec.n_qubits)]
         fixed = {}  # theta-only operations are the same for every coordinate
         gates = spec.gates()
         rng = np.random.default_rng(seed)

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..circuit import CircuitSpec
 from ..errors import BackendError, MissingSDKError
-from ..noise import NoiseSpec, readout_kraus, two_qubit_depolarizing_kraus
+from ..noise import NoiseSpec, two_qubit_depolarizing_kraus
 from .base import NOISE_OPTION, Driver, ExecutionReport
 
 
@@ -47,10 +47,8 @@ def noisy_ops(spec: CircuitSpec, h, theta, noise: NoiseSpec) -> None:
         else:
             getattr(qml, g.name)(angle, wires=g.wires[0])
             after_1q(g.wires[0])
-    conf = noise.confusion(spec.n_qubits)
-    if conf is not None:
-        for w in range(spec.n_qubits):
-            qml.QubitChannel(readout_kraus(conf[w][1, 0], conf[w][0, 1]), wires=w)
+    for w, ops in noise.readout_channels(spec.n_qubits):
+        qml.QubitChannel(ops, wires=w)
 
 
 class PennyLaneDriver(Driver):

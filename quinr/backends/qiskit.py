@@ -32,7 +32,7 @@ import numpy as np
 
 from ..circuit import CircuitSpec
 from ..errors import BackendError, MissingSDKError
-from ..noise import NoiseSpec, readout_kraus
+from ..noise import NoiseSpec
 from .base import NOISE_OPTION, Driver, ExecutionReport, counts_to_probs, task_chunks
 
 
@@ -64,12 +64,10 @@ def build_circuit(spec: CircuitSpec, theta: np.ndarray, noise: NoiseSpec | None 
         else:  # CRZ(t) = RZ_target(t/2) RZZ(-t/2), exactly; RZZ is native to every Aer method
             qc.rz(0.5 * angle, wires[1])
             qc.rzz(-0.5 * angle, wires[0], wires[1])
-    conf = None if noise is None else noise.confusion(n)
-    if conf is not None:
+    for w, ops in [] if noise is None else noise.readout_channels(n):
         from qiskit_aer.noise import kraus_error
 
-        for w in range(n):
-            qc.append(kraus_error(readout_kraus(conf[w][1, 0], conf[w][0, 1])), [n - 1 - w])
+        qc.append(kraus_error(ops), [n - 1 - w])
     return qc, hp
 
 

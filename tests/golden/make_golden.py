@@ -1,7 +1,8 @@
 """Regenerate the golden bitstreams of the current FORMAT_VERSION. Run only when it changes
 (then add new recipes, keep the old files and teach the reader both):
-``python tests/golden/make_golden.py``. The v1 files were written by the version-1 writer and
-are kept, read-only, for the reader.
+``python tests/golden/make_golden.py``. The v1 files were written by the version-1 writer (this
+script's v1 recipes: v1_rgb is v2_rgb's header and weights; v1_float_blocks is v2_float_mixed's
+at 16 bits for every tensor) and are kept, read-only, for the reader.
 
 The recipes are closed-form (no RNG, no model initialisation, no training), so the test suite
 rebuilds the same bytes on any machine and checks that the writer still produces them.
@@ -32,21 +33,6 @@ RECIPES = {
             SignalKind.F32, 8, 32, 1, -2.5, 80.25,
             ModelConfig(out_features=1, n_qubits=3, embed_dim=5, reuploads=3, layers=2, blocks=2, angle_scale=math.pi),
             16, (10, 6, 12, 8, 7, 16, 9, 4),
-        ),
-        3,
-    ),
-}
-#: Written by the version-1 writer; the reader must keep reading them.
-V1_RECIPES = {
-    "v1_rgb.qinr": (
-        Header(SignalKind.U8, 12, 16, 3, 0.0, 255.0, ModelConfig(out_features=3, n_qubits=4, embed_dim=8, shuffle_seed=11), 12),
-        7,
-    ),
-    "v1_float_blocks.qinr": (
-        Header(
-            SignalKind.F32, 8, 32, 1, -2.5, 80.25,
-            ModelConfig(out_features=1, n_qubits=3, embed_dim=5, reuploads=3, layers=2, blocks=2, angle_scale=math.pi),
-            16,
         ),
         3,
     ),
