@@ -37,3 +37,8 @@ class UnknownBackendError(BackendError, KeyError):
 
 class MissingSDKError(BackendError, ImportError):
     """The backend is known but the SDK its driver needs is not installed (message: pip command)."""
+
+
+class TaskFailedError(BackendError):
+    """The provider reports a submitted task as failed or cancelled: it produced no result (and
+    is not billed as a completed task), so resubmitting it is safe."""

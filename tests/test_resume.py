@@ -18,9 +18,10 @@ from quinr_testutils import smooth_rgb
 import quinr.backends.checkpoint as checkpoint
 from quinr import encode
 from quinr.backends import get_backend
+from quinr.backends.taskqueue import TaskQueue
 from quinr.cli import main
 from quinr.codec import decode_on_backend
-from quinr.errors import BackendError
+from quinr.errors import BackendError, TaskFailedError
 from quinr.model import ModelConfig
 from quinr.train import TrainConfig
 
@@ -50,30 +51,85 @@ def _chunks(run: Path) -> list[Path]:
     return sorted((run / "chunks").glob("*.npy"))
 
 
+def _journal(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "submissions.jsonl").read_text().splitlines()]
+
+
+def _key(e: dict) -> str:
+    return f"c{e['call']:04d}_k{e['chunk']:06d}"
+
+
+def _in_flight(run: Path) -> set[str]:
+    """Chunks whose task the provider accepted and whose results are not on disk yet."""
+    try:
+        events = _journal(run)
+    except (OSError, ValueError):
+        return set()
+    done = {p.stem for p in _chunks(run)}
+    return {_key(e) for e in events if e["event"] == "submitted"} - done
+
+
 def test_sigkilled_decode_resumes_without_resubmitting(slow_env):
+    """The client dies while a task is at the (emulated) provider; the resumed decode collects
+    that task by id, and the provider received exactly one task per chunk."""
     tmp, q = slow_env
-    run = tmp / "run"
-    cmd = [sys.executable, "-m", "quinr.cli", "decode", str(q), "-o", str(tmp / "killed.png"), "--backend", "slowtorch",
-           "--shots", "300", "--seed", "3", "--run-dir", str(run)]
-    proc = subprocess.Popen(cmd, env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run, queue = tmp / "run", tmp / "queue"
+    args = ["decode", str(q), "--backend", "slowtorch", "--shots", "300", "--seed", "3", "-O", f"queue={queue}"]
+    proc = subprocess.Popen([sys.executable, "-m", "quinr.cli", *args, "-o", str(tmp / "killed.png"), "--run-dir", str(run)],
+                            env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
-    while time.time() < deadline and (not run.exists() or len(_chunks(run)) < 3):
-        time.sleep(0.05)
+    while time.time() < deadline and not (run.exists() and len(_chunks(run)) >= 3 and _in_flight(run)):
+        time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    finished = {p.stem for p in _chunks(run)}
+    finished, flying = {p.stem for p in _chunks(run)}, _in_flight(run)
     assert proc.returncode == -signal.SIGKILL and 3 <= len(finished) < 64 // CHUNK  # really killed half-way
-    assert main(["decode", str(q), "-o", str(tmp / "resumed.png"), "--backend", "slowtorch", "--shots", "300",
-                 "--seed", "3", "--run-dir", str(run)]) == 0
-    assert main(["decode", str(q), "-o", str(tmp / "straight.png"), "--backend", "slowtorch", "--shots", "300",
-                 "--seed", "3", "--run-dir", str(tmp / "fresh")]) == 0
+    assert len(flying) == 1  # ... with a task in flight
+
+    assert main([*args, "-o", str(tmp / "resumed.png"), "--run-dir", str(run)]) == 0
+    assert main(["decode", str(q), "--backend", "slowtorch", "--shots", "300", "--seed", "3", "-O",
+                 f"queue={tmp / 'queue2'}", "-o", str(tmp / "straight.png"), "--run-dir", str(tmp / "fresh")]) == 0
     resumed = np.asarray(Image.open(tmp / "resumed.png"))
     assert np.array_equal(resumed, np.asarray(Image.open(tmp / "straight.png")))
-    subs = [json.loads(line) for line in (run / "submissions.jsonl").read_text().splitlines()]
-    keys = [f"c{s['call']:04d}_k{s['chunk']:06d}" for s in subs]
-    assert all(keys.count(k) == 1 for k in finished)  # nothing finished before the kill was submitted again
-    assert len(set(keys)) == 64 // CHUNK and len(keys) - len(set(keys)) <= 1  # at most the chunk in flight
+
+    submits = [_key(e) for e in _journal(run) if e["event"] == "submit"]
+    assert sorted(submits) == sorted(set(submits)) and len(submits) == 64 // CHUNK  # no chunk submitted twice
+    tasks = TaskQueue(queue).submitted()  # what the provider received
+    assert sorted(TaskQueue(queue).tags(t)["quinr-chunk"] for t in tasks) == sorted(submits)
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert sorted(manifest["task_ids"]) == tasks and manifest["tasks"] == 64 // CHUNK  # the record covers both processes
     assert len(_chunks(run)) == 64 // CHUNK
+
+
+def test_collection_failures_retry_the_same_task_and_failed_tasks_are_resubmitted(slow_env, monkeypatch):
+    tmp, q = slow_env
+    monkeypatch.setattr(checkpoint, "BACKOFF_S", 0.0)
+    queue = tmp / "queue"
+    be = get_backend("slowtorch", {"task_delay": 0.0, "queue": str(queue)})
+    real = type(be.driver).collect
+    faults: list[BaseException] = [ConnectionError("network blip"), TaskFailedError("task FAILED: device calibration")]
+
+    def faulty(self, task_id, spec, theta, rows):
+        if faults:
+            raise faults.pop(0)
+        return real(self, task_id, spec, theta, rows)
+
+    monkeypatch.setattr(type(be.driver), "collect", faulty)
+    sig, report = decode_on_backend(str(q), be, shots=100, seed=1, run_dir=tmp / "r1")
+    events = [(e["event"], e.get("task_id")) for e in _journal(tmp / "r1") if e["chunk"] == 0 and e["call"] == 0]
+    first, second = events[1][1], events[4][1]
+    assert first != second
+    assert events == [("submit", None), ("submitted", first), ("failed", first), ("submit", None),
+                      ("submitted", second), ("done", None)]  # the blip re-collected, the failure resubmitted
+    assert len(TaskQueue(queue).submitted()) == 64 // CHUNK + 1 == report.tasks
+
+    faults[:] = [ConnectionError("provider unreachable")] * 3  # collection keeps failing: stop, keep the task
+    with pytest.raises(BackendError, match="rerun the same command to collect it"):
+        decode_on_backend(str(q), be, shots=100, seed=1, run_dir=tmp / "r2")
+    before = len(TaskQueue(queue).submitted())
+    again, _ = decode_on_backend(str(q), be, shots=100, seed=1, run_dir=tmp / "r2")
+    assert len(TaskQueue(queue).submitted()) == before + 64 // CHUNK - 1  # chunk 0 collected, not resubmitted
+    assert np.array_equal(again.data, sig.data)
 
 
 def test_failing_chunks_are_retried_then_reported_and_resumed(slow_env, monkeypatch):
@@ -91,7 +147,7 @@ def test_failing_chunks_are_retried_then_reported_and_resumed(slow_env, monkeypa
 
     monkeypatch.setattr(type(be), "run", flaky)
     sig, _ = decode_on_backend(str(q), be, shots=100, seed=1, run_dir=tmp / "r1")
-    subs = [json.loads(line) for line in (tmp / "r1" / "submissions.jsonl").read_text().splitlines()]
+    subs = [e for e in _journal(tmp / "r1") if e["event"] == "submit"]
     assert [s["attempt"] for s in subs if s["chunk"] == 0] == [1, 2]  # the blip was retried
 
     failures["left"] = 10**6  # a backend that is down: the decode stops and names the chunk

@@ -43,7 +43,11 @@ class ExecutionReport:
     task_ids: list[str] = field(default_factory=list)
     seconds: float = 0.0
     estimated_cost: float = 0.0
+    #: the cost of the usage the provider reported for its tasks (completed shots, or quantum
+    #: seconds), priced at the profile's dated rates; None when no task reported usage
     billed_cost: float | None = None
+    #: how many of ``tasks`` reported usage (billed_cost covers those only)
+    billed_tasks: int = 0
     currency: str = "USD"
     pricing: str = "free"
     options: dict[str, Any] = field(default_factory=dict)
@@ -55,6 +59,12 @@ class ExecutionReport:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def add_usage(self, pricing, usage: dict[str, float] | None) -> None:
+        """Add one task's provider-reported usage (see :meth:`Pricing.bill`) to ``billed_cost``."""
+        if usage:
+            self.billed_cost = (self.billed_cost or 0.0) + pricing.bill(usage)
+            self.billed_tasks += 1
 
     def save(self, path: str | Path) -> Path:
         p = Path(path)
@@ -118,6 +128,40 @@ class Driver(ABC):
         """The device's calibration reduced to a :class:`NoiseSpec` (device-backed drivers)."""
         raise BackendError(f"{self.device_name} has no device calibration to take a noise snapshot from")
 
+    # ------------------------------------------------------------ provider-side tasks
+    def remote_tasks(self) -> bool:
+        """Whether this driver's tasks live at a provider and outlive this process (a QPU's
+        queue). Then :meth:`submit` returns a task id at once and :meth:`collect` fetches the
+        result by that id, so a checkpointed decode that dies while a task runs collects that
+        task on resume instead of paying for it again."""
+        return False
+
+    def submit(self, spec: CircuitSpec, h: np.ndarray, theta: np.ndarray, shots: int | None, seed: int | None,
+               tags: dict[str, str]) -> str:
+        """Submit one task of circuits (every row of h) and return its id without waiting.
+        ``tags`` label the task at the provider (run and chunk), where the SDK allows it."""
+        raise BackendError(f"{self.device_name} runs its circuits in this process; it has no tasks to submit by id")
+
+    def collect(self, task_id: str, spec: CircuitSpec, theta: np.ndarray, rows: int) -> tuple[np.ndarray, dict[str, float]]:
+        """Wait for a submitted task; return its probabilities (rows, 2^Nq) and the usage the
+        provider reports for it (``{"tasks": 1, "shots": n}`` or ``{"seconds": s}``; empty when
+        none). Raises :class:`~quinr.errors.TaskFailedError` when the provider reports the task
+        failed or cancelled."""
+        raise BackendError(f"{self.device_name} has no provider-side tasks to collect")
+
+    def run_via_tasks(self, spec: CircuitSpec, h: np.ndarray, theta: np.ndarray, shots: int | None,
+                      seed: int | None, report: ExecutionReport) -> np.ndarray:
+        """:meth:`run` for drivers with provider-side tasks: submit each chunk, wait for it."""
+        out = np.empty((h.shape[0], spec.n_states))
+        for k, sl in enumerate(task_chunks(h.shape[0], self.profile.max_circuits_per_task)):
+            task_id = self.submit(spec, h[sl], theta, shots, None if seed is None else seed + k, {"quinr-chunk": str(k)})
+            report.tasks += 1
+            report.task_ids.append(task_id)
+            out[sl], usage = self.collect(task_id, spec, theta, sl.stop - sl.start)
+            report.add_usage(self.profile.pricing, usage)
+        report.circuits += h.shape[0]
+        return out
+
     @abstractmethod
     def run(
         self,
@@ -143,6 +187,11 @@ def _coerce(value: Any, typ: type) -> Any:
     if isinstance(value, typ) and not (typ is int and isinstance(value, bool)):
         return value
     return typ(value)
+
+
+def _check_shape(probs: np.ndarray, rows: int, spec: CircuitSpec) -> None:
+    if probs.shape != (rows, spec.n_states):
+        raise BackendError(f"driver returned shape {probs.shape}, expected {(rows, spec.n_states)}")
 
 
 def counts_to_probs(counts: dict[str, int], n_qubits: int) -> np.ndarray:
@@ -208,9 +257,36 @@ class Backend:
         probs = self.driver.run(spec, np.asarray(h, np.float64), np.asarray(theta, np.float64), shots, seed, report)
         report.seconds += time.perf_counter() - t0
         report.estimated_cost = self.profile.pricing.estimate(report.circuits, shots, report.tasks)
-        if probs.shape != (h.shape[0], spec.n_states):
-            raise BackendError(f"driver returned shape {probs.shape}, expected {(h.shape[0], spec.n_states)}")
+        _check_shape(probs, h.shape[0], spec)
         return probs
+
+    def account(self, report: ExecutionReport, circuits: int, task_ids: list[str], shots: int | None) -> None:
+        """Count tasks in ``report`` (and re-estimate its cost): tasks this process submitted,
+        and, on a resumed decode, those an earlier process submitted."""
+        report.circuits += circuits
+        report.tasks += len(task_ids)
+        report.task_ids.extend(task_ids)
+        report.estimated_cost = self.profile.pricing.estimate(report.circuits, shots, report.tasks)
+
+    def submit(self, spec: CircuitSpec, h: np.ndarray, theta: np.ndarray, shots: int | None, seed: int | None,
+               report: ExecutionReport, tags: dict[str, str]) -> str:
+        """Submit one task without waiting (drivers whose :meth:`Driver.remote_tasks`)."""
+        self.check(spec, shots)
+        t0 = time.perf_counter()
+        task_id = self.driver.submit(spec, np.asarray(h, np.float64), np.asarray(theta, np.float64), shots, seed, tags)
+        report.seconds += time.perf_counter() - t0
+        self.account(report, h.shape[0], [task_id], shots)
+        return task_id
+
+    def collect(self, task_id: str, spec: CircuitSpec, theta: np.ndarray, rows: int,
+                report: ExecutionReport) -> tuple[np.ndarray, dict[str, float]]:
+        """Wait for a submitted task by id; its probabilities and provider-reported usage."""
+        t0 = time.perf_counter()
+        probs, usage = self.driver.collect(task_id, spec, np.asarray(theta, np.float64), rows)
+        report.seconds += time.perf_counter() - t0
+        _check_shape(probs, rows, spec)
+        report.add_usage(self.profile.pricing, usage)
+        return probs, usage
 
     def evaluator(self, shots: int | None, seed: int | None, report: ExecutionReport,
                   record: list[np.ndarray] | None = None, mitigate: str | None = None, run_dir=None):

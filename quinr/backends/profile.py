@@ -50,6 +50,16 @@ class Pricing:
             return self.device_seconds(circuits, shots, tasks) * self.per_second
         return 0.0
 
+    def bill(self, usage: dict[str, float]) -> float:
+        """The cost of one task's provider-reported usage at these dated rates: Braket reports
+        the shots that completed (``{"tasks": 1, "shots": n}``), IBM the quantum seconds it
+        billed (``{"seconds": s}``). Usage of the wrong kind for the model costs 0."""
+        if self.model == "task+shot":
+            return usage.get("tasks", 0) * self.per_task + usage.get("shots", 0) * self.per_shot
+        if self.model == "per-second":
+            return usage.get("seconds", 0.0) * self.per_second
+        return 0.0
+
     def describe(self) -> str:
         if self.model == "free":
             return "free"

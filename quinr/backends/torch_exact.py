@@ -1,6 +1,12 @@
 """quinr's torch simulator as a backend: exact probabilities, optionally under a NoiseSpec
 (exactly with density matrices, or with the white-noise approximation), and with shots, seeded
-multinomial sampling of them (what a device with that noise and finite shots would return)."""
+multinomial sampling of them (what a device with that noise and finite shots would return).
+
+``-O queue=DIR`` turns it into an emulated remote device (:mod:`quinr.backends.taskqueue`):
+tasks are submitted to a queue directory, run by a detached worker and collected by id, so they
+outlive the client exactly as a QPU's tasks do. With ``task_delay`` (seconds per task) this is
+the offline drill for resumable decoding.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +17,24 @@ import torch
 
 from ..circuit import CircuitSpec
 from ..errors import BackendError
+from ..noise import NoiseSpec
 from ..sim import probabilities, sample_counts
 from ..sim.density import NOISE_MODES, noisy_probabilities
 from .base import NOISE_OPTION, Driver, ExecutionReport
+
+
+def simulate(spec: CircuitSpec, h: np.ndarray, theta: np.ndarray, shots: int | None, seed: int,
+             noise: NoiseSpec, noise_mode: str = "dm", device: str = "cpu") -> np.ndarray:
+    """Exact (noisy) probabilities of every row of h, or frequencies of ``shots`` seeded samples."""
+    dev = torch.device(device)
+    hh = torch.from_numpy(np.asarray(h)).float().to(dev)
+    tt = torch.from_numpy(np.asarray(theta)).float().to(dev)
+    with torch.no_grad():
+        p = probabilities(spec, hh, tt) if noise.noiseless else noisy_probabilities(spec, hh, tt, noise, noise_mode)
+    if shots is None:
+        return p.cpu().double().numpy()
+    gen = torch.Generator().manual_seed(seed)
+    return sample_counts(p.cpu(), shots, gen).numpy() / shots
 
 
 class TorchExactDriver(Driver):
@@ -21,7 +42,8 @@ class TorchExactDriver(Driver):
         "device": (str, "torch device for the simulation (cpu, cuda)"),
         **NOISE_OPTION,
         "noise_mode": (str, "dm (exact density matrices, default) or global (white-noise approximation)"),
-        "task_delay": (float, "seconds to wait per run call: emulates a slow device (resume and checkpoint drills)"),
+        "task_delay": (float, "seconds per task: emulates a slow device (resume and checkpoint drills)"),
+        "queue": (str, "a queue directory: tasks run in a detached worker and are collected by id (an emulated remote device)"),
     }
     GLOBAL_NOISE = True
 
@@ -37,26 +59,43 @@ class TorchExactDriver(Driver):
         if self.options.get("noise_mode", "dm") not in NOISE_MODES:
             raise BackendError(f"noise_mode must be one of {NOISE_MODES}, got {self.options['noise_mode']!r}")
 
+    def _simulate(self, spec, h, theta, shots, seed) -> np.ndarray:
+        return simulate(spec, h, theta, shots, seed, self.noise, self.options.get("noise_mode", "dm"),
+                        self.options.get("device", "cpu"))
+
     def run(self, spec: CircuitSpec, h: np.ndarray, theta: np.ndarray, shots: int | None, seed: int | None,
             report: ExecutionReport) -> np.ndarray:
+        if "queue" in self.options:
+            return self.run_via_tasks(spec, h, theta, shots, seed, report)
         if self.options.get("task_delay"):
             import time
 
             time.sleep(self.options["task_delay"])
-        device = torch.device(self.options.get("device", "cpu"))
-        hh = torch.from_numpy(h).float().to(device)
-        tt = torch.from_numpy(theta).float().to(device)
-        with torch.no_grad():
-            if self.noise.noiseless:
-                p = probabilities(spec, hh, tt)
-            else:
-                p = noisy_probabilities(spec, hh, tt, self.noise, self.options.get("noise_mode", "dm"))
-        report.circuits += h.shape[0]
-        report.tasks += 1
-        if shots is None:
-            return p.cpu().double().numpy()
-        if seed is None:
+        if shots is not None and seed is None:
             seed = secrets.randbits(31)
             report.notes.append(f"sampling seed {seed}")
-        gen = torch.Generator().manual_seed(seed)
-        return sample_counts(p.cpu(), shots, gen).numpy() / shots
+        probs = self._simulate(spec, h, theta, shots, seed or 0)
+        report.circuits += h.shape[0]
+        report.tasks += 1
+        return probs
+
+    # ------------------------------------------------------------ the emulated remote device
+    def remote_tasks(self) -> bool:
+        return "queue" in self.options
+
+    def submit(self, spec, h, theta, shots, seed, tags) -> str:
+        from .taskqueue import TaskQueue
+
+        if "queue" not in self.options:
+            return super().submit(spec, h, theta, shots, seed, tags)
+        return TaskQueue(self.options["queue"]).submit(
+            spec, h, theta, shots, secrets.randbits(31) if seed is None else seed, self.noise,
+            self.options.get("noise_mode", "dm"), self.options.get("device", "cpu"),
+            self.options.get("task_delay", 0.0), tags)
+
+    def collect(self, task_id, spec, theta, rows):
+        from .taskqueue import TaskQueue
+
+        if "queue" not in self.options:
+            return super().collect(task_id, spec, theta, rows)
+        return TaskQueue(self.options["queue"]).collect(task_id), {}
