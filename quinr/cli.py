@@ -281,6 +281,12 @@ def _cmd_decode(args: argparse.Namespace) -> int:
         shots = "exact" if report.shots is None else f"{report.shots} shots"
         print(f"  backend  {report.backend} ({report.device}), {shots}, {report.circuits} circuits in "
               f"{report.tasks} task(s), {report.seconds:.1f} s, estimated cost {report.estimated_cost:.2f} {report.currency}")
+        if report.billed_cost is not None:
+            print(f"  billed   {report.billed_cost:.2f} {report.currency} for the usage {report.billed_tasks} of "
+                  f"{report.tasks} task(s) reported, at the profile's dated rates (the provider's invoice is authoritative)")
+        for note in report.notes:
+            if note.startswith("resume: "):
+                print(f"  resume   {note.removeprefix('resume: ')}")
         if report.noise != "none" or report.mitigation:
             print(f"  noise    {report.noise}" + (f"; mitigation: {report.mitigation}" if report.mitigation else ""))
         if args.report:

@@ -103,6 +103,7 @@ def write_record(run_dir: Path, *, data: bytes, backend, report, shots, seed, cr
         "task_ids": report.task_ids,
         "estimated_cost": report.estimated_cost,
         "billed_cost": report.billed_cost,
+        "billed_tasks": report.billed_tasks,
         "currency": report.currency,
         "seconds": report.seconds,
         "sdk_versions": _versions(),

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 
 
@@ -15,3 +18,13 @@ def smooth_rgb(h: int = 12, w: int = 16, seed: int = 0) -> np.ndarray:
     g = 0.3 + 0.5 * blob
     b = 0.8 - 0.6 * y / max(h - 1, 1)
     return np.rint(255 * np.clip(np.stack([r, g, b], -1), 0, 1)).astype(np.uint8)
+
+
+def offline_env(tmp_path: Path) -> dict[str, str]:
+    """The environment of a machine with no AWS or IBM credentials (for subprocesses)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "QISKIT_", "IBM"))}
+    env.update({
+        "HOME": str(tmp_path), "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+        "AWS_CONFIG_FILE": str(tmp_path / "none"), "AWS_EC2_METADATA_DISABLED": "true",
+    })
+    return env

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
+from quinr_testutils import offline_env
 
 from quinr.backends import get_backend, get_profile, load_profiles
 from quinr.backends.registry import catalogue_dirs, parse_options
@@ -156,15 +155,6 @@ def test_parse_options():
         parse_options(["novalue"])
 
 
-def _offline_env(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "QISKIT_", "IBM"))}
-    env.update({
-        "HOME": str(tmp_path), "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
-        "AWS_CONFIG_FILE": str(tmp_path / "none"), "AWS_EC2_METADATA_DISABLED": "true",
-    })
-    return env
-
-
 @pytest.mark.parametrize("name", ["braket.iqm_garnet", "ibm.torino"])
 def test_remote_qpus_fail_fast_without_credentials(tmp_path, name):
     code = textwrap.dedent(f'''
@@ -180,7 +170,7 @@ def test_remote_qpus_fail_fast_without_credentials(tmp_path, name):
             print("REFUSED:", exc)
     ''')
     t0 = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_offline_env(tmp_path), timeout=120)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=offline_env(tmp_path), timeout=120)
     assert "REFUSED:" in out.stdout, out.stderr[-2000:]
     assert "credentials" in out.stdout or "account" in out.stdout or "save_account" in out.stdout
     assert time.perf_counter() - t0 < 60
@@ -194,6 +184,20 @@ def test_pricing_estimates_follow_the_profiles():
     assert ibm.estimate(4096, 1000, 2) == pytest.approx(1.60 * (4.0 + 4096 * 1000 * 0.00035))
     assert get_profile("aer").pricing.estimate(10, 10, 1) == 0.0
     assert garnet.billed and not get_profile("aer").billed
+
+
+def test_billed_cost_prices_the_usage_providers_report():
+    from quinr.backends.braket import braket_usage
+
+    garnet = get_profile("braket.iqm_garnet").pricing
+    meta = {"status": "COMPLETED", "shots": 1000, "numSuccessfulShots": 64000, "actionMetadata": {"executableCount": 64}}
+    assert braket_usage(meta) == {"tasks": 1, "shots": 64000}
+    assert garnet.bill(braket_usage(meta)) == pytest.approx(0.30 + 64000 * 0.00145)
+    assert braket_usage({**meta, "status": "FAILED"}) == {} and braket_usage({"status": "COMPLETED"}) == {}
+    ibm = get_profile("ibm.torino").pricing
+    assert ibm.bill({"seconds": 12.5}) == pytest.approx(12.5 * 1.60)
+    assert ibm.bill({"tasks": 1, "shots": 100}) == 0.0  # usage of the wrong kind is not guessed at
+    assert get_profile("aer").pricing.bill({"tasks": 1, "shots": 100}) == 0.0
 
 
 def test_a_run_on_a_billed_profile_reports_its_estimated_cost(tmp_path, monkeypatch):

@@ -7,22 +7,25 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
-from quinr_testutils import smooth_rgb
+from quinr_testutils import offline_env, smooth_rgb
 
 import quinr.backends.checkpoint as checkpoint
 from quinr import encode
 from quinr.backends import get_backend
 from quinr.backends.taskqueue import TaskQueue
+from quinr.circuit import CircuitSpec
 from quinr.cli import main
 from quinr.codec import decode_on_backend
 from quinr.errors import BackendError, TaskFailedError
 from quinr.model import ModelConfig
+from quinr.noise import NoiseSpec
 from quinr.train import TrainConfig
 
 CHUNK = 8
@@ -39,6 +42,9 @@ def slow_env(tmp_path, monkeypatch):
         f'max_shots = 1000000\nmax_circuits_per_task = {CHUNK}\nnoise = "none"\n\n'
         '[options]\ntask_delay = 0.25\n'
     )
+    priced = (cat / "slowtorch.toml").read_text().replace('"slowtorch"', '"paidtorch"') + (
+        '\n[pricing]\nmodel = "task+shot"\nper_task = 0.3\nper_shot = 0.001\ndate = "2026-11-24"\nsource = "test"\n')
+    (cat / "paidtorch.toml").write_text(priced)
     monkeypatch.setenv("QUINR_BACKENDS_PATH", str(cat))
     png = tmp_path / "img.png"
     Image.fromarray(smooth_rgb(8, 8, seed=2)).save(png)
@@ -74,7 +80,8 @@ def test_sigkilled_decode_resumes_without_resubmitting(slow_env):
     that task by id, and the provider received exactly one task per chunk."""
     tmp, q = slow_env
     run, queue = tmp / "run", tmp / "queue"
-    args = ["decode", str(q), "--backend", "slowtorch", "--shots", "300", "--seed", "3", "-O", f"queue={queue}"]
+    args = ["decode", str(q), "--backend", "paidtorch", "--shots", "300", "--seed", "3", "--max-cost", "50",
+            "-O", f"queue={queue}"]
     proc = subprocess.Popen([sys.executable, "-m", "quinr.cli", *args, "-o", str(tmp / "killed.png"), "--run-dir", str(run)],
                             env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
@@ -87,8 +94,7 @@ def test_sigkilled_decode_resumes_without_resubmitting(slow_env):
     assert len(flying) == 1  # ... with a task in flight
 
     assert main([*args, "-o", str(tmp / "resumed.png"), "--run-dir", str(run)]) == 0
-    assert main(["decode", str(q), "--backend", "slowtorch", "--shots", "300", "--seed", "3", "-O",
-                 f"queue={tmp / 'queue2'}", "-o", str(tmp / "straight.png"), "--run-dir", str(tmp / "fresh")]) == 0
+    assert main([*args[:-1], f"queue={tmp / 'queue2'}", "-o", str(tmp / "straight.png"), "--run-dir", str(tmp / "fresh")]) == 0
     resumed = np.asarray(Image.open(tmp / "resumed.png"))
     assert np.array_equal(resumed, np.asarray(Image.open(tmp / "straight.png")))
 
@@ -98,6 +104,9 @@ def test_sigkilled_decode_resumes_without_resubmitting(slow_env):
     assert sorted(TaskQueue(queue).tags(t)["quinr-chunk"] for t in tasks) == sorted(submits)
     manifest = json.loads((run / "manifest.json").read_text())
     assert sorted(manifest["task_ids"]) == tasks and manifest["tasks"] == 64 // CHUNK  # the record covers both processes
+    paid = 8 * 0.3 + 64 * 300 * 0.001  # every task once, at the profile's rates
+    assert manifest["estimated_cost"] == pytest.approx(paid) and manifest["billed_cost"] == pytest.approx(paid)
+    assert manifest["billed_tasks"] == 64 // CHUNK
     assert len(_chunks(run)) == 64 // CHUNK
 
 
@@ -158,3 +167,69 @@ def test_failing_chunks_are_retried_then_reported_and_resumed(slow_env, monkeypa
     assert np.array_equal(again.data, sig.data)
     with pytest.raises(BackendError, match="different decode"):
         decode_on_backend(str(q), be, shots=200, seed=1, run_dir=tmp / "r2")
+
+
+@pytest.mark.parametrize("name", ["braket.iqm_garnet", "ibm.torino"])
+def test_qpu_checkpointed_decode_and_collection_stop_at_the_network_boundary(slow_env, name):
+    """A QPU's tasks are collected by id; without credentials both the checkpointed decode and a
+    collection stop before any network call, and the journal records no submission."""
+    tmp, q = slow_env
+    run = tmp / "qpu_run"
+    code = textwrap.dedent(f'''
+        import numpy as np
+        from quinr.backends import get_backend
+        from quinr.circuit import CircuitSpec
+        from quinr.cli import main
+        from quinr.errors import BackendError
+        be = get_backend("{name}")
+        assert be.driver.remote_tasks()
+        spec = CircuitSpec(3, 5)
+        try:
+            be.collect("earlier-task-id", spec, np.zeros(spec.n_theta), 4, be.new_report(100))
+        except BackendError as exc:
+            print("COLLECT REFUSED:", exc)
+        rc = main(["decode", "{q}", "-o", "{tmp / 'qpu.png'}", "--backend", "{name}", "--shots", "100",
+                   "--max-cost", "5", "--crop", "0,0,2,2", "--run-dir", "{run}"])
+        print("RC", rc)
+    ''')
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=offline_env(tmp), timeout=120)
+    assert "COLLECT REFUSED:" in out.stdout, out.stderr[-2000:]
+    assert "RC 2" in out.stdout or "RC 1" in out.stdout, out.stdout + out.stderr[-2000:]
+    assert any(w in out.stdout + out.stderr for w in ("credentials", "save_account", "account"))
+    events = [e["event"] for e in _journal(run)]
+    assert events == ["submit", "refused"]  # nothing reached a provider, and a rerun will not warn of a lost task
+    assert not _chunks(run)
+
+
+def test_braket_qpu_readout_mitigation_asks_the_device_before_submitting(tmp_path):
+    """On a Braket QPU the readout calibration comes from the device's standardized properties,
+    fetched before anything is submitted: offline, the decode stops at the credential check."""
+    code = textwrap.dedent('''
+        from quinr.backends import get_backend
+        from quinr.errors import BackendError
+        be = get_backend("braket.iqm_garnet")
+        try:
+            be.check_mitigation("readout")
+        except BackendError as exc:
+            print("STOPPED:", exc)
+    ''')
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=offline_env(tmp_path), timeout=120)
+    assert "STOPPED: no AWS credentials" in out.stdout, out.stdout + out.stderr[-2000:]
+
+
+def test_the_queue_is_a_faithful_remote_device(slow_env):
+    """Tasks run in the detached worker give exactly the in-process result, report their shots
+    as usage, and a task the worker cannot run comes back as FAILED."""
+    tmp, q = slow_env
+    queue = tmp / "queue"
+    direct, _ = decode_on_backend(str(q), "torch", shots=200, seed=4)
+    remote, report = decode_on_backend(str(q), "torch", shots=200, seed=4, options={"queue": str(queue)})
+    assert np.array_equal(direct.data, remote.data)
+    assert report.task_ids == TaskQueue(queue).submitted() and report.billed_tasks == report.tasks
+    tq = TaskQueue(queue)
+    spec = CircuitSpec(3, 5)
+    bad = tq.submit(spec, np.zeros((2, 4)), np.zeros(spec.n_theta), 10, 0, NoiseSpec(), "dm", "cpu", 0.0, {})  # h too narrow
+    with pytest.raises(TaskFailedError, match="FAILED"):
+        tq.collect(bad, timeout=60)
+    with pytest.raises(BackendError, match="no task"):
+        tq.collect("0-unknown")

@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..circuit import CircuitSpec
-from ..errors import BackendError, MissingSDKError
+from ..errors import BackendError, MissingSDKError, TaskFailedError
 from ..noise import NoiseSpec
 from .base import NOISE_OPTION, Driver, ExecutionReport, counts_to_probs, task_chunks
 
@@ -115,9 +115,7 @@ class BraketDriver(Driver):
             report: ExecutionReport) -> np.ndarray:
         _import_braket()
         if "device_arn" in self.options:
-            if shots is None:
-                raise BackendError(f"{self.device_name}: QPUs return samples only; give --shots")
-            return self._run_managed(spec, h, theta, shots, report)
+            return self.run_via_tasks(spec, h, theta, shots, seed, report)
         if self.options.get("engine", "direct") == "direct":
             return self._run_direct(spec, h, theta, shots, seed, report)
         from braket.devices import LocalSimulator
@@ -199,16 +197,50 @@ class BraketDriver(Driver):
         binding = CircuitBinding(circ, input_sets={f"h{j}": h[:, j].tolist() for j in range(spec.embed_dim)})
         return ProgramSet([binding], shots_per_executable=shots)
 
-    def _run_managed(self, spec, h, theta, shots, report) -> np.ndarray:  # pragma: no cover - network
+    def remote_tasks(self) -> bool:
+        return "device_arn" in self.options
+
+    def submit(self, spec, h, theta, shots, seed, tags) -> str:  # pragma: no cover - past the credential check: network
+        if "device_arn" not in self.options:
+            return super().submit(spec, h, theta, shots, seed, tags)
+        if shots is None:
+            raise BackendError(f"{self.device_name}: QPUs return samples only; give --shots")
         device = self._aws_device()
-        out = np.empty((h.shape[0], spec.n_states))
-        for sl in task_chunks(h.shape[0], self.profile.max_circuits_per_task):
-            task = device.run(self.program_set(spec, h[sl], theta, shots))
-            report.tasks += 1
-            report.task_ids.append(task.id)
-            out[sl] = program_set_probs(task.result(), spec.n_qubits)
-        report.circuits += h.shape[0]
-        return out
+        return device.run(self.program_set(spec, h, theta, shots), tags=tags).id
+
+    def collect(self, task_id, spec, theta, rows):
+        """The task's counts by ARN, and the shots Braket reports as completed (what it bills)."""
+        if "device_arn" not in self.options:
+            return super().collect(task_id, spec, theta, rows)
+        from braket.aws import AwsQuantumTask
+
+        session = self._aws_session()
+        task = AwsQuantumTask(task_id, aws_session=session)  # pragma: no cover - network from here on
+        result = task.result()
+        meta = task.metadata()
+        if result is None or meta.get("status") in ("FAILED", "CANCELLED"):
+            raise TaskFailedError(f"Braket task {task_id} {meta.get('status')}: {meta.get('failureReason', 'no reason given')}")
+        return program_set_probs(result, spec.n_qubits), braket_usage(meta)
+
+    def readout_confusion(self, n_qubits: int) -> np.ndarray | None:
+        """A managed device: the median readout error of its standardized calibration, the same on
+        every wire (Braket compiles the circuit onto qubits of its choosing), symmetric (Braket
+        publishes one readout fidelity per qubit, not the two flip probabilities)."""
+        if "device_arn" not in self.options:
+            return super().readout_confusion(n_qubits)
+        return self._calibration().confusion(n_qubits)
+
+    def knows_readout(self) -> bool:
+        """A managed device: whether its calibration has readout fidelities (fetched now, so a
+        mitigated decode without them or without credentials stops before submitting)."""
+        if "device_arn" not in self.options:
+            return super().knows_readout()
+        return bool(self._calibration().readout)
+
+    def _calibration(self) -> NoiseSpec:
+        if getattr(self, "_device_calibration", None) is None:
+            self._device_calibration = self.device_noise()
+        return self._device_calibration
 
     def device_noise(self) -> NoiseSpec:
         """A snapshot of the device's standardized calibration (needs credentials and network)."""
@@ -222,12 +254,13 @@ class BraketDriver(Driver):
         except AttributeError:  # pragma: no cover - network
             raise BackendError(f"{self.options['device_arn']} publishes no standardized calibration") from None
 
-    def _aws_device(self):
-        """An AwsDevice, or a clear error before any network call when credentials are missing."""
+    def _aws_session(self):
+        """An AwsSession in the device's region, or a clear error before any network call when
+        the SDK or credentials are missing."""
         arn = self.options["device_arn"]
         try:
             import boto3
-            from braket.aws import AwsDevice, AwsSession
+            from braket.aws import AwsSession
         except ImportError:
             raise MissingSDKError("managed Braket devices need boto3 and amazon-braket-sdk: pip install amazon-braket-sdk") from None
         session = boto3.Session(region_name=region_of(arn))
@@ -237,9 +270,27 @@ class BraketDriver(Driver):
                 "AWS_SECRET_ACCESS_KEY or AWS_PROFILE) before decoding on Braket"
             )
         try:
-            return AwsDevice(arn, aws_session=AwsSession(boto_session=session))
-        except Exception as exc:  # botocore raises many unrelated types offline
-            raise BackendError(f"cannot reach Braket device {arn}: {type(exc).__name__}: {exc}") from None
+            return AwsSession(boto_session=session)
+        except Exception as exc:  # botocore raises many unrelated types offline  # pragma: no cover - network
+            raise BackendError(f"cannot reach Braket in {region_of(arn)}: {type(exc).__name__}: {exc}") from None
+
+    def _aws_device(self):
+        """An AwsDevice (see :meth:`_aws_session` for what is checked first)."""
+        from braket.aws import AwsDevice
+
+        session = self._aws_session()
+        try:  # pragma: no cover - network
+            return AwsDevice(self.options["device_arn"], aws_session=session)
+        except Exception as exc:  # botocore raises many unrelated types offline  # pragma: no cover - network
+            raise BackendError(f"cannot reach Braket device {self.options['device_arn']}: {type(exc).__name__}: {exc}") from None
+
+
+def braket_usage(metadata: dict) -> dict[str, float]:
+    """What Braket bills a completed task for, from its GetQuantumTask metadata: the task fee and
+    the shots that completed (``numSuccessfulShots``); empty when the service did not report them."""
+    if metadata.get("status") != "COMPLETED" or metadata.get("numSuccessfulShots") is None:
+        return {}
+    return {"tasks": 1, "shots": int(metadata["numSuccessfulShots"])}
 
 
 def program_set_probs(result, n: int) -> np.ndarray:

@@ -11,6 +11,7 @@ before the step it announces:
 * ``submitted``: the provider accepted it as ``task_id`` (backends whose tasks outlive the
   process: Braket and IBM devices, the torch backend's ``queue``);
 * ``failed``: the provider reported that task failed or was cancelled (nothing to pay for);
+* ``refused``: quinr stopped the submission before it reached the provider (credentials, options);
 * ``done``: the chunk's results are on disk (with its task ids and reported usage).
 
 A rerun with the same directory reuses every finished chunk and, for a chunk whose task was
@@ -142,9 +143,9 @@ def run_checkpointed(backend, spec: CircuitSpec, h: np.ndarray, theta: np.ndarra
         run_dir.log("done", call=call, chunk=k, circuits=sl.stop - sl.start, task_ids=task_ids, usage=usage)
         out[sl] = probs
     if reused:
-        report.notes.append(f"call {call}: {reused} chunk(s) reused from {run_dir.path}, not resubmitted")
+        report.notes.append(f"resume: call {call}: {reused} chunk(s) reused from {run_dir.path}, not resubmitted")
     if collected:
-        report.notes.append(f"call {call}: {collected} task(s) submitted before the interruption collected by id")
+        report.notes.append(f"resume: call {call}: {collected} task(s) submitted before the interruption collected by id")
     return out
 
 
@@ -182,7 +183,7 @@ def _remote_chunk(backend, spec, h, theta, shots, seed, report, run_dir, call, k
     if resumed:
         backend.account(report, h.shape[0], [pending], shots)  # submitted (and paid for) by an earlier process
     elif events and events[-1]["event"] == "submit":
-        report.notes.append(f"chunk {k} of call {call}: an earlier process died while submitting it, before the "
+        report.notes.append(f"resume: chunk {k} of call {call}: an earlier process died while submitting it, before the "
                             f"provider returned a task id; it is submitted again. If the provider lists a task "
                             f"tagged quinr-run={run_dir.key}, quinr-chunk={tag} from then, cancel it.")
     delay = BACKOFF_S
@@ -192,7 +193,12 @@ def _remote_chunk(backend, spec, h, theta, shots, seed, report, run_dir, call, k
             if pending is None:
                 attempts += 1
                 run_dir.log("submit", call=call, chunk=k, attempt=attempts, circuits=h.shape[0])
-                pending = backend.submit(spec, h, theta, shots, seed, report, {"quinr-run": run_dir.key, "quinr-chunk": tag})
+                try:
+                    pending = backend.submit(spec, h, theta, shots, seed, report,
+                                             {"quinr-run": run_dir.key, "quinr-chunk": tag})
+                except QuinrError as exc:  # refused before reaching the provider (credentials, options)
+                    run_dir.log("refused", call=call, chunk=k, reason=str(exc))
+                    raise
                 run_dir.log("submitted", call=call, chunk=k, task_id=pending)
             probs, usage = backend.collect(pending, spec, theta, h.shape[0], report)
             return probs, [pending], usage or None, resumed

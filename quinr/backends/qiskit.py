@@ -14,8 +14,10 @@ Paths:
 * ``fake_device=FakeTorino`` (any class of ``qiskit_ibm_runtime.fake_provider``): the runtime
   SamplerV2 in local testing mode on the device's calibration snapshot. This is the same PUB code
   path as real hardware, up to the network.
-* ``ibm_backend=ibm_torino``: a real device through ``QiskitRuntimeService``, SamplerV2 PUBs with
-  parameter arrays, in Batch mode. Fails fast without a saved account.
+* ``ibm_backend=ibm_torino``: a real device through ``QiskitRuntimeService``, one SamplerV2 job
+  (job mode, a PUB with a parameter array) per chunk, tagged with the run and chunk. Jobs are
+  collected by id (``service.job(id)``), so a resumed decode fetches a job submitted before a
+  crash instead of paying for it again. Fails fast without a saved account.
 
 CRZ(t) is compiled as RZ_target(t/2) RZZ(-t/2) (exact), as in the Braket driver, so a
 :class:`quinr.noise.NoiseSpec` (``-O noise=...``) attaches to the same gates on both: depolarizing
@@ -31,7 +33,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..circuit import CircuitSpec
-from ..errors import BackendError, MissingSDKError
+from ..errors import BackendError, MissingSDKError, TaskFailedError
 from ..noise import NoiseSpec
 from .base import NOISE_OPTION, Driver, ExecutionReport, counts_to_probs, task_chunks
 
@@ -132,7 +134,9 @@ class QiskitDriver(Driver):
         if "ibm_backend" in self.options or "fake_device" in self.options:
             if shots is None:
                 raise BackendError(f"{self.device_name} returns samples only; give --shots")
-            return self._run_runtime(spec, h, theta, shots, seed, report)
+            if "ibm_backend" in self.options:
+                return self.run_via_tasks(spec, h, theta, shots, seed, report)
+            return self._run_fake(spec, h, theta, shots, seed, report)
         return self._run_aer(spec, h, theta, shots, seed, report)
 
     # ------------------------------------------------------------------------------------ Aer
@@ -220,44 +224,80 @@ class QiskitDriver(Driver):
             return super().device_noise()
         return from_ibm_backend(self._runtime_backend()[0])
 
-    def _run_runtime(self, spec, h, theta, shots, seed, report) -> np.ndarray:
+    def _transpiled(self, spec: CircuitSpec, theta: np.ndarray):
+        """The circuit transpiled once for the device (deterministically: seed_transpiler=0), the
+        column of h behind each of its parameters, and the physical qubit of each wire (kept for
+        the readout calibration). Cached per (spec, theta): a resumed decode that only collects
+        still learns the layout."""
         from qiskit.transpiler import generate_preset_pass_manager
-        from qiskit_ibm_runtime import Batch, SamplerV2
 
-        device, service = self._runtime_backend()
-        if spec.n_qubits > device.num_qubits:
-            raise BackendError(f"{self.device_name} has {device.num_qubits} qubits; the circuit needs {spec.n_qubits}")
-        qc, hp = build_circuit(spec, theta)
-        qc.measure_all()
-        pm = generate_preset_pass_manager(
-            backend=device, optimization_level=self.options.get("optimization_level", 1), seed_transpiler=0
-        )
-        isa = pm.run(qc)  # transpiled once for every coordinate
-        virtual = isa.layout.final_index_layout() if isa.layout is not None else list(range(spec.n_qubits))
-        self._physical = [virtual[spec.n_qubits - 1 - w] for w in range(spec.n_qubits)]
-        order = [int(p.name[p.name.index("[") + 1 : -1]) for p in isa.parameters]  # h[j] -> column
-        values = h[:, order]
-        chunks = task_chunks(h.shape[0], self.profile.max_circuits_per_task)
+        key = (spec, np.asarray(theta).tobytes())
+        if getattr(self, "_isa", None) is None or self._isa[0] != key:
+            device = self._runtime_backend()[0]
+            if spec.n_qubits > device.num_qubits:
+                raise BackendError(f"{self.device_name} has {device.num_qubits} qubits; the circuit needs {spec.n_qubits}")
+            qc, _ = build_circuit(spec, theta)
+            qc.measure_all()
+            pm = generate_preset_pass_manager(
+                backend=device, optimization_level=self.options.get("optimization_level", 1), seed_transpiler=0
+            )
+            isa = pm.run(qc)
+            virtual = isa.layout.final_index_layout() if isa.layout is not None else list(range(spec.n_qubits))
+            order = [int(p.name[p.name.index("[") + 1 : -1]) for p in isa.parameters]  # parameter -> h column
+            self._isa = (key, isa, order, [virtual[spec.n_qubits - 1 - w] for w in range(spec.n_qubits)])
+        _, isa, order, self._physical = self._isa
+        return isa, order
+
+    def _run_fake(self, spec, h, theta, shots, seed, report) -> np.ndarray:
+        """A fake backend: SamplerV2 in local testing mode (the jobs live in this process)."""
+        from qiskit_ibm_runtime import SamplerV2
+
+        isa, order = self._transpiled(spec, theta)
+        sampler = SamplerV2(mode=self._runtime_backend()[0])
+        if seed is not None:
+            sampler.options.simulator.seed_simulator = seed
         out = np.empty((h.shape[0], spec.n_states))
-        if service is None:  # local testing mode: the fake backend is the execution mode
-            sampler = SamplerV2(mode=device)
-            if seed is not None:
-                sampler.options.simulator.seed_simulator = seed
-            self._submit(sampler, isa, values, chunks, shots, spec.n_qubits, out, report)
-        else:  # pragma: no cover - needs IBM credentials and network
-            with Batch(backend=device) as batch:
-                self._submit(SamplerV2(mode=batch), isa, values, chunks, shots, spec.n_qubits, out, report)
+        for sl in task_chunks(h.shape[0], self.profile.max_circuits_per_task):
+            job = sampler.run([(isa, h[sl][:, order], shots)])
+            report.tasks += 1
+            report.task_ids.append(job.job_id())
+            out[sl] = _bitarray_probs(job.result()[0].data.meas, spec.n_qubits)
         report.circuits += h.shape[0]
         return out
 
-    @staticmethod
-    def _submit(sampler, isa, values, chunks, shots, n, out, report) -> None:
-        for sl in chunks:
-            job = sampler.run([(isa, values[sl], shots)])
-            report.tasks += 1
-            report.task_ids.append(job.job_id())
-            bits = job.result()[0].data.meas  # BitArray, shape (batch,), num_shots each
-            out[sl] = _bitarray_probs(bits, n)
+    def remote_tasks(self) -> bool:
+        return "ibm_backend" in self.options
+
+    def submit(self, spec, h, theta, shots, seed, tags) -> str:  # pragma: no cover - needs IBM credentials and network
+        """One SamplerV2 job (job mode) per chunk, tagged with the run and chunk."""
+        from qiskit_ibm_runtime import SamplerV2
+
+        if "ibm_backend" not in self.options:
+            return super().submit(spec, h, theta, shots, seed, tags)
+        isa, order = self._transpiled(spec, theta)
+        sampler = SamplerV2(mode=self._runtime_backend()[0])
+        sampler.options.environment.job_tags = [f"{k}={v}" for k, v in tags.items()]
+        return sampler.run([(isa, h[:, order], shots)]).job_id()
+
+    def collect(self, task_id, spec, theta, rows):  # pragma: no cover - needs IBM credentials and network
+        """The job's bits by id, and the quantum seconds IBM reports for it (what it bills)."""
+        from qiskit_ibm_runtime.exceptions import RuntimeInvalidStateError, RuntimeJobFailureError, RuntimeJobNotFound
+
+        if "ibm_backend" not in self.options:
+            return super().collect(task_id, spec, theta, rows)
+        self._transpiled(spec, theta)  # the layout, for the readout calibration
+        service = self._runtime_backend()[1]
+        try:
+            job = service.job(task_id)
+        except RuntimeJobNotFound:
+            raise BackendError(f"IBM job {task_id} is not visible to this account: collect it with the account "
+                               "(and instance) that submitted it") from None
+        try:
+            bits = job.result()[0].data.meas
+        except (RuntimeJobFailureError, RuntimeInvalidStateError) as exc:  # failed or cancelled: nothing to pay for
+            raise TaskFailedError(f"IBM job {task_id}: {exc}") from None
+        seconds = job.usage()
+        return _bitarray_probs(bits, spec.n_qubits), ({} if seconds is None else {"seconds": float(seconds)})
 
 
 def _bitarray_probs(bits, n: int) -> np.ndarray:

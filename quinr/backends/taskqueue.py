@@ -10,7 +10,9 @@ Layout of ``DIR``:
 
 * ``tasks/<id>.npz``: a submitted task (circuit spec, embeddings, angles, shots, seed, noise),
   written atomically. Never deleted: this is the provider's record of what it was asked to run.
-* ``results/<id>.npy``: the task's probabilities, written atomically when it completes.
+* ``results/<id>.npz``: the task's probabilities and the usage the "provider" reports for it
+  (``{"tasks": 1, "shots": rows x shots}`` as Braket reports completed shots; nothing when exact),
+  written atomically when it completes.
 * ``errors/<id>.txt``: why the task FAILED (a :class:`~quinr.errors.TaskFailedError` on collect).
 * ``worker.lock``: held (``flock``) by the one worker process. A client that submits or waits
   starts a worker when none holds it; the worker is detached (its own session), runs tasks
@@ -65,15 +67,16 @@ class TaskQueue:
         self.ensure_worker()
         return task_id
 
-    def collect(self, task_id: str, timeout: float | None = None) -> np.ndarray:
+    def collect(self, task_id: str, timeout: float | None = None) -> tuple[np.ndarray, dict[str, float]]:
         """Wait for a task's result (restarting the worker if it died: the task is still queued)."""
         if not (self.root / "tasks" / f"{task_id}.npz").exists():
             raise BackendError(f"queue {self.root} has no task {task_id}")
-        result, error = self.root / "results" / f"{task_id}.npy", self.root / "errors" / f"{task_id}.txt"
+        result, error = self._result(task_id), self.root / "errors" / f"{task_id}.txt"
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             if result.exists():
-                return np.load(result)
+                with np.load(result) as z:
+                    return z["probs"], json.loads(str(z["usage"]))
             if error.exists():
                 raise TaskFailedError(f"task {task_id} FAILED: {error.read_text().strip()}")
             if deadline is not None and time.monotonic() > deadline:
@@ -123,7 +126,7 @@ class TaskQueue:
         ``worker.lock`` (the bootstrap takes it before the slow imports: one worker per queue)."""
         last = time.monotonic()
         while True:
-            todo = [t for t in self.submitted() if not (self.root / "results" / f"{t}.npy").exists()
+            todo = [t for t in self.submitted() if not self._result(t).exists()
                     and not (self.root / "errors" / f"{t}.txt").exists()]
             if not todo:
                 if time.monotonic() - last > idle_s:
@@ -145,9 +148,13 @@ class TaskQueue:
         except Exception as exc:  # noqa: BLE001 - a provider reports any failure as FAILED
             atomic_write(self.root / "errors" / f"{task_id}.txt", f"{type(exc).__name__}: {exc}\n".encode())
             return
+        usage = {} if meta["shots"] is None else {"tasks": 1, "shots": int(h.shape[0] * meta["shots"])}
         buf = io.BytesIO()
-        np.save(buf, probs)
-        atomic_write(self.root / "results" / f"{task_id}.npy", buf.getvalue())
+        np.savez(buf, probs=probs, usage=np.array(json.dumps(usage)))
+        atomic_write(self._result(task_id), buf.getvalue())
+
+    def _result(self, task_id: str) -> Path:
+        return self.root / "results" / f"{task_id}.npz"
 
 
 def _fcntl():

@@ -98,4 +98,4 @@ class TorchExactDriver(Driver):
 
         if "queue" not in self.options:
             return super().collect(task_id, spec, theta, rows)
-        return TaskQueue(self.options["queue"]).collect(task_id), {}
+        return TaskQueue(self.options["queue"]).collect(task_id)
