@@ -306,16 +306,20 @@ def decode_on_backend(
                               "seed": seed, "options": safe_options(be.driver.options),
                               "crop": crop, "scale": scale, "mitigate": mitigate})
     calls: list[np.ndarray] | None = [] if record is not None or rd is not None else None
-    signal = _decode(bs, "cpu", be.evaluator(shots, seed, report, calls, mitigate, rd), crop, scale)
-    if record is not None and calls:
-        conf = None if report.readout_confusion is None else np.array(report.readout_confusion)
-        save_record(record, calls, conf)
-    if rd is not None and calls:
-        from .records import write_record
+    try:
+        signal = _decode(bs, "cpu", be.evaluator(shots, seed, report, calls, mitigate, rd), crop, scale)
+        if record is not None and calls:
+            conf = None if report.readout_confusion is None else np.array(report.readout_confusion)
+            save_record(record, calls, conf)
+        if rd is not None and calls:
+            from .records import write_record
 
-        write_record(rd.path, data=raw, backend=be, report=report, shots=shots, seed=seed, crop=crop, scale=scale,
-                     mitigate=mitigate, calls=calls, signal=signal, exact=_decode(bs, "cpu", None, crop, scale),
-                     command=command)
+            write_record(rd.path, data=raw, backend=be, report=report, shots=shots, seed=seed, crop=crop, scale=scale,
+                         mitigate=mitigate, calls=calls, signal=signal, exact=_decode(bs, "cpu", None, crop, scale),
+                         command=command)
+    finally:
+        if rd is not None:
+            rd.close()
     return signal, report
 
 

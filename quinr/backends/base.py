@@ -61,8 +61,9 @@ class ExecutionReport:
         return asdict(self)
 
     def add_usage(self, pricing, usage: dict[str, float] | None) -> None:
-        """Add one task's provider-reported usage (see :meth:`Pricing.bill`) to ``billed_cost``."""
-        if usage:
+        """Add one task's provider-reported usage (see :meth:`Pricing.bill`) to ``billed_cost``
+        (a free backend bills nothing, so it keeps None)."""
+        if usage and pricing.billed:
             self.billed_cost = (self.billed_cost or 0.0) + pricing.bill(usage)
             self.billed_tasks += 1
 

@@ -4,7 +4,8 @@ Circuits go out in chunks of the profile's ``max_circuits_per_task`` (one task e
 finished chunk's raw results are written atomically (temporary file, then rename) to
 ``chunks/c<call>_k<chunk>.npy`` *before* the next chunk is submitted. ``run.json`` pins what the
 directory belongs to (file, backend, shots, seed, options, crop, scale); a different decode is
-refused. ``submissions.jsonl`` is the run's journal, one JSON line per event, flushed to disk
+refused, and so is a second process while one is working in it (an exclusive ``flock`` on
+``lock``). ``submissions.jsonl`` is the run's journal, one JSON line per event, flushed to disk
 before the step it announces:
 
 * ``submit``: a chunk is about to be submitted (attempt n);
@@ -53,6 +54,7 @@ class RunDir:
     def __init__(self, path: str | Path, identity: dict[str, Any]) -> None:
         self.path = Path(path)
         (self.path / "chunks").mkdir(parents=True, exist_ok=True)
+        self._lock = _lock(self.path / "lock")
         ident = self.path / "run.json"
         text = json.dumps(identity, sort_keys=True, indent=2, default=str)
         if ident.exists():
@@ -62,6 +64,12 @@ class RunDir:
         else:
             atomic_write(ident, text.encode())
         self.key = hashlib.sha256(text.encode()).hexdigest()[:16]  # tags this run's tasks at the provider
+
+    def close(self) -> None:
+        """Let another process work in this directory (also happens when this process exits)."""
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
 
     def chunk_path(self, call: int, k: int) -> Path:
         return self.path / "chunks" / f"c{call:04d}_k{k:06d}.npy"
@@ -101,6 +109,23 @@ class RunDir:
             except (ValueError, KeyError, TypeError):
                 continue
         return out
+
+
+def _lock(path: Path):
+    """Hold ``path`` exclusively for this process: two decodes working in one run directory at
+    once would both submit the missing chunks."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: no lock, as before
+        return None
+    f = path.open("a")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        f.close()
+        raise BackendError(f"run directory {path.parent} is in use by another decode; wait for it to finish "
+                           "(or stop it) before resuming") from None
+    return f
 
 
 def atomic_write(path: Path, data: bytes) -> None:
