@@ -4,7 +4,9 @@ it offline, bit for bit (``hardware_runs/README.md`` documents the layout).
 A record directory (the decode's ``--run-dir``) holds ``manifest.json`` (what ran, where, with
 which software, what it cost), ``input.qinr`` (the decoded file), ``results.npz`` (the raw
 results of every circuit, and the readout calibration when mitigated: a ``replay`` record),
-``decoded.png`` or ``decoded.npy``, ``metrics.json``, and the checkpoint files of the run.
+``decoded.png`` or ``decoded.npy``, ``metrics.json``, ``reference.npy`` (the exact decode the
+metrics compare with, kept so that a replay simulates no circuit and so cannot depend on how a
+CPU rounds a float32 simulation), and the checkpoint files of the run.
 
 Nothing secret is written: options whose names look like credentials or account ids are
 redacted, and no environment variable is ever read into a record.
@@ -23,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import BitstreamError
+from .errors import BitstreamError, QuinrError
 
 SCHEMA = "quinr.run-record/1"
 _SDKS = ("torch", "pennylane", "qiskit", "qiskit-aer", "qiskit-ibm-runtime", "amazon-braket-sdk", "numpy")
@@ -77,6 +79,7 @@ def write_record(run_dir: Path, *, data: bytes, backend, report, shots, seed, cr
     conf = None if report.readout_confusion is None else np.array(report.readout_confusion)
     save_record(run_dir / "results.npz", calls, conf)
     out = save_signal(signal, run_dir / ("decoded.npy" if signal.kind.name == "F32" else "decoded.png"))
+    np.save(run_dir / "reference.npy", exact.data)  # the metrics' reference, so replay needs no simulator
     (run_dir / "metrics.json").write_text(json.dumps(_metrics(signal, exact), indent=2) + "\n")
     p = backend.profile
     manifest = {
@@ -107,7 +110,8 @@ def write_record(run_dir: Path, *, data: bytes, backend, report, shots, seed, cr
         "currency": report.currency,
         "seconds": report.seconds,
         "sdk_versions": _versions(),
-        "outputs": {"decoded": out.name, "results": "results.npz", "metrics": "metrics.json"},
+        "outputs": {"decoded": out.name, "results": "results.npz", "metrics": "metrics.json",
+                    "reference": "reference.npy"},
     }
     path = run_dir / "manifest.json"
     path.write_text(json.dumps(manifest, indent=2, default=str) + "\n")
@@ -124,6 +128,7 @@ def replay_record(run_dir: str | Path) -> dict[str, Any]:
     """Re-decode a record offline through the ``replay`` backend and compare with what it saved:
     returns the recorded and replayed metrics and whether the decoded signal is identical."""
     from .codec import decode, decode_on_backend
+    from .signal import Signal
 
     run_dir = Path(run_dir)
     try:
@@ -135,7 +140,15 @@ def replay_record(run_dir: str | Path) -> dict[str, Any]:
     crop = tuple(manifest["crop"]) if manifest["crop"] else None
     sig, _ = decode_on_backend(data, "replay", shots=manifest["shots"], options={"record": str(run_dir / "results.npz")},
                                crop=crop, scale=manifest["scale"], mitigate=manifest["mitigation"])
-    again = _metrics(sig, decode(data, crop=crop, scale=manifest["scale"]))
+    ref = run_dir / "reference.npy"
+    if ref.exists():  # no circuit is simulated: only the recorded probabilities' post-processing runs
+        try:
+            exact = Signal(np.load(ref, allow_pickle=False), sig.kind, sig.vmin, sig.vmax)
+        except (OSError, ValueError, QuinrError) as exc:
+            raise BitstreamError(f"{ref} is not this record's reference decode: {exc}") from None
+    else:  # records written before the reference was kept
+        exact = decode(data, crop=crop, scale=manifest["scale"])
+    again = _metrics(sig, exact)
     return {"recorded": metrics, "replayed": again, "identical": again == metrics}
 
 
