@@ -31,6 +31,7 @@ def test_there_are_committed_records_on_two_emulators_with_and_without_mitigatio
     assert all(m["emulated"] for m in manifests)  # labelled: nothing here ran on a QPU
     for m in manifests:
         assert set(m) >= REQUIRED, sorted(REQUIRED - set(m))
+    assert all((r / "reference.npy").exists() for r in RECORDS)  # replay simulates no circuit
 
 
 @pytest.mark.parametrize("record", RECORDS, ids=lambda p: p.name)
