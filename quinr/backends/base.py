@@ -271,7 +271,7 @@ class Backend:
 
     def submit(self, spec: CircuitSpec, h: np.ndarray, theta: np.ndarray, shots: int | None, seed: int | None,
                report: ExecutionReport, tags: dict[str, str]) -> str:
-        """Submit one task without waiting (drivers whose :meth:`Driver.remote_tasks`)."""
+        """Submit one task without waiting (for drivers whose :meth:`Driver.remote_tasks` is true)."""
         self.check(spec, shots)
         t0 = time.perf_counter()
         task_id = self.driver.submit(spec, np.asarray(h, np.float64), np.asarray(theta, np.float64), shots, seed, tags)

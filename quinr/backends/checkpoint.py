@@ -81,7 +81,7 @@ class RunDir:
         try:
             return np.load(p)
         except (OSError, ValueError) as exc:
-            raise BackendError(f"checkpoint {p} is unreadable ({exc}); delete it to resubmit that chunk") from None
+            raise BackendError(f"checkpoint {p} is unreadable ({exc}); delete it to run that chunk again (a provider task is collected again by its id, not resubmitted)") from None
 
     def save(self, call: int, k: int, probs: np.ndarray) -> None:
         import io
@@ -152,10 +152,13 @@ def run_checkpointed(backend, spec: CircuitSpec, h: np.ndarray, theta: np.ndarra
                 raise BackendError(f"checkpoint {run_dir.chunk_path(call, k)} does not match this decode")
             out[sl] = done
             reused += 1
-            for e in events:
-                if e["event"] == "done":  # the earlier process's accounting, so the record covers the whole run
-                    backend.account(report, e["circuits"], e.get("task_ids", []), shots)
-                    report.add_usage(backend.profile.pricing, e.get("usage"))
+            # the earlier process's accounting, so that the record covers the whole run
+            fin = [e for e in events if e["event"] == "done"]
+            if fin:
+                backend.account(report, fin[-1]["circuits"], fin[-1].get("task_ids", []), shots)
+                report.add_usage(backend.profile.pricing, fin[-1].get("usage"))
+            elif _accepted(events) is not None:  # it died between saving the chunk and journaling it
+                backend.account(report, sl.stop - sl.start, [_accepted(events)], shots)
             continue
         s = None if seed is None else seed + 1_000_003 * call + k
         if backend.driver.remote_tasks():
@@ -197,12 +200,7 @@ def _local_chunk(backend, spec, h, theta, shots, seed, report, run_dir, call, k)
 def _remote_chunk(backend, spec, h, theta, shots, seed, report, run_dir, call, k, events):
     """A chunk on a backend whose tasks outlive this process: collect the chunk's accepted task
     by id if there is one, else submit; retry collections on the same task."""
-    pending = None
-    for e in events:
-        if e["event"] == "submitted":
-            pending = e["task_id"]
-        elif e["event"] in ("failed", "done"):
-            pending = None
+    pending = _accepted(events)
     tag = f"c{call:04d}_k{k:06d}"
     resumed = pending is not None
     if resumed:
@@ -244,6 +242,17 @@ def _remote_chunk(backend, spec, h, theta, shots, seed, report, run_dir, call, k
         time.sleep(delay)
         delay *= 2
     raise AssertionError("unreachable")
+
+
+def _accepted(events: list[dict[str, Any]]) -> str | None:
+    """The id of the chunk's last task the provider accepted and did not report failed."""
+    task = None
+    for e in events:
+        if e["event"] == "submitted":
+            task = e["task_id"]
+        elif e["event"] == "failed":
+            task = None
+    return task
 
 
 def _gave_up(run_dir: RunDir, call: int, k: int, exc: BaseException) -> BackendError:
