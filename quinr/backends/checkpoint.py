@@ -219,8 +219,8 @@ def _remote_chunk(backend, spec, h, theta, shots, seed, report, run_dir, call, k
                 try:
                     pending = backend.submit(spec, h, theta, shots, seed, report,
                                              {"quinr-run": run_dir.key, "quinr-chunk": tag})
-                except QuinrError as exc:  # refused before reaching the provider (credentials, options)
-                    run_dir.log("refused", call=call, chunk=k, reason=str(exc))
+                except QuinrError:  # refused before reaching the provider (credentials, options); the
+                    run_dir.log("refused", call=call, chunk=k)  # message may quote an account: not journaled
                     raise
                 run_dir.log("submitted", call=call, chunk=k, task_id=pending)
             probs, usage = backend.collect(pending, spec, theta, h.shape[0], report)
