@@ -296,7 +296,10 @@ class QiskitDriver(Driver):
             bits = job.result()[0].data.meas
         except (RuntimeJobFailureError, RuntimeInvalidStateError) as exc:  # failed or cancelled: nothing to pay for
             raise TaskFailedError(f"IBM job {task_id}: {exc}") from None
-        seconds = job.usage()
+        try:
+            seconds = job.usage()
+        except Exception:  # noqa: BLE001 - the result is in hand; a record without usage is still a record
+            seconds = None
         return _bitarray_probs(bits, spec.n_qubits), ({} if seconds is None else {"seconds": float(seconds)})
 
 
