@@ -85,11 +85,13 @@ def test_sigkilled_decode_resumes_without_resubmitting(slow_env):
     proc = subprocess.Popen([sys.executable, "-m", "quinr.cli", *args, "-o", str(tmp / "killed.png"), "--run-dir", str(run)],
                             env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
-    while time.time() < deadline and not (run.exists() and len(_chunks(run)) >= 3 and _in_flight(run)):
+    while time.time() < deadline and not (run.exists() and _in_flight(run)):
         time.sleep(0.01)
     with pytest.raises(BackendError, match="in use by another decode"):  # a second process may not join in
         decode_on_backend(str(q), "paidtorch", shots=300, seed=3, max_cost=50, options={"queue": str(queue)}, run_dir=run)
-    proc.send_signal(signal.SIGKILL)
+    while time.time() < deadline and not (len(_chunks(run)) >= 3 and _in_flight(run)):
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)  # at once: a task is at the provider
     proc.wait()
     finished, flying = {p.stem for p in _chunks(run)}, _in_flight(run)
     assert proc.returncode == -signal.SIGKILL and 3 <= len(finished) < 64 // CHUNK  # really killed half-way
