@@ -34,6 +34,7 @@ import numpy as np
 
 from .bitstream import FORMAT_VERSION
 from .errors import ConfigError
+from .files import atomic_write
 from .signal import Signal, SignalKind, load_signal
 
 CODECS = ("quinr", "coin", "jpeg2000")
@@ -220,9 +221,8 @@ def run_rd(
     for task, points in _execute(inp, todo, engine, workers):
         path = _point_path(out, task)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"codec": task.codec, "params": task.params, "points": points}, indent=1))
-        os.replace(tmp, path)  # atomic: a killed sweep never leaves half a point
+        data = json.dumps({"codec": task.codec, "params": task.params, "points": points}, indent=1)
+        atomic_write(path, data.encode())  # a killed sweep never leaves half a point
         if progress is not None:
             progress(task, False)
     return write_results(inp, out, tasks, cfg)

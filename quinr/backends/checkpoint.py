@@ -41,6 +41,7 @@ import numpy as np
 
 from ..circuit import CircuitSpec
 from ..errors import BackendError, QuinrError, TaskFailedError
+from ..files import atomic_write, try_lock
 from .base import task_chunks
 
 #: Attempts per chunk, and the first backoff in seconds (doubled after each failure).
@@ -54,7 +55,10 @@ class RunDir:
     def __init__(self, path: str | Path, identity: dict[str, Any]) -> None:
         self.path = Path(path)
         (self.path / "chunks").mkdir(parents=True, exist_ok=True)
-        self._lock = _lock(self.path / "lock")
+        self._lock = try_lock(self.path / "lock")  # two decodes here at once would both submit the missing chunks
+        if self._lock is None:
+            raise BackendError(f"run directory {self.path} is in use by another decode; wait for it to finish "
+                               "(or stop it) before resuming")
         ident = self.path / "run.json"
         text = json.dumps(identity, sort_keys=True, indent=2, default=str)
         if ident.exists():
@@ -111,33 +115,6 @@ class RunDir:
         return out
 
 
-def _lock(path: Path):
-    """Hold ``path`` exclusively for this process: two decodes working in one run directory at
-    once would both submit the missing chunks."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX: no lock, as before
-        return None
-    f = path.open("a")
-    try:
-        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        f.close()
-        raise BackendError(f"run directory {path.parent} is in use by another decode; wait for it to finish "
-                           "(or stop it) before resuming") from None
-    return f
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write a file so that it either is complete or does not exist (temporary file, then rename)."""
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    with tmp.open("wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def run_checkpointed(backend, spec: CircuitSpec, h: np.ndarray, theta: np.ndarray, shots: int | None,
                      seed: int | None, report, run_dir: RunDir, call: int) -> np.ndarray:
     """``backend.run`` chunk by chunk through ``run_dir`` (see the module docstring)."""
@@ -157,8 +134,8 @@ def run_checkpointed(backend, spec: CircuitSpec, h: np.ndarray, theta: np.ndarra
             if fin:
                 backend.account(report, fin[-1]["circuits"], fin[-1].get("task_ids", []), shots)
                 report.add_usage(backend.profile.pricing, fin[-1].get("usage"))
-            elif _accepted(events) is not None:  # it died between saving the chunk and journaling it
-                backend.account(report, sl.stop - sl.start, [_accepted(events)], shots)
+            elif (task := _accepted(events)) is not None:  # it died between saving the chunk and journaling it
+                backend.account(report, sl.stop - sl.start, [task], shots)
             continue
         s = None if seed is None else seed + 1_000_003 * call + k
         if backend.driver.remote_tasks():

@@ -122,7 +122,7 @@ class QiskitDriver(Driver):
                                "Aer's statevector method samples one trajectory per shot")
         if "fake_device" in self.options and "ibm_backend" in self.options:
             raise BackendError("give fake_device or ibm_backend, not both")
-        self._physical: list[int] | None = None  # physical qubit of each wire in the last device run
+        self._isa = None  # (key, transpiled circuit, h column per parameter, physical qubit per wire)
 
     @property
     def device_name(self) -> str:
@@ -232,7 +232,7 @@ class QiskitDriver(Driver):
         from qiskit.transpiler import generate_preset_pass_manager
 
         key = (spec, np.asarray(theta).tobytes())
-        if getattr(self, "_isa", None) is None or self._isa[0] != key:
+        if self._isa is None or self._isa[0] != key:
             device = self._runtime_backend()[0]
             if spec.n_qubits > device.num_qubits:
                 raise BackendError(f"{self.device_name} has {device.num_qubits} qubits; the circuit needs {spec.n_qubits}")
@@ -245,8 +245,12 @@ class QiskitDriver(Driver):
             virtual = isa.layout.final_index_layout() if isa.layout is not None else list(range(spec.n_qubits))
             order = [int(p.name[p.name.index("[") + 1 : -1]) for p in isa.parameters]  # parameter -> h column
             self._isa = (key, isa, order, [virtual[spec.n_qubits - 1 - w] for w in range(spec.n_qubits)])
-        _, isa, order, self._physical = self._isa
-        return isa, order
+        return self._isa[1], self._isa[2]
+
+    @property
+    def _physical(self) -> list[int] | None:
+        """The physical qubit of each wire in the last device layout (None before one)."""
+        return None if self._isa is None else self._isa[3]
 
     def _run_fake(self, spec, h, theta, shots, seed, report) -> np.ndarray:
         """A fake backend: SamplerV2 in local testing mode (the jobs live in this process)."""

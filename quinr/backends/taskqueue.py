@@ -37,8 +37,8 @@ import numpy as np
 
 from ..circuit import CircuitSpec
 from ..errors import BackendError, TaskFailedError
+from ..files import CAN_LOCK, atomic_write, try_lock
 from ..noise import NoiseSpec
-from .checkpoint import atomic_write
 
 #: Seconds a worker waits for new tasks before it exits.
 IDLE_S = 10.0
@@ -50,6 +50,8 @@ class TaskQueue:
     """One queue directory (see the module docstring)."""
 
     def __init__(self, root: str | Path) -> None:
+        if not CAN_LOCK:  # pragma: no cover - Windows
+            raise BackendError("the task queue needs a POSIX system (flock)")
         self.root = Path(root)
         for sub in ("tasks", "results", "errors"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
@@ -111,14 +113,11 @@ class TaskQueue:
             time.sleep(POLL_S)
 
     def _worker_alive(self) -> bool:
-        fcntl = _fcntl()
-        with (self.root / "worker.lock").open("a") as f:
-            try:
-                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                return True
-            fcntl.flock(f, fcntl.LOCK_UN)
-            return False
+        lock = try_lock(self.root / "worker.lock")
+        if lock is None:
+            return True
+        lock.close()
+        return False
 
     # ------------------------------------------------------------------------------ worker
     def serve(self, idle_s: float = IDLE_S) -> None:
@@ -155,14 +154,6 @@ class TaskQueue:
 
     def _result(self, task_id: str) -> Path:
         return self.root / "results" / f"{task_id}.npz"
-
-
-def _fcntl():
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows
-        raise BackendError("the task queue needs a POSIX system (fcntl)") from None
-    return fcntl
 
 
 #: The detached worker: take the queue's lock first (a bare interpreter, milliseconds), then import
