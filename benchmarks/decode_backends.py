@@ -28,7 +28,8 @@ import torch
 from quinr import bitstream
 from quinr.backends import get_backend, load_profiles, missing_requirements
 from quinr.bitstream import Header
-from quinr.codec import decode, decode_on_backend
+from quinr.codec import decode
+from quinr.hardware import decode_on_backend
 from quinr.model import ModelConfig, QuINR
 from quinr.quant import quantize
 from quinr.signal import SignalKind, coordinates

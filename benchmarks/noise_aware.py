@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from quinr import encode
-from quinr.codec import decode, decode_on_backend
+from quinr.codec import decode
+from quinr.hardware import decode_on_backend
 from quinr.model import ModelConfig
 from quinr.signal import Signal, SignalKind, psnr
 from quinr.train import TrainConfig

@@ -8,8 +8,9 @@ Public API::
 """
 
 from .circuit import CircuitSpec
-from .codec import EncodeResult, decode, decode_on_backend, encode, info, load_model, read_bitstream
-from .errors import BitstreamError, ConfigError, QuinrError, SignalError
+from .codec import EncodeResult, decode, encode, info, load_model, read_bitstream
+from .errors import BitstreamError, ConfigError, FileError, QuinrError, SignalError
+from .hardware import decode_on_backend
 from .model import ModelConfig, QuINR
 from .signal import Signal, SignalKind, load_signal, psnr, save_signal
 from .train import TrainConfig
@@ -21,6 +22,7 @@ __all__ = [
     "CircuitSpec",
     "ConfigError",
     "EncodeResult",
+    "FileError",
     "ModelConfig",
     "QuINR",
     "QuinrError",

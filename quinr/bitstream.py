@@ -52,6 +52,10 @@ MODEL_RAW = 0
 MODEL_GAUSSIAN = 1
 #: Largest bit depth the range coder takes (its symbols are int32, its precision 24 bits).
 MAX_CODED_BITS = 24
+#: Largest magnitude of a stored tensor's quantization range. Trained weights stay many orders
+#: below it (angles within a period, gains of at most 2^Nq); above it float32 arithmetic in the
+#: decoder could overflow to inf and NaN, so a file that asks for more is refused.
+MAX_WEIGHT = 2.0**32
 
 #: Shuffle-scheme ids (re-uploading permutations). 1 = SplitMix64 Fisher-Yates, upload 0 identity.
 SHUFFLE_SPLITMIX = 1
@@ -140,9 +144,11 @@ def write(header: Header, tensors: list[QuantizedTensor]) -> bytes:
     bits = header.bits_of()
     if len(bits) != len(shapes) or any(not MIN_BITS <= b <= MAX_BITS for b in bits):
         raise ConfigError(f"need one bit depth in [{MIN_BITS}, {MAX_BITS}] per tensor, got {bits}")
-    for t, b in zip(tensors, bits, strict=True):
+    for (name, _), t, b in zip(shapes, tensors, bits, strict=True):
         if t.values.size and (t.values.min() < 0 or t.values.max() >= (1 << b)):
             raise ConfigError(f"quantized values do not fit in {b} bits")
+        if not (math.isfinite(t.lo) and math.isfinite(t.hi) and max(abs(t.lo), abs(t.hi)) <= MAX_WEIGHT):
+            raise ConfigError(f"tensor {name} has weights beyond +-2^32 ({t.lo:g}..{t.hi:g}); training diverged")
     fixed = _FIXED.pack(
         int(header.kind),
         header.height,
@@ -260,6 +266,9 @@ def _check_crc(data: bytes, end: int) -> None:
 def _check_range(name: str, lo: float, hi: float) -> None:
     if not (math.isfinite(lo) and math.isfinite(hi) and hi >= lo):
         raise BitstreamError(f"invalid quantization range [{lo}, {hi}] for tensor {name}")
+    if max(abs(lo), abs(hi)) > MAX_WEIGHT:
+        raise BitstreamError(f"quantization range [{lo:g}, {hi:g}] of tensor {name} is beyond +-2^32: "
+                             "no trained network has such weights")
 
 
 def _read_v1(data: bytes, header: Header) -> Bitstream:

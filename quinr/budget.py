@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
+from .checks import check_max_cost, within_budget
 from .errors import ConfigError
 from .signal import Signal, SignalKind, peak_value
 
@@ -214,24 +215,85 @@ class BudgetEstimate:
         return asdict(self)
 
 
-def estimate_cost(profile, circuits: int, shots: int | None) -> tuple[int, float, float | None]:
-    """(tasks, cost, billed device seconds or None) for a decode of ``circuits`` circuits."""
-    tasks = -(-circuits // profile.max_circuits_per_task)
-    pricing = profile.pricing
-    seconds = pricing.device_seconds(circuits, shots, tasks) if pricing.model == "per-second" else None
-    return tasks, pricing.estimate(circuits, shots, tasks), seconds
+def estimate_cost(profile, circuits: int, shots: int | None, calls: int = 1) -> tuple[int, float, float | None]:
+    """(tasks, cost, billed device seconds or None) of a decode of ``calls`` model calls (one per
+    block) of ``circuits`` circuits each, split into tasks exactly as the decode submits them."""
+    est = profile.estimate(circuits, calls, shots)
+    return est.tasks, est.cost, est.device_seconds
 
 
-def largest_affordable(profile, circuits: int, shots: int | None, max_cost: float) -> int:
-    """Largest number of circuits (pixels) whose estimated cost stays within ``max_cost``."""
+def largest_affordable(profile, circuits: int, shots: int | None, max_cost: float, calls: int = 1) -> int:
+    """Largest number of circuits (pixels) per call whose estimated cost stays within ``max_cost``."""
     lo, hi = 0, circuits
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        if estimate_cost(profile, mid, shots)[1] <= max_cost:
+        if within_budget(estimate_cost(profile, mid, shots, calls)[1], max_cost):
             lo = mid
         else:
             hi = mid - 1
     return lo
+
+
+class BudgetGuard:
+    """The spend one run is allowed, enforced twice.
+
+    Before anything runs: a billed backend (its profile prices it, or its options point at a real
+    device) refuses to run without an explicit budget (``max_cost``, or ``yes`` to accept the
+    estimate), and a run whose estimate exceeds the budget stops. ``max_cost`` must be a finite
+    number >= 0, and the comparisons are written so that a NaN can never pass.
+
+    While it runs: every task is charged before it is submitted, at the profile's rates; a task
+    past the approved count or the approved cost is refused (with ``yes``, the approval is the
+    estimate itself), so no miscount elsewhere can spend more than was approved. A task the
+    provider reports failed is not billed, so its charge is returned.
+    """
+
+    def __init__(self, backend, circuits_per_call: int, calls: int, shots: int | None,
+                 max_cost: float | None = None, yes: bool = False) -> None:
+        from .errors import BudgetError
+
+        max_cost = check_max_cost(max_cost)
+        p = backend.profile
+        est = p.estimate(circuits_per_call, calls, shots)
+        self.estimate, self.billed, self.shots, self.pricing = est, backend.billed, shots, p.pricing
+        cur = p.pricing.currency
+        if self.billed and max_cost is None and not yes:
+            raise BudgetError(
+                f"backend {p.name} is billed ({p.pricing.describe()}); this decode is estimated at "
+                f"{est.cost:.2f} {cur} ({est.circuits} circuits, {est.tasks} tasks). Pass --max-cost {cur} (or --yes); "
+                "`quinr budget` shows the details"
+            )
+        if max_cost is not None and not within_budget(est.cost, max_cost):
+            raise BudgetError(
+                f"estimated cost {est.cost:.2f} {cur} exceeds --max-cost {max_cost:.2f}; nothing was submitted. "
+                "`quinr budget FILE --backend ... --max-cost ...` suggests a crop or scale that fits"
+            )
+        self.limit = est.cost if max_cost is None else max_cost
+        self.tasks = 0
+        self.spent = 0.0
+
+    def charge(self, circuits: int) -> None:
+        """Approve one task of ``circuits`` circuits before it is submitted."""
+        if not self.billed:
+            return
+        from .errors import BudgetError
+
+        cost = self.pricing.estimate(circuits, self.shots, 1)
+        slack = 1e-9 * max(1.0, self.limit)
+        if self.tasks + 1 > self.estimate.tasks or not within_budget(self.spent + cost, self.limit + slack):
+            raise BudgetError(
+                f"the next task would take this run past what was approved ({self.estimate.tasks} tasks, "
+                f"{self.limit:.2f} {self.pricing.currency}); it was not submitted"
+            )
+        self.tasks += 1
+        self.spent += cost
+
+    def refund(self, circuits: int) -> None:
+        """Return the charge of a task of ``circuits`` circuits that produced nothing (it failed
+        before the provider accepted it, or the provider reported it failed: not billed)."""
+        if self.billed and self.tasks > 0:
+            self.tasks -= 1
+            self.spent -= self.pricing.estimate(circuits, self.shots, 1)
 
 
 def plan_budget(
@@ -244,17 +306,22 @@ def plan_budget(
     crop: tuple[int, int, int, int] | None = None,
     scale: float | None = None,
     max_cost: float | None = None,
+    max_pixels: int | None = None,
 ) -> BudgetEstimate:
-    """Everything ``quinr budget`` reports, computed locally (no SDK, no network)."""
+    """Everything ``quinr budget`` reports, computed locally (no SDK, no network). Its verdict
+    on ``max_cost`` is the decode's guard's (:class:`BudgetGuard`): the same checks, the same
+    comparison, the same task count."""
     from .backends import get_profile
     from .backends.base import check_request
     from .codec import decode_grid, read_bitstream
 
+    max_cost = check_max_cost(max_cost)
     profile = get_profile(backend)
     bs = read_bitstream(source)
     hdr = bs.header
-    coords, rows, cols = decode_grid(hdr, crop, scale)
-    circuits = rows * cols * hdr.model.blocks
+    coords, rows, cols = decode_grid(hdr, crop, scale, max_pixels)
+    calls = hdr.model.blocks
+    circuits = rows * cols * calls
     ref = None if reference is None else load_reference(reference, hdr, crop, scale)
     out = exact_outputs(bs, torch.from_numpy(coords)) if hdr.model.blocks == 1 else None
     if target_psnr_drop is not None:
@@ -264,7 +331,7 @@ def plan_budget(
         if shots is None:
             raise ConfigError(f"even {profile.max_shots} shots (the backend's limit) lose more than {target_psnr_drop} dB")
     check_request(profile, hdr.model.circuit(), shots)
-    tasks, cost, seconds = estimate_cost(profile, circuits, shots)
+    tasks, cost, seconds = estimate_cost(profile, rows * cols, shots, calls)
     vs_exact = vs_ref = None
     if out is not None:
         peak = out.peak
@@ -276,9 +343,9 @@ def plan_budget(
             else:
                 vs_ref = psnr_from_mse(expected_mse(out, shots, ref), peak)
     fits = None
-    within = max_cost is None or cost <= max_cost
+    within = max_cost is None or within_budget(cost, max_cost)
     if not within:
-        n = largest_affordable(profile, circuits, shots, max_cost) // hdr.model.blocks
+        n = largest_affordable(profile, rows * cols, shots, max_cost, calls)
         if n == 0:
             fits = "nothing: even one pixel costs more"
         else:

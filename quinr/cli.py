@@ -1,12 +1,14 @@
 """The ``quinr`` command line: encode, decode, info, demo, backends, budget, noise, study.
 
 ``main(argv)`` returns an exit code: 0 on success, 1 when quinr refused the input (a one-line
-message on stderr, no traceback), 2 for usage errors (argparse).
+message on stderr, no traceback), 2 for usage errors (argparse), 130 when interrupted, 141 when
+standard output was closed (``quinr ... | head``: the command ends quietly).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -47,6 +49,14 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
                    help="simulate the noise with the white-noise approximation (global, fast) or exactly (dm, small Nq)")
 
 
+def _add_max_pixels(p: argparse.ArgumentParser) -> None:
+    from .signal import DEFAULT_MAX_PIXELS, MAX_PIXELS
+
+    p.add_argument("--max-pixels", type=int, default=None, metavar="N",
+                   help=f"refuse signals larger than N pixels, checked before they are decoded (default "
+                        f"{DEFAULT_MAX_PIXELS}, at most {MAX_PIXELS})")
+
+
 def _int_list(text: str) -> list[int]:
     try:
         return [int(v) for v in text.split(",") if v.strip()]
@@ -80,6 +90,8 @@ def _build_parser() -> argparse.ArgumentParser:
     enc.add_argument("input", help="8-bit grey/RGB PNG or JPEG, 16-bit grey PNG, or float .npy")
     enc.add_argument("-o", "--output", required=True, help="output .qinr file")
     enc.add_argument("--quiet", action="store_true", help="no progress bar")
+    enc.add_argument("--frame", type=int, default=None, metavar="K", help="encode frame K of a multi-frame image")
+    _add_max_pixels(enc)
     _add_model_args(enc)
     _add_train_args(enc)
 
@@ -104,6 +116,7 @@ def _build_parser() -> argparse.ArgumentParser:
                      help="checkpoint every finished chunk here; rerunning with the same DIR resumes, never resubmits")
     dec.add_argument("--mitigate", choices=("readout",), default=None,
                      help="correct readout error with the backend's calibration (tensored inverse + nearest distribution)")
+    _add_max_pixels(dec)
 
     sub.add_parser("backends", help="list the backend catalogue")
 
@@ -119,6 +132,7 @@ def _build_parser() -> argparse.ArgumentParser:
     bud.add_argument("--scale", type=float, default=None, help="budget a decode at SCALE times the size")
     bud.add_argument("--max-cost", type=float, default=None, help="say whether it fits, and what crop/scale would")
     bud.add_argument("--json", action="store_true", help="machine-readable output")
+    _add_max_pixels(bud)
 
     li = sub.add_parser("lidar-to-range", help="project a KITTI Velodyne .bin scan to a range image (.npy + PNG preview)")
     li.add_argument("input", help="KITTI .bin (float32 x, y, z, reflectance)")
@@ -144,6 +158,7 @@ def _build_parser() -> argparse.ArgumentParser:
                     help="run points one by one, in local processes, or on Dask (pip install 'quinr[cluster]')")
     rd.add_argument("--workers", type=int, default=2, help="parallel points for local/dask (default 2)")
     rd.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_max_pixels(rd)
 
     nz = sub.add_parser("noise", help="show a noise spec or a device's calibration snapshot, or save it as JSON")
     nz.add_argument("spec", help="a noise spec, e.g. device=FakeTorino or depolarizing=0.001,readout=0.02")
@@ -226,11 +241,13 @@ def _cmd_encode(args: argparse.Namespace) -> int:
         noise=args.noise,
         noise_mode=args.noise_mode,
     )
+    from .codec import parse_bits
+
+    bits = parse_bits(args.bits)
     bar, callback = _progress(args.steps, args.quiet, "encode")
     try:
-        from .codec import parse_bits
-
-        res = encode(args.input, args.output, model=model, train=train, bits=parse_bits(args.bits), callback=callback)
+        res = encode(args.input, args.output, model=model, train=train, bits=bits, callback=callback,
+                     max_pixels=args.max_pixels, frame=args.frame)
     finally:
         if bar is not None:
             bar.close()
@@ -250,8 +267,9 @@ def _cmd_encode(args: argparse.Namespace) -> int:
 
 
 def _cmd_decode(args: argparse.Namespace) -> int:
-    from .codec import decode, decode_on_backend
-    from .signal import save_signal
+    from .codec import decode, info
+    from .files import check_output
+    from .signal import output_suffixes, save_signal
 
     t0 = time.perf_counter()
     report = None
@@ -262,25 +280,34 @@ def _cmd_decode(args: argparse.Namespace) -> int:
 
             raise BackendError("--shots, -O, --noise, --mitigate, --run-dir, --record, --report, --max-cost and --yes need "
                                "--backend (e.g. --backend torch --shots 1024)")
-        sig = decode(args.input, device=args.device, crop=args.crop, scale=args.scale)
+        hdr = info(args.input)
+        check_output(args.output, inputs=[args.input], suffixes=output_suffixes(hdr.kind, hdr.channels),
+                     what="decoded signal")
+        sig = decode(args.input, device=args.device, crop=args.crop, scale=args.scale, max_pixels=args.max_pixels)
+        out = save_signal(sig, args.output)
     else:
         from .backends import parse_options
+        from .hardware import decode_on_backend
 
         options = parse_options(args.option)
         if args.noise is not None:
             options["noise"] = args.noise
+        out = Path(args.output)
         sig, report = decode_on_backend(
             args.input, args.backend, shots=args.shots, options=options, seed=args.seed,
             record=args.record, max_cost=args.max_cost, yes=args.yes, crop=args.crop, scale=args.scale,
-            mitigate=args.mitigate, run_dir=args.run_dir, command=["quinr", *sys.argv[1:]] if args.run_dir else None,
+            mitigate=args.mitigate, run_dir=args.run_dir, command=["quinr", *(args.argv or [])] if args.run_dir else None,
+            output=out, report_path=Path(str(out) + ".report.json") if args.report else None,
+            max_pixels=args.max_pixels,
         )
-    out = save_signal(sig, args.output)
     h, w, c = sig.shape
     print(f"wrote {out} ({w}x{h}x{c} {sig.kind.name.lower()}) in {time.perf_counter() - t0:.1f} s")
     if report is not None:
         shots = "exact" if report.shots is None else f"{report.shots} shots"
         print(f"  backend  {report.backend} ({report.device}), {shots}, {report.circuits} circuits in "
               f"{report.tasks} task(s), {report.seconds:.1f} s, estimated cost {report.estimated_cost:.2f} {report.currency}")
+        if report.profile_overrides_builtin:
+            print(f"  profile  a user profile overrides the built-in {report.backend}")
         if report.billed_cost is not None:
             print(f"  billed   {report.billed_cost:.2f} {report.currency} for the usage {report.billed_tasks} of "
                   f"{report.tasks} task(s) reported, at the profile's dated rates (the provider's invoice is authoritative)")
@@ -290,8 +317,7 @@ def _cmd_decode(args: argparse.Namespace) -> int:
         if report.noise != "none" or report.mitigation:
             print(f"  noise    {report.noise}" + (f"; mitigation: {report.mitigation}" if report.mitigation else ""))
         if args.report:
-            path = report.save(str(out) + ".report.json")
-            print(f"  report   {path}")
+            print(f"  report   {out}.report.json")
     return 0
 
 
@@ -301,7 +327,8 @@ def _cmd_budget(args: argparse.Namespace) -> int:
     from .budget import plan_budget
 
     est = plan_budget(args.input, args.backend, shots=args.shots, target_psnr_drop=args.target_psnr_drop,
-                      reference=args.reference, crop=args.crop, scale=args.scale, max_cost=args.max_cost)
+                      reference=args.reference, crop=args.crop, scale=args.scale, max_cost=args.max_cost,
+                      max_pixels=args.max_pixels)
     if args.json:
         print(json.dumps(est.to_dict(), indent=2))
         return 0
@@ -331,7 +358,8 @@ def _cmd_backends(args: argparse.Namespace) -> int:
     for p in sorted(load_profiles().values(), key=lambda p: p.name):
         missing = missing_requirements(p)
         avail = "yes" if not missing else (p.pip or f"pip install {' '.join(missing)}")
-        rows.append((p.name, p.kind, p.driver, "yes" if p.exact else "no", str(p.max_qubits), p.noise,
+        name = p.name + (" (user override)" if p.overrides_builtin else "")
+        rows.append((name, p.kind, p.driver, "yes" if p.exact else "no", str(p.max_qubits), p.noise,
                      p.pricing.describe(), avail))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
@@ -342,15 +370,19 @@ def _cmd_backends(args: argparse.Namespace) -> int:
 def _cmd_lidar_to_range(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from .files import atomic_open, check_output
     from .lidar import Projection, project, read_kitti_bin, save_preview
 
-    proj = Projection(args.height, args.width, args.fov_up, args.fov_down)
-    points = read_kitti_bin(args.input)
-    image = project(points, proj)
     out = Path(args.output)
     if out.suffix != ".npy":
         out = out.with_suffix(".npy")
-    np.save(out, image)
+    check_output(out, inputs=[args.input], suffixes=(".npy",), what="range image")
+    check_output(out.with_suffix(".png"), inputs=[args.input], suffixes=(".png",), what="preview")
+    proj = Projection(args.height, args.width, args.fov_up, args.fov_down)
+    points = read_kitti_bin(args.input)
+    image = project(points, proj)
+    with atomic_open(out, "wb") as f:
+        np.save(f, image)
     preview = save_preview(image, out.with_suffix(".png"))
     filled = int((image > 0).sum())
     print(f"wrote {out} ({args.height}x{args.width} float32 metres; 0 = empty) and {preview}")
@@ -388,9 +420,11 @@ def _cmd_rd(args: argparse.Namespace) -> int:
         n = max(1, args.points)
         cfg = dataclasses.replace(cfg, quinr_grid=cfg.quinr_grid[:n], coin_configs=cfg.coin_configs[:n],
                                   jpeg2000_bpp=cfg.jpeg2000_bpp[:n])
+    from .files import check_output_dir
     from .rd import load_input
 
-    total = len(plan(load_input(args.input), cfg))
+    check_output_dir(args.out)
+    total = len(plan(load_input(args.input, max_pixels=args.max_pixels), cfg))
     bar = None
     if not args.quiet:
         from tqdm import tqdm
@@ -403,7 +437,8 @@ def _cmd_rd(args: argparse.Namespace) -> int:
             bar.update(1)
 
     try:
-        files = run_rd(args.input, args.out, cfg, engine=args.engine, workers=args.workers, progress=progress)
+        files = run_rd(args.input, args.out, cfg, engine=args.engine, workers=args.workers, progress=progress,
+                       max_pixels=args.max_pixels)
     finally:
         if bar is not None:
             bar.close()
@@ -421,7 +456,7 @@ def _cmd_rd(args: argparse.Namespace) -> int:
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
-    from .records import replay_record
+    from .hardware import replay_record
 
     bad = 0
     for path in args.record:
@@ -439,10 +474,16 @@ def _cmd_noise(args: argparse.Namespace) -> int:
 
     from .noise import parse
 
+    if args.output:
+        from .files import check_output
+
+        check_output(args.output, suffixes=(".json",), what="noise spec")
     spec = parse(args.spec)
     text = json.dumps(spec.to_dict(), indent=2)
     if args.output:
-        Path(args.output).write_text(text + "\n")
+        from .files import atomic_write
+
+        atomic_write(Path(args.output), (text + "\n").encode())
         print(f"wrote {args.output}: {spec.describe()}")
     else:
         print(text)
@@ -451,8 +492,10 @@ def _cmd_noise(args: argparse.Namespace) -> int:
 
 def _cmd_study(args: argparse.Namespace) -> int:
     from .backends import parse_options
+    from .files import check_output_dir
     from .study import study_noise, study_shots
 
+    check_output_dir(args.out)
     runs_per_point = args.repeats
     points = len(args.shots) if args.study == "shots" else len(args.values)
     bar = None
@@ -499,7 +542,9 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
+    from .files import check_output_dir
 
+    check_output_dir(args.out)
     bar = None
 
     def make_callback(total: int):
@@ -533,14 +578,47 @@ _COMMANDS = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        return _COMMANDS[args.command](args)
+        code = _COMMANDS[args.command](args)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handlers below
+        return code
     except QuinrError as exc:
-        print(f"quinr: error: {exc}", file=sys.stderr)
-        return 1
+        return _fail(str(exc))
+    except BrokenPipeError:
+        _silence_stdout()
+        return 141
+    except OSError as exc:  # file-system errors quinr did not foresee still name the path
+        from .files import describe_os_error
+
+        return _fail(describe_os_error(exc.filename, exc) if exc.filename else f"{type(exc).__name__}: {exc}")
+    except MemoryError:
+        return _fail("out of memory; decode a --crop or --scale, or use smaller settings")
     except KeyboardInterrupt:
         print("quinr: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 - the CLI never shows a traceback (QUINR_DEBUG=1 does)
+        if os.environ.get("QUINR_DEBUG"):
+            raise
+        return _fail(f"internal error: {type(exc).__name__}: {exc} (set QUINR_DEBUG=1 for the traceback, and please "
+                     "report it)")
+
+
+def _fail(message: str) -> int:
+    try:
+        print(f"quinr: error: {' '.join(message.split())}", file=sys.stderr)
+    except (BrokenPipeError, OSError):
+        pass
+    return 1
+
+
+def _silence_stdout() -> None:
+    """After a closed pipe: point stdout at /dev/null so that the interpreter's final flush is quiet."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -13,21 +13,23 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from . import bitstream
 from .bitstream import Header
-from .errors import BitstreamError, ConfigError
+from .errors import BitstreamError, ConfigError, FileError
+from .files import atomic_write, check_output, read_bytes
 from .model import Evaluator, ModelConfig, QuINR
 from .quant import MIN_BITS, check_bits, dequantize, quantize
-from .signal import Signal, coordinates, load_signal, psnr
+from .signal import MAX_PIXELS, Signal, check_pixels, coordinates, load_signal, psnr
 from .train import StepInfo, TrainConfig, TrainResult, fit, resolve_device
 
-if TYPE_CHECKING:
-    from .backends import Backend, ExecutionReport
+#: The extension of a quinr bitstream (``encode -o`` must use it).
+SUFFIX = ".qinr"
+#: Largest bitstream file read (bytes); a valid header implies far less.
+MAX_FILE_BYTES = 1 << 30
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,8 @@ def encode(
     train: TrainConfig | None = None,
     bits: int | str | tuple[int, ...] = 16,
     callback: Callable[[StepInfo], None] | None = None,
+    max_pixels: int | None = None,
+    frame: int | None = None,
 ) -> EncodeResult:
     """Compress a signal (a path or a :class:`Signal`) into a quINR bitstream.
 
@@ -77,9 +81,18 @@ def encode(
             DB (default 0.05) of the 16-bit file's PSNR. The weights are then entropy coded
             (bitstream version 2).
         callback: called after every training step (progress bars).
+        max_pixels: refuse a larger image before decoding its pixels (default
+            :data:`quinr.signal.DEFAULT_MAX_PIXELS`).
+        frame: the frame of a multi-frame image (an animated GIF, a multi-page TIFF) to encode.
+
+    The output is checked before training (its folder exists and is writable, it ends in
+    ``.qinr``, it is not the input) and written atomically.
     """
     t0 = time.perf_counter()
-    signal = source if isinstance(source, Signal) else load_signal(source)
+    signal = source if isinstance(source, Signal) else load_signal(source, max_pixels=max_pixels, frame=frame)
+    if output is not None:
+        check_output(output, inputs=[] if isinstance(source, Signal) else [source], suffixes=(SUFFIX,),
+                     what="bitstream")
     if isinstance(bits, str):
         bits = parse_bits(bits)
     if isinstance(bits, int):
@@ -102,14 +115,13 @@ def encode(
     data = write_model(net, signal, bits)
     path = None
     if output is not None:
-        path = Path(output)
-        path.write_bytes(data)
-    decoded = decode(data)
+        path = atomic_write(Path(output), data)
+    decoded = decode(data, max_pixels=signal.pixels)
     noisy_psnr = None
     if train.noise is not None:
         from .train import train_evaluator
 
-        noisy_psnr = psnr(signal, _decode(read_bitstream(data), str(device), train_evaluator(train)))
+        noisy_psnr = psnr(signal, decode_with(read_bitstream(data), train_evaluator(train), device=str(device)))
     return EncodeResult(
         data=data,
         path=path,
@@ -211,14 +223,19 @@ def _is_float(text: str) -> bool:
     return True
 
 
-def read_bitstream(source: str | Path | bytes) -> bitstream.Bitstream:
-    """Read and validate a bitstream from a path or bytes."""
+def read_source(source: str | Path | bytes) -> bytes:
+    """The bytes of a bitstream given as bytes or as the path of a regular file."""
     if isinstance(source, (bytes, bytearray, memoryview)):
-        return bitstream.read(bytes(source))
-    p = Path(source)
-    if not p.is_file():
-        raise BitstreamError(f"{p}: no such file")
-    return bitstream.read(p.read_bytes())
+        return bytes(source)
+    try:
+        return read_bytes(source, "quinr bitstream", MAX_FILE_BYTES)
+    except FileError as exc:
+        raise BitstreamError(str(exc)) from None
+
+
+def read_bitstream(source: str | Path | bytes) -> bitstream.Bitstream:
+    """Read and validate a bitstream from a path or bytes (a path must name a regular file)."""
+    return bitstream.read(read_source(source))
 
 
 def info(source: str | Path | bytes) -> Header:
@@ -243,133 +260,53 @@ def decode(
     evaluator: Evaluator | None = None,
     crop: tuple[int, int, int, int] | None = None,
     scale: float | None = None,
+    max_pixels: int | None = None,
 ) -> Signal:
     """Decode a bitstream (path or bytes) to a :class:`Signal`.
 
     ``evaluator`` replaces the exact simulator (e.g. a backend adapter that samples shots);
     ``crop`` (x, y, w, h) and ``scale`` decode a window or a resampled size (see
-    :func:`decode_grid`).
+    :func:`decode_grid`); a grid over ``max_pixels`` is refused before anything is allocated.
     """
-    return _decode(read_bitstream(source), device, evaluator, crop, scale)
-
-
-def decode_on_backend(
-    source: str | Path | bytes,
-    backend: str | Backend,
-    *,
-    shots: int | None,
-    options: dict[str, Any] | None = None,
-    seed: int | None = None,
-    record: str | Path | None = None,
-    max_cost: float | None = None,
-    yes: bool = False,
-    crop: tuple[int, int, int, int] | None = None,
-    scale: float | None = None,
-    mitigate: str | None = None,
-    run_dir: str | Path | None = None,
-    command: list[str] | None = None,
-) -> tuple[Signal, ExecutionReport]:
-    """Decode on a backend of the catalogue (``"aer"``, ``"braket"``, ``"ibm.torino"``, ...).
-
-    ``shots=None`` asks for exact probabilities, which only some backends can give; every
-    request is checked against the backend's profile before anything runs. ``record`` saves the
-    backend's results (``.npz``) so that the ``replay`` backend reproduces this decode offline.
-    ``mitigate="readout"`` corrects the backend's probabilities with its readout calibration.
-    ``run_dir`` makes the decode resumable: finished chunks are written there before the next
-    submission, and a rerun with the same directory submits only what is missing. When the decode
-    completes, the directory becomes a run record (:mod:`quinr.records`; ``command`` is noted in
-    its manifest) that :func:`quinr.records.replay_record` re-decodes offline.
-
-    Budget guard: a billed backend refuses to run without ``max_cost`` (or ``yes``), and a decode
-    whose estimated cost exceeds ``max_cost`` stops before the first submission.
-    """
-    from .backends import Backend, get_backend
-    from .backends.replay import save_record
-
-    be = backend if isinstance(backend, Backend) else get_backend(backend, options)
     bs = read_bitstream(source)
-    be.check(bs.header.model.circuit(), shots)
-    _, rows, cols = decode_grid(bs.header, crop, scale)
-    guard_budget(be.profile, rows * cols * bs.header.model.blocks, shots, max_cost, yes)
-    be.check_mitigation(mitigate)
-    report = be.new_report(shots)
-    report.mitigation = mitigate
-    rd = None
-    if run_dir is not None:
-        import hashlib
-
-        from .backends.checkpoint import RunDir
-        from .records import safe_options
-
-        raw = source if isinstance(source, bytes) else Path(source).read_bytes()
-        rd = RunDir(run_dir, {"file_sha256": hashlib.sha256(raw).hexdigest(), "backend": be.name, "shots": shots,
-                              "seed": seed, "options": safe_options(be.driver.options),
-                              "crop": crop, "scale": scale, "mitigate": mitigate})
-    calls: list[np.ndarray] | None = [] if record is not None or rd is not None else None
-    try:
-        signal = _decode(bs, "cpu", be.evaluator(shots, seed, report, calls, mitigate, rd), crop, scale)
-        if record is not None and calls:
-            conf = None if report.readout_confusion is None else np.array(report.readout_confusion)
-            save_record(record, calls, conf)
-        if rd is not None and calls:
-            from .records import write_record
-
-            write_record(rd.path, data=raw, backend=be, report=report, shots=shots, seed=seed, crop=crop, scale=scale,
-                         mitigate=mitigate, calls=calls, signal=signal, exact=_decode(bs, "cpu", None, crop, scale),
-                         command=command)
-    finally:
-        if rd is not None:
-            rd.close()
-    return signal, report
+    decode_grid(bs.header, crop, scale, max_pixels)
+    return decode_with(bs, evaluator, crop, scale, device=device)
 
 
-def decode_grid(hdr: Header, crop: tuple[int, int, int, int] | None = None, scale: float | None = None):
+def decode_grid(hdr: Header, crop: tuple[int, int, int, int] | None = None, scale: float | None = None,
+                max_pixels: int | None = None):
     """Coordinates and output shape of a full, rescaled and/or cropped decode.
 
     ``scale`` resamples the whole signal at ``round(H * scale) x round(W * scale)``; ``crop``
-    ``(x, y, w, h)`` then keeps that window (in the possibly rescaled grid).
+    ``(x, y, w, h)`` then keeps that window (in the possibly rescaled grid). The grid's size is
+    checked against ``max_pixels`` (default :data:`quinr.signal.DEFAULT_MAX_PIXELS`) before any
+    coordinate is made.
     """
-    from .errors import ConfigError
-
     height, width = hdr.height, hdr.width
     if scale is not None:
-        if not (0 < scale <= 16):
+        if not (isinstance(scale, (int, float)) and math.isfinite(scale) and 0 < scale <= 16):
             raise ConfigError(f"scale must be in (0, 16], got {scale}")
         height, width = max(1, round(height * scale)), max(1, round(width * scale))
-    grid = coordinates(height, width).reshape(height, width, 2)
     if crop is not None:
         x, y, w, h = crop
         if w < 1 or h < 1 or x < 0 or y < 0 or x + w > width or y + h > height:
             raise ConfigError(f"crop {crop} is outside the {width}x{height} grid")
+    check_pixels(crop[3] if crop else height, crop[2] if crop else width, max_pixels, "the decode")
+    grid = coordinates(height, width).reshape(height, width, 2)
+    if crop is not None:
+        x, y, w, h = crop
         grid = grid[y : y + h, x : x + w]
     return np.ascontiguousarray(grid.reshape(-1, 2)), grid.shape[0], grid.shape[1]
 
 
-def guard_budget(profile, circuits: int, shots: int | None, max_cost: float | None, yes: bool) -> None:
-    """Refuse a billed run without an explicit budget, or one whose estimate exceeds it."""
-    from .budget import estimate_cost
-    from .errors import BackendError
-
-    tasks, cost, _ = estimate_cost(profile, circuits, shots)
-    cur = profile.pricing.currency
-    if profile.billed and max_cost is None and not yes:
-        raise BackendError(
-            f"backend {profile.name} is billed ({profile.pricing.describe()}); this decode is estimated at "
-            f"{cost:.2f} {cur} ({circuits} circuits, {tasks} tasks). Pass --max-cost {cur} (or --yes); "
-            "`quinr budget` shows the details"
-        )
-    if max_cost is not None and cost > max_cost:
-        raise BackendError(
-            f"estimated cost {cost:.2f} {cur} exceeds --max-cost {max_cost:.2f}; nothing was submitted. "
-            "`quinr budget FILE --backend ... --max-cost ...` suggests a crop or scale that fits"
-        )
-
-
-def _decode(bs: bitstream.Bitstream, device: str, evaluator: Evaluator | None,
-            crop: tuple[int, int, int, int] | None = None, scale: float | None = None) -> Signal:
+def decode_with(bs: bitstream.Bitstream, evaluator: Evaluator | None, crop: tuple[int, int, int, int] | None = None,
+                scale: float | None = None, *, device: str = "cpu") -> Signal:
+    """Decode a read bitstream through ``evaluator`` (``None``: the exact simulator)."""
     hdr = bs.header
-    coords_np, height, width = decode_grid(hdr, crop, scale)
+    coords_np, height, width = decode_grid(hdr, crop, scale, MAX_PIXELS)
     net = load_model(bs, device)
     coords = torch.from_numpy(coords_np).to(next(net.parameters()).device)
     values = net.predict(coords, evaluator).cpu().numpy().astype(np.float64)
+    if not np.all(np.isfinite(values)):
+        raise BitstreamError("the file's weights make the network output values that are not finite")
     return Signal.from_normalized(values.reshape(height, width, hdr.channels), hdr.kind, hdr.vmin, hdr.vmax)

@@ -16,6 +16,7 @@ from pathlib import Path
 from .baselines.jpeg2000 import encode_at_bpp
 from .codec import encode
 from .errors import SignalError
+from .files import atomic_write, make_dir
 from .model import ModelConfig
 from .signal import Signal, save_signal, signal_from_image
 from .train import StepInfo, TrainConfig
@@ -53,7 +54,7 @@ def run_demo(
     make_callback: Callable[[int], Callable[[StepInfo], None]] | None = None,
 ) -> str:
     """Run the demo, write its files to ``out_dir`` and return the report text."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_dir(out_dir)
     signal = demo_image()
     save_signal(signal, out_dir / "original.png")
     train = DEMO_TRAIN if steps is None else TrainConfig(**{**DEMO_TRAIN.__dict__, "steps": steps})
@@ -63,7 +64,7 @@ def run_demo(
     t0 = time.perf_counter()
     j2k = encode_at_bpp(signal, res.bpp)
     j2k_seconds = time.perf_counter() - t0
-    (out_dir / "jpeg2000.jp2").write_bytes(j2k.data)
+    atomic_write(out_dir / "jpeg2000.jp2", j2k.data)
     save_signal(j2k.decoded, out_dir / "jpeg2000.png")
     rows = [
         DemoRow("quinr", res.n_bytes, res.bpp, res.psnr, res.total_seconds),

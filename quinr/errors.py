@@ -24,6 +24,11 @@ class BitstreamError(QuinrError):
     """A ``.qinr`` file is not a valid quinr bitstream (wrong magic, version, size, CRC, header)."""
 
 
+class FileError(QuinrError):
+    """A file or folder cannot be read or written (missing, not writable, a link where none may
+    be, the output is an input); the message names the path."""
+
+
 class BackendError(QuinrError):
     """A backend cannot run what was asked (capability, options, credentials, network)."""
 
@@ -37,6 +42,11 @@ class UnknownBackendError(BackendError, KeyError):
 
 class MissingSDKError(BackendError, ImportError):
     """The backend is known but the SDK its driver needs is not installed (message: pip command)."""
+
+
+class BudgetError(BackendError):
+    """A billed run without an explicit, finite budget, or one whose cost would exceed it: nothing
+    was submitted."""
 
 
 class TaskFailedError(BackendError):

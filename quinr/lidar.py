@@ -135,5 +135,8 @@ def save_preview(image: np.ndarray, path: str | Path) -> Path:
     img = np.asarray(image, np.float64)
     top = img.max() if img.max() > 0 else 1.0
     grey = np.where(img > 0, 255.0 * (1.0 - 0.85 * img / top), 0.0)
-    Image.fromarray(np.rint(grey).astype(np.uint8)).save(path)
+    from .files import atomic_path
+
+    with atomic_path(path) as tmp:
+        Image.fromarray(np.rint(grey).astype(np.uint8)).save(tmp, format="PNG")
     return Path(path)

@@ -34,7 +34,7 @@ import numpy as np
 
 from .bitstream import FORMAT_VERSION
 from .errors import ConfigError
-from .files import atomic_write
+from .files import atomic_open, atomic_write, make_dir
 from .signal import Signal, SignalKind, load_signal
 
 CODECS = ("quinr", "coin", "jpeg2000")
@@ -73,16 +73,18 @@ class RDInput:
     lidar: bool = False
 
 
-def load_input(path: str | Path) -> RDInput:
+def load_input(path: str | Path, max_pixels: int | None = None) -> RDInput:
+    from .files import read_bytes
+
     p = Path(path)
-    digest = hashlib.sha256(p.read_bytes()).hexdigest()[:16] if p.is_file() else ""
+    digest = hashlib.sha256(read_bytes(p, "signal")).hexdigest()[:16]
     if p.suffix.lower() == ".bin":
         from .lidar import project, read_kitti_bin
 
         img = project(read_kitti_bin(p))
         sig = Signal(img[..., None], SignalKind.F32, 0.0, float(img.max()))
         return RDInput(sig, p.stem, digest, lidar=True)
-    sig = load_signal(p)
+    sig = load_signal(p, max_pixels=max_pixels)
     lidar = sig.kind is SignalKind.F32 and sig.shape[:2] == (64, 1024) and sig.shape[2] == 1 and sig.vmin >= 0
     return RDInput(sig, p.stem, digest, lidar=lidar)
 
@@ -204,12 +206,15 @@ def run_rd(
     engine: str = "serial",
     workers: int = 2,
     progress: Callable[[Task, bool], None] | None = None,
+    max_pixels: int | None = None,
 ) -> dict[str, Path]:
     """Run (or resume) a sweep; returns the written files by codec, plus ``"plot"``."""
+    from .files import check_output_dir
+
     if engine not in ENGINES:
         raise ConfigError(f"unknown engine {engine!r}; valid: {', '.join(ENGINES)}")
-    inp = load_input(source)
-    out = Path(out_dir)
+    out = check_output_dir(out_dir)
+    inp = load_input(source, max_pixels)
     tasks = plan(inp, cfg)
     todo = []
     for t in tasks:
@@ -220,7 +225,7 @@ def run_rd(
             todo.append(t)
     for task, points in _execute(inp, todo, engine, workers):
         path = _point_path(out, task)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_dir(path.parent)
         data = json.dumps({"codec": task.codec, "params": task.params, "points": points}, indent=1)
         atomic_write(path, data.encode())  # a killed sweep never leaves half a point
         if progress is not None:
@@ -283,8 +288,7 @@ def write_results(inp: RDInput, out: Path, tasks: list[Task], cfg: RDConfig) -> 
         }
         if codec == "quinr":
             doc["all_points"] = sorted(points, key=lambda q: q["bpp"])
-        path = out / f"{codec}.json"
-        path.write_text(json.dumps(doc, indent=2) + "\n")
+        path = atomic_write(out / f"{codec}.json", (json.dumps(doc, indent=2) + "\n").encode())
         written[codec] = path
     if written:
         written["plot"] = plot(out, written, inp)
@@ -312,6 +316,7 @@ def plot(out: Path, files: dict[str, Path], inp: RDInput) -> Path:
     ax.legend(fontsize=8)
     fig.tight_layout()
     path = out / "rd.png"
-    fig.savefig(path)
+    with atomic_open(path, "wb") as f:
+        fig.savefig(f, format="png")
     plt.close(fig)
     return path

@@ -2,34 +2,43 @@
 it offline, bit for bit (``hardware_runs/README.md`` documents the layout).
 
 A record directory (the decode's ``--run-dir``) holds ``manifest.json`` (what ran, where, with
-which software, what it cost), ``input.qinr`` (the decoded file), ``results.npz`` (the raw
-results of every circuit, and the readout calibration when mitigated: a ``replay`` record),
-``decoded.png`` or ``decoded.npy``, ``metrics.json``, ``reference.npy`` (the exact decode the
-metrics compare with, kept so that a replay simulates no circuit and so cannot depend on how a
-CPU rounds a float32 simulation), and the checkpoint files of the run.
+which software, what it cost, and the notes of a resumed run), ``input.qinr`` (the decoded file),
+``results.npz`` (the raw results of every circuit, and the readout calibration when mitigated: a
+``replay`` record), ``decoded.png`` or ``decoded.npy``, ``metrics.json``, ``reference.npy`` (the
+exact decode the metrics compare with, kept so that a replay simulates no circuit and so cannot
+depend on how a CPU rounds a float32 simulation), and the checkpoint files of the run. Every file
+is written atomically.
 
-Nothing secret is written: options whose names look like credentials or account ids are
-redacted, and no environment variable is ever read into a record.
+Nothing secret is written: everything goes through the run's :class:`~quinr.redact.Redactor`
+(credential-like option values, and anything shaped like a CRN or an access key id), and no
+environment variable is ever read into a record.
+
+Reading a record (:func:`read_record`) trusts nothing in it: the manifest's keys and types are
+checked, and only regular files inside the record are opened (no ``..``, no absolute path, no
+link leading out), without pickles.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import io
 import json
-import re
+import math
 import subprocess
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .errors import BitstreamError, QuinrError
+from .errors import BitstreamError, FileError, QuinrError
+from .files import atomic_write, inside, read_bytes
+from .redact import Redactor
 
 SCHEMA = "quinr.run-record/1"
 _SDKS = ("torch", "pennylane", "qiskit", "qiskit-aer", "qiskit-ibm-runtime", "amazon-braket-sdk", "numpy")
-_SECRET_OPTION = re.compile(r"token|secret|password|key|credential|instance|account|crn", re.I)
 
 
 def _git_commit() -> str | None:
@@ -53,7 +62,7 @@ def _versions() -> dict[str, str | None]:
 
 def safe_options(options: dict[str, Any]) -> dict[str, str]:
     """Backend options fit for a record: values as text, credential-like keys redacted."""
-    return {k: ("<redacted>" if _SECRET_OPTION.search(k) else str(v)) for k, v in sorted(options.items())}
+    return Redactor(options).options(options)
 
 
 def calibration_date(backend) -> str | None:
@@ -67,20 +76,27 @@ def calibration_date(backend) -> str | None:
     return src or None
 
 
+def _json_bytes(doc: Any) -> bytes:
+    return (json.dumps(doc, indent=2, default=str) + "\n").encode()
+
+
 def write_record(run_dir: Path, *, data: bytes, backend, report, shots, seed, crop, scale, mitigate,
-                 calls: list[np.ndarray], signal, exact, command: list[str] | None) -> Path:
-    """Write the record files of a finished decode into ``run_dir``."""
+                 calls: list[np.ndarray], signal, exact, command: list[str] | None, redactor: Redactor | None = None) -> Path:
+    """Write the record files of a finished decode into ``run_dir``, each atomically, everything
+    written going through ``redactor``."""
     from .backends.replay import save_record
     from .signal import save_signal
 
+    redactor = redactor or backend.redactor()
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "input.qinr").write_bytes(data)
+    atomic_write(run_dir / "input.qinr", data)
     conf = None if report.readout_confusion is None else np.array(report.readout_confusion)
     save_record(run_dir / "results.npz", calls, conf)
     out = save_signal(signal, run_dir / ("decoded.npy" if signal.kind.name == "F32" else "decoded.png"))
-    np.save(run_dir / "reference.npy", exact.data)  # the metrics' reference, so replay needs no simulator
-    (run_dir / "metrics.json").write_text(json.dumps(_metrics(signal, exact), indent=2) + "\n")
+    buf = io.BytesIO()
+    np.save(buf, exact.data)
+    atomic_write(run_dir / "reference.npy", buf.getvalue())  # the metrics' reference: replay needs no simulator
+    atomic_write(run_dir / "metrics.json", _json_bytes(metrics(signal, exact)))
     p = backend.profile
     manifest = {
         "schema": SCHEMA,
@@ -91,10 +107,10 @@ def write_record(run_dir: Path, *, data: bytes, backend, report, shots, seed, cr
         "input": {"file": "input.qinr", "sha256": hashlib.sha256(data).hexdigest()},
         "backend": {"name": p.name, "driver": p.driver, "kind": p.kind, "device": report.device,
                     "profile_description": p.description, "pricing": p.pricing.describe(),
-                    "pricing_date": p.pricing.date or None},
-        "emulated": p.kind != "qpu",
+                    "pricing_date": p.pricing.date or None, "overrides_builtin": p.overrides_builtin},
+        "emulated": p.kind != "qpu" and not backend.remote_target,
         "calibration_date": calibration_date(backend),
-        "options": safe_options(report.options),
+        "options": report.options,
         "noise": report.noise,
         "mitigation": mitigate,
         "shots": shots,
@@ -109,13 +125,12 @@ def write_record(run_dir: Path, *, data: bytes, backend, report, shots, seed, cr
         "billed_tasks": report.billed_tasks,
         "currency": report.currency,
         "seconds": report.seconds,
+        "notes": report.notes,
         "sdk_versions": _versions(),
         "outputs": {"decoded": out.name, "results": "results.npz", "metrics": "metrics.json",
                     "reference": "reference.npy"},
     }
-    path = run_dir / "manifest.json"
-    path.write_text(json.dumps(manifest, indent=2, default=str) + "\n")
-    return path
+    return atomic_write(run_dir / "manifest.json", _json_bytes(redactor.json(manifest)))
 
 
 def _quinr_version() -> str:
@@ -124,35 +139,78 @@ def _quinr_version() -> str:
     return __version__
 
 
-def replay_record(run_dir: str | Path) -> dict[str, Any]:
-    """Re-decode a record offline through the ``replay`` backend and compare with what it saved:
-    returns the recorded and replayed metrics and whether the decoded signal is identical."""
-    from .codec import decode, decode_on_backend
-    from .signal import Signal
+#: What a manifest must hold for a replay, with the types each key may have.
+_MANIFEST_KEYS: dict[str, tuple[type, ...]] = {
+    "input": (dict,), "shots": (int, type(None)), "crop": (list, type(None)), "scale": (int, float, type(None)),
+    "mitigation": (str, type(None)),
+}
+#: Largest manifest, metrics or reference file read from a record.
+_MAX_JSON = 1 << 20
+_MAX_ARRAY = 1 << 31
 
-    run_dir = Path(run_dir)
-    try:
-        manifest = json.loads((run_dir / "manifest.json").read_text())
-        metrics = json.loads((run_dir / "metrics.json").read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise BitstreamError(f"{run_dir} is not a quinr run record: {exc}") from None
-    data = (run_dir / manifest["input"]["file"]).read_bytes()
-    crop = tuple(manifest["crop"]) if manifest["crop"] else None
-    sig, _ = decode_on_backend(data, "replay", shots=manifest["shots"], options={"record": str(run_dir / "results.npz")},
-                               crop=crop, scale=manifest["scale"], mitigate=manifest["mitigation"])
-    ref = run_dir / "reference.npy"
-    if ref.exists():  # no circuit is simulated: only the recorded probabilities' post-processing runs
+
+@dataclass(frozen=True)
+class Record:
+    """A run record, read and checked (see :func:`read_record`)."""
+
+    path: Path
+    manifest: dict[str, Any]
+    metrics: dict[str, Any]
+    data: bytes
+    results: Path
+    crop: tuple[int, int, int, int] | None
+    has_reference: bool
+
+    def reference(self, like) -> Any:
+        """The exact decode the metrics compare with, as a signal of ``like``'s kind and range."""
+        from .signal import Signal
+
+        p = inside(self.path, "reference.npy")
         try:
-            exact = Signal(np.load(ref, allow_pickle=False), sig.kind, sig.vmin, sig.vmax)
-        except (OSError, ValueError, QuinrError) as exc:
-            raise BitstreamError(f"{ref} is not this record's reference decode: {exc}") from None
-    else:  # records written before the reference was kept
-        exact = decode(data, crop=crop, scale=manifest["scale"])
-    again = _metrics(sig, exact)
-    return {"recorded": metrics, "replayed": again, "identical": again == metrics}
+            arr = np.load(io.BytesIO(read_bytes(p, "reference decode", _MAX_ARRAY)), allow_pickle=False)
+            return Signal(arr, like.kind, like.vmin, like.vmax)
+        except (OSError, ValueError, EOFError, QuinrError) as exc:
+            raise BitstreamError(f"{p} is not this record's reference decode: {exc}") from None
 
 
-def _metrics(signal, exact) -> dict[str, Any]:
+def read_record(run_dir: str | Path) -> Record:
+    """A run record's manifest, metrics and input, checked: keys and types as the schema says,
+    every file a regular file inside the record, the input's sha256 the manifest's."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise FileError(f"{run_dir}: not a run record (not a folder)")
+    try:
+        manifest = json.loads(read_bytes(inside(run_dir, "manifest.json"), "manifest", _MAX_JSON))
+        metrics_doc = json.loads(read_bytes(inside(run_dir, "metrics.json"), "metrics file", _MAX_JSON))
+    except FileError as exc:
+        raise FileError(f"{run_dir} is not a quinr run record: {exc}") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BitstreamError(f"{run_dir} is not a quinr run record: {exc}") from None
+    if not isinstance(manifest, dict) or not isinstance(metrics_doc, dict):
+        raise BitstreamError(f"{run_dir}: manifest.json and metrics.json must hold JSON objects")
+    for key, types in _MANIFEST_KEYS.items():
+        if key not in manifest:
+            raise BitstreamError(f"{run_dir}: manifest.json has no {key!r}")
+        if isinstance(manifest[key], bool) or not isinstance(manifest[key], types):
+            raise BitstreamError(f"{run_dir}: manifest.json's {key!r} has the wrong type ({type(manifest[key]).__name__})")
+    name, digest = manifest["input"].get("file"), manifest["input"].get("sha256")
+    if not isinstance(name, str) or not isinstance(digest, str):
+        raise BitstreamError(f"{run_dir}: manifest.json's input needs a file name and its sha256")
+    data = read_bytes(inside(run_dir, name), "recorded bitstream", 1 << 30)
+    if hashlib.sha256(data).hexdigest() != digest:
+        raise BitstreamError(f"{run_dir}: {name} is not the file the manifest recorded (sha256 differs)")
+    crop = manifest["crop"]
+    if crop is not None and not (len(crop) == 4 and all(isinstance(v, int) and not isinstance(v, bool) for v in crop)):
+        raise BitstreamError(f"{run_dir}: manifest.json's crop must be four integers")
+    scale = manifest["scale"]
+    if scale is not None and not math.isfinite(scale):
+        raise BitstreamError(f"{run_dir}: manifest.json's scale must be a finite number")
+    results = inside(run_dir, "results.npz")
+    has_reference = (run_dir / "reference.npy").exists() or (run_dir / "reference.npy").is_symlink()
+    return Record(run_dir, manifest, metrics_doc, data, results, tuple(crop) if crop else None, has_reference)
+
+
+def metrics(signal, exact) -> dict[str, Any]:
     """A record's metrics.json: PSNR against the exact decode of the same window, and a hash of the
     decoded samples (what replay compares, bit for bit)."""
     from .signal import psnr

@@ -97,21 +97,90 @@ class Signal:
         return cls(data, kind, vmin, vmax)
 
 
-def load_signal(path: str | Path) -> Signal:
-    """Read an 8-bit grey/RGB PNG or JPEG, a 16-bit grey PNG, or a float ``.npy`` (H, W[, C])."""
+#: Default largest signal a command loads or decodes (pixels); ``--max-pixels`` raises it up to
+#: :data:`MAX_PIXELS`. Checked from the file's header, before any pixel is decoded.
+DEFAULT_MAX_PIXELS = 1 << 24
+
+
+def check_pixels(height: int, width: int, max_pixels: int | None, name: str) -> None:
+    """Refuse a signal larger than ``max_pixels`` (default :data:`DEFAULT_MAX_PIXELS`)."""
+    limit = DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PIXELS:
+        raise SignalError(f"the pixel limit must be an integer in [1, {MAX_PIXELS}], got {limit!r}")
+    if height * width > limit:
+        raise SignalError(f"{name}: {height}x{width} = {height * width} pixels is over the limit of {limit} "
+                          "(raise it with --max-pixels)")
+
+
+def load_signal(path: str | Path, *, max_pixels: int | None = None, frame: int | None = None) -> Signal:
+    """Read an 8-bit grey/RGB image (PNG, JPEG, ...), a 16-bit grey or RGB PNG, or a float ``.npy``
+    (H, W[, C]).
+
+    The size is read from the file's header and checked against ``max_pixels`` before any pixel
+    is decoded. A multi-frame image (animated GIF, multi-page TIFF) is refused unless ``frame``
+    chooses one. 16-bit colour PNGs are read at 16 bits (Pillow would silently keep 8).
+    """
     p = Path(path)
     if not p.is_file():
-        raise SignalError(f"{p}: no such file")
+        raise SignalError(f"{p}: no such file" if not p.exists() else f"{p}: not a regular file")
     if p.suffix.lower() == ".npy":
-        return _load_npy(p)
+        return _load_npy(p, max_pixels)
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(p) as im:
+            w, h = im.size
+            check_pixels(h, w, max_pixels, str(p))
+            im = _choose_frame(im, frame, str(p))
+            depth, colour = _png_depth(p) if im.format == "PNG" else (None, None)
+            if depth == 16 and colour in (2, 6):
+                return _load_png16_colour(p, colour)
             im.load()
             return signal_from_image(im, str(p))
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except PermissionError as exc:
+        raise SignalError(f"{p}: {exc.strerror}") from None
+    except Image.DecompressionBombError:
+        raise SignalError(f"{p}: the image is larger than Pillow's safety limit") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
         raise SignalError(f"{p}: not an image quinr can read ({exc})") from None
+
+
+def _choose_frame(im, frame: int | None, name: str):
+    frames = getattr(im, "n_frames", 1)
+    if frame is None:
+        if frames > 1:
+            raise SignalError(f"{name}: has {frames} frames; choose one with --frame K (0..{frames - 1})")
+        return im
+    if isinstance(frame, bool) or not isinstance(frame, int) or not 0 <= frame < frames:
+        raise SignalError(f"{name}: frame {frame!r} does not exist (the image has {frames}: 0..{frames - 1})")
+    im.seek(frame)
+    return im
+
+
+def _png_depth(p: Path) -> tuple[int | None, int | None]:
+    """(bit depth, colour type) from a PNG's IHDR chunk."""
+    with p.open("rb") as f:
+        head = f.read(29)
+    if len(head) < 26 or head[12:16] != b"IHDR":
+        return None, None
+    return head[24], head[25]
+
+
+def _load_png16_colour(p: Path, colour: int) -> Signal:
+    """A 16-bit RGB PNG at 16 bits, through pypng (Pillow has no 16-bit RGB mode)."""
+    if colour == 6:
+        raise SignalError(f"{p}: images with transparency are not supported; flatten it first")
+    import png
+
+    try:
+        width, height, rows, info = png.Reader(filename=str(p)).asDirect()
+        arr = np.vstack([np.asarray(r, np.uint16) for r in rows])
+    except (png.Error, OSError, ValueError) as exc:
+        raise SignalError(f"{p}: not a PNG quinr can read ({exc})") from None
+    planes = info["planes"]
+    if planes != 3 or arr.shape != (height, width * planes):
+        raise SignalError(f"{p}: unexpected 16-bit PNG layout ({planes} planes)")
+    return Signal(np.ascontiguousarray(arr.reshape(height, width, 3)), SignalKind.U16, 0.0, 65535.0)
 
 
 def signal_from_image(im: object, name: str = "image") -> Signal:
@@ -135,49 +204,70 @@ def signal_from_image(im: object, name: str = "image") -> Signal:
         if arr.min() < 0 or arr.max() > 65535:
             raise SignalError(f"{name}: 32-bit integer image with values outside 0..65535")
         return Signal(np.ascontiguousarray(arr.astype(np.uint16)[..., None]), SignalKind.U16, 0.0, 65535.0)
-    raise SignalError(f"{name}: image mode {mode!r} is not supported (use 8-bit grey/RGB or 16-bit grey)")
+    raise SignalError(f"{name}: image mode {mode!r} is not supported (use 8-bit grey/RGB or 16-bit grey/RGB)")
 
 
-def _load_npy(p: Path) -> Signal:
+def _load_npy(p: Path, max_pixels: int | None) -> Signal:
     try:
+        head = np.load(p, mmap_mode="r", allow_pickle=False)  # the header only: shape and type
+        if head.ndim in (2, 3):
+            check_pixels(head.shape[0], head.shape[1], max_pixels, str(p))
         arr = np.load(p, allow_pickle=False)
+    except PermissionError as exc:
+        raise SignalError(f"{p}: {exc.strerror}") from None
     except (ValueError, OSError, EOFError) as exc:
         raise SignalError(f"{p}: not a readable .npy array ({exc})") from None
     if arr.ndim == 2:
         arr = arr[..., None]
     if arr.ndim != 3 or arr.dtype.kind not in "fiu":
         raise SignalError(f"{p}: expected a numeric (H, W) or (H, W, C) array, got {arr.dtype} {arr.shape}")
+    if arr.size == 0:
+        raise SignalError(f"{p}: the array is empty (shape {arr.shape})")
     arr = arr.astype(np.float32)
     if not np.all(np.isfinite(arr)):
-        raise SignalError(f"{p}: array contains NaN or infinite values")
+        raise SignalError(f"{p}: array contains NaN or infinite values (or values beyond float32)")
     return Signal(np.ascontiguousarray(arr), SignalKind.F32, float(arr.min()), float(arr.max()))
 
 
-def save_signal(signal: Signal, path: str | Path) -> Path:
-    """Write a signal: PNG (8/16-bit) for integer kinds, ``.npy`` for float signals."""
-    p = Path(path)
-    if signal.kind is SignalKind.F32:
-        if p.suffix.lower() != ".npy":
-            raise SignalError(f"{p}: float signals are written as .npy")
-        np.save(p, signal.data[..., 0] if signal.shape[2] == 1 else signal.data)
-        return p
-    from PIL import Image
+def output_suffixes(kind: SignalKind, channels: int) -> tuple[str, ...]:
+    """File extensions :func:`save_signal` writes a signal of this kind and channel count to."""
+    if kind is SignalKind.F32:
+        return (".npy",)
+    if kind is SignalKind.U16:
+        return (".png",) if channels in (1, 3) else ()
+    return (".png", ".tif", ".tiff", ".bmp") if channels in (1, 3) else ()
 
+
+def save_signal(signal: Signal, path: str | Path) -> Path:
+    """Write a signal atomically: PNG (8/16-bit grey or RGB; TIFF/BMP for 8 bits) for integer kinds,
+    ``.npy`` for float signals."""
+    from .files import atomic_path
+
+    p = Path(path)
+    allowed = output_suffixes(signal.kind, signal.shape[2])
+    if p.suffix.lower() not in allowed:
+        what = f"{signal.shape[2]}-channel {signal.kind.name.lower()}"
+        raise SignalError(f"{p}: a {what} signal is written as {' or '.join(allowed)}" if allowed
+                          else f"{p}: a {what} signal has no image format; decode to a float .npy instead")
     data = signal.data
-    if signal.kind is SignalKind.U16:
-        if signal.shape[2] != 1:
-            raise SignalError("16-bit images must have one channel")
-        im = Image.fromarray(data[..., 0])
-    elif signal.shape[2] == 1:
-        im = Image.fromarray(data[..., 0], mode="L")
-    elif signal.shape[2] == 3:
-        im = Image.fromarray(data, mode="RGB")
-    else:
-        raise SignalError(f"cannot write a {signal.shape[2]}-channel image as {p.suffix}")
-    try:
-        im.save(p)
-    except (KeyError, ValueError, OSError) as exc:
-        raise SignalError(f"{p}: cannot write image ({exc})") from None
+    with atomic_path(p) as tmp:
+        if signal.kind is SignalKind.F32:
+            with tmp.open("wb") as f:
+                np.save(f, data[..., 0] if signal.shape[2] == 1 else data)
+        elif signal.kind is SignalKind.U16 and signal.shape[2] == 3:
+            import png
+
+            h, w, _ = data.shape
+            with tmp.open("wb") as f:
+                png.Writer(w, h, greyscale=False, bitdepth=16).write(f, data.reshape(h, w * 3).tolist())
+        else:
+            from PIL import Image
+
+            im = Image.fromarray(data[..., 0]) if signal.shape[2] == 1 else Image.fromarray(data)
+            try:
+                im.save(tmp, format={".png": "PNG", ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP"}[p.suffix.lower()])
+            except (KeyError, ValueError) as exc:
+                raise SignalError(f"{p}: cannot write image ({exc})") from None
     return p
 
 

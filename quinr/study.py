@@ -72,12 +72,13 @@ class StudyResult:
 
     def save(self, out_dir: str | Path) -> dict[str, Path]:
         """Write ``study_<kind>.json``, ``.csv`` and ``.png`` into ``out_dir``."""
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
+        from .files import atomic_open, atomic_write, make_dir
+
+        out = make_dir(out_dir)
         stem = out / f"study_{self.kind}"
         paths = {"json": stem.with_suffix(".json"), "csv": stem.with_suffix(".csv"), "png": stem.with_suffix(".png")}
-        paths["json"].write_text(json.dumps(self.to_dict(), indent=2) + "\n")
-        with paths["csv"].open("w", newline="") as f:
+        atomic_write(paths["json"], (json.dumps(self.to_dict(), indent=2) + "\n").encode())
+        with atomic_open(paths["csv"], "w", newline="") as f:
             w = csv.writer(f)
             w.writerow([self.parameter, "shots", "psnr_mean", "psnr_std", "predicted_psnr", "repeats", "seconds"])
             for p in self.points:
@@ -110,7 +111,10 @@ class StudyResult:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
         fig.tight_layout()
-        fig.savefig(path)
+        from .files import atomic_open
+
+        with atomic_open(path, "wb") as f:
+            fig.savefig(f, format="png")
         plt.close(fig)
         return Path(path)
 
@@ -140,13 +144,17 @@ def _sweep(
     progress: Callable[[], None] | None,
 ) -> StudyResult:
     from .backends import get_backend
-    from .codec import _decode, decode_grid, decode_on_backend, read_bitstream
+    from .codec import decode_grid, decode_with, read_bitstream, read_source
+    from .hardware import decode_on_backend
 
     if repeats < 1:
         raise ConfigError("repeats must be positive")
+    from .checks import check_seed
+
+    check_seed(seed + 1000 * (repeats - 1), "seed (of the last repeat)")
     if not settings:
         raise ConfigError("nothing to study: give at least one value")
-    raw = source if isinstance(source, bytes) else Path(source).read_bytes()
+    raw = read_source(source)
     bs = read_bitstream(raw)
     hdr = bs.header
     coords, _, _ = decode_grid(hdr, crop, scale)
@@ -154,7 +162,7 @@ def _sweep(
         ref = load_reference(reference, hdr, crop, scale)
         ref_name = "original"
     else:
-        ref = _decode(bs, "cpu", None, crop, scale).data.astype(np.float64).reshape(-1, hdr.channels)
+        ref = decode_with(bs, None, crop, scale).data.astype(np.float64).reshape(-1, hdr.channels)
         ref_name = "exact decode"
     peak = peak_value(hdr.kind, hdr.vmin, hdr.vmax)
     result = StudyResult(kind, parameter, backend, ref_name, noise.describe(), repeats)

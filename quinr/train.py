@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from .checks import check_seed
 from .errors import ConfigError
 from .model import Evaluator, QuINR
 from .noise import NoiseSpec
@@ -93,6 +94,7 @@ class TrainConfig:
             raise ConfigError("batch_size must be positive")
         if self.eval_every < 1:
             raise ConfigError("eval_every must be positive")
+        check_seed(self.seed)
 
 
 @dataclass

@@ -14,7 +14,8 @@ from quinr_testutils import offline_env
 from quinr.backends import get_backend, get_profile, load_profiles
 from quinr.backends.registry import catalogue_dirs, parse_options
 from quinr.circuit import CircuitSpec
-from quinr.errors import BackendError, MissingSDKError, UnknownBackendError
+from quinr.budget import BudgetGuard
+from quinr.errors import BackendError, BudgetError, MissingSDKError, UnknownBackendError
 
 SPEC = CircuitSpec(3, 4)
 H = np.zeros((2, 4))
@@ -41,11 +42,12 @@ def test_unknown_backend_lists_close_matches_and_every_valid_name():
 
 def test_user_profiles_from_the_environment_path_override_and_extend(tmp_path, monkeypatch):
     (tmp_path / "mytorch.toml").write_text(_profile("mytorch"))
-    (tmp_path / "aer.toml").write_text(_profile("aer", max_qubits="2"))
+    (tmp_path / "aer.toml").write_text("overrides = true\n" + _profile("aer", max_qubits="2"))
     monkeypatch.setenv("QUINR_BACKENDS_PATH", str(tmp_path))
     assert tmp_path in catalogue_dirs()
     assert get_profile("mytorch").max_qubits == 4
-    assert get_profile("aer").driver == "torch_exact"  # the user's file wins
+    assert get_profile("aer").driver == "torch_exact"  # the user's file wins (it says it overrides)
+    assert get_profile("aer").overrides_builtin and not get_profile("mytorch").overrides_builtin
     be = get_backend("mytorch")
     assert be.run(SPEC, H, THETA, None, None, be.new_report(None)).shape == (2, 8)
 
@@ -161,9 +163,11 @@ def test_remote_qpus_fail_fast_without_credentials(tmp_path, name):
         import numpy as np
         from quinr.backends import get_backend
         from quinr.circuit import CircuitSpec
+        from quinr.budget import BudgetGuard
         from quinr.errors import BackendError
         spec = CircuitSpec(3, 4)
         be = get_backend("{name}")
+        be.guard = BudgetGuard(be, 2, 1, 100, max_cost=5.0)  # a billed backend runs only under a budget guard
         try:
             be.run(spec, np.zeros((2, 4)), np.zeros(spec.n_theta), 100, None, be.new_report(100))
         except BackendError as exc:
@@ -207,6 +211,9 @@ def test_a_run_on_a_billed_profile_reports_its_estimated_cost(tmp_path, monkeypa
     be = get_backend("paid")
     assert be.profile.billed
     report = be.new_report(100)
+    with pytest.raises(BudgetError, match="billed"):  # a billed backend runs nothing without a budget guard
+        be.run(SPEC, np.zeros((3, 4)), THETA, 100, 1, report)
+    be.guard = BudgetGuard(be, 3, 1, 100, max_cost=1.0)
     be.run(SPEC, np.zeros((3, 4)), THETA, 100, 1, report)
     assert report.circuits == 3 and report.tasks == 1
     assert report.estimated_cost == pytest.approx(0.3 + 3 * 100 * 0.001)

@@ -13,8 +13,9 @@ from quinr_testutils import smooth_rgb
 
 from quinr import encode
 from quinr.circuit import CircuitSpec
-from quinr.codec import decode, decode_on_backend
+from quinr.codec import decode
 from quinr.errors import BackendError, ConfigError
+from quinr.hardware import decode_on_backend
 from quinr.model import ModelConfig
 from quinr.noise import (
     NoiseSpec,

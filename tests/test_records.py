@@ -11,9 +11,9 @@ from quinr_testutils import smooth_rgb
 
 from quinr import encode
 from quinr.cli import main
-from quinr.codec import decode_on_backend
+from quinr.hardware import decode_on_backend, replay_record
 from quinr.model import ModelConfig
-from quinr.records import replay_record, safe_options
+from quinr.records import safe_options
 from quinr.train import TrainConfig
 
 RUNS = Path(__file__).resolve().parents[1] / "hardware_runs"

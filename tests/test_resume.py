@@ -16,14 +16,14 @@ import pytest
 from PIL import Image
 from quinr_testutils import offline_env, smooth_rgb
 
-import quinr.backends.checkpoint as checkpoint
+import quinr.hardware as checkpoint
 from quinr import encode
 from quinr.backends import get_backend
 from quinr.backends.taskqueue import TaskQueue
 from quinr.circuit import CircuitSpec
 from quinr.cli import main
-from quinr.codec import decode_on_backend
 from quinr.errors import BackendError, TaskFailedError
+from quinr.hardware import decode_on_backend
 from quinr.model import ModelConfig
 from quinr.noise import NoiseSpec
 from quinr.train import TrainConfig

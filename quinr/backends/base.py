@@ -3,8 +3,9 @@
 A :class:`Driver` turns (circuit spec, embedding vectors h, angles theta, shots) into one
 probability vector per coordinate, submitting as few jobs as the SDK allows (one parameterised
 circuit, every coordinate bound as a parameter set). A :class:`Backend` pairs a profile with its
-driver, checks every request against the profile before anything runs, and hands the model an
-evaluator. Every run fills an :class:`ExecutionReport`.
+driver and checks every request against the profile before anything runs. Every run fills an
+:class:`ExecutionReport`. The decode itself (chunks, budget, run directory, mitigation, record)
+is :mod:`quinr.hardware`'s.
 """
 
 from __future__ import annotations
@@ -22,10 +23,10 @@ from ..circuit import CircuitSpec
 from ..errors import BackendError, ConfigError
 from ..noise import NoiseSpec
 from ..noise import parse as parse_noise
+from .options import NOISE_OPTION, Option, as_option
 from .profile import Profile
 
-#: The option every noise-capable driver accepts (see :mod:`quinr.noise` for the syntax).
-NOISE_OPTION = {"noise": (str, "noise spec: e.g. depolarizing=0.001,depolarizing2=0.01,readout=0.02 or device=FakeTorino")}
+__all__ = ["NOISE_OPTION", "Backend", "Driver", "ExecutionReport", "Option", "counts_to_probs", "task_chunks"]
 
 
 @dataclass
@@ -56,6 +57,8 @@ class ExecutionReport:
     mitigation: str | None = None
     #: per-wire confusion matrices used by readout mitigation (from the backend's calibration)
     readout_confusion: list | None = None
+    #: the profile is a user's replacement of the built-in of the same name (``overrides = true``)
+    profile_overrides_builtin: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -67,17 +70,26 @@ class ExecutionReport:
             self.billed_cost = (self.billed_cost or 0.0) + pricing.bill(usage)
             self.billed_tasks += 1
 
-    def save(self, path: str | Path) -> Path:
-        p = Path(path)
-        p.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
-        return p
+    def save(self, path: str | Path, redactor=None) -> Path:
+        """Write the report as JSON, atomically, through the run's :class:`~quinr.redact.Redactor`
+        (secret option values never reach the file)."""
+        from ..files import atomic_write
+        from ..redact import Redactor
+
+        doc = (redactor or Redactor(self.options)).json(self.to_dict())
+        return atomic_write(Path(path), (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode())
 
 
 class Driver(ABC):
     """One SDK family. Subclasses declare the options they accept in ``OPTIONS``."""
 
-    #: option name -> (type, help). Anything else is refused before a run.
-    OPTIONS: ClassVar[dict[str, tuple[type, str]]] = {}
+    #: option name -> :class:`~quinr.backends.options.Option` (or, for older third-party drivers,
+    #: ``(type, help)``). Anything else is refused before a run.
+    OPTIONS: ClassVar[dict[str, Option | tuple[type, str]]] = {}
+
+    #: options that send the circuits to a provider's real device (a Braket device ARN, an IBM
+    #: backend name): a backend with one of them set is billed, whatever its profile says
+    REMOTE_OPTIONS: ClassVar[tuple[str, ...]] = ()
 
     #: whether the driver can run quinr.noise's end-of-circuit global depolarizing term
     GLOBAL_NOISE: ClassVar[bool] = False
@@ -102,15 +114,28 @@ class Driver(ABC):
             if key not in cls.OPTIONS:
                 valid = ", ".join(sorted(cls.OPTIONS)) or "none"
                 raise BackendError(f"unknown option {key!r} for driver {cls.__name__}; valid options: {valid}")
-            typ = cls.OPTIONS[key][0]
             if key == "noise" and isinstance(value, NoiseSpec):  # a spec object, not its text form
                 out[key] = value
                 continue
-            try:
-                out[key] = _coerce(value, typ)
-            except (TypeError, ValueError):
-                raise BackendError(f"option {key}={value!r} must be of type {typ.__name__}") from None
+            out[key] = as_option(cls.OPTIONS[key]).parse(key, value)
         return out
+
+    @classmethod
+    def option(cls, key: str) -> Option:
+        return as_option(cls.OPTIONS[key])
+
+    @classmethod
+    def secret_options(cls) -> set[str]:
+        """Names of the options declared secret (redacted from everything written)."""
+        return {k for k in cls.OPTIONS if as_option(cls.OPTIONS[k]).secret}
+
+    @classmethod
+    def remote_target(cls, options: dict[str, Any]) -> str | None:
+        """``KEY=VALUE`` of the option that points these options at a real device, or None."""
+        for key in cls.REMOTE_OPTIONS:
+            if options.get(key):
+                return f"{key}={options[key]}"
+        return None
 
     @property
     def device_name(self) -> str:
@@ -150,19 +175,6 @@ class Driver(ABC):
         failed or cancelled."""
         raise BackendError(f"{self.device_name} has no provider-side tasks to collect")
 
-    def run_via_tasks(self, spec: CircuitSpec, h: np.ndarray, theta: np.ndarray, shots: int | None,
-                      seed: int | None, report: ExecutionReport) -> np.ndarray:
-        """:meth:`run` for drivers with provider-side tasks: submit each chunk, wait for it."""
-        out = np.empty((h.shape[0], spec.n_states))
-        for k, sl in enumerate(task_chunks(h.shape[0], self.profile.max_circuits_per_task)):
-            task_id = self.submit(spec, h[sl], theta, shots, None if seed is None else seed + k, {"quinr-chunk": str(k)})
-            report.tasks += 1
-            report.task_ids.append(task_id)
-            out[sl], usage = self.collect(task_id, spec, theta, sl.stop - sl.start)
-            report.add_usage(self.profile.pricing, usage)
-        report.circuits += h.shape[0]
-        return out
-
     @abstractmethod
     def run(
         self,
@@ -178,21 +190,28 @@ class Driver(ABC):
         ``report``."""
 
 
-def _coerce(value: Any, typ: type) -> Any:
-    if typ is bool and isinstance(value, str):
-        if value.lower() in ("1", "true", "yes", "on"):
-            return True
-        if value.lower() in ("0", "false", "no", "off"):
-            return False
-        raise ValueError(value)
-    if isinstance(value, typ) and not (typ is int and isinstance(value, bool)):
-        return value
-    return typ(value)
+#: How far a returned probability may stray outside [0, 1] by float rounding.
+PROB_TOLERANCE = 1e-6
 
 
-def _check_shape(probs: np.ndarray, rows: int, spec: CircuitSpec) -> None:
-    if probs.shape != (rows, spec.n_states):
-        raise BackendError(f"driver returned shape {probs.shape}, expected {(rows, spec.n_states)}")
+def probability_problem(probs: np.ndarray, rows: int, spec: CircuitSpec) -> str | None:
+    """Why ``probs`` is not (rows, 2^Nq) finite probabilities in [0, 1] (None when it is)."""
+    if not isinstance(probs, np.ndarray) or probs.shape != (rows, spec.n_states):
+        return f"shape {getattr(probs, 'shape', type(probs).__name__)}, expected {(rows, spec.n_states)}"
+    if probs.dtype.kind != "f":
+        return f"dtype {probs.dtype}, expected floating point"
+    if not np.all(np.isfinite(probs)):
+        return "values that are not finite"
+    if probs.size and (probs.min() < -PROB_TOLERANCE or probs.max() > 1 + PROB_TOLERANCE):
+        return f"values outside [0, 1] ({probs.min():.3g} .. {probs.max():.3g})"
+    return None
+
+
+def check_probabilities(probs: np.ndarray, rows: int, spec: CircuitSpec) -> None:
+    """Refuse results that are not probabilities before anything uses or stores them."""
+    problem = probability_problem(probs, rows, spec)
+    if problem is not None:
+        raise BackendError(f"the backend returned {problem}")
 
 
 def counts_to_probs(counts: dict[str, int], n_qubits: int) -> np.ndarray:
@@ -226,10 +245,30 @@ class Backend:
     def __init__(self, profile: Profile, driver: Driver) -> None:
         self.profile = profile
         self.driver = driver
+        #: the :class:`~quinr.budget.BudgetGuard` of the decode in progress; a billed backend runs
+        #: and submits nothing without one
+        self.guard = None
 
     @property
     def name(self) -> str:
         return self.profile.name
+
+    @property
+    def remote_target(self) -> str | None:
+        """The option that sends this backend's circuits to a real device, if any."""
+        return type(self.driver).remote_target(self.driver.options)
+
+    @property
+    def billed(self) -> bool:
+        """Whether a run costs money: the profile prices it, or its options target a real device
+        (then it is billed whatever the profile's kind or pricing say)."""
+        return self.profile.billed or self.remote_target is not None
+
+    def redactor(self):
+        """The :class:`~quinr.redact.Redactor` of this backend's options."""
+        from ..redact import Redactor
+
+        return Redactor(self.driver.options, type(self.driver).secret_options())
 
     def check(self, spec: CircuitSpec, shots: int | None) -> None:
         """Refuse, before anything runs, what the profile says this backend cannot do."""
@@ -237,7 +276,7 @@ class Backend:
 
     def new_report(self, shots: int | None) -> ExecutionReport:
         p = self.profile
-        return ExecutionReport(
+        report = ExecutionReport(
             backend=p.name,
             driver=p.driver,
             kind=p.kind,
@@ -246,20 +285,55 @@ class Backend:
             exact=shots is None,
             currency=p.pricing.currency,
             pricing=p.pricing.describe(),
-            options=dict(self.driver.options),
+            options=self.redactor().options(self.driver.options),
             noise=self.driver.noise.describe(),
+            profile_overrides_builtin=p.overrides_builtin,
         )
+        if p.overrides_builtin:
+            report.notes.append(f"profile {p.name} is a user profile that overrides the built-in of that name")
+        return report
 
     def run(
         self, spec: CircuitSpec, h: np.ndarray, theta: np.ndarray, shots: int | None, seed: int | None, report: ExecutionReport
     ) -> np.ndarray:
+        """Run every row of ``h`` (one task of the driver's, or, for drivers whose tasks live at
+        a provider, submitted and collected in tasks of the profile's size)."""
         self.check(spec, shots)
+        h, theta = np.asarray(h, np.float64), np.asarray(theta, np.float64)
+        if self.driver.remote_tasks():
+            out = np.empty((h.shape[0], spec.n_states))
+            for k, sl in enumerate(task_chunks(h.shape[0], self.profile.max_circuits_per_task)):
+                task = self.submit(spec, h[sl], theta, shots, None if seed is None else seed + k, report,
+                                   {"quinr-chunk": str(k)})
+                out[sl], _ = self.collect(task, spec, theta, sl.stop - sl.start, report)
+            return out
+        self.charge(h.shape[0])
         t0 = time.perf_counter()
-        probs = self.driver.run(spec, np.asarray(h, np.float64), np.asarray(theta, np.float64), shots, seed, report)
+        try:
+            probs = self.driver.run(spec, h, theta, shots, seed, report)
+        except BaseException:
+            self.refund(h.shape[0])  # nothing came back
+            raise
         report.seconds += time.perf_counter() - t0
         report.estimated_cost = self.profile.pricing.estimate(report.circuits, shots, report.tasks)
-        _check_shape(probs, h.shape[0], spec)
+        check_probabilities(probs, h.shape[0], spec)
         return probs
+
+    def charge(self, circuits: int) -> None:
+        """Approve one task of ``circuits`` circuits with the decode's budget guard before it runs;
+        a billed backend without a guard refuses (the guard is what makes a budget binding)."""
+        if self.guard is not None:
+            self.guard.charge(circuits)
+        elif self.billed:
+            from ..errors import BudgetError
+
+            raise BudgetError(f"backend {self.name} is billed: run it through quinr.decode_on_backend with a budget "
+                              "(max_cost), which guards every task")
+
+    def refund(self, circuits: int) -> None:
+        """Return the charge of a task that produced nothing (failed before or at the provider)."""
+        if self.guard is not None:
+            self.guard.refund(circuits)
 
     def account(self, report: ExecutionReport, circuits: int, task_ids: list[str], shots: int | None) -> None:
         """Count tasks in ``report`` (and re-estimate its cost): tasks this process submitted,
@@ -273,8 +347,13 @@ class Backend:
                report: ExecutionReport, tags: dict[str, str]) -> str:
         """Submit one task without waiting (for drivers whose :meth:`Driver.remote_tasks` is true)."""
         self.check(spec, shots)
+        self.charge(h.shape[0])
         t0 = time.perf_counter()
-        task_id = self.driver.submit(spec, np.asarray(h, np.float64), np.asarray(theta, np.float64), shots, seed, tags)
+        try:
+            task_id = self.driver.submit(spec, np.asarray(h, np.float64), np.asarray(theta, np.float64), shots, seed, tags)
+        except BaseException:
+            self.refund(h.shape[0])  # refused or lost before the provider accepted it
+            raise
         report.seconds += time.perf_counter() - t0
         self.account(report, h.shape[0], [task_id], shots)
         return task_id
@@ -285,57 +364,18 @@ class Backend:
         t0 = time.perf_counter()
         probs, usage = self.driver.collect(task_id, spec, np.asarray(theta, np.float64), rows)
         report.seconds += time.perf_counter() - t0
-        _check_shape(probs, rows, spec)
+        check_probabilities(probs, rows, spec)
         report.add_usage(self.profile.pricing, usage)
         return probs, usage
-
-    def evaluator(self, shots: int | None, seed: int | None, report: ExecutionReport,
-                  record: list[np.ndarray] | None = None, mitigate: str | None = None, run_dir=None):
-        """An evaluator for :class:`quinr.model.QuINR` that runs every call on this backend
-        (appending each call's raw probabilities to ``record`` when given). ``mitigate="readout"``
-        corrects every call's probabilities with the backend's readout calibration
-        (:func:`quinr.noise.mitigate_readout`). With a :class:`~quinr.backends.checkpoint.RunDir`,
-        circuits go out chunk by chunk and finished chunks are reused (resumable decoding)."""
-        import torch
-
-        from ..noise import mitigate_readout
-
-        self.check_mitigation(mitigate)
-        calls = [0]
-
-        def evaluate(spec: CircuitSpec, h, theta, last):
-            s = None if seed is None else seed + calls[0]
-            calls[0] += 1
-            hh, tt = h.detach().cpu().numpy().astype(np.float64), theta.detach().cpu().numpy().astype(np.float64)
-            if run_dir is None:
-                probs = self.run(spec, hh, tt, shots, s, report)
-            else:
-                from .checkpoint import run_checkpointed
-
-                probs = run_checkpointed(self, spec, hh, tt, shots, seed, report, run_dir, calls[0] - 1)
-            if record is not None:
-                record.append(probs)
-            if mitigate == "readout":
-                conf = self.driver.readout_confusion(spec.n_qubits)
-                if conf is None:
-                    raise self._no_readout_error()
-                probs = mitigate_readout(probs, conf)
-                report.readout_confusion = conf.tolist()
-                if "readout mitigation" not in " ".join(report.notes):
-                    report.notes.append("readout mitigation: tensored inverse confusion, then nearest probability vector")
-            out = torch.from_numpy(probs).to(device=h.device, dtype=torch.float32)
-            return out if last is None else out[:, -last:]
-
-        return evaluate
 
     def check_mitigation(self, mitigate: str | None) -> None:
         """Refuse, before anything runs, a mitigation that is unknown or that this backend cannot
         calibrate."""
         check_mitigation(mitigate)
         if mitigate == "readout" and not self.driver.knows_readout():
-            raise self._no_readout_error()
+            raise self.no_readout_error()
 
-    def _no_readout_error(self) -> BackendError:
+    def no_readout_error(self) -> BackendError:
         return BackendError(f"backend {self.name} knows no readout error to mitigate; give its noise "
                             "(-O noise=readout=...) or decode without --mitigate")
 

@@ -28,7 +28,7 @@ import numpy as np
 from ..circuit import CircuitSpec
 from ..errors import BackendError, MissingSDKError, TaskFailedError
 from ..noise import NoiseSpec
-from .base import NOISE_OPTION, Driver, ExecutionReport, counts_to_probs, task_chunks
+from .base import NOISE_OPTION, Driver, ExecutionReport, Option, counts_to_probs, task_chunks
 
 
 def _import_braket():
@@ -84,14 +84,16 @@ def region_of(arn: str) -> str:
 
 class BraketDriver(Driver):
     OPTIONS = {
-        "simulator": (str, "local simulator: braket_sv (default) or braket_dm"),
-        "device_arn": (str, "a managed Braket device ARN (QPU or on-demand simulator)"),
-        "max_parallel": (int, "parallel local tasks in run_batch (default 2)"),
-        "engine": (str, "local simulation: direct (Braket's simulation engine, default) or tasks (LocalSimulator)"),
+        "simulator": Option(str, "local simulator", "braket_sv", choices=("braket_sv", "braket_dm")),
+        "device_arn": Option(str, "a managed Braket device ARN (QPU or on-demand simulator)"),
+        "max_parallel": Option(int, "parallel local tasks in run_batch", 2, minimum=1, maximum=256),
+        "engine": Option(str, "local simulation: Braket's simulation engine directly, or LocalSimulator tasks", "direct",
+                         choices=("direct", "tasks")),
         **NOISE_OPTION,
-        "depolarizing": (float, "shorthand for noise=depolarizing=P (braket_dm)"),
-        "depolarizing2": (float, "shorthand for noise=depolarizing2=P (braket_dm)"),
+        "depolarizing": Option(float, "shorthand for noise=depolarizing=P (braket_dm)", minimum=0, maximum=0.75),
+        "depolarizing2": Option(float, "shorthand for noise=depolarizing2=P (braket_dm)", minimum=0, maximum=15 / 16),
     }
+    REMOTE_OPTIONS = ("device_arn",)
 
     def __init__(self, profile, options) -> None:
         super().__init__(profile, options)
@@ -115,7 +117,7 @@ class BraketDriver(Driver):
             report: ExecutionReport) -> np.ndarray:
         _import_braket()
         if "device_arn" in self.options:
-            return self.run_via_tasks(spec, h, theta, shots, seed, report)
+            raise BackendError(f"{self.device_name}: tasks are submitted and collected by id (Backend.run)")
         if self.options.get("engine", "direct") == "direct":
             return self._run_direct(spec, h, theta, shots, seed, report)
         from braket.devices import LocalSimulator

@@ -18,7 +18,7 @@ import numpy as np
 from ..circuit import CircuitSpec
 from ..errors import BackendError, MissingSDKError
 from ..noise import NoiseSpec, two_qubit_depolarizing_kraus
-from .base import NOISE_OPTION, Driver, ExecutionReport
+from .base import NOISE_OPTION, Driver, ExecutionReport, Option
 
 
 def noisy_ops(spec: CircuitSpec, h, theta, noise: NoiseSpec) -> None:
@@ -53,8 +53,8 @@ def noisy_ops(spec: CircuitSpec, h, theta, noise: NoiseSpec) -> None:
 
 class PennyLaneDriver(Driver):
     OPTIONS = {
-        "device": (str, "PennyLane device name, e.g. default.qubit or lightning.qubit"),
-        "batch": (int, "coordinates per QNode call (default: all)"),
+        "device": Option(str, "PennyLane device name, e.g. default.qubit or lightning.qubit"),
+        "batch": Option(int, "coordinates per QNode call (default: all)", minimum=1),
         **NOISE_OPTION,
     }
 

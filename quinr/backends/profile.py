@@ -8,6 +8,7 @@ new file.
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +61,22 @@ class Pricing:
             return usage.get("seconds", 0.0) * self.per_second
         return 0.0
 
+    def problems(self) -> list[str]:
+        """Why these figures cannot be trusted to guard a budget (empty when they can)."""
+        out = []
+        for name in ("per_task", "per_shot", "per_second", "seconds_per_task", "seconds_per_execution"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+                out.append(f"{name} must be a finite number >= 0, got {v!r}")
+        if out:
+            return out
+        if self.model == "task+shot" and not (self.per_task > 0 or self.per_shot > 0):
+            out.append("a task+shot model needs per_task or per_shot > 0 (else it is free in disguise)")
+        if self.model == "per-second" and not (self.per_second > 0 and (self.seconds_per_task > 0
+                                                                        or self.seconds_per_execution > 0)):
+            out.append("a per-second model needs per_second > 0 and seconds_per_task or seconds_per_execution > 0")
+        return out
+
     def describe(self) -> str:
         if self.model == "free":
             return "free"
@@ -87,10 +104,34 @@ class Profile:
     pip: str = ""
     device: str = ""
     source: str = ""  # the file it was read from
+    #: the profile declares that it replaces a built-in of the same name (``overrides = true``)
+    overrides: bool = False
+    #: set by the registry when this profile does replace a built-in (flagged in every report)
+    overrides_builtin: bool = False
 
     @property
     def billed(self) -> bool:
         return self.pricing.billed
+
+    def estimate(self, circuits_per_call: int, calls: int, shots: int | None) -> CostEstimate:
+        """What a decode of ``calls`` model calls (one per block) of ``circuits_per_call``
+        circuits each will cost, before anything is submitted. Each call is split into tasks of
+        at most ``max_circuits_per_task`` circuits, exactly as the decode submits them."""
+        per_call = -(-circuits_per_call // self.max_circuits_per_task)
+        tasks, circuits = calls * per_call, calls * circuits_per_call
+        p = self.pricing
+        seconds = p.device_seconds(circuits, shots, tasks) if p.model == "per-second" else None
+        return CostEstimate(tasks, circuits, p.estimate(circuits, shots, tasks), seconds)
+
+
+@dataclass(frozen=True)
+class CostEstimate:
+    """The tasks, circuits, cost and (per-second pricing) billed device time of a planned run."""
+
+    tasks: int
+    circuits: int
+    cost: float
+    device_seconds: float | None
 
 
 _REQUIRED = ("name", "driver", "kind", "description", "exact", "max_qubits", "max_shots", "max_circuits_per_task", "noise")
@@ -105,7 +146,7 @@ def load_profile(path: Path) -> Profile:
     missing = [k for k in _REQUIRED if k not in data]
     if missing:
         raise BackendError(f"backend profile {path}: missing {', '.join(missing)}")
-    known = set(_REQUIRED) | {"options", "pricing", "requires", "pip", "device"}
+    known = set(_REQUIRED) | {"options", "pricing", "requires", "pip", "device", "overrides"}
     extra = sorted(set(data) - known)
     if extra:
         raise BackendError(f"backend profile {path}: unknown keys {', '.join(extra)}")
@@ -120,10 +161,15 @@ def load_profile(path: Path) -> Profile:
         raise BackendError(f"backend profile {path}: bad [pricing] ({exc})") from None
     if price.model not in PRICING_MODELS:
         raise BackendError(f"backend profile {path}: pricing model must be one of {PRICING_MODELS}")
+    bad = price.problems()
+    if bad:
+        raise BackendError(f"backend profile {path}: [pricing] {bad[0]}")
+    if not isinstance(data.get("overrides", False), bool):
+        raise BackendError(f"backend profile {path}: overrides must be true or false")
     if price.billed and not (price.date and price.source):
         raise BackendError(f"backend profile {path}: a billed backend needs pricing.date and pricing.source")
     for key in ("max_qubits", "max_shots", "max_circuits_per_task"):
-        if not isinstance(data[key], int) or data[key] < 1:
+        if isinstance(data[key], bool) or not isinstance(data[key], int) or data[key] < 1:
             raise BackendError(f"backend profile {path}: {key} must be a positive integer")
     return Profile(
         name=data["name"],
@@ -141,4 +187,5 @@ def load_profile(path: Path) -> Profile:
         pip=data.get("pip", ""),
         device=data.get("device", ""),
         source=str(path),
+        overrides=data.get("overrides", False),
     )

@@ -35,7 +35,7 @@ import numpy as np
 from ..circuit import CircuitSpec
 from ..errors import BackendError, MissingSDKError, TaskFailedError
 from ..noise import NoiseSpec
-from .base import NOISE_OPTION, Driver, ExecutionReport, counts_to_probs, task_chunks
+from .base import NOISE_OPTION, Driver, ExecutionReport, Option, counts_to_probs, task_chunks
 
 
 def _import_qiskit():
@@ -98,16 +98,18 @@ def aer_noise_model(noise: NoiseSpec):
 
 class QiskitDriver(Driver):
     OPTIONS = {
-        "method": (str, "Aer method: statevector (default) or density_matrix"),
-        "fake_device": (str, "a qiskit_ibm_runtime.fake_provider class, e.g. FakeTorino"),
-        "ibm_backend": (str, "an IBM Quantum backend name, e.g. ibm_torino (real hardware)"),
-        "channel": (str, "QiskitRuntimeService channel (default: the saved account's)"),
-        "instance": (str, "QiskitRuntimeService instance (CRN)"),
-        "optimization_level": (int, "transpiler optimization level for device targets (default 1)"),
+        "method": Option(str, "Aer method", "statevector", choices=("statevector", "density_matrix")),
+        "fake_device": Option(str, "a qiskit_ibm_runtime.fake_provider class, e.g. FakeTorino"),
+        "ibm_backend": Option(str, "an IBM Quantum backend name, e.g. ibm_torino (real hardware)"),
+        "channel": Option(str, "QiskitRuntimeService channel (default: the saved account's)"),
+        "instance": Option(str, "QiskitRuntimeService instance (CRN)", secret=True),
+        "optimization_level": Option(int, "transpiler optimization level for device targets", 1, minimum=0, maximum=3),
         **NOISE_OPTION,
-        "depolarizing": (float, "shorthand for noise=depolarizing=P (after each RX/RZ)"),
-        "depolarizing2": (float, "shorthand for noise=depolarizing2=P (after each CRZ's RZZ)"),
+        "depolarizing": Option(float, "shorthand for noise=depolarizing=P (after each RX/RZ)", minimum=0, maximum=0.75),
+        "depolarizing2": Option(float, "shorthand for noise=depolarizing2=P (after each CRZ's RZZ)", minimum=0,
+                                maximum=15 / 16),
     }
+    REMOTE_OPTIONS = ("ibm_backend",)
 
     def __init__(self, profile, options) -> None:
         super().__init__(profile, options)
@@ -135,7 +137,7 @@ class QiskitDriver(Driver):
             if shots is None:
                 raise BackendError(f"{self.device_name} returns samples only; give --shots")
             if "ibm_backend" in self.options:
-                return self.run_via_tasks(spec, h, theta, shots, seed, report)
+                raise BackendError(f"{self.device_name}: jobs are submitted and collected by id (Backend.run)")
             return self._run_fake(spec, h, theta, shots, seed, report)
         return self._run_aer(spec, h, theta, shots, seed, report)
 

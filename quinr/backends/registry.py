@@ -6,6 +6,11 @@ Profiles come from, in order of precedence (a later one with the same name wins)
 2. the user directory (``$XDG_CONFIG_HOME/quinr/backends``, default ``~/.config/quinr/backends``);
 3. every directory in ``QUINR_BACKENDS_PATH`` (``os.pathsep``-separated).
 
+A user profile may not silently replace a built-in one (a profile named ``ibm.torino`` that says
+``kind = "simulator"`` would send a decode to the real device without a cost guard): it is refused
+unless it declares ``overrides = true``, and is then flagged in ``quinr backends`` and in every
+execution report and record.
+
 Drivers are found by name: the built-in ones below, then third-party ones registered in the
 entry-point group ``quinr.backends`` (a name -> a :class:`~quinr.backends.base.Driver` subclass).
 SDKs are imported only when a driver is instantiated.
@@ -17,6 +22,7 @@ import difflib
 import importlib
 import importlib.util
 import os
+from dataclasses import replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -56,12 +62,21 @@ def _packaged_catalogue() -> Path:
 
 
 def load_profiles() -> dict[str, Profile]:
-    """Every profile by name (later directories override earlier ones)."""
+    """Every profile by name (later directories override earlier ones; a user profile replaces a
+    built-in only when it says ``overrides = true``)."""
     out: dict[str, Profile] = {}
-    for d in catalogue_dirs():
+    builtin: set[str] = set()
+    for i, d in enumerate(catalogue_dirs()):
         if d.is_dir():
             for f in sorted(d.glob("*.toml")):
                 p = load_profile(f)
+                if i == 0:
+                    builtin.add(p.name)
+                elif p.name in builtin:
+                    if not p.overrides:
+                        raise BackendError(f"backend profile {f}: {p.name} is a built-in backend; a user profile "
+                                           "replaces it only with `overrides = true` (or give it another name)")
+                    p = replace(p, overrides_builtin=True)
                 out[p.name] = p
     return out
 
@@ -107,6 +122,13 @@ def get_backend(name: str, options: dict[str, Any] | None = None) -> Backend:
         raise MissingSDKError(f"backend {name} needs {', '.join(missing)}, which is not installed: {pip}")
     cls = _driver_class(profile.driver)
     merged = {**profile.options, **(options or {})}
+    remote = cls.remote_target(merged)
+    if remote and not profile.pricing.billed:
+        raise BackendError(
+            f"backend {name} sends circuits to a real device ({remote}), which bills, but its profile prices it "
+            "as free; decode on a catalogue profile that prices that device (see `quinr backends`), or give the "
+            "profile its [pricing]"
+        )
     return Backend(profile, cls(profile, merged))
 
 

@@ -15,21 +15,62 @@ import numpy as np
 
 from ..circuit import CircuitSpec
 from ..errors import BackendError
-from .base import Driver, ExecutionReport
+from .base import Driver, ExecutionReport, Option
+
+#: Largest replay record read (bytes): far above any decode quinr can make, far below a crafted bomb.
+MAX_RECORD_BYTES = 1 << 32
 
 
 def save_record(path: str | Path, calls: list[np.ndarray], readout_confusion: np.ndarray | None = None) -> Path:
-    """Write the raw probability arrays of a run's calls (in order) as a replay record."""
+    """Write the raw probability arrays of a run's calls (in order) as a replay record (atomically)."""
+    from ..files import atomic_path
+
     p = Path(path)
     n_states = calls[0].shape[1]
     extra = {} if readout_confusion is None else {"readout_confusion": np.asarray(readout_confusion, np.float64)}
-    np.savez(p, probs=np.concatenate(calls), calls=np.array([c.shape[0] for c in calls], np.int64),
-             n_qubits=np.int64(n_states.bit_length() - 1), **extra)
+    with atomic_path(p) as tmp, tmp.open("wb") as f:
+        np.savez(f, probs=np.concatenate(calls), calls=np.array([c.shape[0] for c in calls], np.int64),
+                 n_qubits=np.int64(n_states.bit_length() - 1), **extra)
     return p
 
 
+def load_record(path: str | Path) -> dict[str, np.ndarray]:
+    """Read and check a replay record: a regular file, no pickles, every member's size declared
+    before it is inflated, and arrays whose shapes agree."""
+    import io
+    import zipfile
+
+    from ..errors import FileError
+    from ..files import read_bytes
+
+    try:
+        raw = read_bytes(path, "replay record", MAX_RECORD_BYTES)
+    except FileError as exc:
+        raise BackendError(f"cannot read replay record: {exc}") from None
+    try:
+        with zipfile.ZipFile(io.BytesIO(raw)) as zf:
+            if sum(i.file_size for i in zf.infolist()) > MAX_RECORD_BYTES:
+                raise BackendError(f"replay record {path}: its arrays would take more than {MAX_RECORD_BYTES} bytes")
+        with np.load(io.BytesIO(raw), allow_pickle=False) as z:
+            data = {k: z[k] for k in ("probs", "calls", "n_qubits")}
+            if "readout_confusion" in z:
+                data["readout_confusion"] = z["readout_confusion"]
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise BackendError(f"cannot read replay record {path}: {exc}") from None
+    probs, calls, n = data["probs"], data["calls"], data["n_qubits"]
+    ok = (probs.ndim == 2 and probs.dtype.kind == "f" and calls.ndim == 1 and calls.dtype.kind in "iu"
+          and n.ndim == 0 and n.dtype.kind in "iu" and 1 <= int(n) <= 20 and probs.shape[1] == 1 << int(n)
+          and bool(np.all(calls >= 0)) and int(calls.sum()) == probs.shape[0])
+    conf = data.get("readout_confusion")
+    if conf is not None:
+        ok = ok and conf.dtype.kind == "f" and conf.shape == (int(n), 2, 2) and bool(np.all(np.isfinite(conf)))
+    if not ok:
+        raise BackendError(f"replay record {path} is damaged: its arrays do not fit together")
+    return data
+
+
 class ReplayDriver(Driver):
-    OPTIONS = {"record": (str, "path of the recorded results (.npz)")}
+    OPTIONS = {"record": Option(str, "path of the recorded results (.npz)")}
 
     def __init__(self, profile, options) -> None:
         super().__init__(profile, options)
@@ -45,13 +86,7 @@ class ReplayDriver(Driver):
         if self._data is None:
             if "record" not in self.options:
                 raise BackendError("the replay backend needs -O record=PATH")
-            try:
-                with np.load(self.options["record"]) as z:
-                    self._data = {k: z[k] for k in ("probs", "calls", "n_qubits")}
-                    if "readout_confusion" in z:
-                        self._data["readout_confusion"] = z["readout_confusion"]
-            except (OSError, KeyError, ValueError) as exc:
-                raise BackendError(f"cannot read replay record {self.options['record']}: {exc}") from None
+            self._data = load_record(self.options["record"])
         return self._data
 
     def readout_confusion(self, n_qubits: int) -> np.ndarray | None:

@@ -20,7 +20,7 @@ from ..errors import BackendError
 from ..noise import NoiseSpec
 from ..sim import probabilities, sample_counts
 from ..sim.density import NOISE_MODES, noisy_probabilities
-from .base import NOISE_OPTION, Driver, ExecutionReport
+from .base import NOISE_OPTION, Driver, ExecutionReport, Option
 
 
 def simulate(spec: CircuitSpec, h: np.ndarray, theta: np.ndarray, shots: int | None, seed: int,
@@ -39,11 +39,13 @@ def simulate(spec: CircuitSpec, h: np.ndarray, theta: np.ndarray, shots: int | N
 
 class TorchExactDriver(Driver):
     OPTIONS = {
-        "device": (str, "torch device for the simulation (cpu, cuda)"),
+        "device": Option(str, "torch device for the simulation (cpu, cuda)", "cpu"),
         **NOISE_OPTION,
-        "noise_mode": (str, "dm (exact density matrices, default) or global (white-noise approximation)"),
-        "task_delay": (float, "seconds per task: emulates a slow device (resume and checkpoint drills)"),
-        "queue": (str, "a queue directory: tasks run in a detached worker and are collected by id (an emulated remote device)"),
+        "noise_mode": Option(str, "exact density matrices, or the white-noise approximation", "dm", choices=NOISE_MODES),
+        "task_delay": Option(float, "seconds per task: emulates a slow device (resume and checkpoint drills)", 0.0,
+                             minimum=0, maximum=3600),
+        "queue": Option(str, "a queue directory: tasks run in a detached worker and are collected by id "
+                             "(an emulated remote device)"),
     }
     GLOBAL_NOISE = True
 
@@ -56,8 +58,6 @@ class TorchExactDriver(Driver):
             raise BackendError(f"unknown torch device {name!r}") from None
         if dev.type == "cuda" and not torch.cuda.is_available():
             raise BackendError(f"device {name!r} requested but CUDA is not available on this machine")
-        if self.options.get("noise_mode", "dm") not in NOISE_MODES:
-            raise BackendError(f"noise_mode must be one of {NOISE_MODES}, got {self.options['noise_mode']!r}")
 
     def _simulate(self, spec, h, theta, shots, seed) -> np.ndarray:
         return simulate(spec, h, theta, shots, seed, self.noise, self.options.get("noise_mode", "dm"),
@@ -65,8 +65,6 @@ class TorchExactDriver(Driver):
 
     def run(self, spec: CircuitSpec, h: np.ndarray, theta: np.ndarray, shots: int | None, seed: int | None,
             report: ExecutionReport) -> np.ndarray:
-        if "queue" in self.options:
-            return self.run_via_tasks(spec, h, theta, shots, seed, report)
         if self.options.get("task_delay"):
             import time
 

@@ -1,0 +1,180 @@
+"""Run directories: where a decode on a paid backend checkpoints, can die, and resumes.
+
+Layout (``hardware_runs/README.md`` documents the finished record)::
+
+    run.json            what the directory belongs to (file, backend, shots, seed, options, crop,
+                        scale, mitigation); a different decode is refused
+    lock                held (flock) by the one decode working here
+    submissions.jsonl   the journal, one JSON line per event, flushed to disk before the step it
+                        announces: submit, submitted (task id), failed, refused, done (task ids,
+                        usage, and the sha256 of the chunk's file)
+    chunks/c<call>_k<chunk>.npy   each finished chunk's raw probabilities, written atomically
+
+Rules, so that a careless or hostile folder can neither lose what was paid for nor feed a decode
+made-up results:
+
+* the folder is new, empty, or one quinr created (it has a ``run.json`` that parses); any other
+  folder is refused, so a user's files are never overwritten;
+* no symbolic link may sit anywhere inside it (a planted link would redirect a write or a read);
+* every file is written atomically (temporary file, fsync, rename);
+* a finished chunk is reused only if its file's sha256 equals the one its ``done`` line recorded
+  and it holds finite probabilities in [0, 1] of the expected shape; any other chunk (tampered,
+  NaN, saved but never journaled, or its journal deleted) is collected again by task id or run
+  again, never used, and the decode says so in the record's notes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import BackendError, FileError
+from .files import atomic_write, describe_os_error, make_dir, read_bytes, try_lock
+
+
+class RunDir:
+    """The checkpoint directory of one decode (see the module docstring)."""
+
+    def __init__(self, path: str | Path, identity: dict[str, Any], redactor=None) -> None:
+        self.path = Path(path)
+        self.redactor = redactor
+        self.notes: list[str] = []
+        check_run_dir(self.path)
+        make_dir(self.path)
+        self._lock = try_lock(self.path / "lock")  # two decodes here at once would both submit the missing chunks
+        if self._lock is None:
+            raise BackendError(f"run directory {self.path} is in use by another decode; wait for it to finish "
+                               "(or stop it) before resuming")
+        try:
+            _check_links(self.path)
+            text = json.dumps(identity, sort_keys=True, indent=2, default=str)
+            ident = self.path / "run.json"
+            if ident.exists():
+                try:
+                    recorded = json.loads(read_bytes(ident, "run.json", 1 << 20))
+                except (ValueError, UnicodeDecodeError) as exc:
+                    raise BackendError(f"run directory {self.path}: run.json is damaged ({exc}); "
+                                       "use a new directory") from None
+                if recorded != json.loads(text):
+                    raise BackendError(f"run directory {self.path} belongs to a different decode "
+                                       "(file, backend, shots, seed, options, crop or scale differ); use a new directory")
+                if not (self.path / "submissions.jsonl").exists() and any((self.path / "chunks").glob("*.npy")):
+                    self.notes.append("resume: the journal (submissions.jsonl) was missing: chunks on disk could not "
+                                      "be verified and were run again; tasks of earlier processes are not counted")
+            else:
+                atomic_write(ident, text.encode())
+            make_dir(self.path / "chunks")
+        except BaseException:
+            self.close()
+            raise
+        self.key = hashlib.sha256(text.encode()).hexdigest()[:16]  # tags this run's tasks at the provider
+
+    def close(self) -> None:
+        """Let another process work in this directory (also happens when this process exits)."""
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+    def chunk_path(self, call: int, k: int) -> Path:
+        return self.path / "chunks" / f"c{call:04d}_k{k:06d}.npy"
+
+    def load(self, call: int, k: int, shape: tuple[int, int], sha256: str | None) -> tuple[np.ndarray | None, str | None]:
+        """A finished chunk, verified: (its probabilities, None), or (None, why it cannot be used),
+        or (None, None) when there is none."""
+        p = self.chunk_path(call, k)
+        if not p.exists() and not p.is_symlink():
+            return None, None
+        if p.is_symlink():
+            return None, "it is a symbolic link"
+        try:
+            raw = read_bytes(p, "checkpoint chunk", 1 << 34)
+        except FileError as exc:
+            return None, str(exc)
+        if sha256 is None:
+            return None, "its journal line is missing (no checksum to verify it against)"
+        if hashlib.sha256(raw).hexdigest() != sha256:
+            return None, "its sha256 differs from the journal's (the file was changed)"
+        try:
+            probs = np.load(io.BytesIO(raw), allow_pickle=False)
+        except (OSError, ValueError, EOFError) as exc:
+            return None, f"it is unreadable ({exc})"
+        if probs.shape != shape or probs.dtype != np.float64:
+            return None, f"it holds {probs.dtype} {probs.shape}, not float64 {shape}"
+        if not np.all(np.isfinite(probs)) or probs.min(initial=0) < 0 or probs.max(initial=0) > 1 + 1e-6:
+            return None, "it holds values that are not probabilities"
+        return probs, None
+
+    def save(self, call: int, k: int, probs: np.ndarray) -> str:
+        """Write a chunk atomically; returns the sha256 of its file (for its ``done`` line)."""
+        buf = io.BytesIO()
+        np.save(buf, np.ascontiguousarray(probs, np.float64))
+        data = buf.getvalue()
+        atomic_write(self.chunk_path(call, k), data)
+        return hashlib.sha256(data).hexdigest()
+
+    def log(self, event: str, **entry: Any) -> None:
+        """Append one journal line (scrubbed of secrets) and make it durable before returning."""
+        line = {"event": event, **entry, "time": time.time()}
+        if self.redactor is not None:
+            line = self.redactor.json(line)
+        path = self.path / "submissions.jsonl"
+        try:
+            with path.open("a") as f:
+                f.write(json.dumps(line) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as exc:
+            raise FileError(describe_os_error(path, exc)) from None
+
+    def journal(self) -> dict[tuple[int, int], list[dict[str, Any]]]:
+        """The journal's events per (call, chunk), in order. A line cut short by a crash is
+        skipped; lines from before events were named count as ``submit``."""
+        out: dict[tuple[int, int], list[dict[str, Any]]] = {}
+        path = self.path / "submissions.jsonl"
+        text = read_bytes(path, "journal").decode("utf-8", "replace") if path.exists() else ""
+        for line in text.splitlines():
+            try:
+                e = json.loads(line)
+                out.setdefault((int(e["call"]), int(e["chunk"])), []).append({"event": "submit", **e})
+            except (ValueError, KeyError, TypeError):
+                continue
+        return out
+
+
+def check_run_dir(path: str | Path) -> None:
+    """Refuse, before any work, a run directory quinr may not use: an existing folder that is not
+    empty and was not made by quinr, a file, or a folder with a symbolic link inside."""
+    path = Path(path)
+    if not path.exists() and not path.is_symlink():
+        from .files import check_output_dir
+
+        check_output_dir(path, "run directory")
+        return
+    if not path.is_dir():
+        raise FileError(f"run directory {path} exists and is not a folder")
+    try:
+        names = {p.name for p in path.iterdir()}
+    except OSError as exc:
+        raise FileError(describe_os_error(path, exc)) from None
+    if not names or names <= {"lock"} or "run.json" in names:
+        _check_links(path)
+        return
+    raise FileError(f"run directory {path} is not empty and was not made by quinr (no run.json); "
+                    "give a new or empty folder (nothing in it was touched)")
+
+
+def _check_links(path: Path) -> None:
+    """No symbolic link anywhere inside the run directory."""
+    for root, dirs, files in os.walk(path):
+        for name in dirs + files:
+            p = Path(root) / name
+            if p.is_symlink():
+                raise FileError(f"run directory {path}: {p} is a symbolic link; quinr writes and reads only real "
+                                "files there (remove it)")
