@@ -8,6 +8,7 @@ standard output was closed (``quinr ... | head``: the command ends quietly).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -605,10 +606,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _fail(message: str) -> int:
-    try:
+    with contextlib.suppress(BrokenPipeError, OSError):
         print(f"quinr: error: {' '.join(message.split())}", file=sys.stderr)
-    except (BrokenPipeError, OSError):
-        pass
     return 1
 
 

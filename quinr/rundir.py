@@ -57,12 +57,7 @@ class RunDir:
             text = json.dumps(identity, sort_keys=True, indent=2, default=str)
             ident = self.path / "run.json"
             if ident.exists():
-                try:
-                    recorded = json.loads(read_bytes(ident, "run.json", 1 << 20))
-                except (ValueError, UnicodeDecodeError) as exc:
-                    raise BackendError(f"run directory {self.path}: run.json is damaged ({exc}); "
-                                       "use a new directory") from None
-                if recorded != json.loads(text):
+                if _read_identity(self.path) != json.loads(text):
                     raise BackendError(f"run directory {self.path} belongs to a different decode "
                                        "(file, backend, shots, seed, options, crop or scale differ); use a new directory")
                 if not (self.path / "submissions.jsonl").exists() and any((self.path / "chunks").glob("*.npy")):
@@ -165,9 +160,19 @@ def check_run_dir(path: str | Path) -> None:
         raise FileError(describe_os_error(path, exc)) from None
     if not names or names <= {"lock"} or "run.json" in names:
         _check_links(path)
+        if "run.json" in names:
+            _read_identity(path)
         return
     raise FileError(f"run directory {path} is not empty and was not made by quinr (no run.json); "
                     "give a new or empty folder (nothing in it was touched)")
+
+
+def _read_identity(path: Path) -> Any:
+    """The parsed ``run.json`` of a run directory (a clear error when it is damaged)."""
+    try:
+        return json.loads(read_bytes(path / "run.json", "run.json", 1 << 20))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BackendError(f"run directory {path}: run.json is damaged ({exc}); use a new directory") from None
 
 
 def _check_links(path: Path) -> None:

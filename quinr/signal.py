@@ -7,6 +7,7 @@ signals by their stored range [vmin, vmax]. Coordinates are normalised per axis 
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import math
 from dataclasses import dataclass
@@ -128,7 +129,7 @@ def load_signal(path: str | Path, *, max_pixels: int | None = None, frame: int |
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(p) as im:
+        with _opened(p) as im:
             w, h = im.size
             check_pixels(h, w, max_pixels, str(p))
             im = _choose_frame(im, frame, str(p))
@@ -143,6 +144,22 @@ def load_signal(path: str | Path, *, max_pixels: int | None = None, frame: int |
         raise SignalError(f"{p}: the image is larger than Pillow's safety limit") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
         raise SignalError(f"{p}: not an image quinr can read ({exc})") from None
+
+
+@contextlib.contextmanager
+def _opened(p: Path):
+    """``Image.open`` reads only the header; quinr's own pixel limit (stricter than Pillow's) is
+    checked next, so Pillow's decompression-bomb check is off while the header is read, to get
+    the image's size into quinr's message."""
+    from PIL import Image
+
+    limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+    try:
+        im = Image.open(p)
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
+    with im:
+        yield im
 
 
 def _choose_frame(im, frame: int | None, name: str):

@@ -13,8 +13,8 @@ from quinr_testutils import offline_env
 
 from quinr.backends import get_backend, get_profile, load_profiles
 from quinr.backends.registry import catalogue_dirs, parse_options
-from quinr.circuit import CircuitSpec
 from quinr.budget import BudgetGuard
+from quinr.circuit import CircuitSpec
 from quinr.errors import BackendError, BudgetError, MissingSDKError, UnknownBackendError
 
 SPEC = CircuitSpec(3, 4)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -97,6 +98,20 @@ def test_sigkilled_decode_resumes_without_resubmitting(slow_env):
     assert proc.returncode == -signal.SIGKILL and 3 <= len(finished) < 64 // CHUNK  # really killed half-way
     assert len(flying) == 1  # ... with a task in flight
 
+    # a finished chunk tampered with, and one holding NaN whose journal line was forged to match:
+    # neither may be used; both are collected again by their task ids (nothing is resubmitted)
+    tampered, poisoned = sorted(finished)[:2]
+    np.save(run / "chunks" / f"{tampered}.npy", np.full_like(np.load(run / "chunks" / f"{tampered}.npy"), 1 / 64))
+    nan = np.load(run / "chunks" / f"{poisoned}.npy")
+    nan[0, 0] = np.nan
+    np.save(run / "chunks" / f"{poisoned}.npy", nan)
+    forged = hashlib.sha256((run / "chunks" / f"{poisoned}.npy").read_bytes()).hexdigest()
+    lines = [json.loads(x) for x in (run / "submissions.jsonl").read_text().splitlines()]
+    for e in lines:
+        if e["event"] == "done" and _key(e) == poisoned:
+            e["sha256"] = forged
+    (run / "submissions.jsonl").write_text("".join(json.dumps(e) + "\n" for e in lines))
+
     assert main([*args, "-o", str(tmp / "resumed.png"), "--run-dir", str(run)]) == 0
     assert main([*args[:-1], f"queue={tmp / 'queue2'}", "-o", str(tmp / "straight.png"), "--run-dir", str(tmp / "fresh")]) == 0
     resumed = np.asarray(Image.open(tmp / "resumed.png"))
@@ -112,6 +127,9 @@ def test_sigkilled_decode_resumes_without_resubmitting(slow_env):
     assert manifest["estimated_cost"] == pytest.approx(paid) and manifest["billed_cost"] == pytest.approx(paid)
     assert manifest["billed_tasks"] == 64 // CHUNK
     assert len(_chunks(run)) == 64 // CHUNK
+    notes = " ".join(manifest["notes"])
+    assert f"chunk {tampered} on disk was not used: its sha256 differs" in notes
+    assert f"chunk {poisoned} on disk was not used: it holds values that are not probabilities" in notes
 
 
 def test_collection_failures_retry_the_same_task_and_failed_tasks_are_resubmitted(slow_env, monkeypatch):
