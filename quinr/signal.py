@@ -136,6 +136,9 @@ def load_signal(path: str | Path, *, max_pixels: int | None = None, frame: int |
             depth, colour = _png_depth(p) if im.format == "PNG" else (None, None)
             if depth == 16 and colour in (2, 6):
                 return _load_png16_colour(p, colour)
+            if _truncated_colour(im):
+                raise SignalError(f"{p}: a colour image with more than 8 bits per channel, which Pillow would cut to 8 "
+                                  "bits; quinr reads 16-bit colour from PNG: convert it to a 16-bit PNG")
             im.load()
             return signal_from_image(im, str(p))
     except PermissionError as exc:
@@ -172,6 +175,21 @@ def _choose_frame(im, frame: int | None, name: str):
         raise SignalError(f"{name}: frame {frame!r} does not exist (the image has {frames}: 0..{frames - 1})")
     im.seek(frame)
     return im
+
+
+def _truncated_colour(im) -> bool:
+    """Whether Pillow would silently read this colour image at 8 bits although it holds more
+    (16-bit RGB TIFF or PPM: Pillow has no 16-bit RGB mode)."""
+    if im.mode != "RGB":
+        return False
+    for tile in getattr(im, "tile", None) or []:
+        args = tile.args if isinstance(tile.args, tuple) else (tile.args,)
+        if any(isinstance(a, str) and ";16" in a for a in args):
+            return True
+        if tile.codec_name == "ppm" and any(isinstance(a, int) and a > 255 for a in args):
+            return True
+    bits = getattr(im, "tag_v2", {}).get(258) if hasattr(im, "tag_v2") else None
+    return bool(bits) and max(bits if isinstance(bits, tuple) else (bits,)) > 8
 
 
 def _png_depth(p: Path) -> tuple[int | None, int | None]:

@@ -212,6 +212,9 @@ CASES = {
                               r"img\.png: 8x8 = 64 pixels is over the limit of 10", ["x.qinr"]),
     "a header claiming a huge signal": Case(["decode", "{d}/huge.qinr", "-o", "{d}/o.png", *PAID, "--max-cost", "9"],
                                             r"the decode: 65535x1000 = 65535000 pixels is over the limit", ["o.png"]),
+    "16-bit colour Pillow would cut to 8 bits": Case(
+        ["encode", "{d}/deep.ppm", "-o", "{d}/x.qinr", "--quiet"], r"deep\.ppm: a colour image with more than 8 bits",
+        ["x.qinr"], setup=lambda d: (d / "deep.ppm").write_bytes(b"P6\n2 2\n65535\n" + bytes(24))),
     "zero-size array": Case(["encode", "{d}/empty.npy", "-o", "{d}/x.qinr", "--quiet"], r"empty\.npy: the array is empty",
                             ["x.qinr"]),
     "animated gif": Case(["encode", "{d}/anim.gif", "-o", "{d}/x.qinr", "--quiet"], r"anim\.gif: has 2 frames; choose one "
