@@ -313,10 +313,12 @@ def plan_budget(
     comparison, the same task count."""
     from .backends import get_profile
     from .backends.base import check_request
+    from .backends.registry import check_billing
     from .codec import decode_grid, read_bitstream
 
     max_cost = check_max_cost(max_cost)
     profile = get_profile(backend)
+    check_billing(profile)
     bs = read_bitstream(source)
     hdr = bs.header
     coords, rows, cols = decode_grid(hdr, crop, scale, max_pixels)

@@ -150,6 +150,10 @@ CASES = {
         ["decode", "{d}/img.qinr", "-o", "{d}/o.png", "--backend", "braket", "--shots", "10",
          "-O", "device_arn=arn:aws:braket:us-east-1::device/qpu/ionq/Forte-1"],
         r"sends circuits to a real device \(device_arn=arn:aws:braket.*prices it as free", ["o.png"]),
+    "budget of a free user profile aimed at a QPU": Case(
+        ["budget", "{d}/img.qinr", "--backend", "myqpu", "--shots", "10"], r"backend myqpu sends circuits to a real device",
+        [], {"myqpu": _profile("myqpu", DRILL.replace("torch_exact", "braket")
+                               + '[options]\ndevice_arn = "arn:aws:braket:eu-north-1::device/qpu/iqm/Garnet"\n', "")}),
     "a free user profile aimed at a QPU": Case(
         ["decode", "{d}/img.qinr", "-o", "{d}/o.png", "--backend", "myqpu", "--shots", "10"],
         r"backend myqpu sends circuits to a real device", ["o.png"],

@@ -122,14 +122,21 @@ def get_backend(name: str, options: dict[str, Any] | None = None) -> Backend:
         raise MissingSDKError(f"backend {name} needs {', '.join(missing)}, which is not installed: {pip}")
     cls = _driver_class(profile.driver)
     merged = {**profile.options, **(options or {})}
-    remote = cls.remote_target(merged)
+    check_billing(profile, cls, merged)
+    return Backend(profile, cls(profile, merged))
+
+
+def check_billing(profile: Profile, cls: type[Driver] | None = None, options: dict[str, Any] | None = None) -> None:
+    """Refuse a free profile whose options send circuits to a real device (which bills): a
+    profile aimed at a real device must price it, or no budget could guard it."""
+    cls = cls or _driver_class(profile.driver)
+    remote = cls.remote_target(profile.options if options is None else options)
     if remote and not profile.pricing.billed:
         raise BackendError(
-            f"backend {name} sends circuits to a real device ({remote}), which bills, but its profile prices it "
-            "as free; decode on a catalogue profile that prices that device (see `quinr backends`), or give the "
+            f"backend {profile.name} sends circuits to a real device ({remote}), which bills, but its profile prices "
+            "it as free; decode on a catalogue profile that prices that device (see `quinr backends`), or give the "
             "profile its [pricing]"
         )
-    return Backend(profile, cls(profile, merged))
 
 
 def parse_options(pairs: list[str]) -> dict[str, str]:
