@@ -24,6 +24,7 @@ import warnings
 
 import numpy as np
 import torch
+from pennylane_baseline import paper_circuit
 
 from quinr import bitstream
 from quinr.backends import get_backend, load_profiles, missing_requirements
@@ -60,7 +61,7 @@ def naive_seconds(device_name: str, n: int, **kwargs) -> float:
 
     @qml.qnode(dev)
     def circuit(hh):
-        spec.to_pennylane(hh, theta)
+        paper_circuit(spec, hh, theta)
         return qml.probs(wires=range(spec.n_qubits))
 
     circuit = qml.set_shots(circuit, shots=SHOTS)

@@ -21,6 +21,7 @@ import sys
 import time
 
 import torch
+from pennylane_baseline import paper_circuit
 
 from quinr.circuit import CircuitSpec
 from quinr.sim import probabilities
@@ -68,7 +69,7 @@ def pennylane_call(batch: int, backward: bool):
 
     @qml.qnode(dev, interface="torch", diff_method="backprop")
     def circuit(h, theta):
-        SPEC.to_pennylane(h, theta)
+        paper_circuit(SPEC, h, theta)
         return qml.probs(wires=range(SPEC.n_qubits))
 
     h, theta, w = inputs(batch, torch.float64, backward)

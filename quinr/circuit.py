@@ -19,8 +19,11 @@ Conventions (see ``docs/model.md`` for the reasons):
   the others come from a tiny portable PRNG seeded by ``shuffle_seed``, so any decoder on any
   platform rebuilds the same permutations.
 
-Nothing here imports an SDK at module import time; :meth:`CircuitSpec.to_pennylane` imports
-PennyLane when it is called.
+The lowering (:func:`lower`) is the one place that turns a spec into the flat list of native
+operations every executor runs: RX, RZ and ZZ with references to their angles, and the noise
+channels of a :class:`~quinr.noise.NoiseSpec` where they belong. Each executor (Aer, Braket's
+engines, PennyLane, the torch density-matrix simulator) maps one op to one SDK call; none of them
+knows what a CRZ decomposes into or where noise sits. Nothing here imports an SDK.
 """
 
 from __future__ import annotations
@@ -28,9 +31,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from .noise import NoiseSpec
 
 GateName = Literal["RX", "RZ", "CRZ"]
 
@@ -191,26 +197,93 @@ class CircuitSpec:
                 out += self.entangling_gates(r * self.layers + e)
         return out
 
-    # ----------------------------------------------------------------------------- emitters
-    def to_pennylane(self, h: Any, theta: Any) -> list[Any]:
-        """The circuit as PennyLane operations (for a QNode body or a tape).
-
-        ``h`` may carry a leading batch dimension (``(B, M)``); PennyLane then broadcasts the
-        embedding gates. ``angle_scale`` is applied here.
-        """
-        import pennylane as qml  # lazy: the spec must not import SDKs at module import time
-
-        ops = []
-        for g in self.gates():
-            angle = self.angle_scale * h[..., g.index] if g.source == "h" else theta[..., g.index]
-            ops.append(getattr(qml, g.name)(angle, wires=list(g.wires)))
-        return ops
-
     def describe(self) -> str:
         return (
             f"Nq={self.n_qubits} M={self.embed_dim} folds={self.folds} R={self.reuploads} "
             f"E={self.layers} pairs={len(self.pairs)} theta={self.n_theta}"
         )
+
+
+# ------------------------------------------------------------------------------------ lowering
+class Angle(NamedTuple):
+    """Where a native gate's angle comes from: ``factor * h[index]`` (``source == "h"``; the
+    spec's ``angle_scale`` is already in ``factor``) or ``factor * theta[index]``."""
+
+    source: Literal["h", "theta"]
+    index: int
+    factor: float
+
+    def value(self, h: Any, theta: Any) -> Any:
+        """The angle for one or a batch of embedding vectors ``h`` (index on the last axis)."""
+        return self.factor * (h[..., self.index] if self.source == "h" else theta[..., self.index])
+
+
+#: Native gates: RX(a), RZ(a) on one wire; ZZ(a) = exp(-i a/2 Z(x)Z) on two (Qiskit's RZZ,
+#: Braket's ZZ, PennyLane's IsingZZ).
+GATES = ("RX", "RZ", "ZZ")
+#: Noise channels: DEPOLARIZING (Pauli error p on one wire: p/3 each of X, Y, Z),
+#: DEPOLARIZING2 (p/15 each of the 15 non-identity two-qubit Paulis), DAMPING (amplitude damping
+#: gamma), READOUT (the classical flip (P(1|0), P(0|1)) as a channel just before measurement).
+CHANNELS = ("DEPOLARIZING", "DEPOLARIZING2", "DAMPING", "READOUT")
+
+
+class Op(NamedTuple):
+    """One native operation of a lowered circuit."""
+
+    kind: str
+    wires: tuple[int, ...]
+    angle: Angle | None = None
+    params: tuple[float, ...] = ()
+
+    @property
+    def is_gate(self) -> bool:
+        return self.kind in GATES
+
+
+def lower(spec: CircuitSpec, noise: NoiseSpec | None = None) -> list[Op]:
+    """The circuit as native operations in time order, from |0...0>, with ``noise``'s channels.
+
+    CRZ(t) on (control c, target t) is RZ_t(t/2) followed by ZZ_ct(-t/2), exactly (both are
+    diagonal; their product is diag(1, 1, e^{-it/2}, e^{it/2}) up to nothing). Noise (see
+    :mod:`quinr.noise`): after every RX and RZ, DEPOLARIZING then DAMPING on its wire; after every
+    ZZ, DEPOLARIZING2 on its wires, then DAMPING on each; at the end READOUT on every wire.
+    ``global_depolarizing`` is not a circuit operation (it acts on the probabilities).
+    """
+    p1 = p2 = gamma = 0.0
+    if noise is not None:
+        p1, p2, gamma = noise.depolarizing, noise.depolarizing2, noise.damping
+    ops: list[Op] = []
+
+    def after_1q(q: int) -> None:
+        if p1:
+            ops.append(Op("DEPOLARIZING", (q,), params=(p1,)))
+        if gamma:
+            ops.append(Op("DAMPING", (q,), params=(gamma,)))
+
+    for g in spec.gates():
+        factor = spec.angle_scale if g.source == "h" else 1.0
+        if g.name == "CRZ":
+            ctrl, targ = g.wires
+            ops.append(Op("RZ", (targ,), Angle(g.source, g.index, 0.5 * factor)))
+            after_1q(targ)
+            ops.append(Op("ZZ", (ctrl, targ), Angle(g.source, g.index, -0.5 * factor)))
+            if p2:
+                ops.append(Op("DEPOLARIZING2", (ctrl, targ), params=(p2,)))
+            if gamma:
+                ops += [Op("DAMPING", (ctrl,), params=(gamma,)), Op("DAMPING", (targ,), params=(gamma,))]
+        else:
+            ops.append(Op(g.name, g.wires, Angle(g.source, g.index, factor)))
+            after_1q(g.wires[0])
+    if noise is not None and noise.readout:
+        conf = noise.confusion(spec.n_qubits)
+        ops += [Op("READOUT", (w,), params=(float(conf[w][1, 0]), float(conf[w][0, 1]))) for w in range(spec.n_qubits)]
+    return ops
+
+
+def gate_counts(ops: list[Op]) -> tuple[int, int]:
+    """(single-qubit, two-qubit) native gates of a lowered circuit."""
+    n2 = sum(op.kind == "ZZ" for op in ops)
+    return sum(op.is_gate for op in ops) - n2, n2
 
 
 def _check_int(name: str, value: Any, lo: int, hi: int) -> None:

@@ -6,16 +6,19 @@ import pennylane as qml
 import pytest
 import torch
 
-from quinr.circuit import CircuitSpec
+from quinr.backends.pennylane import emit
+from quinr.circuit import CircuitSpec, lower
 from quinr.sim import amplitudes, probabilities, sample_probabilities
 
 
 def _reference(spec: CircuitSpec, h: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
     dev = qml.device("default.qubit", wires=spec.n_qubits)
 
+    ops = lower(spec)  # the one lowering every executor runs
+
     @qml.qnode(dev, interface="torch", diff_method="backprop")
     def circuit(h, theta):
-        spec.to_pennylane(h, theta)
+        emit(ops, h, theta)
         return qml.probs(wires=range(spec.n_qubits))
 
     return circuit(h, theta)

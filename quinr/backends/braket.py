@@ -15,19 +15,19 @@ theta bound as numbers) is built once; the local simulators run every coordinate
 * ``device_arn = arn:aws:braket:...``: a managed device. Needs AWS credentials and network; fails
   fast with a clear message before anything is submitted when they are missing.
 
-Braket has no CRZ gate: CRZ(t) is compiled as RZ_target(t/2) ZZ(-t/2) (exact), as in the Qiskit
-driver, so a :class:`quinr.noise.NoiseSpec` (``-O noise=...``, braket_dm only) attaches to the
-same gates on both, in the same order; readout error is a Kraus channel before measurement. Qubit 0 is the most significant
-bit of Braket's results, as in quinr.
+Both engines run the spec's lowering (:func:`quinr.circuit.lower`) op for op: RX, RZ and ZZ
+(Braket has no CRZ; the lowering decomposes it), and the noise channels of ``-O noise=...``
+(braket_dm only) as Braket's own channels where the lowering places them, readout as a Kraus
+channel before measurement. Qubit 0 is the most significant bit of Braket's results, as in quinr.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..circuit import CircuitSpec
+from ..circuit import CircuitSpec, Op, lower
 from ..errors import BackendError, MissingSDKError, TaskFailedError
-from ..noise import NoiseSpec
+from ..noise import NoiseSpec, readout_kraus
 from .base import NOISE_OPTION, Driver, ExecutionReport, Option, counts_to_probs, task_chunks
 
 
@@ -39,40 +39,65 @@ def _import_braket():
 
 
 def build_circuit(spec: CircuitSpec, theta: np.ndarray, noise: NoiseSpec | None = None, exact: bool = True):
-    """The quINR circuit as a parametric Braket circuit with inputs h0..h{M-1}; theta bound; the
-    noise channels of ``noise`` written in place (see :mod:`quinr.noise` for where they sit)."""
+    """The lowered circuit (:func:`quinr.circuit.lower`) as a parametric Braket circuit with inputs
+    h0..h{M-1} and theta bound, op for op."""
     from braket.circuits import Circuit, FreeParameter
 
-    noise = noise or NoiseSpec()
     params = [FreeParameter(f"h{j}") for j in range(spec.embed_dim)]
     c = Circuit()
-
-    def after_1q(q: int) -> None:
-        if noise.depolarizing:
-            c.depolarizing(q, noise.depolarizing)
-        if noise.damping:
-            c.amplitude_damping(q, noise.damping)
-
-    for g in spec.gates():
-        angle = params[g.index] * spec.angle_scale if g.source == "h" else float(theta[g.index])
-        if g.name in ("RX", "RZ"):
-            (c.rx if g.name == "RX" else c.rz)(g.wires[0], angle)
-            after_1q(g.wires[0])
-        else:  # CRZ(t) = RZ_target(t/2) ZZ(-t/2), exactly (the same compilation as for Qiskit)
-            ctrl, targ = g.wires
-            c.rz(targ, 0.5 * angle)
-            after_1q(targ)
-            c.zz(ctrl, targ, -0.5 * angle)
-            if noise.depolarizing2:
-                c.two_qubit_depolarizing(ctrl, targ, noise.depolarizing2)
-            if noise.damping:
-                c.amplitude_damping(ctrl, noise.damping)
-                c.amplitude_damping(targ, noise.damping)
-    for w, ops in noise.readout_channels(spec.n_qubits):
-        c.kraus([w], ops)
+    for op in lower(spec, noise):
+        w = op.wires
+        if op.is_gate:
+            a = op.angle
+            angle = params[a.index] * a.factor if a.source == "h" else float(a.factor * theta[a.index])
+            if op.kind == "ZZ":
+                c.zz(w[0], w[1], angle)
+            else:
+                (c.rx if op.kind == "RX" else c.rz)(w[0], angle)
+        elif op.kind == "DEPOLARIZING":
+            c.depolarizing(w[0], op.params[0])
+        elif op.kind == "DAMPING":
+            c.amplitude_damping(w[0], op.params[0])
+        elif op.kind == "DEPOLARIZING2":
+            c.two_qubit_depolarizing(w[0], w[1], op.params[0])
+        elif op.kind == "READOUT":
+            c.kraus([w[0]], readout_kraus(*op.params))
+        else:  # pragma: no cover - lower() emits nothing else
+            raise BackendError(f"the Braket driver cannot run {op.kind}")
     if exact:
         c.probability()
     return c
+
+
+def engine_ops(ops: list[Op], h_row: np.ndarray, theta: np.ndarray, fixed: dict[int, object]) -> list:
+    """The lowered circuit as ``braket.default_simulator`` operations for one coordinate, op for op;
+    operations that do not depend on h are built once and kept in ``fixed``."""
+    from braket.default_simulator import gate_operations as go
+    from braket.default_simulator import noise_operations as no
+
+    out = []
+    for k, op in enumerate(ops):
+        if k in fixed:
+            out.append(fixed[k])
+            continue
+        w = list(op.wires)
+        if op.is_gate:
+            angle = float(op.angle.value(h_row, theta))
+            new = {"RX": go.RotX, "RZ": go.RotZ, "ZZ": go.ZZ}[op.kind](w, angle)
+        elif op.kind == "DEPOLARIZING":
+            new = no.Depolarizing(w, op.params[0])
+        elif op.kind == "DAMPING":
+            new = no.AmplitudeDamping(w, op.params[0])
+        elif op.kind == "DEPOLARIZING2":
+            new = no.TwoQubitDepolarizing(w, op.params[0])
+        elif op.kind == "READOUT":
+            new = no.Kraus(w, readout_kraus(*op.params))
+        else:  # pragma: no cover - lower() emits nothing else
+            raise BackendError(f"the Braket engine cannot run {op.kind}")
+        if not (op.is_gate and op.angle.source == "h"):
+            fixed[k] = new
+        out.append(new)
+    return out
 
 
 def region_of(arn: str) -> str:
@@ -142,44 +167,14 @@ class BraketDriver(Driver):
     def _run_direct(self, spec, h, theta, shots, seed, report) -> np.ndarray:
         """Braket's simulation engine, one coordinate at a time, no task or IR overhead."""
         from braket.default_simulator import DensityMatrixSimulation, StateVectorSimulation
-        from braket.default_simulator import gate_operations as go
-        from braket.default_simulator import noise_operations as no
 
-        nz = self.noise
-        p1, p2, gamma = nz.depolarizing, nz.depolarizing2, nz.damping
         dm = self.options.get("simulator", "braket_sv") == "braket_dm"
-
-        def after_1q(q: int) -> list:
-            return ([no.Depolarizing([q], p1)] if p1 else []) + ([no.AmplitudeDamping([q], gamma)] if gamma else [])
-
-        readout = [no.Kraus([w], ops) for w, ops in nz.readout_channels(spec.n_qubits)]
-        fixed = {}  # theta-only operations are the same for every coordinate
-        gates = spec.gates()
+        ops, fixed = lower(spec, self.noise), {}
         rng = np.random.default_rng(seed)
         out = np.empty((h.shape[0], spec.n_states))
         for i, row in enumerate(h):
-            ops = []
-            for k, g in enumerate(gates):
-                if g.source == "theta" and k in fixed:
-                    ops.extend(fixed[k])
-                    continue
-                angle = spec.angle_scale * row[g.index] if g.source == "h" else float(theta[g.index])
-                if g.name in ("RX", "RZ"):
-                    q = g.wires[0]
-                    new = [(go.RotX if g.name == "RX" else go.RotZ)([q], angle)] + after_1q(q)
-                else:  # CRZ = RZ_target(t/2) ZZ(-t/2), as in build_circuit
-                    ctrl, targ = g.wires
-                    new = [go.RotZ([targ], 0.5 * angle)] + after_1q(targ)
-                    new.append(go.ZZ([ctrl, targ], -0.5 * angle))
-                    if p2:
-                        new.append(no.TwoQubitDepolarizing([ctrl, targ], p2))
-                    if gamma:
-                        new += [no.AmplitudeDamping([ctrl], gamma), no.AmplitudeDamping([targ], gamma)]
-                if g.source == "theta":
-                    fixed[k] = new
-                ops.extend(new)
             sim = DensityMatrixSimulation(spec.n_qubits, 0) if dm else StateVectorSimulation(spec.n_qubits, 0, 1)
-            sim.evolve(ops + readout)
+            sim.evolve(engine_ops(ops, row, theta, fixed))
             probs = np.clip(np.real(sim.probabilities), 0.0, None)
             if shots is None:
                 out[i] = probs

@@ -1,54 +1,49 @@
 """Any PennyLane device named in a profile (default.qubit, lightning.qubit, default.mixed, ...).
 
-The circuit comes from :meth:`CircuitSpec.to_pennylane`; all coordinates go in one QNode call
-with parameter broadcasting. Shots are set with ``qml.set_shots`` (never on the device, which is
-deprecated) and sampling is seeded through the device seed.
-
-With ``-O noise=...`` (a :class:`quinr.noise.NoiseSpec`, on a mixed-state device such as
-default.mixed) the circuit is written with CRZ compiled as RZ_target(t/2) IsingZZ(-t/2) and the
-spec's channels after every gate, as the Qiskit and Braket drivers do: DepolarizingChannel,
-AmplitudeDamping, a 16-operator QubitChannel for two-qubit depolarizing (PennyLane has none) and
-the readout flip as a QubitChannel before measurement.
+The circuit is the spec's lowering (:func:`quinr.circuit.lower`), emitted op for op by
+:func:`emit`: RX, RZ, IsingZZ, and, with ``-O noise=...`` (a :class:`quinr.noise.NoiseSpec`, on a
+mixed-state device such as default.mixed), DepolarizingChannel, AmplitudeDamping, a 16-operator
+QubitChannel for two-qubit depolarizing (PennyLane has none) and the readout flip as a
+QubitChannel before measurement. All coordinates go in one QNode call with parameter
+broadcasting. Shots are set with ``qml.set_shots`` (never on the device, which is deprecated) and
+sampling is seeded through the device seed.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-from ..circuit import CircuitSpec
+from ..circuit import CircuitSpec, Op, lower
 from ..errors import BackendError, MissingSDKError
-from ..noise import NoiseSpec, two_qubit_depolarizing_kraus
+from ..noise import readout_kraus, two_qubit_depolarizing_kraus
 from .base import NOISE_OPTION, Driver, ExecutionReport, Option
 
 
-def noisy_ops(spec: CircuitSpec, h, theta, noise: NoiseSpec) -> None:
-    """Queue the circuit with ``noise``'s channels (inside a QNode)."""
+def emit(ops: list[Op], h: Any, theta: Any) -> None:
+    """Queue a lowered circuit as PennyLane operations (inside a QNode or a tape). ``h`` may carry
+    a leading batch dimension (``(B, M)``): PennyLane broadcasts the embedding gates."""
     import pennylane as qml
 
-    def after_1q(q: int) -> None:
-        if noise.depolarizing:
-            qml.DepolarizingChannel(noise.depolarizing, wires=q)
-        if noise.damping:
-            qml.AmplitudeDamping(noise.damping, wires=q)
-
-    k2 = two_qubit_depolarizing_kraus(noise.depolarizing2) if noise.depolarizing2 else None
-    for g in spec.gates():
-        angle = spec.angle_scale * h[..., g.index] if g.source == "h" else theta[..., g.index]
-        if g.name == "CRZ":
-            ctrl, targ = g.wires
-            qml.RZ(0.5 * angle, wires=targ)
-            after_1q(targ)
-            qml.IsingZZ(-0.5 * angle, wires=[ctrl, targ])
-            if k2 is not None:
-                qml.QubitChannel(k2, wires=[ctrl, targ])
-            if noise.damping:
-                qml.AmplitudeDamping(noise.damping, wires=ctrl)
-                qml.AmplitudeDamping(noise.damping, wires=targ)
-        else:
-            getattr(qml, g.name)(angle, wires=g.wires[0])
-            after_1q(g.wires[0])
-    for w, ops in noise.readout_channels(spec.n_qubits):
-        qml.QubitChannel(ops, wires=w)
+    for op in ops:
+        w = list(op.wires)
+        if op.kind == "RX":
+            qml.RX(op.angle.value(h, theta), wires=w)
+        elif op.kind == "RZ":
+            qml.RZ(op.angle.value(h, theta), wires=w)
+        elif op.kind == "ZZ":
+            qml.IsingZZ(op.angle.value(h, theta), wires=w)
+        elif op.kind == "DEPOLARIZING":
+            qml.DepolarizingChannel(op.params[0], wires=w)
+        elif op.kind == "DAMPING":
+            qml.AmplitudeDamping(op.params[0], wires=w)
+        elif op.kind == "DEPOLARIZING2":
+            qml.QubitChannel(two_qubit_depolarizing_kraus(op.params[0]), wires=w)
+        elif op.kind == "READOUT":
+            qml.QubitChannel(readout_kraus(*op.params), wires=w)
+        else:  # pragma: no cover - lower() emits nothing else
+            raise BackendError(f"the PennyLane driver cannot run {op.kind}")
 
 
 class PennyLaneDriver(Driver):
@@ -80,12 +75,11 @@ class PennyLaneDriver(Driver):
         except qml.exceptions.DeviceError as exc:
             raise BackendError(f"PennyLane device {self.options['device']!r}: {exc}") from None
 
+        ops = lower(spec, self.noise)
+
         @qml.qnode(dev, diff_method=None)
         def circuit(hh):
-            if self.noise.noiseless:
-                spec.to_pennylane(hh, theta)
-            else:
-                noisy_ops(spec, hh, theta, self.noise)
+            emit(ops, hh, theta)
             return qml.probs(wires=range(spec.n_qubits))
 
         if shots is not None:

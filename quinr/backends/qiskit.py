@@ -19,10 +19,10 @@ Paths:
   collected by id (``service.job(id)``), so a resumed decode fetches a job submitted before a
   crash instead of paying for it again. Fails fast without a saved account.
 
-CRZ(t) is compiled as RZ_target(t/2) RZZ(-t/2) (exact), as in the Braket driver, so a
-:class:`quinr.noise.NoiseSpec` (``-O noise=...``) attaches to the same gates on both: depolarizing
-and damping after every RX/RZ, two-qubit depolarizing and damping after every RZZ, and readout
-error as a Kraus channel just before measurement (so ``save_probabilities`` carries it too).
+The circuit is the spec's lowering (:func:`quinr.circuit.lower`), op for op: native RX, RZ and
+RZZ, and the noise channels of ``-O noise=...`` as Aer quantum errors where the lowering places
+them (readout as a Kraus channel just before measurement, so ``save_probabilities`` carries it
+too).
 
 Index order: wire w of quinr is Qiskit qubit n-1-w, so Qiskit's little-endian integers are
 quinr's indices (wire 0 most significant) directly.
@@ -32,9 +32,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..circuit import CircuitSpec
+from ..circuit import CircuitSpec, lower
 from ..errors import BackendError, MissingSDKError, TaskFailedError
-from ..noise import NoiseSpec
+from ..noise import NoiseSpec, readout_kraus
 from .base import NOISE_OPTION, Driver, ExecutionReport, Option, counts_to_probs, task_chunks
 
 
@@ -48,52 +48,49 @@ def _import_qiskit():
 
 
 def build_circuit(spec: CircuitSpec, theta: np.ndarray, noise: NoiseSpec | None = None):
-    """The quINR circuit as a Qiskit QuantumCircuit with parameters h[0..M-1]; theta bound; with
-    ``noise``, its readout error as Kraus channels at the end (gate noise is the Aer noise model's)."""
+    """The lowered circuit (:func:`quinr.circuit.lower`) as a Qiskit QuantumCircuit with
+    parameters h[0..M-1] and theta bound, op for op: ``rx``, ``rz``, ``rzz``, and each noise
+    channel as an Aer quantum error in place (``depolarizing_error`` takes the probability of full
+    depolarisation, 4p/3 for one qubit and 16p/15 for two; the readout flip is a Kraus error)."""
     from qiskit import QuantumCircuit
     from qiskit.circuit import ParameterVector
 
     n = spec.n_qubits
     hp = ParameterVector("h", spec.embed_dim)
     qc = QuantumCircuit(n, name="quinr")
-    for g in spec.gates():
-        angle = spec.angle_scale * hp[g.index] if g.source == "h" else float(theta[g.index])
-        wires = [n - 1 - w for w in g.wires]
-        if g.name == "RX":
-            qc.rx(angle, wires[0])
-        elif g.name == "RZ":
-            qc.rz(angle, wires[0])
-        else:  # CRZ(t) = RZ_target(t/2) RZZ(-t/2), exactly; RZZ is native to every Aer method
-            qc.rz(0.5 * angle, wires[1])
-            qc.rzz(-0.5 * angle, wires[0], wires[1])
-    for w, ops in [] if noise is None else noise.readout_channels(n):
-        from qiskit_aer.noise import kraus_error
-
-        qc.append(kraus_error(ops), [n - 1 - w])
+    errors: dict[tuple, object] = {}
+    for op in lower(spec, noise):
+        q = [n - 1 - w for w in op.wires]  # wire w is Qiskit qubit n-1-w
+        if op.is_gate:
+            a = op.angle
+            angle = a.factor * hp[a.index] if a.source == "h" else float(a.factor * theta[a.index])
+            if op.kind == "RX":
+                qc.rx(angle, q[0])
+            elif op.kind == "RZ":
+                qc.rz(angle, q[0])
+            else:
+                qc.rzz(angle, q[0], q[1])
+        else:
+            key = (op.kind, op.params)
+            if key not in errors:
+                errors[key] = _aer_error(op)
+            qc.append(errors[key], q)
     return qc, hp
 
 
-def aer_noise_model(noise: NoiseSpec):
-    """The gate noise of a NoiseSpec as an Aer NoiseModel. Depolarizing is given as Pauli error
-    probabilities (PennyLane/Braket convention); Aer's depolarizing_error takes the probability of
-    full depolarisation, 4p/3 (1q) and 16p/15 (2q). Damping follows depolarizing, as in
-    :mod:`quinr.noise`."""
-    from qiskit_aer.noise import NoiseModel, amplitude_damping_error, depolarizing_error
+def _aer_error(op):
+    """The Aer quantum error of one noise channel of the lowering."""
+    from qiskit_aer.noise import amplitude_damping_error, depolarizing_error, kraus_error
 
-    nm = NoiseModel(basis_gates=["rx", "rz", "rzz"])
-    damp = amplitude_damping_error(noise.damping) if noise.damping else None
-    one = depolarizing_error(4 * noise.depolarizing / 3, 1) if noise.depolarizing else None
-    if damp is not None:
-        one = damp if one is None else one.compose(damp)
-    if one is not None:
-        nm.add_all_qubit_quantum_error(one, ["rx", "rz"])
-    two = depolarizing_error(16 * noise.depolarizing2 / 15, 2) if noise.depolarizing2 else None
-    if damp is not None:
-        both = damp.tensor(damp)
-        two = both if two is None else two.compose(both)
-    if two is not None:
-        nm.add_all_qubit_quantum_error(two, ["rzz"])
-    return nm
+    if op.kind == "DEPOLARIZING":
+        return depolarizing_error(4 * op.params[0] / 3, 1)
+    if op.kind == "DEPOLARIZING2":
+        return depolarizing_error(16 * op.params[0] / 15, 2)
+    if op.kind == "DAMPING":
+        return amplitude_damping_error(op.params[0])
+    if op.kind == "READOUT":
+        return kraus_error(readout_kraus(*op.params))
+    raise BackendError(f"the Qiskit driver cannot run {op.kind}")  # pragma: no cover - lower() emits nothing else
 
 
 class QiskitDriver(Driver):
@@ -151,8 +148,6 @@ class QiskitDriver(Driver):
         else:
             qc.measure_all()
         kwargs = {"method": self.options.get("method", "statevector")}
-        if self.noise.has_gate_noise:
-            kwargs["noise_model"] = aer_noise_model(self.noise)
         if seed is not None:
             kwargs["seed_simulator"] = seed
         sim = AerSimulator(**kwargs)

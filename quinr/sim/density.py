@@ -1,9 +1,9 @@
 """Exact noisy simulation: a batched density-matrix simulator in torch, for small circuits.
 
-It follows :class:`quinr.noise.NoiseSpec`'s placement gate for gate (CRZ compiled as
-RZ_target(t/2) ZZ(-t/2), noise after every compiled gate), so its probabilities equal those of
-Aer's and Braket's density-matrix simulators and of PennyLane's default.mixed under the same
-spec (the contract tests check it). It is differentiable, so it can train noise-aware models
+It runs the circuit's lowering (:func:`quinr.circuit.lower`: native RX, RZ, ZZ and the noise
+channels where the lowering places them), one op at a time, as Aer's and Braket's
+density-matrix simulators and PennyLane's default.mixed do, so their probabilities agree under
+the same spec (the contract tests check it). It is differentiable, so it can train noise-aware models
 exactly, but it costs O(4^Nq) per coordinate and gate: meant for Nq <= 8 and small batches; the
 white-noise approximation (:func:`quinr.noise.apply_classical` on the statevector result) is
 the fast alternative.
@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import torch
 
-from ..circuit import CircuitSpec
+from ..circuit import CircuitSpec, lower
+from ..circuit import gate_counts as _gate_counts
 from ..errors import ConfigError
 from ..noise import NoiseSpec, apply_classical
 
@@ -89,47 +90,53 @@ def _rx(angle: torch.Tensor) -> torch.Tensor:
     return torch.stack((torch.stack((c, s), -1), torch.stack((s, c), -1)), -2)
 
 
-class _Program:
-    """The compiled gate sequence with precomputed wire signs for the diagonal gates."""
+def _readout_map(p10: float, p01: float) -> tuple[tuple[float, float, float, float], float]:
+    """The readout flip as a :func:`_block_map`: populations mix, coherences vanish (its Kraus
+    operators map |0><1| to 0)."""
+    return (1 - p10, p01, p10, 1 - p01), 0.0
 
-    def __init__(self, spec: CircuitSpec, device: torch.device) -> None:
+
+class _Program:
+    """The lowered circuit with the Z eigenvalue vector of every wire (for the diagonal gates)."""
+
+    def __init__(self, spec: CircuitSpec, noise: NoiseSpec, device: torch.device) -> None:
         n = spec.n_qubits
         idx = torch.arange(1 << n, device=device)
         self.z = [(1 - 2 * ((idx >> (n - 1 - w)) & 1)).to(torch.float32) for w in range(n)]  # Z eigenvalues
-        self.ops: list[tuple[str, tuple[int, ...], str, int, float]] = []  # (kind, wires, source, index, factor)
-        for g in spec.gates():
-            if g.name == "CRZ":
-                ctrl, targ = g.wires
-                self.ops.append(("RZ", (targ,), g.source, g.index, 0.5))
-                self.ops.append(("ZZ", (ctrl, targ), g.source, g.index, -0.5))
-            else:
-                self.ops.append((g.name, g.wires, g.source, g.index, 1.0))
+        self.ops = lower(spec, noise)
 
 
-def _evolve(prog: _Program, spec: CircuitSpec, h: torch.Tensor, theta: torch.Tensor, noise: NoiseSpec) -> torch.Tensor:
+def _evolve(prog: _Program, spec: CircuitSpec, h: torch.Tensor, theta: torch.Tensor, lam: float) -> torch.Tensor:
+    """Run the lowered circuit on |0...0><0...0|; the global depolarizing term ``lam`` (quinr's
+    whole-circuit white noise) acts after the gates, before readout."""
     n, b, d = spec.n_qubits, h.shape[0], spec.n_states
     rho = torch.zeros(b, d, d, dtype=torch.complex64, device=h.device)
     rho[:, 0, 0] = 1.0
-    p1, gamma = noise.depolarizing, noise.damping
-    lam2 = 16.0 * noise.depolarizing2 / 15.0
-    single = _single_channel(4.0 * p1 / 3.0, gamma)
-    damp = _single_channel(0.0, gamma)
-    for kind, wires, source, index, factor in prog.ops:
-        angle = factor * (spec.angle_scale * h[:, index] if source == "h" else theta[index])
-        if kind == "RX":
-            rho = _apply_1q(rho, _rx(angle), n, wires[0])
-        else:
-            zs = prog.z[wires[0]] if kind == "RZ" else prog.z[wires[0]] * prog.z[wires[1]]
+    eye = torch.eye(d, dtype=torch.complex64, device=h.device) / d
+    for op in [*prog.ops, None]:
+        if lam and (op is None or op.kind == "READOUT"):
+            rho, lam = (1 - lam) * rho + lam * eye, 0.0
+        if op is None:
+            break
+        w = op.wires
+        if op.kind == "RX":
+            rho = _apply_1q(rho, _rx(op.angle.value(h, theta)), n, w[0])
+        elif op.kind in ("RZ", "ZZ"):
+            zs = prog.z[w[0]] if op.kind == "RZ" else prog.z[w[0]] * prog.z[w[1]]
+            angle = op.angle.value(h, theta)
             phase = torch.exp(-0.5j * angle.reshape(-1, 1).to(torch.complex64) * zs)
             rho = _apply_diag(rho, phase)
-        if kind == "ZZ":
-            if lam2:
-                rho = (1 - lam2) * rho + lam2 * _trace_replace(_trace_replace(rho, n, wires[0]), n, wires[1])
-            if gamma:
-                for w in wires:
-                    rho = _block_map(rho, n, w, *damp)
-        elif p1 or gamma:
-            rho = _block_map(rho, n, wires[0], *single)
+        elif op.kind == "DEPOLARIZING":
+            rho = _block_map(rho, n, w[0], *_single_channel(4.0 * op.params[0] / 3.0, 0.0))
+        elif op.kind == "DAMPING":
+            rho = _block_map(rho, n, w[0], *_single_channel(0.0, op.params[0]))
+        elif op.kind == "DEPOLARIZING2":
+            lam2 = 16.0 * op.params[0] / 15.0
+            rho = (1 - lam2) * rho + lam2 * _trace_replace(_trace_replace(rho, n, w[0]), n, w[1])
+        elif op.kind == "READOUT":
+            rho = _block_map(rho, n, w[0], *_readout_map(*op.params))
+        else:  # pragma: no cover - lower() emits nothing else
+            raise ValueError(f"unknown operation {op.kind}")
     return torch.diagonal(rho, dim1=1, dim2=2).real.clamp_min(0.0)
 
 
@@ -142,11 +149,11 @@ def density_probabilities(spec: CircuitSpec, h: torch.Tensor, theta: torch.Tenso
         raise ValueError(f"h must have shape (B, {spec.embed_dim}), got {tuple(h.shape)}")
     h = h.to(torch.float32)
     theta = theta.to(device=h.device, dtype=torch.float32)
-    prog = _Program(spec, h.device)
+    prog = _Program(spec, noise, h.device)
     step = max(1, DM_CHUNK_ENTRIES >> (2 * spec.n_qubits))
-    outs = [_evolve(prog, spec, h[i : i + step], theta, noise) for i in range(0, h.shape[0], step)]
-    probs = torch.cat(outs) if outs else h.new_zeros(0, spec.n_states)
-    return apply_classical(probs, noise, spec.n_qubits)
+    lam = noise.global_depolarizing
+    outs = [_evolve(prog, spec, h[i : i + step], theta, lam) for i in range(0, h.shape[0], step)]
+    return torch.cat(outs) if outs else h.new_zeros(0, spec.n_states)
 
 
 #: How a torch evaluator carries gate noise: "dm" exactly (density matrices), "global" with the
@@ -155,10 +162,8 @@ NOISE_MODES = ("dm", "global")
 
 
 def gate_counts(spec: CircuitSpec) -> tuple[int, int]:
-    """(single-qubit, two-qubit) gates of the compiled circuit (a CRZ is one RZ and one ZZ)."""
-    gates = spec.gates()
-    n2 = sum(g.name == "CRZ" for g in gates)
-    return len(gates), n2
+    """(single-qubit, two-qubit) native gates of the lowered circuit (a CRZ is one RZ and one ZZ)."""
+    return _gate_counts(lower(spec))
 
 
 def noisy_probabilities(spec: CircuitSpec, h: torch.Tensor, theta: torch.Tensor, noise: NoiseSpec,
