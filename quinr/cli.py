@@ -230,6 +230,8 @@ def _cmd_encode(args: argparse.Namespace) -> int:
         shuffle_seed=args.shuffle_seed,
         angle_scale=args.angle_scale,
     )
+    from .backends import parse_noise
+
     train = TrainConfig(
         steps=args.steps,
         lr=args.lr,
@@ -239,7 +241,7 @@ def _cmd_encode(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         seed=args.seed,
         device=args.device,
-        noise=args.noise,
+        noise=None if args.noise is None else parse_noise(args.noise),  # device=NAME resolved here, not in training
         noise_mode=args.noise_mode,
     )
     from .codec import parse_bits
@@ -473,7 +475,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 def _cmd_noise(args: argparse.Namespace) -> int:
     import json
 
-    from .noise import parse
+    from .backends import parse_noise as parse
 
     if args.output:
         from .files import check_output

@@ -98,6 +98,10 @@ def encode(
     if isinstance(bits, int):
         check_bits(bits)
     train = train or TrainConfig()
+    if isinstance(train.noise, str):  # device=NAME: a calibration only the backend layer can read
+        from .backends import parse_noise
+
+        train = dataclasses.replace(train, noise=parse_noise(train.noise))
     h, w, c = signal.shape
     cfg = dataclasses.replace(model or ModelConfig(), out_features=c)
     device = resolve_device(train.device)

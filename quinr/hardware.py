@@ -200,7 +200,7 @@ class HardwareEvaluator:
 
     # ------------------------------------------------------------------------ mitigation
     def _mitigated(self, spec: CircuitSpec, probs: np.ndarray) -> np.ndarray:
-        from .noise import mitigate_readout
+        from .mitigation import mitigate_readout
 
         conf = self.backend.driver.readout_confusion(spec.n_qubits)
         if conf is None:

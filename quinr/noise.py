@@ -20,19 +20,18 @@ Specs are written as text (``quinr encode --noise ...``, ``-O noise=...``)::
     device=aer.fake_torino,readout=0   # the snapshot of a catalogue backend, one field overridden
     snapshot.json                      # a spec saved by ``quinr noise ... -o snapshot.json``
 
-Aliases: ``depol``/``p1``, ``depol2``/``p2``, ``gamma``, ``global``. Device snapshots reduce a
-calibration to these few numbers (medians over the device; see :func:`from_ibm_backend` and
-:func:`from_braket_properties`); the emulators of the catalogue (``aer.fake_*``) keep the full
-per-qubit, per-gate model and stay the reference for what a device does.
-
-The classical parts live here too: applying readout confusion to probability vectors, and readout
-mitigation (inverse tensored confusion, then the nearest probability distribution).
+Aliases: ``depol``/``p1``, ``depol2``/``p2``, ``gamma``, ``global``. Device snapshots
+(``device=...``) reduce a calibration to these few numbers; they are read by the backend layer
+(:mod:`quinr.backends.calibration`), so this module stays a leaf: the spec, its text and JSON
+forms, the classical readout confusion and the Kraus operators the executors share. Readout
+mitigation is :mod:`quinr.mitigation`.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -40,7 +39,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .errors import BackendError, ConfigError
+from .errors import ConfigError
 
 _ALIASES = {
     "depolarizing": "depolarizing", "depol": "depolarizing", "p1": "depolarizing",
@@ -144,8 +143,17 @@ def _damping_fidelity(gamma: float) -> float:
     return (1 + math.sqrt(1 - gamma)) ** 2 / 4
 
 
-def parse(text: str | NoiseSpec | None) -> NoiseSpec:
-    """A :class:`NoiseSpec` from its text form (module docstring), a JSON file, or itself."""
+def names_device(text: str) -> bool:
+    """Whether a noise spec's text names a device calibration (``device=...``)."""
+    return any(item.partition("=")[0].strip().lower() == "device" for item in text.split(","))
+
+
+def parse(text: str | NoiseSpec | None, devices: Callable[[str], NoiseSpec] | None = None) -> NoiseSpec:
+    """A :class:`NoiseSpec` from its text form (module docstring), a JSON file, or itself.
+
+    ``device=NAME`` is a device's calibration, which only the backend layer can read: ``devices``
+    resolves it (:func:`quinr.backends.calibration.parse_noise` passes its own); without it such a
+    spec is refused, so nothing in the core ever reaches a backend or an SDK."""
     if text is None:
         return NoiseSpec()
     if isinstance(text, NoiseSpec):
@@ -168,7 +176,10 @@ def parse(text: str | NoiseSpec | None) -> NoiseSpec:
         if not sep:
             raise ConfigError(f"noise spec item {item!r} is not KEY=VALUE (e.g. depolarizing=0.001,readout=0.02)")
         if key == "device":
-            base = device_snapshot(value.strip())
+            if devices is None:
+                raise ConfigError(f"noise spec {text!r} names a device calibration; resolve it at the edge with "
+                                  "quinr.backends.calibration.parse_noise")
+            base = devices(value.strip())
             continue
         if key not in _ALIASES:
             raise ConfigError(f"unknown noise parameter {key!r}; valid: {', '.join(sorted(set(_ALIASES)))}, device")
@@ -186,117 +197,7 @@ def parse(text: str | NoiseSpec | None) -> NoiseSpec:
     return replace(base, **fields)
 
 
-# ---------------------------------------------------------------------------------- snapshots
-def device_snapshot(name: str) -> NoiseSpec:
-    """A device's calibration as a NoiseSpec: a ``qiskit_ibm_runtime.fake_provider`` class
-    (``FakeTorino``), or a catalogue backend whose driver knows its device (``aer.fake_torino``
-    offline; ``ibm.torino`` and Braket QPUs need credentials and network)."""
-    from .backends import registry
-
-    try:
-        profile = registry.get_profile(name)
-    except BackendError:
-        profile = None
-    if profile is None:
-        return from_ibm_backend(_fake_backend(name))
-    opts = profile.options
-    if "fake_device" in opts:
-        return from_ibm_backend(_fake_backend(opts["fake_device"]))
-    if "noise" in opts:
-        return parse(opts["noise"])
-    if "ibm_backend" in opts or "device_arn" in opts:
-        from .backends import get_backend
-
-        return get_backend(name).driver.device_noise()
-    raise ConfigError(f"backend {name} has no device calibration; give the noise parameters themselves")
-
-
-def _fake_backend(name: str):
-    try:
-        from qiskit_ibm_runtime import fake_provider
-    except ImportError:
-        raise ConfigError("IBM device snapshots need qiskit-ibm-runtime: pip install qiskit-ibm-runtime") from None
-    cls = getattr(fake_provider, name, None)
-    if cls is None:
-        valid = sorted(n for n in dir(fake_provider) if n.startswith("Fake") and not n.endswith("Provider"))
-        raise ConfigError(f"no device snapshot {name!r}; valid: catalogue backends with a device, or {', '.join(valid[:12])}, ...")
-    return cls()
-
-
-def from_ibm_backend(backend, qubits: list[int] | None = None) -> NoiseSpec:
-    """Reduce an IBM backend's calibration (fake or real ``BackendV2``) to a NoiseSpec.
-
-    Medians over ``qubits`` (default: all) of: the ``sx`` error e1, the two-qubit gate error e2
-    (cz, ecr or cx), T1 and the readout flips. Average gate infidelity r maps to the Pauli error
-    probability of a depolarizing channel as p = 3r/2 (1 qubit) and p = 5r/4 (2 qubits). On IBM
-    hardware an RX costs two sx and an RZ none (virtual), so one logical rotation carries about
-    one sx: p1 = 1.5 e1; a compiled CRZ needs two entangling gates: p2 = 1.25 * 2 e2. Damping is
-    the T1 decay over one sx duration. Routing swaps are not counted, so the snapshot is
-    optimistic for circuits whose pairs are not neighbours on the chip.
-    """
-    target = backend.target
-    qs = list(range(backend.num_qubits)) if qubits is None else list(qubits)
-    sx = target["sx"] if "sx" in target.operation_names else {}
-    e1 = _median([sx[(q,)].error for q in qs if (q,) in sx and sx[(q,)] is not None])
-    t_sx = _median([sx[(q,)].duration for q in qs if (q,) in sx and sx[(q,)] is not None])
-    two = next((g for g in ("cz", "ecr", "cx") if g in target.operation_names), None)
-    qset = set(qs)
-    e2 = _median([p.error for k, p in target[two].items() if p is not None and set(k) <= qset]) if two else 0.0
-    t1 = _median([backend.qubit_properties(q).t1 for q in qs])
-    props = backend.properties() if hasattr(backend, "properties") else None
-    if props is not None:
-        p10 = _median([props.qubit_property(q)["prob_meas1_prep0"][0] for q in qs])
-        p01 = _median([props.qubit_property(q)["prob_meas0_prep1"][0] for q in qs])
-        date = props.last_update_date.date().isoformat()
-    else:
-        p10 = p01 = _median([target["measure"][(q,)].error for q in qs])
-        date = "unknown date"
-    damping = 1 - math.exp(-t_sx / t1) if t1 and t_sx else 0.0
-    return NoiseSpec(
-        depolarizing=min(1.5 * e1, 0.75),
-        depolarizing2=min(2.5 * e2, 15 / 16),
-        damping=damping,
-        readout=((p10, p01),),
-        source=f"{backend.name} calibration {date} (medians over {len(qs)} qubits)",
-    )
-
-
-def from_braket_properties(props: Any, name: str = "braket device") -> NoiseSpec:
-    """Reduce Braket's standardized QPU properties (``device.properties.standardized``, or its
-    dict) to a NoiseSpec, with the same mapping as :func:`from_ibm_backend`: medians of the
-    single-qubit randomized-benchmarking fidelity, the two-qubit gate fidelity, the readout
-    fidelity and T1 (a 1q gate time of 40 ns is assumed for damping: Braket does not publish it)."""
-    d = props if isinstance(props, dict) else json.loads(props.json())
-    one, two = d.get("oneQubitProperties") or {}, d.get("twoQubitProperties") or {}
-    if not one:
-        raise BackendError(f"{name}: no standardized oneQubitProperties; cannot derive a noise snapshot")
-    rb, ro, t1 = [], [], []
-    for q in one.values():
-        for f in q.get("oneQubitFidelity", []):
-            kind = f["fidelityType"]["name"]
-            (ro if kind == "READOUT" else rb).append(f["fidelity"])
-        if "T1" in q:
-            t1.append(q["T1"]["value"] * {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}.get(q["T1"].get("unit", "s"), 1.0))
-    f2 = [g["fidelity"] for pair in two.values() for g in pair.get("twoQubitGateFidelity", [])]
-    r1 = 1 - _median(rb) if rb else 0.0
-    r2 = 1 - _median(f2) if f2 else 0.0
-    r_ro = 1 - _median(ro) if ro else 0.0
-    t1m = _median(t1) if t1 else 0.0
-    return NoiseSpec(
-        depolarizing=min(1.5 * r1, 0.75),
-        depolarizing2=min(2.5 * r2, 15 / 16),
-        damping=1 - math.exp(-40e-9 / t1m) if t1m else 0.0,
-        readout=((r_ro, r_ro),) if r_ro else (),
-        source=f"{name} standardized properties",
-    )
-
-
-def _median(values: list[float]) -> float:
-    vals = [float(v) for v in values if v is not None and math.isfinite(float(v))]
-    return float(np.median(vals)) if vals else 0.0
-
-
-# ------------------------------------------------------------------- classical noise and mitigation
+# ----------------------------------------------------------------------------- classical noise
 def apply_confusion(probs: torch.Tensor, confusion: torch.Tensor | np.ndarray) -> torch.Tensor:
     """Apply per-wire 2x2 matrices to probability vectors (B, 2^n) in quinr's index order (wire 0
     the most significant bit): ``p'[.., i_w, ..] = sum_j M_w[i_w, j] p[.., j, ..]``."""
@@ -317,27 +218,6 @@ def apply_classical(probs: torch.Tensor, noise: NoiseSpec, n_qubits: int, global
         probs = (1 - lam) * probs + lam / (1 << n_qubits)
     conf = noise.confusion(n_qubits)
     return probs if conf is None else apply_confusion(probs, conf)
-
-
-def nearest_probability(q: np.ndarray) -> np.ndarray:
-    """Row-wise Euclidean projection onto the probability simplex (the nearest probability
-    distribution of Smolin, Gambetta and Smith 2012; sort-based, O(d log d) per row)."""
-    q = np.asarray(q, np.float64)
-    u = -np.sort(-q, axis=1)
-    css = np.cumsum(u, axis=1) - 1.0
-    j = np.arange(1, q.shape[1] + 1)
-    k = (u - css / j > 0).sum(axis=1)  # the support size
-    tau = css[np.arange(q.shape[0]), k - 1] / k
-    return np.maximum(q - tau[:, None], 0.0)
-
-
-def mitigate_readout(probs: np.ndarray, confusion: np.ndarray) -> np.ndarray:
-    """Readout mitigation of measured (or exact noisy) probability vectors (B, 2^n): the inverse of
-    every wire's confusion matrix (the tensored inverse), then the nearest probability distribution.
-    Exact when the readout error is the tensored model; O(n 2^n) per circuit, batched."""
-    inv = np.linalg.inv(np.asarray(confusion, np.float64))
-    q = apply_confusion(torch.from_numpy(np.asarray(probs, np.float64)), inv).numpy()
-    return nearest_probability(q)
 
 
 # ---------------------------------------------------------------------------- Kraus operators

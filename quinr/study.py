@@ -28,7 +28,6 @@ import torch
 from .budget import exact_outputs, expected_mse, load_reference, psnr_from_mse
 from .errors import ConfigError
 from .noise import PARAMETERS, NoiseSpec
-from .noise import parse as parse_noise
 from .signal import peak_value
 
 #: Largest register for which the prediction uses exact density matrices (else white noise).
@@ -251,8 +250,9 @@ def study_noise(
 
 def _backend_noise(backend: str, options: dict[str, Any] | None, noise) -> NoiseSpec:
     """The study's noise: ``noise`` if given, else the noise the backend's own options declare."""
+    from .backends import get_backend, parse_noise
+
     if noise is not None:
         return parse_noise(noise)
-    from .backends import get_backend
 
     return get_backend(backend, options).driver.noise

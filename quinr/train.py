@@ -22,7 +22,7 @@ import torch
 from .checks import check_seed
 from .errors import ConfigError
 from .model import Evaluator, QuINR
-from .noise import NoiseSpec
+from .noise import NoiseSpec, names_device
 from .noise import parse as parse_noise
 from .sim.density import NOISE_MODES, noisy_evaluator
 
@@ -75,9 +75,10 @@ class TrainConfig:
     noise_mode: str = "global"
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "noise", None if self.noise is None else parse_noise(self.noise))
-        if self.noise is not None and self.noise.noiseless:
-            object.__setattr__(self, "noise", None)
+        if not (isinstance(self.noise, str) and names_device(self.noise)):  # device=NAME: resolved by the codec
+            object.__setattr__(self, "noise", None if self.noise is None else parse_noise(self.noise))
+            if self.noise is not None and self.noise.noiseless:
+                object.__setattr__(self, "noise", None)
         if self.noise_mode not in NOISE_MODES:
             raise ConfigError(f"noise_mode must be one of {NOISE_MODES}, got {self.noise_mode!r}")
         if not isinstance(self.steps, int) or self.steps < 1:
@@ -141,7 +142,7 @@ def _param_groups(model: QuINR, cfg: TrainConfig) -> list[dict]:
 
 def train_evaluator(cfg: TrainConfig) -> Evaluator | None:
     """The evaluator training runs through: exact, or noisy for noise-aware training."""
-    return None if cfg.noise is None else noisy_evaluator(cfg.noise, cfg.noise_mode)
+    return None if cfg.noise is None else noisy_evaluator(parse_noise(cfg.noise), cfg.noise_mode)
 
 
 def _full_loss(model: QuINR, coords: torch.Tensor, values: torch.Tensor, backward: bool,

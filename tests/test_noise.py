@@ -12,19 +12,15 @@ import torch
 from quinr_testutils import smooth_rgb
 
 from quinr import encode
+from quinr.backends import parse_noise as parse
+from quinr.backends.calibration import from_braket_properties
 from quinr.circuit import CircuitSpec
 from quinr.codec import decode
 from quinr.errors import BackendError, ConfigError
 from quinr.hardware import decode_on_backend
+from quinr.mitigation import mitigate_readout, nearest_probability
 from quinr.model import ModelConfig
-from quinr.noise import (
-    NoiseSpec,
-    apply_confusion,
-    from_braket_properties,
-    mitigate_readout,
-    nearest_probability,
-    parse,
-)
+from quinr.noise import NoiseSpec, apply_confusion
 from quinr.signal import Signal, SignalKind, psnr
 from quinr.sim import probabilities
 from quinr.sim.density import density_probabilities, gate_counts, noisy_probabilities

@@ -241,7 +241,7 @@ class BraketDriver(Driver):
 
     def device_noise(self) -> NoiseSpec:
         """A snapshot of the device's standardized calibration (needs credentials and network)."""
-        from ..noise import from_braket_properties
+        from .calibration import from_braket_properties
 
         if "device_arn" not in self.options:
             return super().device_noise()

@@ -215,7 +215,7 @@ class QiskitDriver(Driver):
         return "fake_device" in self.options or "ibm_backend" in self.options or super().knows_readout()
 
     def device_noise(self) -> NoiseSpec:
-        from ..noise import from_ibm_backend
+        from .calibration import from_ibm_backend
 
         if "fake_device" not in self.options and "ibm_backend" not in self.options:
             return super().device_noise()

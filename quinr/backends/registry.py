@@ -27,7 +27,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from ..errors import BackendError, MissingSDKError, UnknownBackendError
+from ..errors import BackendError, ConfigError, MissingSDKError, UnknownBackendError
+from ..noise import NoiseSpec
+from ..noise import parse as parse_spec
+from . import calibration
 from .base import Backend, Driver
 from .profile import Profile, load_profile
 
@@ -123,6 +126,11 @@ def get_backend(name: str, options: dict[str, Any] | None = None) -> Backend:
     cls = _driver_class(profile.driver)
     merged = {**profile.options, **(options or {})}
     check_billing(profile, cls, merged)
+    if isinstance(merged.get("noise"), str):  # device=NAME is resolved here, at the edge of the core
+        try:
+            merged["noise"] = parse_noise(merged["noise"])
+        except ConfigError as exc:
+            raise BackendError(f"backend {name}: {exc}") from None
     return Backend(profile, cls(profile, merged))
 
 
@@ -137,6 +145,32 @@ def check_billing(profile: Profile, cls: type[Driver] | None = None, options: di
             "it as free; decode on a catalogue profile that prices that device (see `quinr backends`), or give the "
             "profile its [pricing]"
         )
+
+
+def parse_noise(text: str | NoiseSpec | None) -> NoiseSpec:
+    """A noise spec from its text or JSON form (:func:`quinr.noise.parse`), with ``device=NAME``
+    resolved to that device's calibration snapshot (:func:`device_snapshot`)."""
+    return parse_spec(text, device_snapshot)
+
+
+def device_snapshot(name: str) -> NoiseSpec:
+    """A device's calibration as a NoiseSpec: a catalogue backend whose driver knows its device
+    (``aer.fake_torino`` offline; ``ibm.torino`` and Braket QPUs need credentials and network), a
+    catalogue backend whose options carry a noise spec, or a ``qiskit_ibm_runtime.fake_provider``
+    class (``FakeTorino``)."""
+    profiles = load_profiles()
+    if name not in profiles:
+        return calibration.from_ibm_backend(calibration.fake_backend(name))
+    profile = profiles[name]
+    if "noise" in profile.options:
+        return parse_noise(profile.options["noise"])
+    try:
+        return get_backend(name).driver.device_noise()
+    except MissingSDKError:
+        raise
+    except BackendError as exc:
+        raise ConfigError(f"backend {name} has no device calibration ({exc}); give the noise parameters "
+                          "themselves") from None
 
 
 def parse_options(pairs: list[str]) -> dict[str, str]:

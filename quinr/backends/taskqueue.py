@@ -136,7 +136,7 @@ class TaskQueue:
             last = time.monotonic()
 
     def _execute(self, task_id: str) -> None:
-        from .torch_exact import simulate
+        from ..sim.run import simulate
 
         try:
             with np.load(self.root / "tasks" / f"{task_id}.npz") as z:

@@ -17,24 +17,9 @@ import torch
 
 from ..circuit import CircuitSpec
 from ..errors import BackendError
-from ..noise import NoiseSpec
-from ..sim import probabilities, sample_counts
-from ..sim.density import NOISE_MODES, noisy_probabilities
+from ..sim.density import NOISE_MODES
+from ..sim.run import simulate
 from .base import NOISE_OPTION, Driver, ExecutionReport, Option
-
-
-def simulate(spec: CircuitSpec, h: np.ndarray, theta: np.ndarray, shots: int | None, seed: int,
-             noise: NoiseSpec, noise_mode: str = "dm", device: str = "cpu") -> np.ndarray:
-    """Exact (noisy) probabilities of every row of h, or frequencies of ``shots`` seeded samples."""
-    dev = torch.device(device)
-    hh = torch.from_numpy(np.asarray(h)).float().to(dev)
-    tt = torch.from_numpy(np.asarray(theta)).float().to(dev)
-    with torch.no_grad():
-        p = probabilities(spec, hh, tt) if noise.noiseless else noisy_probabilities(spec, hh, tt, noise, noise_mode)
-    if shots is None:
-        return p.cpu().double().numpy()
-    gen = torch.Generator().manual_seed(seed)
-    return sample_counts(p.cpu(), shots, gen).numpy() / shots
 
 
 class TorchExactDriver(Driver):
