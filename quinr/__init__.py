@@ -14,8 +14,7 @@ from .hardware import decode_on_backend
 from .model import ModelConfig, QuINR
 from .signal import Signal, SignalKind, load_signal, psnr, save_signal
 from .train import TrainConfig
-
-__version__ = "0.1.0"
+from .version import __version__
 
 __all__ = [
     "BitstreamError",

@@ -81,7 +81,7 @@ def _crop(text: str) -> tuple[int, int, int, int]:
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    from . import __version__
+    from .version import __version__
 
     parser = argparse.ArgumentParser(prog="quinr", description="Quantum implicit neural compression (quINR).")
     parser.add_argument("--version", action="version", version=f"quinr {__version__}")

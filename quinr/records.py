@@ -65,17 +65,6 @@ def safe_options(options: dict[str, Any]) -> dict[str, str]:
     return Redactor(options).options(options)
 
 
-def calibration_date(backend) -> str | None:
-    """The calibration snapshot date a run used, where the backend has one."""
-    if "fake_device" in backend.driver.options:
-        try:
-            return backend.driver._runtime_backend()[0].properties().last_update_date.date().isoformat()
-        except Exception:  # noqa: BLE001 - best effort: a record without the date is still a record
-            return None
-    src = backend.driver.noise.source
-    return src or None
-
-
 def _json_bytes(doc: Any) -> bytes:
     return (json.dumps(doc, indent=2, default=str) + "\n").encode()
 
@@ -109,7 +98,7 @@ def write_record(run_dir: Path, *, data: bytes, backend, report, shots, seed, cr
                     "profile_description": p.description, "pricing": p.pricing.describe(),
                     "pricing_date": p.pricing.date or None, "overrides_builtin": p.overrides_builtin},
         "emulated": p.kind != "qpu" and not backend.remote_target,
-        "calibration_date": calibration_date(backend),
+        "calibration_date": backend.driver.calibration_date(),
         "options": report.options,
         "noise": report.noise,
         "mitigation": mitigate,
@@ -134,7 +123,7 @@ def write_record(run_dir: Path, *, data: bytes, backend, report, shots, seed, cr
 
 
 def _quinr_version() -> str:
-    from . import __version__
+    from .version import __version__
 
     return __version__
 

@@ -122,7 +122,7 @@ def test_braket_program_sets_translate_and_parse_locally():
     """The QPU path builds program sets; the local simulator runs them too (up to the network)."""
     from braket.devices import LocalSimulator
 
-    from quinr.backends.braket import program_set_probs
+    from quinr.backends.braket_device import program_set_probs
 
     spec, shots = SPECS[1], 3000
     h, theta = _inputs(spec, 5, 8)

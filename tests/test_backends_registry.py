@@ -191,7 +191,7 @@ def test_pricing_estimates_follow_the_profiles():
 
 
 def test_billed_cost_prices_the_usage_providers_report():
-    from quinr.backends.braket import braket_usage
+    from quinr.backends.braket_device import braket_usage
 
     garnet = get_profile("braket.iqm_garnet").pricing
     meta = {"status": "COMPLETED", "shots": 1000, "numSuccessfulShots": 64000, "actionMetadata": {"executableCount": 64}}

@@ -150,6 +150,11 @@ class Driver(ABC):
         """Whether :meth:`readout_confusion` will have a calibration (checked before a run)."""
         return bool(self.noise.readout)
 
+    def calibration_date(self) -> str | None:
+        """The calibration a run used, for its record: a device snapshot's date, or the source
+        of the noise spec (None when there is none)."""
+        return self.noise.source or None
+
     def device_noise(self) -> NoiseSpec:
         """The device's calibration reduced to a :class:`NoiseSpec` (device-backed drivers)."""
         raise BackendError(f"{self.device_name} has no device calibration to take a noise snapshot from")

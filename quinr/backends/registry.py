@@ -39,10 +39,26 @@ ENTRY_POINT_GROUP = "quinr.backends"
 BUILTIN_DRIVERS = {
     "torch_exact": "quinr.backends.torch_exact:TorchExactDriver",
     "pennylane": "quinr.backends.pennylane:PennyLaneDriver",
-    "qiskit": "quinr.backends.qiskit:QiskitDriver",
-    "braket": "quinr.backends.braket:BraketDriver",
+    "aer": "quinr.backends.aer:AerDriver",
+    "ibm_runtime": "quinr.backends.ibm:IBMRuntimeDriver",
+    "braket_local": "quinr.backends.braket_local:BraketLocalDriver",
+    "braket_device": "quinr.backends.braket_device:BraketDeviceDriver",
     "replay": "quinr.backends.replay:ReplayDriver",
 }
+#: SDK families a profile may name instead of a target driver: the family's options say which
+#: target (a device option makes it the device driver, otherwise the local simulator).
+FAMILIES = {
+    "qiskit": (("fake_device", "ibm_backend"), "ibm_runtime", "aer"),
+    "braket": (("device_arn",), "braket_device", "braket_local"),
+}
+
+
+def driver_name(name: str, options: dict[str, Any]) -> str:
+    """The driver a profile's ``driver`` field and options select (families resolved to a target)."""
+    if name in FAMILIES:
+        device_options, device, local = FAMILIES[name]
+        return device if any(options.get(k) for k in device_options) else local
+    return name
 
 
 def catalogue_dirs() -> list[Path]:
@@ -93,7 +109,8 @@ def get_profile(name: str) -> Profile:
     raise UnknownBackendError(f"unknown backend {name!r}.{hint} Valid backends: {', '.join(sorted(profiles))}")
 
 
-def _driver_class(name: str) -> type[Driver]:
+def _driver_class(name: str, options: dict[str, Any] | None = None) -> type[Driver]:
+    name = driver_name(name, options or {})
     target = BUILTIN_DRIVERS.get(name)
     if target is None:
         for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
@@ -101,7 +118,7 @@ def _driver_class(name: str) -> type[Driver]:
                 cls = ep.load()
                 break
         else:
-            raise BackendError(f"no driver named {name!r} (built-in: {', '.join(BUILTIN_DRIVERS)}; "
+            raise BackendError(f"no driver named {name!r} (built-in: {', '.join([*BUILTIN_DRIVERS, *FAMILIES])}; "
                                f"third-party drivers register in the entry-point group {ENTRY_POINT_GROUP!r})")
     else:
         module, attr = target.split(":")
@@ -123,8 +140,8 @@ def get_backend(name: str, options: dict[str, Any] | None = None) -> Backend:
     if missing:
         pip = profile.pip or f"pip install {' '.join(missing)}"
         raise MissingSDKError(f"backend {name} needs {', '.join(missing)}, which is not installed: {pip}")
-    cls = _driver_class(profile.driver)
     merged = {**profile.options, **(options or {})}
+    cls = _driver_class(profile.driver, merged)
     check_billing(profile, cls, merged)
     if isinstance(merged.get("noise"), str):  # device=NAME is resolved here, at the edge of the core
         try:
@@ -137,8 +154,9 @@ def get_backend(name: str, options: dict[str, Any] | None = None) -> Backend:
 def check_billing(profile: Profile, cls: type[Driver] | None = None, options: dict[str, Any] | None = None) -> None:
     """Refuse a free profile whose options send circuits to a real device (which bills): a
     profile aimed at a real device must price it, or no budget could guard it."""
-    cls = cls or _driver_class(profile.driver)
-    remote = cls.remote_target(profile.options if options is None else options)
+    options = profile.options if options is None else options
+    cls = cls or _driver_class(profile.driver, options)
+    remote = cls.remote_target(options)
     if remote and not profile.pricing.billed:
         raise BackendError(
             f"backend {profile.name} sends circuits to a real device ({remote}), which bills, but its profile prices "

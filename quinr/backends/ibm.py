@@ -1,174 +1,54 @@
-"""Qiskit: Aer simulators directly, and IBM devices (fake or real) through qiskit-ibm-runtime.
+"""IBM devices through qiskit-ibm-runtime (driver ``ibm_runtime``; the ``qiskit`` family's device
+target): a fake backend offline, or a real one.
 
-Why not PennyLane's ``qiskit.aer`` device: it builds and transpiles one circuit per coordinate
-(about 70 ms each), silently drops a noise model on the statevector method and samples on
-density_matrix even with shots=None. Here the circuit is built once with the embedding angles as
-parameters (the circuit angles theta are bound as numbers, so no controlled rotation is ever
-parameterised: Aer 0.17 binds parameterised CRZ wrongly), transpiled once, and every coordinate
-is one parameter set of a single job per task.
-
-Paths:
-
-* Aer (default): ``method`` statevector or density_matrix. Exact probabilities come from Aer's
-  ``save_probabilities`` (exact and noisy-exact with density_matrix); shots sample ``measure_all``.
 * ``fake_device=FakeTorino`` (any class of ``qiskit_ibm_runtime.fake_provider``): the runtime
   SamplerV2 in local testing mode on the device's calibration snapshot. This is the same PUB code
-  path as real hardware, up to the network.
+  path as real hardware, up to the network; its jobs live in this process.
 * ``ibm_backend=ibm_torino``: a real device through ``QiskitRuntimeService``, one SamplerV2 job
   (job mode, a PUB with a parameter array) per chunk, tagged with the run and chunk. Jobs are
   collected by id (``service.job(id)``), so a resumed decode fetches a job submitted before a
   crash instead of paying for it again. Fails fast without a saved account.
 
-The circuit is the spec's lowering (:func:`quinr.circuit.lower`), op for op: native RX, RZ and
-RZZ, and the noise channels of ``-O noise=...`` as Aer quantum errors where the lowering places
-them (readout as a Kraus channel just before measurement, so ``save_probabilities`` carries it
-too).
-
-Index order: wire w of quinr is Qiskit qubit n-1-w, so Qiskit's little-endian integers are
-quinr's indices (wire 0 most significant) directly.
+The circuit is the noise-free lowering (:func:`quinr.circuit.lower`), transpiled once for the
+device (deterministically, ``seed_transpiler=0``); the device brings its own noise.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..circuit import CircuitSpec, lower
+from ..circuit import CircuitSpec
 from ..errors import BackendError, MissingSDKError, TaskFailedError
-from ..noise import NoiseSpec, readout_kraus
-from .base import NOISE_OPTION, Driver, ExecutionReport, Option, counts_to_probs, task_chunks
+from ..noise import NoiseSpec
+from .aer import QISKIT_OPTIONS, _import_qiskit, build_circuit
+from .base import Driver, ExecutionReport, task_chunks
 
 
-def _import_qiskit():
-    try:
-        import qiskit
-        import qiskit_aer
-    except ImportError:
-        raise MissingSDKError("the qiskit driver needs qiskit and qiskit-aer: pip install qiskit qiskit-aer") from None
-    return qiskit, qiskit_aer
-
-
-def build_circuit(spec: CircuitSpec, theta: np.ndarray, noise: NoiseSpec | None = None):
-    """The lowered circuit (:func:`quinr.circuit.lower`) as a Qiskit QuantumCircuit with
-    parameters h[0..M-1] and theta bound, op for op: ``rx``, ``rz``, ``rzz``, and each noise
-    channel as an Aer quantum error in place (``depolarizing_error`` takes the probability of full
-    depolarisation, 4p/3 for one qubit and 16p/15 for two; the readout flip is a Kraus error)."""
-    from qiskit import QuantumCircuit
-    from qiskit.circuit import ParameterVector
-
-    n = spec.n_qubits
-    hp = ParameterVector("h", spec.embed_dim)
-    qc = QuantumCircuit(n, name="quinr")
-    errors: dict[tuple, object] = {}
-    for op in lower(spec, noise):
-        q = [n - 1 - w for w in op.wires]  # wire w is Qiskit qubit n-1-w
-        if op.is_gate:
-            a = op.angle
-            angle = a.factor * hp[a.index] if a.source == "h" else float(a.factor * theta[a.index])
-            if op.kind == "RX":
-                qc.rx(angle, q[0])
-            elif op.kind == "RZ":
-                qc.rz(angle, q[0])
-            else:
-                qc.rzz(angle, q[0], q[1])
-        else:
-            key = (op.kind, op.params)
-            if key not in errors:
-                errors[key] = _aer_error(op)
-            qc.append(errors[key], q)
-    return qc, hp
-
-
-def _aer_error(op):
-    """The Aer quantum error of one noise channel of the lowering."""
-    from qiskit_aer.noise import amplitude_damping_error, depolarizing_error, kraus_error
-
-    if op.kind == "DEPOLARIZING":
-        return depolarizing_error(4 * op.params[0] / 3, 1)
-    if op.kind == "DEPOLARIZING2":
-        return depolarizing_error(16 * op.params[0] / 15, 2)
-    if op.kind == "DAMPING":
-        return amplitude_damping_error(op.params[0])
-    if op.kind == "READOUT":
-        return kraus_error(readout_kraus(*op.params))
-    raise BackendError(f"the Qiskit driver cannot run {op.kind}")  # pragma: no cover - lower() emits nothing else
-
-
-class QiskitDriver(Driver):
-    OPTIONS = {
-        "method": Option(str, "Aer method", "statevector", choices=("statevector", "density_matrix")),
-        "fake_device": Option(str, "a qiskit_ibm_runtime.fake_provider class, e.g. FakeTorino"),
-        "ibm_backend": Option(str, "an IBM Quantum backend name, e.g. ibm_torino (real hardware)"),
-        "channel": Option(str, "QiskitRuntimeService channel (default: the saved account's)"),
-        "instance": Option(str, "QiskitRuntimeService instance (CRN)", secret=True),
-        "optimization_level": Option(int, "transpiler optimization level for device targets", 1, minimum=0, maximum=3),
-        **NOISE_OPTION,
-        "depolarizing": Option(float, "shorthand for noise=depolarizing=P (after each RX/RZ)", minimum=0, maximum=0.75),
-        "depolarizing2": Option(float, "shorthand for noise=depolarizing2=P (after each CRZ's RZZ)", minimum=0,
-                                maximum=15 / 16),
-    }
+class IBMRuntimeDriver(Driver):
+    OPTIONS = QISKIT_OPTIONS
     REMOTE_OPTIONS = ("ibm_backend",)
 
     def __init__(self, profile, options) -> None:
         super().__init__(profile, options)
-        method = self.options.get("method", "statevector")
-        if method not in ("statevector", "density_matrix"):
-            raise BackendError(f"method must be statevector or density_matrix, got {method!r}")
-        device = "fake_device" in self.options or "ibm_backend" in self.options
-        if not self.noise.noiseless and device:
+        if not self.noise.noiseless:
             raise BackendError("a device backend brings its own noise; -O noise is for the Aer simulators")
-        if not self.noise.noiseless and method != "density_matrix":
-            raise BackendError("noise needs method=density_matrix (exact noisy probabilities); "
-                               "Aer's statevector method samples one trajectory per shot")
-        if "fake_device" in self.options and "ibm_backend" in self.options:
-            raise BackendError("give fake_device or ibm_backend, not both")
+        if ("fake_device" in self.options) == ("ibm_backend" in self.options):
+            raise BackendError("give fake_device or ibm_backend (one of them)")
         self._isa = None  # (key, transpiled circuit, h column per parameter, physical qubit per wire)
 
     @property
     def device_name(self) -> str:
-        return self.options.get("ibm_backend") or self.options.get("fake_device") or f"aer_simulator_{self.options.get('method', 'statevector')}"
+        return self.options.get("ibm_backend") or self.options["fake_device"]
 
     def run(self, spec: CircuitSpec, h: np.ndarray, theta: np.ndarray, shots: int | None, seed: int | None,
             report: ExecutionReport) -> np.ndarray:
         _import_qiskit()
-        if "ibm_backend" in self.options or "fake_device" in self.options:
-            if shots is None:
-                raise BackendError(f"{self.device_name} returns samples only; give --shots")
-            if "ibm_backend" in self.options:
-                raise BackendError(f"{self.device_name}: jobs are submitted and collected by id (Backend.run)")
-            return self._run_fake(spec, h, theta, shots, seed, report)
-        return self._run_aer(spec, h, theta, shots, seed, report)
-
-    # ------------------------------------------------------------------------------------ Aer
-    def _run_aer(self, spec, h, theta, shots, seed, report) -> np.ndarray:
-        from qiskit_aer import AerSimulator
-
-        qc, hp = build_circuit(spec, theta, self.noise)
         if shots is None:
-            qc.save_probabilities()
-        else:
-            qc.measure_all()
-        kwargs = {"method": self.options.get("method", "statevector")}
-        if seed is not None:
-            kwargs["seed_simulator"] = seed
-        sim = AerSimulator(**kwargs)
-        out = np.empty((h.shape[0], spec.n_states))
-        for sl in task_chunks(h.shape[0], self.profile.max_circuits_per_task):
-            binds = {hp[j]: h[sl, j].tolist() for j in range(spec.embed_dim)}
-            job = sim.run(qc, parameter_binds=[binds], shots=shots or 1)
-            result = job.result()
-            if not result.success:
-                raise BackendError(f"Aer job failed: {result.status}")
-            for i in range(sl.stop - sl.start):
-                if shots is None:
-                    out[sl.start + i] = result.data(i)["probabilities"]
-                else:
-                    out[sl.start + i] = counts_to_probs(result.get_counts(i), spec.n_qubits)
-            report.tasks += 1
-            report.task_ids.append(job.job_id())
-        report.circuits += h.shape[0]
-        return out
+            raise BackendError(f"{self.device_name} returns samples only; give --shots")
+        if "ibm_backend" in self.options:
+            raise BackendError(f"{self.device_name}: jobs are submitted and collected by id (Backend.run)")
+        return self._run_fake(spec, h, theta, shots, seed, report)
 
-    # ------------------------------------------------------------------------------- runtime
     def _runtime_backend(self):
         if getattr(self, "_rt", None) is None:
             self._rt = self._connect()
@@ -197,10 +77,7 @@ class QiskitDriver(Driver):
             ) from None
 
     def readout_confusion(self, n_qubits: int) -> np.ndarray | None:
-        """Aer: the noise spec's; a device: its calibrated readout flips on the physical qubits the
-        last run was laid out on."""
-        if "fake_device" not in self.options and "ibm_backend" not in self.options:
-            return super().readout_confusion(n_qubits)
+        """The device's calibrated readout flips on the physical qubits the last run was laid out on."""
         if self._physical is None:
             raise BackendError("the device's readout calibration is known after the layout of a run")
         props = self._runtime_backend()[0].properties()
@@ -212,14 +89,21 @@ class QiskitDriver(Driver):
         return np.array(out)
 
     def knows_readout(self) -> bool:
-        return "fake_device" in self.options or "ibm_backend" in self.options or super().knows_readout()
+        return True
 
     def device_noise(self) -> NoiseSpec:
         from .calibration import from_ibm_backend
 
-        if "fake_device" not in self.options and "ibm_backend" not in self.options:
-            return super().device_noise()
         return from_ibm_backend(self._runtime_backend()[0])
+
+    def calibration_date(self) -> str | None:
+        """The date of the device's calibration snapshot (fake devices: offline)."""
+        if "fake_device" not in self.options:
+            return None
+        try:
+            return self._runtime_backend()[0].properties().last_update_date.date().isoformat()
+        except Exception:  # noqa: BLE001 - best effort: a record without the date is still a record
+            return None
 
     def _transpiled(self, spec: CircuitSpec, theta: np.ndarray):
         """The circuit transpiled once for the device (deterministically: seed_transpiler=0), the
@@ -275,6 +159,8 @@ class QiskitDriver(Driver):
 
         if "ibm_backend" not in self.options:
             return super().submit(spec, h, theta, shots, seed, tags)
+        if shots is None:
+            raise BackendError(f"{self.device_name} returns samples only; give --shots")
         isa, order = self._transpiled(spec, theta)
         sampler = SamplerV2(mode=self._runtime_backend()[0])
         sampler.options.environment.job_tags = [f"{k}={v}" for k, v in tags.items()]
