@@ -1,0 +1,78 @@
+"""The ``quinr`` command line: encode, decode, info, demo, backends, budget, noise, study.
+
+``main(argv)`` returns an exit code: 0 on success, 1 when quinr refused the input (a one-line
+message on stderr, no traceback), 2 for usage errors (argparse), 130 when interrupted, 141 when
+standard output was closed (``quinr ... | head``: the command ends quietly).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Sequence
+
+from ..errors import QuinrError
+from .backend import _cmd_backends, _cmd_budget, _cmd_noise, _cmd_replay, _cmd_study
+from .coding import _cmd_decode, _cmd_demo, _cmd_encode, _cmd_info
+from .parser import build_parser
+from .sweeps import _cmd_lidar_to_range, _cmd_rd
+
+_COMMANDS = {
+    "encode": _cmd_encode,
+    "decode": _cmd_decode,
+    "info": _cmd_info,
+    "demo": _cmd_demo,
+    "backends": _cmd_backends,
+    "budget": _cmd_budget,
+    "noise": _cmd_noise,
+    "replay": _cmd_replay,
+    "rd": _cmd_rd,
+    "lidar-to-range": _cmd_lidar_to_range,
+    "study": _cmd_study,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        code = _COMMANDS[args.command](args)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handlers below
+        return code
+    except QuinrError as exc:
+        return _fail(str(exc))
+    except BrokenPipeError:
+        _silence_stdout()
+        return 141
+    except OSError as exc:  # file-system errors quinr did not foresee still name the path
+        from ..files import describe_os_error
+
+        return _fail(describe_os_error(exc.filename, exc) if exc.filename else f"{type(exc).__name__}: {exc}")
+    except MemoryError:
+        return _fail("out of memory; decode a --crop or --scale, or use smaller settings")
+    except KeyboardInterrupt:
+        print("quinr: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the CLI never shows a traceback (QUINR_DEBUG=1 does)
+        if os.environ.get("QUINR_DEBUG"):
+            raise
+        return _fail(f"internal error: {type(exc).__name__}: {exc} (set QUINR_DEBUG=1 for the traceback, and please "
+                     "report it)")
+
+
+def _fail(message: str) -> int:
+    with contextlib.suppress(BrokenPipeError, OSError):
+        print(f"quinr: error: {' '.join(message.split())}", file=sys.stderr)
+    return 1
+
+
+def _silence_stdout() -> None:
+    """After a closed pipe: point stdout at /dev/null so that the interpreter's final flush is quiet."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+

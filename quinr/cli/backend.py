@@ -1,0 +1,125 @@
+"""``quinr backends``, ``budget``, ``noise``, ``replay`` and ``study``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _cmd_backends(args: argparse.Namespace) -> int:
+    from ..backends import load_profiles, missing_requirements
+
+    rows = [("name", "kind", "driver", "exact", "qubits", "noise", "price", "available")]
+    for p in sorted(load_profiles().values(), key=lambda p: p.name):
+        missing = missing_requirements(p)
+        avail = "yes" if not missing else (p.pip or f"pip install {' '.join(missing)}")
+        name = p.name + (" (user override)" if p.overrides_builtin else "")
+        rows.append((name, p.kind, p.driver, "yes" if p.exact else "no", str(p.max_qubits), p.noise,
+                     p.pricing.describe(), avail))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(col.ljust(w) for col, w in zip(r, widths, strict=True)).rstrip())
+    return 0
+
+
+def _cmd_budget(args: argparse.Namespace) -> int:
+    import json
+
+    from ..budget import plan_budget
+
+    est = plan_budget(args.input, args.backend, shots=args.shots, target_psnr_drop=args.target_psnr_drop,
+                      reference=args.reference, crop=args.crop, scale=args.scale, max_cost=args.max_cost,
+                      max_pixels=args.max_pixels)
+    if args.json:
+        print(json.dumps(est.to_dict(), indent=2))
+        return 0
+    shots = "exact" if est.shots is None else f"{est.shots}"
+    print(f"{args.input} on {est.backend} ({est.device})")
+    print(f"  circuits          {est.circuits}")
+    print(f"  shots/circuit     {shots}")
+    print(f"  total shots       {est.total_shots}")
+    print(f"  tasks             {est.tasks}")
+    if est.device_seconds is not None:
+        print(f"  device time       {est.device_seconds:.1f} s (estimate)")
+    print(f"  cost              {est.cost:.2f} {est.currency}  ({est.pricing}; {est.pricing_source})")
+    if est.predicted_psnr_vs_exact is not None:
+        print(f"  predicted PSNR    {est.predicted_psnr_vs_exact:.2f} dB against the exact decode (shot noise only)")
+    if est.predicted_psnr is not None:
+        print(f"  predicted PSNR    {est.predicted_psnr:.2f} dB against {args.reference}")
+    if est.max_cost is not None:
+        verdict = "within" if est.within_budget else "OVER"
+        print(f"  budget            {verdict} --max-cost {est.max_cost:.2f}" + (f"; fits: {est.fits}" if est.fits else ""))
+    return 0
+
+
+def _cmd_noise(args: argparse.Namespace) -> int:
+    import json
+
+    from ..backends import parse_noise as parse
+
+    if args.output:
+        from ..files import check_output
+
+        check_output(args.output, suffixes=(".json",), what="noise spec")
+    spec = parse(args.spec)
+    text = json.dumps(spec.to_dict(), indent=2)
+    if args.output:
+        from ..files import atomic_write
+
+        atomic_write(Path(args.output), (text + "\n").encode())
+        print(f"wrote {args.output}: {spec.describe()}")
+    else:
+        print(text)
+    return 0
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    from ..hardware import replay_record
+
+    bad = 0
+    for path in args.record:
+        res = replay_record(path)
+        rec, rep = res["recorded"], res["replayed"]
+        status = "identical" if res["identical"] else "DIFFERENT"
+        bad += not res["identical"]
+        print(f"{path}: {status}; PSNR vs exact decode recorded {rec['psnr_vs_exact_decode']:.4f} dB, "
+              f"replayed {rep['psnr_vs_exact_decode']:.4f} dB")
+    return 1 if bad else 0
+
+
+def _cmd_study(args: argparse.Namespace) -> int:
+    from ..backends import parse_options
+    from ..files import check_output_dir
+    from ..study import study_noise, study_shots
+
+    check_output_dir(args.out)
+    runs_per_point = args.repeats
+    points = len(args.shots) if args.study == "shots" else len(args.values)
+    bar = None
+    if not args.quiet:
+        from tqdm import tqdm
+
+        bar = tqdm(total=points * runs_per_point, desc=f"study {args.study}", unit="decode", file=sys.stderr,
+                   dynamic_ncols=True)
+    common = dict(repeats=args.repeats, noise=args.noise, options=parse_options(args.option), reference=args.reference,
+                  seed=args.seed, crop=args.crop, scale=args.scale, progress=None if bar is None else lambda: bar.update(1))
+    try:
+        if args.study == "shots":
+            res = study_shots(args.input, args.backend, args.shots, **common)
+        else:
+            res = study_noise(args.input, args.backend, args.param, args.values, shots=args.shots, **common)
+    finally:
+        if bar is not None:
+            bar.close()
+    paths = res.save(args.out)
+    label = "shots" if res.kind == "shots" else res.parameter
+    print(f"study {res.kind} on {res.backend}, PSNR vs {res.reference}, noise {res.noise}")
+    print(f"  {label:>14}  {'measured (dB)':>16}  {'predicted':>9}")
+    for p in res.points:
+        pred = "" if p.predicted_psnr is None else f"{p.predicted_psnr:9.2f}"
+        print(f"  {p.value:>14g}  {p.mean:8.2f} ± {p.std:5.2f}  {pred}")
+    print("  wrote " + ", ".join(str(v) for v in paths.values()))
+    return 0
+
+

@@ -1,0 +1,169 @@
+"""``quinr encode``, ``decode``, ``info`` and ``demo``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+
+def _progress(total: int, quiet: bool, desc: str):
+    """A tqdm bar and a training callback that advances it (no-op when quiet)."""
+    if quiet:
+        return None, lambda info: None
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, desc=desc, unit="step", file=sys.stderr, dynamic_ncols=True)
+
+    def callback(info) -> None:
+        bar.update(1)
+        bar.set_postfix(loss=f"{info.loss:.5f}", best=f"{info.best_loss:.5f}", refresh=False)
+
+    return bar, callback
+
+
+def _cmd_encode(args: argparse.Namespace) -> int:
+    from ..codec import encode
+    from ..model import ModelConfig
+    from ..train import TrainConfig
+
+    model = ModelConfig(
+        n_qubits=args.qubits,
+        embed_dim=args.embed,
+        reuploads=args.reuploads,
+        layers=args.layers,
+        blocks=args.blocks,
+        shuffle_seed=args.shuffle_seed,
+        angle_scale=args.angle_scale,
+    )
+    from ..backends import parse_noise
+
+    train = TrainConfig(
+        steps=args.steps,
+        lr=args.lr,
+        lr_embed=args.lr_embed,
+        weight_decay=args.weight_decay,
+        schedule=args.schedule,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        device=args.device,
+        noise=None if args.noise is None else parse_noise(args.noise),  # device=NAME resolved here, not in training
+        noise_mode=args.noise_mode,
+    )
+    from ..codec import parse_bits
+
+    bits = parse_bits(args.bits)
+    bar, callback = _progress(args.steps, args.quiet, "encode")
+    try:
+        res = encode(args.input, args.output, model=model, train=train, bits=bits, callback=callback,
+                     max_pixels=args.max_pixels, frame=args.frame)
+    finally:
+        if bar is not None:
+            bar.close()
+    h, w, c = res.decoded.shape
+    print(f"wrote {res.path} ({res.n_bytes} bytes)")
+    print(f"  signal   {w}x{h}x{c} {res.decoded.kind.name.lower()}")
+    print(f"  network  {res.model.circuit().describe()} blocks={res.model.blocks}")
+    bits = f"{res.bits} bits" if len(set(res.tensor_bits)) <= 1 else f"({', '.join(map(str, res.tensor_bits))}) bits per tensor"
+    print(f"  params   {res.n_params} x {bits}")
+    print(f"  bpp      {res.bpp:.4f}  (8 x {res.n_bytes} bytes / {h * w} pixels)")
+    print(f"  PSNR     {res.psnr:.2f} dB  (peak {res.peak:g}, measured by decoding the written file)")
+    if res.noisy_psnr is not None:
+        print(f"  noisy    {res.noisy_psnr:.2f} dB  decoded under the training noise ({train.noise.describe()}, "
+              f"{train.noise_mode})")
+    print(f"  time     {res.total_seconds:.1f} s  (training {res.train_seconds:.1f} s, best step {res.train.best_step})")
+    return 0
+
+
+def _cmd_decode(args: argparse.Namespace) -> int:
+    from ..codec import decode, info
+    from ..files import check_output
+    from ..signal import output_suffixes, save_signal
+
+    t0 = time.perf_counter()
+    report = None
+    if args.backend is None:
+        if (args.shots is not None or args.option or args.record or args.report or args.max_cost is not None
+                or args.yes or args.noise or args.mitigate or args.run_dir):
+            from ..errors import BackendError
+
+            raise BackendError("--shots, -O, --noise, --mitigate, --run-dir, --record, --report, --max-cost and --yes need "
+                               "--backend (e.g. --backend torch --shots 1024)")
+        hdr = info(args.input)
+        check_output(args.output, inputs=[args.input], suffixes=output_suffixes(hdr.kind, hdr.channels),
+                     what="decoded signal")
+        sig = decode(args.input, device=args.device, crop=args.crop, scale=args.scale, max_pixels=args.max_pixels)
+        out = save_signal(sig, args.output)
+    else:
+        from ..backends import parse_options
+        from ..hardware import decode_on_backend
+
+        options = parse_options(args.option)
+        if args.noise is not None:
+            options["noise"] = args.noise
+        out = Path(args.output)
+        sig, report = decode_on_backend(
+            args.input, args.backend, shots=args.shots, options=options, seed=args.seed,
+            record=args.record, max_cost=args.max_cost, yes=args.yes, crop=args.crop, scale=args.scale,
+            mitigate=args.mitigate, run_dir=args.run_dir, command=["quinr", *(args.argv or [])] if args.run_dir else None,
+            output=out, report_path=Path(str(out) + ".report.json") if args.report else None,
+            max_pixels=args.max_pixels,
+        )
+    h, w, c = sig.shape
+    print(f"wrote {out} ({w}x{h}x{c} {sig.kind.name.lower()}) in {time.perf_counter() - t0:.1f} s")
+    if report is not None:
+        shots = "exact" if report.shots is None else f"{report.shots} shots"
+        print(f"  backend  {report.backend} ({report.device}), {shots}, {report.circuits} circuits in "
+              f"{report.tasks} task(s), {report.seconds:.1f} s, estimated cost {report.estimated_cost:.2f} {report.currency}")
+        if report.profile_overrides_builtin:
+            print(f"  profile  a user profile overrides the built-in {report.backend}")
+        if report.billed_cost is not None:
+            print(f"  billed   {report.billed_cost:.2f} {report.currency} for the usage {report.billed_tasks} of "
+                  f"{report.tasks} task(s) reported, at the profile's dated rates (the provider's invoice is authoritative)")
+        for note in report.notes:
+            if note.startswith("resume: "):
+                print(f"  resume   {note.removeprefix('resume: ')}")
+        if report.noise != "none" or report.mitigation:
+            print(f"  noise    {report.noise}" + (f"; mitigation: {report.mitigation}" if report.mitigation else ""))
+        if args.report:
+            print(f"  report   {out}.report.json")
+    return 0
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from ..codec import info
+
+    hdr = info(args.input)
+    size = Path(args.input).stat().st_size
+    m = hdr.model
+    print(f"{args.input}: quinr bitstream, {size} bytes, {8 * size / hdr.pixels:.4f} bpp")
+    print(f"  signal   {hdr.width}x{hdr.height}x{hdr.channels} {hdr.kind.name.lower()} range [{hdr.vmin:g}, {hdr.vmax:g}]")
+    print(f"  network  {m.circuit().describe()} blocks={m.blocks} w0={m.w0:g} angle_scale={m.angle_scale:g}")
+    per = hdr.bits_of()
+    depth = f"{hdr.bits} bits" if len(set(per)) == 1 else f"({', '.join(map(str, per))}) bits per tensor"
+    print(f"  weights  {m.n_params()} x {depth} (per-tensor uniform quantization; format v{hdr.version})")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from ..demo import run_demo
+    from ..files import check_output_dir
+
+    check_output_dir(args.out)
+    bar = None
+
+    def make_callback(total: int):
+        nonlocal bar
+        bar, cb = _progress(total, args.quiet, "demo encode")
+        return cb
+
+    try:
+        report = run_demo(Path(args.out), steps=args.steps, make_callback=make_callback)
+    finally:
+        if bar is not None:
+            bar.close()
+    print(report)
+    return 0
+
+

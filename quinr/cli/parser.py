@@ -1,0 +1,190 @@
+"""The command line's argument parser: every command, its options and their help."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("network")
+    g.add_argument("--qubits", type=int, default=8, help="Nq, number of qubits (default 8)")
+    g.add_argument("--embed", type=int, default=24, help="M, embedding size (default 24)")
+    g.add_argument("--reuploads", type=int, default=2, help="R, data re-uploads (default 2)")
+    g.add_argument("--layers", type=int, default=1, help="E, entangling layers per upload (default 1)")
+    g.add_argument("--blocks", type=int, default=1, help="stacked quINR blocks (default 1)")
+    g.add_argument("--shuffle-seed", type=int, default=0, help="seed of the re-upload permutations")
+    g.add_argument("--angle-scale", type=float, default=1.0, help="h is embedded as SCALE*h radians")
+
+
+def _add_train_args(p: argparse.ArgumentParser) -> None:
+    from ..train import TrainConfig
+
+    d = TrainConfig()
+    g = p.add_argument_group("training")
+    g.add_argument("--steps", type=int, default=d.steps, help=f"optimizer steps (default {d.steps})")
+    g.add_argument("--lr", type=float, default=d.lr, help=f"AdamW learning rate of the circuit (default {d.lr})")
+    g.add_argument("--lr-embed", type=float, default=None, help="learning rate of the sine layer (default: see docs)")
+    g.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    g.add_argument("--schedule", choices=("cosine", "constant"), default=d.schedule)
+    g.add_argument("--batch-size", type=int, default=None, help="coordinates per step (default: full batch)")
+    g.add_argument("--seed", type=int, default=d.seed, help="seed of initialisation and sampling")
+    g.add_argument("--device", default=d.device, help="torch device for training: cpu or cuda")
+    g.add_argument("--bits", default="16", help="bits per stored weight (default 16), or auto[:DB]: per-tensor "
+                   "depths within DB (default 0.05) of the 16-bit PSNR")
+    g.add_argument("--noise", default=None, metavar="SPEC",
+                   help="train noise-aware under this noise (e.g. depolarizing=0.002,readout=0.03 or device=FakeTorino)")
+    g.add_argument("--noise-mode", choices=("global", "dm"), default=d.noise_mode,
+                   help="simulate the noise with the white-noise approximation (global, fast) or exactly (dm, small Nq)")
+
+
+def _add_max_pixels(p: argparse.ArgumentParser) -> None:
+    from ..signal import DEFAULT_MAX_PIXELS, MAX_PIXELS
+
+    p.add_argument("--max-pixels", type=int, default=None, metavar="N",
+                   help=f"refuse signals larger than N pixels, checked before they are decoded (default "
+                        f"{DEFAULT_MAX_PIXELS}, at most {MAX_PIXELS})")
+
+
+def int_list(text: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def float_list(text: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def _crop(text: str) -> tuple[int, int, int, int]:
+    try:
+        x, y, w, h = (int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"crop must be X,Y,W,H integers, got {text!r}") from None
+    return x, y, w, h
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from ..version import __version__
+
+    parser = argparse.ArgumentParser(prog="quinr", description="Quantum implicit neural compression (quINR).")
+    parser.add_argument("--version", action="version", version=f"quinr {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    enc = sub.add_parser("encode", help="compress an image or .npy array to a .qinr file")
+    enc.add_argument("input", help="8-bit grey/RGB PNG or JPEG, 16-bit grey PNG, or float .npy")
+    enc.add_argument("-o", "--output", required=True, help="output .qinr file")
+    enc.add_argument("--quiet", action="store_true", help="no progress bar")
+    enc.add_argument("--frame", type=int, default=None, metavar="K", help="encode frame K of a multi-frame image")
+    _add_max_pixels(enc)
+    _add_model_args(enc)
+    _add_train_args(enc)
+
+    dec = sub.add_parser("decode", help="decode a .qinr file to an image (.png) or array (.npy)")
+    dec.add_argument("input", help=".qinr file")
+    dec.add_argument("-o", "--output", required=True, help="output .png (images) or .npy (float signals)")
+    dec.add_argument("--device", default="cpu", help="torch device for the exact simulator")
+    dec.add_argument("--backend", default=None, help="run the circuits on this backend (see `quinr backends`)")
+    dec.add_argument("--shots", type=int, default=None, help="shots per circuit (omit for exact probabilities)")
+    dec.add_argument("-O", "--option", action="append", default=[], metavar="KEY=VALUE", help="backend option (repeatable)")
+    dec.add_argument("--seed", type=int, default=None, help="sampling seed where the backend takes one")
+    dec.add_argument("--report", action="store_true", help="write OUTPUT.report.json (the ExecutionReport)")
+    dec.add_argument("--record", default=None, metavar="PATH.npz",
+                     help="save the backend's results for an offline `--backend replay -O record=PATH.npz`")
+
+    dec.add_argument("--max-cost", type=float, default=None, help="refuse if the estimated cost exceeds this")
+    dec.add_argument("--yes", action="store_true", help="run a billed backend without --max-cost")
+    dec.add_argument("--crop", type=_crop, default=None, metavar="X,Y,W,H", help="decode only this window")
+    dec.add_argument("--scale", type=float, default=None, help="decode at SCALE times the size")
+    dec.add_argument("--noise", default=None, metavar="SPEC", help="run the backend under this noise (same as -O noise=SPEC)")
+    dec.add_argument("--run-dir", default=None, metavar="DIR",
+                     help="checkpoint every finished chunk here; rerunning with the same DIR resumes, never resubmits")
+    dec.add_argument("--mitigate", choices=("readout",), default=None,
+                     help="correct readout error with the backend's calibration (tensored inverse + nearest distribution)")
+    _add_max_pixels(dec)
+
+    sub.add_parser("backends", help="list the backend catalogue")
+
+    bud = sub.add_parser("budget", help="circuits, shots, tasks, cost and predicted PSNR of a decode, before running it")
+    bud.add_argument("input", help=".qinr file")
+    bud.add_argument("--backend", required=True, help="backend name (see `quinr backends`)")
+    grp = bud.add_mutually_exclusive_group()
+    grp.add_argument("--shots", type=int, default=None, help="shots per circuit (omit for exact)")
+    grp.add_argument("--target-psnr-drop", type=float, default=None, metavar="DB",
+                     help="fewest shots whose expected PSNR is within DB of the exact decode (needs --reference)")
+    bud.add_argument("--reference", default=None, help="the original signal, to predict PSNR against it")
+    bud.add_argument("--crop", type=_crop, default=None, metavar="X,Y,W,H", help="budget a cropped decode")
+    bud.add_argument("--scale", type=float, default=None, help="budget a decode at SCALE times the size")
+    bud.add_argument("--max-cost", type=float, default=None, help="say whether it fits, and what crop/scale would")
+    bud.add_argument("--json", action="store_true", help="machine-readable output")
+    _add_max_pixels(bud)
+
+    li = sub.add_parser("lidar-to-range", help="project a KITTI Velodyne .bin scan to a range image (.npy + PNG preview)")
+    li.add_argument("input", help="KITTI .bin (float32 x, y, z, reflectance)")
+    li.add_argument("-o", "--output", required=True, help="output .npy (float32 metres, 0 = empty)")
+    li.add_argument("--height", type=int, default=64, help="rows (default 64)")
+    li.add_argument("--width", type=int, default=1024, help="columns (default 1024)")
+    li.add_argument("--fov-up", type=float, default=3.0, help="upper field of view, degrees (default 3)")
+    li.add_argument("--fov-down", type=float, default=-25.0, help="lower field of view, degrees (default -25)")
+
+    rd = sub.add_parser("rd", help="rate-distortion sweep of quinr, COIN and JPEG2000: JSON per codec and a plot")
+    rd.add_argument("input", help="image, float .npy, or KITTI .bin scan (projected to its range image)")
+    rd.add_argument("--codecs", default="quinr,coin,jpeg2000", help="comma-separated subset of quinr,coin,jpeg2000")
+    rd.add_argument("--points", type=int, default=None, help="at most this many settings per codec")
+    rd.add_argument("--out", default="quinr-rd", help="output folder (default ./quinr-rd); rerunning resumes")
+    rd.add_argument("--quinr-grid", default=None, metavar="NQ:M:R,...", help="networks (default 6:12:2,8:24:2,8:32:3,10:40:2)")
+    rd.add_argument("--quinr-bits", default=None, metavar="B,...", help="bit depths per network, 'auto' for per-tensor "
+                    "depths (default 8,10,12,16,auto)")
+    rd.add_argument("--quinr-steps", type=int, default=None, help="training steps per network (default 300)")
+    rd.add_argument("--coin-configs", default=None, metavar="LxW,...", help="COIN architectures (default 5x14,5x20,5x30,10x28)")
+    rd.add_argument("--coin-iters", type=int, default=None, help="COIN iterations (default 50000, as the paper)")
+    rd.add_argument("--jpeg2000-bpp", default=None, metavar="BPP,...", help="JPEG2000 target rates (default 0.02,0.05,0.1,0.2,0.4)")
+    rd.add_argument("--engine", choices=("serial", "local", "dask"), default="serial",
+                    help="run points one by one, in local processes, or on Dask (pip install 'quinr[cluster]')")
+    rd.add_argument("--workers", type=int, default=2, help="parallel points for local/dask (default 2)")
+    rd.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_max_pixels(rd)
+
+    nz = sub.add_parser("noise", help="show a noise spec or a device's calibration snapshot, or save it as JSON")
+    nz.add_argument("spec", help="a noise spec, e.g. device=FakeTorino or depolarizing=0.001,readout=0.02")
+    nz.add_argument("-o", "--output", default=None, help="save the spec as JSON (reusable as --noise FILE.json)")
+
+    rp = sub.add_parser("replay", help="re-decode a run record (hardware_runs/...) offline and compare, bit for bit")
+    rp.add_argument("record", nargs="+", help="run directories (written by decode --run-dir)")
+
+    st = sub.add_parser("study", help="shot-noise and noise studies: measured PSNR beside the prediction")
+    stsub = st.add_subparsers(dest="study", required=True)
+    for name, helptext in (("shots", "PSNR against shots per circuit"), ("noise", "PSNR against one noise parameter")):
+        q = stsub.add_parser(name, help=helptext)
+        q.add_argument("input", help=".qinr file")
+        q.add_argument("--backend", required=True, help="backend name (see `quinr backends`)")
+        if name == "shots":
+            q.add_argument("--shots", type=int_list, required=True, metavar="N,N,...", help="shots per circuit to try")
+        else:
+            q.add_argument("--param", required=True, help="noise parameter to sweep: depolarizing, depolarizing2, "
+                           "damping, readout or global_depolarizing")
+            q.add_argument("--values", type=float_list, required=True, metavar="V,V,...", help="values to try")
+            q.add_argument("--shots", type=int, default=None, help="shots per circuit (omit for exact)")
+        q.add_argument("--repeats", type=int, default=3, help="decodes per point with shots (default 3)")
+        q.add_argument("--noise", default=None, metavar="SPEC", help="(base) noise of the backend")
+        q.add_argument("-O", "--option", action="append", default=[], metavar="KEY=VALUE", help="backend option")
+        q.add_argument("--reference", default=None, help="the original signal (default: the exact decode)")
+        q.add_argument("--crop", type=_crop, default=None, metavar="X,Y,W,H", help="study a window only")
+        q.add_argument("--scale", type=float, default=None, help="study a rescaled decode")
+        q.add_argument("--seed", type=int, default=0, help="sampling seed of the first run")
+        q.add_argument("--out", default="quinr-study", help="output folder for JSON, CSV and PNG (default ./quinr-study)")
+        q.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    inf = sub.add_parser("info", help="show the header of a .qinr file")
+    inf.add_argument("input", help=".qinr file")
+
+    demo = sub.add_parser("demo", help="compress a built-in real photo and compare with JPEG2000")
+    demo.add_argument("--out", default="quinr-demo", help="output folder (default ./quinr-demo)")
+    demo.add_argument("--steps", type=int, default=None, help="override the demo's training steps")
+    demo.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
