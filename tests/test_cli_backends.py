@@ -98,3 +98,15 @@ def test_a_recorded_decode_replays_bit_for_bit_offline(qinr_file, tmp_path):
     save_record(tmp_path / "short.npz", [np.full((5, 16), 1 / 16)])
     with pytest.raises(quinr.QuinrError, match="does not match the recorded run"):
         quinr.decode_on_backend(qinr_file, "replay", shots=None, options={"record": str(tmp_path / "short.npz")})
+
+
+def test_one_backend_is_described_with_its_typed_options(capsys):
+    assert main(["backends", "torch"]) == 0
+    out = capsys.readouterr().out
+    assert "driver      torch_exact" in out
+    assert "task_delay           float [0, 3600] (default 0.0)" in out and "device               str (default cpu)" in out
+    assert main(["backends", "aer.fake_torino"]) == 0
+    out = capsys.readouterr().out
+    assert "driver      ibm_runtime (family qiskit)" in out and "[secret: redacted]" in out and "* FakeTorino" in out
+    assert main(["backends", "torhc"]) == 1
+    assert "Did you mean torch" in capsys.readouterr().err

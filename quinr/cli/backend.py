@@ -10,6 +10,8 @@ from pathlib import Path
 def _cmd_backends(args: argparse.Namespace) -> int:
     from ..backends import load_profiles, missing_requirements
 
+    if args.name is not None:
+        return _describe_backend(args.name)
     rows = [("name", "kind", "driver", "exact", "qubits", "noise", "price", "available")]
     for p in sorted(load_profiles().values(), key=lambda p: p.name):
         missing = missing_requirements(p)
@@ -20,6 +22,31 @@ def _cmd_backends(args: argparse.Namespace) -> int:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         print("  ".join(col.ljust(w) for col, w in zip(r, widths, strict=True)).rstrip())
+    return 0
+
+
+def _describe_backend(name: str) -> int:
+    """One backend: its profile, the driver the profile selects, and every option it takes."""
+    from ..backends import get_profile, missing_requirements
+    from ..backends.options import as_option
+    from ..backends.registry import _driver_class, driver_name
+
+    p = get_profile(name)
+    cls = _driver_class(p.driver, p.options)
+    missing = missing_requirements(p)
+    print(f"{p.name}: {p.description}" + ("  [user profile overriding the built-in]" if p.overrides_builtin else ""))
+    print(f"  kind        {p.kind}")
+    print(f"  driver      {driver_name(p.driver, p.options)}" + (f" (family {p.driver})" if p.driver != driver_name(p.driver, p.options) else ""))
+    print(f"  exact       {'yes' if p.exact else 'no (give --shots)'}")
+    print(f"  limits      {p.max_qubits} qubits, {p.max_shots} shots per circuit, {p.max_circuits_per_task} circuits per task")
+    print(f"  noise       {p.noise}")
+    print(f"  price       {p.pricing.describe()}" + (f"; {p.pricing.source}" if p.pricing.source else ""))
+    print(f"  available   {'yes' if not missing else p.pip or 'pip install ' + ' '.join(missing)}")
+    print("  options (-O KEY=VALUE; the profile's values are marked *):")
+    for key in sorted(cls.OPTIONS):
+        opt = as_option(cls.OPTIONS[key])
+        mark = f" * {p.options[key]}" if key in p.options else ""
+        print(f"    {key:<20} {opt.describe()}{mark}")
     return 0
 
 

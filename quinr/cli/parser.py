@@ -106,7 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="correct readout error with the backend's calibration (tensored inverse + nearest distribution)")
     _add_max_pixels(dec)
 
-    sub.add_parser("backends", help="list the backend catalogue")
+    bk = sub.add_parser("backends", help="list the backend catalogue, or describe one backend and its options")
+    bk.add_argument("name", nargs="?", default=None, help="a backend to describe (its profile, driver and -O options)")
 
     bud = sub.add_parser("budget", help="circuits, shots, tasks, cost and predicted PSNR of a decode, before running it")
     bud.add_argument("input", help=".qinr file")
