@@ -5,7 +5,7 @@ Layout (all integers big-endian)::
 
     magic      4 bytes  b"QINR"
     version    u8       FORMAT_VERSION
-    header     fixed fields (see _FIXED; ``bits`` is the largest per-tensor bit depth)
+    header     fixed fields (:data:`quinr.header.FIELDS`; ``bits`` is the largest per-tensor depth)
     tensors    per stored tensor, in ModelConfig.tensor_shapes() order: u8 (model << 5 | bits - 1),
                f32 lo, f32 hi; model 1 adds f32 mean, f32 std (of the integers)
     raw        the tensors with model 0 (raw), MSB-first bit packing, ceil(sum bits x size / 8)
@@ -34,14 +34,17 @@ from __future__ import annotations
 import math
 import struct
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from . import header as header_fields
 from .errors import BitstreamError, ConfigError
-from .model import ModelConfig
+from .header import OUTPUT_LAST_AFFINE_QRELU, SHUFFLE_SPLITMIX, Header
 from .quant import MAX_BITS, MIN_BITS, QuantizedTensor
-from .signal import MAX_CHANNELS, MAX_PIXELS, MAX_SIDE, SignalKind
+
+__all__ = ["FORMAT_VERSION", "MAGIC", "OUTPUT_LAST_AFFINE_QRELU", "SHUFFLE_SPLITMIX", "Bitstream", "Header", "read",
+           "write"]
 
 MAGIC = b"QINR"
 FORMAT_VERSION = 2
@@ -57,63 +60,13 @@ MAX_CODED_BITS = 24
 #: decoder could overflow to inf and NaN, so a file that asks for more is refused.
 MAX_WEIGHT = 2.0**32
 
-#: Shuffle-scheme ids (re-uploading permutations). 1 = SplitMix64 Fisher-Yates, upload 0 identity.
-SHUFFLE_SPLITMIX = 1
-#: Output-map ids. 1 = last N_out basis-state probabilities -> per-channel affine -> QReLU.
-OUTPUT_LAST_AFFINE_QRELU = 1
-
-_FIXED = struct.Struct(
-    ">"
-    "B"  # signal kind
-    "H"  # height
-    "H"  # width
-    "B"  # channels (= out_features)
-    "f"  # vmin
-    "f"  # vmax
-    "B"  # in_features
-    "B"  # n_qubits
-    "H"  # embed_dim
-    "B"  # reuploads
-    "B"  # layers
-    "B"  # blocks
-    "B"  # shuffle scheme
-    "I"  # shuffle seed
-    "f"  # w0
-    "f"  # angle_scale
-    "B"  # output map
-    "B"  # bits
-)
+_FIXED = header_fields.FIXED
 _RANGE = struct.Struct(">ff")
 _TENSOR = struct.Struct(">Bff")  # model << 5 | bits - 1, lo, hi
 _GAUSS = struct.Struct(">ff")  # mean, std of the integers
 _COUNT = struct.Struct(">I")
-_PREFIX = len(MAGIC) + 1
+_PREFIX = header_fields.OFFSET
 _CRC = 4
-
-
-@dataclass(frozen=True)
-class Header:
-    """Decoded header of a ``.qinr`` file."""
-
-    kind: SignalKind
-    height: int
-    width: int
-    channels: int
-    vmin: float
-    vmax: float
-    model: ModelConfig
-    bits: int
-    #: bit depth of every stored tensor (empty: ``bits`` for all, as in version 1)
-    tensor_bits: tuple[int, ...] = ()
-    version: int = FORMAT_VERSION
-
-    @property
-    def pixels(self) -> int:
-        return self.height * self.width
-
-    def bits_of(self) -> tuple[int, ...]:
-        """Per-tensor bit depths, in ModelConfig.tensor_shapes() order."""
-        return self.tensor_bits or (self.bits,) * len(self.model.tensor_shapes())
 
 
 @dataclass(frozen=True)
@@ -149,26 +102,7 @@ def write(header: Header, tensors: list[QuantizedTensor]) -> bytes:
             raise ConfigError(f"quantized values do not fit in {b} bits")
         if not (math.isfinite(t.lo) and math.isfinite(t.hi) and max(abs(t.lo), abs(t.hi)) <= MAX_WEIGHT):
             raise ConfigError(f"tensor {name} has weights beyond +-2^32 ({t.lo:g}..{t.hi:g}); training diverged")
-    fixed = _FIXED.pack(
-        int(header.kind),
-        header.height,
-        header.width,
-        header.channels,
-        header.vmin,
-        header.vmax,
-        m.in_features,
-        m.n_qubits,
-        m.embed_dim,
-        m.reuploads,
-        m.layers,
-        m.blocks,
-        SHUFFLE_SPLITMIX,
-        m.shuffle_seed,
-        m.w0,
-        m.angle_scale,
-        OUTPUT_LAST_AFFINE_QRELU,
-        max(bits),
-    )
+    fixed = header_fields.pack(header)
     table, raw, coded = [], [], []
     for t, b in zip(tensors, bits, strict=True):
         gauss = _gaussian_cost(t.values, b)
@@ -251,7 +185,7 @@ def read(data: bytes) -> Bitstream:
                              f"{', '.join(map(str, READABLE_VERSIONS))})")
     if len(data) < _PREFIX + _FIXED.size + _CRC:
         raise BitstreamError(f"truncated file: {len(data)} bytes is shorter than the fixed header")
-    header = _parse_header(_FIXED.unpack_from(data, _PREFIX))
+    header = header_fields.unpack(data, version)
     return _read_v1(data, header) if version == 1 else _read_v2(data, header)
 
 
@@ -272,8 +206,6 @@ def _check_range(name: str, lo: float, hi: float) -> None:
 
 
 def _read_v1(data: bytes, header: Header) -> Bitstream:
-    header = Header(header.kind, header.height, header.width, header.channels, header.vmin, header.vmax,
-                    header.model, header.bits, version=1)
     expected = file_size(header)
     if len(data) < expected:
         raise BitstreamError(f"truncated file: header implies {expected} bytes, got {len(data)}")
@@ -353,45 +285,4 @@ def _read_v2(data: bytes, header: Header) -> Bitstream:
                 raise BitstreamError(f"tensor {name}: the entropy-coded weights cannot be decoded ({exc})") from None
         tensors.append(QuantizedTensor(ints, lo, hi, shape))
     bits_all = tuple(e[2] for e in entries)
-    header = Header(header.kind, header.height, header.width, header.channels, header.vmin, header.vmax,
-                    header.model, max(bits_all), bits_all, version=2)
-    return Bitstream(header, tensors)
-
-
-def _parse_header(fields: tuple) -> Header:
-    (kind, height, width, channels, vmin, vmax, n_in, n_qubits, embed_dim, reuploads, layers, blocks,
-     shuffle, seed, w0, angle_scale, output_map, bits) = fields  # fmt: skip
-    try:
-        kind = SignalKind(kind)
-    except ValueError:
-        raise BitstreamError(f"unknown signal kind id {kind}") from None
-    if shuffle != SHUFFLE_SPLITMIX:
-        raise BitstreamError(f"unknown shuffle scheme id {shuffle}")
-    if output_map != OUTPUT_LAST_AFFINE_QRELU:
-        raise BitstreamError(f"unknown output map id {output_map}")
-    if not (1 <= height <= MAX_SIDE and 1 <= width <= MAX_SIDE and height * width <= MAX_PIXELS):
-        raise BitstreamError(f"signal size {height}x{width} is out of range (at most {MAX_PIXELS} pixels)")
-    if not 1 <= channels <= MAX_CHANNELS:
-        raise BitstreamError(f"channel count {channels} is out of range 1..{MAX_CHANNELS}")
-    if not (math.isfinite(vmin) and math.isfinite(vmax) and vmax >= vmin):
-        raise BitstreamError(f"invalid value range [{vmin}, {vmax}]")
-    if not MIN_BITS <= bits <= MAX_BITS:
-        raise BitstreamError(f"bit depth {bits} is out of range {MIN_BITS}..{MAX_BITS}")
-    try:
-        model = ModelConfig(
-            in_features=n_in,
-            out_features=channels,
-            n_qubits=n_qubits,
-            embed_dim=embed_dim,
-            reuploads=reuploads,
-            layers=layers,
-            blocks=blocks,
-            shuffle_seed=seed,
-            w0=w0,
-            angle_scale=angle_scale,
-        )
-    except ConfigError as exc:
-        raise BitstreamError(f"invalid network configuration in header: {exc}") from None
-    if n_in != 2:
-        raise BitstreamError(f"in_features={n_in}: this quinr decodes 2-D signals only")
-    return Header(kind, height, width, channels, vmin, vmax, model, bits)
+    return Bitstream(replace(header, bits=max(bits_all), tensor_bits=bits_all), tensors)

@@ -45,6 +45,7 @@ MAX_QUBITS = 20
 MAX_EMBED = 4096
 MAX_REUPLOADS = 64
 MAX_LAYERS = 64
+MAX_ANGLE_SCALE = 64.0
 
 
 class Gate(NamedTuple):
@@ -112,8 +113,8 @@ class CircuitSpec:
         _check_int("reuploads", self.reuploads, 1, MAX_REUPLOADS)
         _check_int("layers", self.layers, 1, MAX_LAYERS)
         _check_int("shuffle_seed", self.shuffle_seed, 0, 2**32 - 1)
-        if not (math.isfinite(self.angle_scale) and 0.0 < self.angle_scale <= 64.0):
-            raise ConfigError(f"angle_scale must be in (0, 64], got {self.angle_scale!r}")
+        if not (math.isfinite(self.angle_scale) and 0.0 < self.angle_scale <= MAX_ANGLE_SCALE):
+            raise ConfigError(f"angle_scale must be in (0, {MAX_ANGLE_SCALE:g}], got {self.angle_scale!r}")
 
     @cached_property
     def _perms(self) -> tuple[tuple[int, ...], ...]:

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
 
 from .circuit import CircuitSpec
+from .config import ModelConfig
 from .errors import ConfigError
 from .sim import probabilities as exact_probabilities
 
@@ -41,87 +41,12 @@ def qrelu(x: torch.Tensor) -> torch.Tensor:
     return torch.where(x > 0, x, -1.99 * x)
 
 
-@dataclass(frozen=True)
-class ModelConfig:
-    """Everything that defines the network's shape (and so the decoder's work).
-
-    Args:
-        in_features: coordinate dimensions (2 for images).
-        out_features: N_out, channels produced (1 grey / range, 3 RGB).
-        n_qubits: Nq.
-        embed_dim: M, the size of h.
-        reuploads: R, uploads of h per block.
-        layers: E, entangling layers after each upload.
-        blocks: how many times the whole structure is stacked (the paper's optional iteration).
-        shuffle_seed: seed of the re-uploading permutations.
-        w0: the sine frequency of the input layer (30 in the paper).
-        angle_scale: h is embedded as ``angle_scale * h`` radians.
-    """
-
-    in_features: int = 2
-    out_features: int = 3
-    n_qubits: int = 8
-    embed_dim: int = 24
-    reuploads: int = 2
-    layers: int = 1
-    blocks: int = 1
-    shuffle_seed: int = 0
-    w0: float = 30.0
-    angle_scale: float = 1.0
-
-    def __post_init__(self) -> None:
-        for name, lo, hi in (("in_features", 1, 8), ("out_features", 1, 16), ("blocks", 1, 8)):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-                raise ConfigError(f"{name} must be an integer in [{lo}, {hi}], got {v!r}")
-        if not (math.isfinite(self.w0) and 0.0 < self.w0 <= 1000.0):
-            raise ConfigError(f"w0 must be in (0, 1000], got {self.w0!r}")
-        spec = self.circuit()  # validates the circuit fields
-        if self.out_features > spec.n_states:
-            raise ConfigError(
-                f"out_features={self.out_features} needs at least {self.out_features} basis states; "
-                f"{self.n_qubits} qubit(s) give {spec.n_states}"
-            )
-
-    def circuit(self) -> CircuitSpec:
-        return CircuitSpec(
-            n_qubits=self.n_qubits,
-            embed_dim=self.embed_dim,
-            reuploads=self.reuploads,
-            layers=self.layers,
-            shuffle_seed=self.shuffle_seed,
-            angle_scale=self.angle_scale,
-        )
-
-    def block_in_features(self, block: int) -> int:
-        return self.in_features if block == 0 else self.n_qubits
-
-    def tensor_shapes(self) -> list[tuple[str, tuple[int, ...]]]:
-        """Names and shapes of every stored tensor, in bitstream order."""
-        n_theta = self.circuit().n_theta
-        shapes: list[tuple[str, tuple[int, ...]]] = []
-        for k in range(self.blocks):
-            shapes += [
-                (f"blocks.{k}.weight", (self.embed_dim, self.block_in_features(k))),
-                (f"blocks.{k}.bias", (self.embed_dim,)),
-                (f"blocks.{k}.theta", (n_theta,)),
-            ]
-        shapes += [("scale", (self.out_features,)), ("offset", (self.out_features,))]
-        return shapes
-
-    def n_params(self) -> int:
-        return sum(math.prod(s) for _, s in self.tensor_shapes())
-
-    def to_dict(self) -> dict[str, float | int]:
-        return asdict(self)
-
-
 class QuINRBlock(nn.Module):
     """sin(w0 W x + b) followed by the circuit; returns basis-state probabilities."""
 
     def __init__(self, cfg: ModelConfig, index: int, generator: torch.Generator, init_freq: float) -> None:
         super().__init__()
-        self.spec = cfg.circuit()
+        self.spec = cfg.spec
         self.w0 = cfg.w0
         fan_in = cfg.block_in_features(index)
         # First layer: U(-f/w0, f/w0), i.e. at most f radians per unit coordinate (SIREN's

@@ -300,3 +300,11 @@ def test_two_thousand_mutations_of_each_format_only_ever_raise_bitstream_error()
 @pytest.mark.slow
 def test_fifty_thousand_mutations_only_ever_raise_bitstream_error():
     assert _fuzz(25_000, seed=12) > 1_000  # 25,000 of each format
+
+
+def test_the_documented_header_table_is_the_declared_one():
+    from quinr.header import FIELDS, FIXED, field_table
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "bitstream.md").read_text()
+    assert field_table() in doc
+    assert FIXED.size == 36 and [f.name for f in FIELDS][:3] == ["kind", "height", "width"]

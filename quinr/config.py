@@ -1,0 +1,106 @@
+"""The network's configuration, torch-free: what a bitstream header carries and a decoder builds.
+
+:class:`ModelConfig` holds the circuit's :class:`~quinr.circuit.CircuitSpec` (the one owner of
+Nq, M, R, E, the shuffle seed and the angle scale) next to what is not circuit: the coordinate
+dimensions, the channels, the number of stacked blocks and the sine frequency. The circuit's
+fields are read through it (``cfg.n_qubits``), never copied, so the spec, the model, the
+bitstream header and the decoder cannot disagree. No torch here: the bitstream reader and the
+budget tools use it without loading the network.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from .circuit import CircuitSpec
+from .errors import ConfigError
+
+#: Limits of the configuration beyond the circuit's (they bound what a header may ask for).
+MAX_BLOCKS = 8
+MAX_W0 = 1000.0
+
+@dataclass(frozen=True, init=False)
+class ModelConfig:
+    """Everything that defines the network's shape (and so the decoder's work).
+
+    Built from keywords (``ModelConfig(n_qubits=8, embed_dim=24)``; the circuit's keywords make
+    its :class:`CircuitSpec`) or from a spec (``ModelConfig(spec=CircuitSpec(8, 24))``).
+
+    Args:
+        in_features: coordinate dimensions (2 for images, 1 for one-dimensional signals).
+        out_features: N_out, channels produced (1 grey / range, 3 RGB).
+        n_qubits, embed_dim, reuploads, layers, shuffle_seed, angle_scale: the circuit (Nq, M,
+            R, E, the re-upload permutations' seed, h embedded as ``angle_scale * h`` radians).
+        blocks: how many times the whole structure is stacked (the paper's optional iteration).
+        w0: the sine frequency of the input layer (30 in the paper).
+        spec: the circuit itself, instead of its keywords.
+    """
+
+    in_features: int
+    out_features: int
+    blocks: int
+    w0: float
+    spec: CircuitSpec
+
+    def __init__(self, in_features: int = 2, out_features: int = 3, n_qubits: int = 8, embed_dim: int = 24,
+                 reuploads: int = 2, layers: int = 1, blocks: int = 1, shuffle_seed: int = 0, w0: float = 30.0,
+                 angle_scale: float = 1.0, *, spec: CircuitSpec | None = None) -> None:
+        if spec is None:
+            spec = CircuitSpec(n_qubits=n_qubits, embed_dim=embed_dim, reuploads=reuploads, layers=layers,
+                               shuffle_seed=shuffle_seed, angle_scale=angle_scale)
+        elif not isinstance(spec, CircuitSpec):
+            raise ConfigError(f"spec must be a CircuitSpec, got {type(spec).__name__}")
+        for name, value in (("in_features", in_features), ("out_features", out_features), ("blocks", blocks),
+                            ("w0", w0), ("spec", spec)):
+            object.__setattr__(self, name, value)
+        for name, lo, hi in (("in_features", 1, 8), ("out_features", 1, 16), ("blocks", 1, MAX_BLOCKS)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+                raise ConfigError(f"{name} must be an integer in [{lo}, {hi}], got {v!r}")
+        if not (isinstance(w0, (int, float)) and math.isfinite(w0) and 0.0 < w0 <= MAX_W0):
+            raise ConfigError(f"w0 must be in (0, {MAX_W0:g}], got {w0!r}")
+        if out_features > spec.n_states:
+            raise ConfigError(
+                f"out_features={out_features} needs at least {out_features} basis states; "
+                f"{spec.n_qubits} qubit(s) give {spec.n_states}"
+            )
+
+    # the circuit's fields, read through the spec
+    n_qubits = property(lambda self: self.spec.n_qubits)
+    embed_dim = property(lambda self: self.spec.embed_dim)
+    reuploads = property(lambda self: self.spec.reuploads)
+    layers = property(lambda self: self.spec.layers)
+    shuffle_seed = property(lambda self: self.spec.shuffle_seed)
+    angle_scale = property(lambda self: self.spec.angle_scale)
+
+    def circuit(self) -> CircuitSpec:
+        """The circuit of every block (the same spec; kept for callers of the earlier API)."""
+        return self.spec
+
+    def block_in_features(self, block: int) -> int:
+        return self.in_features if block == 0 else self.n_qubits
+
+    def tensor_shapes(self) -> list[tuple[str, tuple[int, ...]]]:
+        """Names and shapes of every stored tensor, in bitstream order."""
+        n_theta = self.spec.n_theta
+        shapes: list[tuple[str, tuple[int, ...]]] = []
+        for k in range(self.blocks):
+            shapes += [
+                (f"blocks.{k}.weight", (self.embed_dim, self.block_in_features(k))),
+                (f"blocks.{k}.bias", (self.embed_dim,)),
+                (f"blocks.{k}.theta", (n_theta,)),
+            ]
+        shapes += [("scale", (self.out_features,)), ("offset", (self.out_features,))]
+        return shapes
+
+    def n_params(self) -> int:
+        return sum(math.prod(s) for _, s in self.tensor_shapes())
+
+    def to_dict(self) -> dict[str, Any]:
+        """The flat keyword form (what ``ModelConfig(**d)`` takes)."""
+        s = self.spec
+        return {"in_features": self.in_features, "out_features": self.out_features, "n_qubits": s.n_qubits,
+                "embed_dim": s.embed_dim, "reuploads": s.reuploads, "layers": s.layers, "blocks": self.blocks,
+                "shuffle_seed": s.shuffle_seed, "w0": self.w0, "angle_scale": s.angle_scale}
