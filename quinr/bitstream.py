@@ -38,9 +38,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from . import header as header_fields
 from .errors import BitstreamError, ConfigError
-from .header import OUTPUT_LAST_AFFINE_QRELU, SHUFFLE_SPLITMIX, Header
+from .header import FIXED, OFFSET, OUTPUT_LAST_AFFINE_QRELU, SHUFFLE_SPLITMIX, Header
+from .header import pack as pack_header
+from .header import unpack as unpack_header
 from .quant import MAX_BITS, MIN_BITS, QuantizedTensor
 
 __all__ = ["FORMAT_VERSION", "MAGIC", "OUTPUT_LAST_AFFINE_QRELU", "SHUFFLE_SPLITMIX", "Bitstream", "Header", "read",
@@ -60,12 +61,12 @@ MAX_CODED_BITS = 24
 #: decoder could overflow to inf and NaN, so a file that asks for more is refused.
 MAX_WEIGHT = 2.0**32
 
-_FIXED = header_fields.FIXED
+_FIXED = FIXED
 _RANGE = struct.Struct(">ff")
 _TENSOR = struct.Struct(">Bff")  # model << 5 | bits - 1, lo, hi
 _GAUSS = struct.Struct(">ff")  # mean, std of the integers
 _COUNT = struct.Struct(">I")
-_PREFIX = header_fields.OFFSET
+_PREFIX = OFFSET
 _CRC = 4
 
 
@@ -102,7 +103,7 @@ def write(header: Header, tensors: list[QuantizedTensor]) -> bytes:
             raise ConfigError(f"quantized values do not fit in {b} bits")
         if not (math.isfinite(t.lo) and math.isfinite(t.hi) and max(abs(t.lo), abs(t.hi)) <= MAX_WEIGHT):
             raise ConfigError(f"tensor {name} has weights beyond +-2^32 ({t.lo:g}..{t.hi:g}); training diverged")
-    fixed = header_fields.pack(header)
+    fixed = pack_header(header)
     table, raw, coded = [], [], []
     for t, b in zip(tensors, bits, strict=True):
         gauss = _gaussian_cost(t.values, b)
@@ -185,7 +186,7 @@ def read(data: bytes) -> Bitstream:
                              f"{', '.join(map(str, READABLE_VERSIONS))})")
     if len(data) < _PREFIX + _FIXED.size + _CRC:
         raise BitstreamError(f"truncated file: {len(data)} bytes is shorter than the fixed header")
-    header = header_fields.unpack(data, version)
+    header = unpack_header(data, version)
     return _read_v1(data, header) if version == 1 else _read_v2(data, header)
 
 
