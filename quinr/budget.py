@@ -81,14 +81,12 @@ def load_reference(reference, hdr, crop=None, scale=None) -> np.ndarray:
 
     if scale is not None:
         raise ConfigError("--reference cannot be compared with a rescaled decode; use --crop")
+    from .grid import window
+
     sig = reference if isinstance(reference, Signal) else load_signal(reference)
-    if sig.shape != (hdr.height, hdr.width, hdr.channels):
-        raise ConfigError(f"reference has shape {sig.shape}, the file encodes {(hdr.height, hdr.width, hdr.channels)}")
-    data = sig.data.astype(np.float64)
-    if crop is not None:
-        x, y, w, h = crop
-        data = data[y : y + h, x : x + w]
-    return data.reshape(-1, hdr.channels)
+    if sig.shape != (*hdr.grid, hdr.channels):
+        raise ConfigError(f"reference has shape {sig.shape}, the file encodes {(*hdr.grid, hdr.channels)}")
+    return sig.data.astype(np.float64)[window(hdr.grid, crop)].reshape(-1, hdr.channels)
 
 
 def exact_outputs(bs, coords: torch.Tensor | None = None, evaluator=None) -> ExactOutputs:
@@ -103,7 +101,7 @@ def exact_outputs(bs, coords: torch.Tensor | None = None, evaluator=None) -> Exa
         raise ConfigError("the shot-noise model covers one block; stacked blocks propagate noise through <Z>")
     net = load_model(bs)
     if coords is None:
-        coords = torch.from_numpy(coordinates(hdr.height, hdr.width))
+        coords = torch.from_numpy(coordinates(*hdr.grid))
     probs: list[torch.Tensor] = []
 
     base = evaluator or exact_evaluator
@@ -303,7 +301,7 @@ def plan_budget(
     shots: int | None = None,
     target_psnr_drop: float | None = None,
     reference=None,
-    crop: tuple[int, int, int, int] | None = None,
+    crop: tuple[int, ...] | None = None,
     scale: float | None = None,
     max_cost: float | None = None,
     max_pixels: int | None = None,
@@ -321,9 +319,9 @@ def plan_budget(
     check_billing(profile)
     bs = read_bitstream(source)
     hdr = bs.header
-    coords, rows, cols = decode_grid(hdr, crop, scale, max_pixels)
-    calls = hdr.model.blocks
-    circuits = rows * cols * calls
+    coords, out_grid = decode_grid(hdr, crop, scale, max_pixels)
+    calls, per_call = hdr.model.blocks, math.prod(out_grid)
+    circuits = per_call * calls
     ref = None if reference is None else load_reference(reference, hdr, crop, scale)
     out = exact_outputs(bs, torch.from_numpy(coords)) if hdr.model.blocks == 1 else None
     if target_psnr_drop is not None:
@@ -333,7 +331,7 @@ def plan_budget(
         if shots is None:
             raise ConfigError(f"even {profile.max_shots} shots (the backend's limit) lose more than {target_psnr_drop} dB")
     check_request(profile, hdr.model.circuit(), shots)
-    tasks, cost, seconds = estimate_cost(profile, rows * cols, shots, calls)
+    tasks, cost, seconds = estimate_cost(profile, per_call, shots, calls)
     vs_exact = vs_ref = None
     if out is not None:
         peak = out.peak
@@ -347,12 +345,16 @@ def plan_budget(
     fits = None
     within = max_cost is None or within_budget(cost, max_cost)
     if not within:
-        n = largest_affordable(profile, rows * cols, shots, max_cost, calls)
+        n = largest_affordable(profile, per_call, shots, max_cost, calls)
         if n == 0:
             fits = "nothing: even one pixel costs more"
+        elif len(out_grid) == 1:
+            s_fit = n / hdr.pixels
+            fits = f"{n} samples, e.g. --crop 0,{n} or --scale {math.floor(s_fit * 1000) / 1000:g}"
         else:
+            rows, cols = out_grid
             side = max(1, int(math.isqrt(n)))
-            s_fit = math.sqrt(n / (hdr.height * hdr.width))
+            s_fit = math.sqrt(n / hdr.pixels)
             fits = (f"{n} pixels, e.g. --crop 0,0,{min(side, cols)},{min(side, rows)} "
                     f"or --scale {math.floor(s_fit * 1000) / 1000:g}")
     p = profile.pricing

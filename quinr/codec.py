@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from . import bitstream
+from . import grid as grids
 from .bitstream import Header
 from .errors import BitstreamError, ConfigError, FileError
 from .files import atomic_write, check_output, read_bytes
@@ -102,12 +103,12 @@ def encode(
         from .backends import parse_noise
 
         train = dataclasses.replace(train, noise=parse_noise(train.noise))
-    h, w, c = signal.shape
-    cfg = dataclasses.replace(model or ModelConfig(), out_features=c)
+    c = signal.channels
+    cfg = dataclasses.replace(model or ModelConfig(), out_features=c, in_features=len(signal.grid))
     device = resolve_device(train.device)
     torch.manual_seed(train.seed)
     net = QuINR(cfg, seed=train.seed, init_freq=train.init_freq, gain_init=train.gain_init).to(device)
-    coords = torch.from_numpy(coordinates(h, w))
+    coords = torch.from_numpy(coordinates(*signal.grid))
     values = torch.from_numpy(signal.normalized().reshape(-1, c))
     t1 = time.perf_counter()
     result = fit(net, coords, values, train, callback)
@@ -154,14 +155,15 @@ def write_model(net: QuINR, signal: Signal, bits: int | tuple[int, ...]) -> byte
     """The bitstream of a trained (canonicalized) network for ``signal``, at ``bits`` per weight
     (one depth, or one per tensor): one training gives the files of every bit depth (what
     ``quinr rd`` sweeps)."""
-    h, w, c = signal.shape
+    grid = signal.grid
     n = len(net.cfg.tensor_shapes())
     per = (bits,) * n if isinstance(bits, int) else tuple(bits)
     if len(per) != n:
         raise ConfigError(f"need {n} per-tensor bit depths, got {len(per)}")
     for b in per:
         check_bits(b)
-    header = Header(signal.kind, h, w, c, signal.vmin, signal.vmax, net.cfg, max(per), per)
+    height = grid[0] if len(grid) == 2 else 1  # a one-dimensional signal: height 1, its length in width
+    header = Header(signal.kind, height, grid[-1], signal.channels, signal.vmin, signal.vmax, net.cfg, max(per), per)
     tensors = [quantize(t.detach().cpu().numpy(), b) for (_, t), b in zip(net.named_tensors(), per, strict=True)]
     return bitstream.write(header, tensors)
 
@@ -174,11 +176,10 @@ def choose_bits(net: QuINR, signal: Signal, max_drop_db: float = AUTO_BITS_DROP_
     import copy
 
     check_bits(max_bits)
-    h, w, c = signal.shape
     rng = np.random.default_rng(seed)
-    idx = rng.choice(h * w, size=min(sample, h * w), replace=False)
-    coords = torch.from_numpy(coordinates(h, w)[idx]).to(next(net.parameters()).device)
-    target = signal.normalized().reshape(-1, c)[idx].astype(np.float64)
+    idx = rng.choice(signal.pixels, size=min(sample, signal.pixels), replace=False)
+    coords = torch.from_numpy(coordinates(*signal.grid)[idx]).to(next(net.parameters()).device)
+    target = signal.normalized().reshape(-1, signal.channels)[idx].astype(np.float64)
     originals = [t.detach().cpu().numpy() for _, t in net.named_tensors()]
     trial = copy.deepcopy(net)
 
@@ -262,14 +263,14 @@ def decode(
     *,
     device: str = "cpu",
     evaluator: Evaluator | None = None,
-    crop: tuple[int, int, int, int] | None = None,
+    crop: tuple[int, ...] | None = None,
     scale: float | None = None,
     max_pixels: int | None = None,
 ) -> Signal:
     """Decode a bitstream (path or bytes) to a :class:`Signal`.
 
     ``evaluator`` replaces the exact simulator (e.g. a backend adapter that samples shots);
-    ``crop`` (x, y, w, h) and ``scale`` decode a window or a resampled size (see
+    ``crop`` ((x, y, w, h), or (x, w) in one dimension) and ``scale`` decode a window or a resampled size (see
     :func:`decode_grid`); a grid over ``max_pixels`` is refused before anything is allocated.
     """
     bs = read_bitstream(source)
@@ -277,40 +278,31 @@ def decode(
     return decode_with(bs, evaluator, crop, scale, device=device)
 
 
-def decode_grid(hdr: Header, crop: tuple[int, int, int, int] | None = None, scale: float | None = None,
-                max_pixels: int | None = None):
-    """Coordinates and output shape of a full, rescaled and/or cropped decode.
+def decode_grid(hdr: Header, crop: tuple[int, ...] | None = None, scale: float | None = None,
+                max_pixels: int | None = None) -> tuple[np.ndarray, tuple[int, ...]]:
+    """Coordinates and grid of a full, rescaled and/or cropped decode (see :mod:`quinr.grid`).
 
-    ``scale`` resamples the whole signal at ``round(H * scale) x round(W * scale)``; ``crop``
-    ``(x, y, w, h)`` then keeps that window (in the possibly rescaled grid). The grid's size is
-    checked against ``max_pixels`` (default :data:`quinr.signal.DEFAULT_MAX_PIXELS`) before any
-    coordinate is made.
+    ``scale`` resamples the whole signal (each axis ``round(n * scale)``); ``crop`` (``(x, y, w,
+    h)``, or ``(x, w)`` for a one-dimensional signal) then keeps that window of the possibly
+    rescaled grid. The window's size is checked against ``max_pixels`` (default
+    :data:`quinr.signal.DEFAULT_MAX_PIXELS`) before any coordinate is made.
     """
-    height, width = hdr.height, hdr.width
-    if scale is not None:
-        if not (isinstance(scale, (int, float)) and math.isfinite(scale) and 0 < scale <= 16):
-            raise ConfigError(f"scale must be in (0, 16], got {scale}")
-        height, width = max(1, round(height * scale)), max(1, round(width * scale))
-    if crop is not None:
-        x, y, w, h = crop
-        if w < 1 or h < 1 or x < 0 or y < 0 or x + w > width or y + h > height:
-            raise ConfigError(f"crop {crop} is outside the {width}x{height} grid")
-    check_pixels(crop[3] if crop else height, crop[2] if crop else width, max_pixels, "the decode")
-    grid = coordinates(height, width).reshape(height, width, 2)
-    if crop is not None:
-        x, y, w, h = crop
-        grid = grid[y : y + h, x : x + w]
-    return np.ascontiguousarray(grid.reshape(-1, 2)), grid.shape[0], grid.shape[1]
+    full = grids.scaled(hdr.grid, scale)
+    sl = grids.window(full, crop)
+    out = grids.shape_of(sl)
+    check_pixels(out, max_pixels, "the decode")
+    coords = coordinates(*full).reshape(*full, len(full))[sl]
+    return np.ascontiguousarray(coords.reshape(-1, len(full))), out
 
 
-def decode_with(bs: bitstream.Bitstream, evaluator: Evaluator | None, crop: tuple[int, int, int, int] | None = None,
+def decode_with(bs: bitstream.Bitstream, evaluator: Evaluator | None, crop: tuple[int, ...] | None = None,
                 scale: float | None = None, *, device: str = "cpu") -> Signal:
     """Decode a read bitstream through ``evaluator`` (``None``: the exact simulator)."""
     hdr = bs.header
-    coords_np, height, width = decode_grid(hdr, crop, scale, MAX_PIXELS)
+    coords_np, out = decode_grid(hdr, crop, scale, MAX_PIXELS)
     net = load_model(bs, device)
     coords = torch.from_numpy(coords_np).to(next(net.parameters()).device)
     values = net.predict(coords, evaluator).cpu().numpy().astype(np.float64)
     if not np.all(np.isfinite(values)):
         raise BitstreamError("the file's weights make the network output values that are not finite")
-    return Signal.from_normalized(values.reshape(height, width, hdr.channels), hdr.kind, hdr.vmin, hdr.vmax)
+    return Signal.from_normalized(values.reshape(*out, hdr.channels), hdr.kind, hdr.vmin, hdr.vmax)

@@ -23,6 +23,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import shutil
 import tempfile
 import time
@@ -245,7 +246,7 @@ def decode_on_backend(
     record: str | Path | None = None,
     max_cost: float | None = None,
     yes: bool = False,
-    crop: tuple[int, int, int, int] | None = None,
+    crop: tuple[int, ...] | None = None,
     scale: float | None = None,
     mitigate: str | None = None,
     run_dir: str | Path | None = None,
@@ -273,10 +274,11 @@ def decode_on_backend(
     be.check(hdr.model.circuit(), shots)
     if seed is not None:
         check_seed(seed)
-    _, rows, cols = decode_grid(hdr, crop, scale, max_pixels)
+    _, out_grid = decode_grid(hdr, crop, scale, max_pixels)
     inputs = [] if isinstance(source, (bytes, bytearray, memoryview)) else [source]
     if output is not None:
-        check_output(output, inputs=inputs, suffixes=output_suffixes(hdr.kind, hdr.channels), what="decoded signal")
+        check_output(output, inputs=inputs, suffixes=output_suffixes(hdr.kind, hdr.channels, len(hdr.grid)),
+                     what="decoded signal")
     if record is not None:
         check_output(record, inputs=inputs, suffixes=(".npz",), what="replay record")
     if report_path is not None:
@@ -285,7 +287,7 @@ def decode_on_backend(
         from .rundir import check_run_dir
 
         check_run_dir(run_dir)
-    guard = BudgetGuard(be, rows * cols, hdr.model.blocks, shots, max_cost, yes)
+    guard = BudgetGuard(be, math.prod(out_grid), hdr.model.blocks, shots, max_cost, yes)
     be.check_mitigation(mitigate)
     redactor = be.redactor()
     report = be.new_report(shots)

@@ -85,7 +85,7 @@ def load_input(path: str | Path, max_pixels: int | None = None) -> RDInput:
         sig = Signal(img[..., None], SignalKind.F32, 0.0, float(img.max()))
         return RDInput(sig, p.stem, digest, lidar=True)
     sig = load_signal(p, max_pixels=max_pixels)
-    lidar = sig.kind is SignalKind.F32 and sig.shape[:2] == (64, 1024) and sig.shape[2] == 1 and sig.vmin >= 0
+    lidar = sig.kind is SignalKind.F32 and sig.grid == (64, 1024) and sig.channels == 1 and sig.vmin >= 0
     return RDInput(sig, p.stem, digest, lidar=lidar)
 
 

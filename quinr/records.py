@@ -81,7 +81,9 @@ def write_record(run_dir: Path, *, data: bytes, backend, report, shots, seed, cr
     atomic_write(run_dir / "input.qinr", data)
     conf = None if report.readout_confusion is None else np.array(report.readout_confusion)
     save_record(run_dir / "results.npz", calls, conf)
-    out = save_signal(signal, run_dir / ("decoded.npy" if signal.kind.name == "F32" else "decoded.png"))
+    from .signal import output_suffixes
+
+    out = save_signal(signal, run_dir / ("decoded" + output_suffixes(signal.kind, signal.channels, len(signal.grid))[0]))
     buf = io.BytesIO()
     np.save(buf, exact.data)
     atomic_write(run_dir / "reference.npy", buf.getvalue())  # the metrics' reference: replay needs no simulator
@@ -189,8 +191,8 @@ def read_record(run_dir: str | Path) -> Record:
     if hashlib.sha256(data).hexdigest() != digest:
         raise BitstreamError(f"{run_dir}: {name} is not the file the manifest recorded (sha256 differs)")
     crop = manifest["crop"]
-    if crop is not None and not (len(crop) == 4 and all(isinstance(v, int) and not isinstance(v, bool) for v in crop)):
-        raise BitstreamError(f"{run_dir}: manifest.json's crop must be four integers")
+    if crop is not None and not (len(crop) in (2, 4) and all(isinstance(v, int) and not isinstance(v, bool) for v in crop)):
+        raise BitstreamError(f"{run_dir}: manifest.json's crop must be two or four integers")
     scale = manifest["scale"]
     if scale is not None and not math.isfinite(scale):
         raise BitstreamError(f"{run_dir}: manifest.json's scale must be a finite number")

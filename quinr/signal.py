@@ -16,6 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from .errors import SignalError
+from .grid import coordinates
+from .grid import describe as describe_grid
+
+__all__ = ["MAX_PIXELS", "Signal", "SignalKind", "coordinates", "load_signal", "psnr", "save_signal"]
 
 #: Largest signal quinr accepts (pixels); also the bound a bitstream header is checked against.
 MAX_PIXELS = 1 << 26
@@ -47,7 +51,8 @@ def peak_value(kind: SignalKind, vmin: float, vmax: float) -> float:
 
 @dataclass(frozen=True)
 class Signal:
-    """A 2-D signal of shape (H, W, C) in its native sample type."""
+    """A signal on a coordinate grid, in its native sample type: ``data`` is ``(*grid, C)``, an
+    image ``(H, W, C)`` or a one-dimensional signal ``(N, C)`` (see :mod:`quinr.grid`)."""
 
     data: np.ndarray
     kind: SignalKind
@@ -55,24 +60,39 @@ class Signal:
     vmax: float
 
     def __post_init__(self) -> None:
-        if self.data.ndim != 3:
-            raise SignalError(f"signal must have shape (H, W, C), got {self.data.shape}")
+        if self.data.ndim not in (2, 3):
+            raise SignalError(f"signal must have shape (H, W, C) or (N, C), got {self.data.shape}")
         if self.data.dtype != _DTYPES[self.kind]:
             raise SignalError(f"{self.kind.name} signal must be {_DTYPES[self.kind].__name__}, got {self.data.dtype}")
-        h, w, c = self.data.shape
-        if not (1 <= h <= MAX_SIDE and 1 <= w <= MAX_SIDE and 1 <= c <= MAX_CHANNELS and h * w <= MAX_PIXELS):
+        c = self.data.shape[-1]
+        if not (all(1 <= n <= MAX_SIDE for n in self.grid) and 1 <= c <= MAX_CHANNELS and self.pixels <= MAX_PIXELS):
             raise SignalError(f"signal shape {self.data.shape} is outside the supported range")
         if not (math.isfinite(self.vmin) and math.isfinite(self.vmax) and self.vmax >= self.vmin):
             raise SignalError(f"invalid value range [{self.vmin}, {self.vmax}]")
 
     @property
-    def shape(self) -> tuple[int, int, int]:
-        h, w, c = self.data.shape
-        return h, w, c
+    def shape(self) -> tuple[int, ...]:
+        """``(H, W, C)`` or ``(N, C)``."""
+        return tuple(self.data.shape)
+
+    @property
+    def grid(self) -> tuple[int, ...]:
+        """The coordinate grid: ``(H, W)`` or ``(N,)``."""
+        return tuple(self.data.shape[:-1])
+
+    @property
+    def channels(self) -> int:
+        return self.data.shape[-1]
 
     @property
     def pixels(self) -> int:
-        return self.shape[0] * self.shape[1]
+        """Samples on the grid (pixels of an image)."""
+        return math.prod(self.grid)
+
+    def describe(self) -> str:
+        """``W x H x C kind`` for an image, ``N x C kind (1-D)`` for a one-dimensional signal."""
+        one_d = " (1-D)" if len(self.grid) == 1 else ""
+        return f"{describe_grid(self.grid)}x{self.channels} {self.kind.name.lower()}{one_d}"
 
     @property
     def peak(self) -> float:
@@ -103,13 +123,15 @@ class Signal:
 DEFAULT_MAX_PIXELS = 1 << 24
 
 
-def check_pixels(height: int, width: int, max_pixels: int | None, name: str) -> None:
-    """Refuse a signal larger than ``max_pixels`` (default :data:`DEFAULT_MAX_PIXELS`)."""
+def check_pixels(shape: tuple[int, ...], max_pixels: int | None, name: str) -> None:
+    """Refuse a signal whose grid ``shape`` (rows first) has more than ``max_pixels`` samples
+    (default :data:`DEFAULT_MAX_PIXELS`)."""
     limit = DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PIXELS:
         raise SignalError(f"the pixel limit must be an integer in [1, {MAX_PIXELS}], got {limit!r}")
-    if height * width > limit:
-        raise SignalError(f"{name}: {height}x{width} = {height * width} pixels is over the limit of {limit} "
+    total = math.prod(shape)
+    if total > limit:
+        raise SignalError(f"{name}: {'x'.join(map(str, shape))} = {total} pixels is over the limit of {limit} "
                           "(raise it with --max-pixels)")
 
 
@@ -131,7 +153,7 @@ def load_signal(path: str | Path, *, max_pixels: int | None = None, frame: int |
     try:
         with _opened(p) as im:
             w, h = im.size
-            check_pixels(h, w, max_pixels, str(p))
+            check_pixels((h, w), max_pixels, str(p))
             im = _choose_frame(im, frame, str(p))
             depth, colour = _png_depth(p) if im.format == "PNG" else (None, None)
             if depth == 16 and colour in (2, 6):
@@ -245,17 +267,17 @@ def signal_from_image(im: object, name: str = "image") -> Signal:
 def _load_npy(p: Path, max_pixels: int | None) -> Signal:
     try:
         head = np.load(p, mmap_mode="r", allow_pickle=False)  # the header only: shape and type
-        if head.ndim in (2, 3):
-            check_pixels(head.shape[0], head.shape[1], max_pixels, str(p))
+        if head.ndim in (1, 2, 3):
+            check_pixels(tuple(head.shape[:2]), max_pixels, str(p))
         arr = np.load(p, allow_pickle=False)
     except PermissionError as exc:
         raise SignalError(f"{p}: {exc.strerror}") from None
     except (ValueError, OSError, EOFError) as exc:
         raise SignalError(f"{p}: not a readable .npy array ({exc})") from None
-    if arr.ndim == 2:
+    if arr.ndim in (1, 2):  # (N,): a one-dimensional signal; (H, W): a grey image
         arr = arr[..., None]
-    if arr.ndim != 3 or arr.dtype.kind not in "fiu":
-        raise SignalError(f"{p}: expected a numeric (H, W) or (H, W, C) array, got {arr.dtype} {arr.shape}")
+    if arr.ndim not in (2, 3) or arr.dtype.kind not in "fiu":
+        raise SignalError(f"{p}: expected a numeric (N,), (H, W) or (H, W, C) array, got {arr.dtype} {arr.shape}")
     if arr.size == 0:
         raise SignalError(f"{p}: the array is empty (shape {arr.shape})")
     arr = arr.astype(np.float32)
@@ -264,9 +286,10 @@ def _load_npy(p: Path, max_pixels: int | None) -> Signal:
     return Signal(np.ascontiguousarray(arr), SignalKind.F32, float(arr.min()), float(arr.max()))
 
 
-def output_suffixes(kind: SignalKind, channels: int) -> tuple[str, ...]:
-    """File extensions :func:`save_signal` writes a signal of this kind and channel count to."""
-    if kind is SignalKind.F32:
+def output_suffixes(kind: SignalKind, channels: int, dims: int = 2) -> tuple[str, ...]:
+    """File extensions :func:`save_signal` writes a signal of this kind, channel count and grid
+    dimension to (a one-dimensional signal, or a float one, is an array)."""
+    if kind is SignalKind.F32 or dims != 2:
         return (".npy",)
     if kind is SignalKind.U16:
         return (".png",) if channels in (1, 3) else ()
@@ -279,17 +302,18 @@ def save_signal(signal: Signal, path: str | Path) -> Path:
     from .files import atomic_path
 
     p = Path(path)
-    allowed = output_suffixes(signal.kind, signal.shape[2])
+    c = signal.channels
+    allowed = output_suffixes(signal.kind, c, len(signal.grid))
     if p.suffix.lower() not in allowed:
-        what = f"{signal.shape[2]}-channel {signal.kind.name.lower()}"
+        what = f"{c}-channel {signal.kind.name.lower()}"
         raise SignalError(f"{p}: a {what} signal is written as {' or '.join(allowed)}" if allowed
                           else f"{p}: a {what} signal has no image format; decode to a float .npy instead")
     data = signal.data
     with atomic_path(p) as tmp:
-        if signal.kind is SignalKind.F32:
+        if p.suffix.lower() == ".npy":
             with tmp.open("wb") as f:
-                np.save(f, data[..., 0] if signal.shape[2] == 1 else data)
-        elif signal.kind is SignalKind.U16 and signal.shape[2] == 3:
+                np.save(f, data[..., 0] if c == 1 else data)
+        elif signal.kind is SignalKind.U16 and c == 3:
             import png
 
             h, w, _ = data.shape
@@ -298,20 +322,12 @@ def save_signal(signal: Signal, path: str | Path) -> Path:
         else:
             from PIL import Image
 
-            im = Image.fromarray(data[..., 0]) if signal.shape[2] == 1 else Image.fromarray(data)
+            im = Image.fromarray(data[..., 0]) if c == 1 else Image.fromarray(data)
             try:
                 im.save(tmp, format={".png": "PNG", ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP"}[p.suffix.lower()])
             except (KeyError, ValueError) as exc:
                 raise SignalError(f"{p}: cannot write image ({exc})") from None
     return p
-
-
-def coordinates(height: int, width: int) -> np.ndarray:
-    """(H*W, 2) float32 coordinates (row, column), each axis normalised to [-1, 1]."""
-    ys = np.linspace(-1.0, 1.0, height, dtype=np.float32) if height > 1 else np.zeros(1, np.float32)
-    xs = np.linspace(-1.0, 1.0, width, dtype=np.float32) if width > 1 else np.zeros(1, np.float32)
-    grid = np.stack(np.meshgrid(ys, xs, indexing="ij"), axis=-1)
-    return grid.reshape(-1, 2)
 
 
 def mse(reference: Signal, test: Signal) -> float:

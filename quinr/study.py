@@ -156,7 +156,7 @@ def _sweep(
     raw = read_source(source)
     bs = read_bitstream(raw)
     hdr = bs.header
-    coords, _, _ = decode_grid(hdr, crop, scale)
+    coords, _ = decode_grid(hdr, crop, scale)
     if reference is not None:
         ref = load_reference(reference, hdr, crop, scale)
         ref_name = "original"

@@ -61,13 +61,12 @@ def _cmd_encode(args: argparse.Namespace) -> int:
     finally:
         if bar is not None:
             bar.close()
-    h, w, c = res.decoded.shape
     print(f"wrote {res.path} ({res.n_bytes} bytes)")
-    print(f"  signal   {w}x{h}x{c} {res.decoded.kind.name.lower()}")
+    print(f"  signal   {res.decoded.describe()}")
     print(f"  network  {res.model.circuit().describe()} blocks={res.model.blocks}")
     bits = f"{res.bits} bits" if len(set(res.tensor_bits)) <= 1 else f"({', '.join(map(str, res.tensor_bits))}) bits per tensor"
     print(f"  params   {res.n_params} x {bits}")
-    print(f"  bpp      {res.bpp:.4f}  (8 x {res.n_bytes} bytes / {h * w} pixels)")
+    print(f"  bpp      {res.bpp:.4f}  (8 x {res.n_bytes} bytes / {res.decoded.pixels} pixels)")
     print(f"  PSNR     {res.psnr:.2f} dB  (peak {res.peak:g}, measured by decoding the written file)")
     if res.noisy_psnr is not None:
         print(f"  noisy    {res.noisy_psnr:.2f} dB  decoded under the training noise ({train.noise.describe()}, "
@@ -91,7 +90,7 @@ def _cmd_decode(args: argparse.Namespace) -> int:
             raise BackendError("--shots, -O, --noise, --mitigate, --run-dir, --record, --report, --max-cost and --yes need "
                                "--backend (e.g. --backend torch --shots 1024)")
         hdr = info(args.input)
-        check_output(args.output, inputs=[args.input], suffixes=output_suffixes(hdr.kind, hdr.channels),
+        check_output(args.output, inputs=[args.input], suffixes=output_suffixes(hdr.kind, hdr.channels, len(hdr.grid)),
                      what="decoded signal")
         sig = decode(args.input, device=args.device, crop=args.crop, scale=args.scale, max_pixels=args.max_pixels)
         out = save_signal(sig, args.output)
@@ -110,8 +109,7 @@ def _cmd_decode(args: argparse.Namespace) -> int:
             output=out, report_path=Path(str(out) + ".report.json") if args.report else None,
             max_pixels=args.max_pixels,
         )
-    h, w, c = sig.shape
-    print(f"wrote {out} ({w}x{h}x{c} {sig.kind.name.lower()}) in {time.perf_counter() - t0:.1f} s")
+    print(f"wrote {out} ({sig.describe()}) in {time.perf_counter() - t0:.1f} s")
     if report is not None:
         shots = "exact" if report.shots is None else f"{report.shots} shots"
         print(f"  backend  {report.backend} ({report.device}), {shots}, {report.circuits} circuits in "
@@ -138,7 +136,10 @@ def _cmd_info(args: argparse.Namespace) -> int:
     size = Path(args.input).stat().st_size
     m = hdr.model
     print(f"{args.input}: quinr bitstream, {size} bytes, {8 * size / hdr.pixels:.4f} bpp")
-    print(f"  signal   {hdr.width}x{hdr.height}x{hdr.channels} {hdr.kind.name.lower()} range [{hdr.vmin:g}, {hdr.vmax:g}]")
+    from ..grid import describe
+
+    one_d = " (1-D)" if len(hdr.grid) == 1 else ""
+    print(f"  signal   {describe(hdr.grid)}x{hdr.channels} {hdr.kind.name.lower()}{one_d} range [{hdr.vmin:g}, {hdr.vmax:g}]")
     print(f"  network  {m.circuit().describe()} blocks={m.blocks} w0={m.w0:g} angle_scale={m.angle_scale:g}")
     per = hdr.bits_of()
     depth = f"{hdr.bits} bits" if len(set(per)) == 1 else f"({', '.join(map(str, per))}) bits per tensor"

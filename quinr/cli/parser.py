@@ -59,12 +59,15 @@ def float_list(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
 
 
-def _crop(text: str) -> tuple[int, int, int, int]:
+def _crop(text: str) -> tuple[int, ...]:
+    """X,Y,W,H (an image's window) or X,W (a one-dimensional signal's)."""
     try:
-        x, y, w, h = (int(v) for v in text.split(","))
+        values = tuple(int(v) for v in text.split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"crop must be X,Y,W,H integers, got {text!r}") from None
-    return x, y, w, h
+        values = ()
+    if len(values) not in (2, 4):
+        raise argparse.ArgumentTypeError(f"crop must be X,Y,W,H (or X,W for a 1-D signal) integers, got {text!r}")
+    return values
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -97,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     dec.add_argument("--max-cost", type=float, default=None, help="refuse if the estimated cost exceeds this")
     dec.add_argument("--yes", action="store_true", help="run a billed backend without --max-cost")
-    dec.add_argument("--crop", type=_crop, default=None, metavar="X,Y,W,H", help="decode only this window")
+    dec.add_argument("--crop", type=_crop, default=None, metavar="X,Y,W,H", help="decode only this window (X,W for a 1-D signal)")
     dec.add_argument("--scale", type=float, default=None, help="decode at SCALE times the size")
     dec.add_argument("--noise", default=None, metavar="SPEC", help="run the backend under this noise (same as -O noise=SPEC)")
     dec.add_argument("--run-dir", default=None, metavar="DIR",
