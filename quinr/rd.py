@@ -1,16 +1,13 @@
-"""Rate-distortion sweeps: quinr, COIN and JPEG2000 at several rates on one signal.
+"""Rate-distortion sweeps: every registered codec at several rates on one signal.
 
-``run_rd`` evaluates every point of every codec, writes each finished point as its own JSON file
-(``points/<codec>/<key>.json``, so a rerun skips what is done), then one CompressAI-style results
-file per codec (``<codec>.json``: ``{"name", "description", "meta", "results": {"bpp": [...],
-"psnr": [...]}}``, bpp ascending) and a PSNR-vs-bpp plot.
-
-* quinr: a grid of networks (Nq, M, R); each is trained once and written at every bit depth of
-  the grid (quantization needs no retraining). Its results are the Pareto frontier of all
-  points; every point is kept under ``all_points``.
-* COIN: the COIN paper's architectures at ``coin_iters`` iterations (the paper: 50,000).
-* JPEG2000: target rates through Pillow/OpenJPEG; for float signals (range images) two codecs,
-  8-bit (as the paper) and 16-bit quantisation.
+``run_rd`` plans the tasks of each codec of :mod:`quinr.baselines.registry` (quinr's network grid,
+COIN's architectures, JPEG2000's target rates; a codec that cannot encode the signal, such as
+JPEG2000 on a one-dimensional signal, is skipped), evaluates every task, writes each finished one
+as its own JSON file (``points/<codec>/<key>.json``, so a rerun skips what is done), then one
+CompressAI-style results file per codec (``<codec>.json``: ``{"name", "description", "meta",
+"results": {"bpp": [...], "psnr": [...]}}``, bpp ascending; a codec that sweeps one network at
+many rates, quinr, keeps its Pareto frontier there and every point under ``all_points``) and a
+PSNR-vs-bpp plot.
 
 Inputs: an image, a float ``.npy``, or a KITTI ``.bin`` scan (projected to its 64x1024 range
 image first; LiDAR metrics, including the Chamfer distance, are then added to every point).
@@ -24,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,35 +28,53 @@ from typing import Any
 
 import numpy as np
 
-from .bitstream import FORMAT_VERSION
 from .errors import ConfigError
 from .files import atomic_open, atomic_write, make_dir
 from .signal import Signal, SignalKind, load_signal
 
-CODECS = ("quinr", "coin", "jpeg2000")
 ENGINES = ("serial", "local", "dask")
 
 
-@dataclass(frozen=True)
 class RDConfig:
-    """What to sweep. Defaults give at least four points per codec."""
+    """What to sweep: which codecs, and each codec's settings, named ``<codec>_<option>`` after the
+    options the codec declares (:mod:`quinr.baselines.registry`; e.g. ``quinr_grid``,
+    ``coin_iters``, ``jpeg2000_bpp``). Unset settings take the codec's defaults, which give at
+    least four points per codec."""
 
-    codecs: tuple[str, ...] = CODECS
-    #: quinr networks (n_qubits, embed_dim, reuploads)
-    quinr_grid: tuple[tuple[int, int, int], ...] = ((6, 12, 2), (8, 24, 2), (8, 32, 3), (10, 40, 2))
-    #: bit depths each network is written at; "auto" = per-tensor depths (codec.choose_bits)
-    quinr_bits: tuple[int | str, ...] = (8, 10, 12, 16, "auto")
-    quinr_steps: int = 300
-    quinr_batch: int | None = 4096
-    coin_configs: tuple[str, ...] = ("5x14", "5x20", "5x30", "10x28")
-    coin_iters: int = 50_000
-    jpeg2000_bpp: tuple[float, ...] = (0.02, 0.05, 0.1, 0.2, 0.4)
-    seed: int = 0
+    def __init__(self, codecs: tuple[str, ...] | None = None, seed: int = 0, **settings: Any) -> None:
+        from .baselines.registry import codecs as registered
 
-    def __post_init__(self) -> None:
-        unknown = set(self.codecs) - set(CODECS)
+        reg = registered()
+        self.codecs = tuple(reg) if codecs is None else tuple(codecs)
+        unknown = set(self.codecs) - set(reg)
         if unknown:
-            raise ConfigError(f"unknown codecs {sorted(unknown)}; valid: {', '.join(CODECS)}")
+            raise ConfigError(f"unknown codecs {sorted(unknown)}; valid: {', '.join(reg)}")
+        self.seed = seed
+        self.settings = {name: {k: o.default for k, o in c.options.items()} for name, c in reg.items()}
+        for key, value in settings.items():
+            codec, _, option = key.partition("_")
+            if option not in self.settings.get(codec, {}):
+                valid = [f"{c}_{o}" for c, opts in self.settings.items() for o in opts]
+                raise ConfigError(f"unknown sweep setting {key!r}; valid: {', '.join(valid)}")
+            self.settings[codec][option] = value
+
+    def __getattr__(self, key: str) -> Any:  # cfg.quinr_grid, cfg.coin_iters, ...
+        codec, _, option = key.partition("_")
+        settings = self.__dict__.get("settings", {})
+        if option in settings.get(codec, {}):
+            return settings[codec][option]
+        raise AttributeError(key)
+
+    def with_points(self, n: int) -> RDConfig:
+        """The sweep with at most ``n`` settings of each codec's points list (``--points N``)."""
+        from .baselines.registry import codecs as registered
+
+        out = RDConfig(self.codecs, self.seed)
+        for name, codec in registered().items():
+            for key, opt in codec.options.items():
+                value = self.settings[name][key]
+                out.settings[name][key] = tuple(value)[:max(1, n)] if opt.points else value
+        return out
 
 
 @dataclass
@@ -93,36 +107,35 @@ def load_input(path: str | Path, max_pixels: int | None = None) -> RDInput:
 class Task:
     codec: str  # the results file it belongs to (quinr, coin, jpeg2000, jpeg2000-8bit, jpeg2000-16bit)
     params: dict[str, Any]
+    family: str = ""  # the registered codec that runs it (not part of the key)
     key: str = field(init=False)
 
     def __post_init__(self) -> None:
         text = json.dumps({"codec": self.codec, **self.params}, sort_keys=True)
         self.key = hashlib.sha256(text.encode()).hexdigest()[:16]
+        self.family = self.family or self.codec
 
 
 def plan(inp: RDInput, cfg: RDConfig) -> list[Task]:
-    tasks: list[Task] = []
+    """Every task of the sweep, codec by codec, skipping codecs that cannot encode the signal."""
+    from .baselines.registry import codecs as registered
 
-    def add(codec: str, **params: Any) -> None:  # every key includes the input's digest
-        tasks.append(Task(codec, {**params, "input": inp.digest}))
-
-    if "quinr" in cfg.codecs:
-        for nq, m, r in cfg.quinr_grid:
-            add("quinr", n_qubits=nq, embed_dim=m, reuploads=r, bits=list(cfg.quinr_bits), steps=cfg.quinr_steps,
-                batch=cfg.quinr_batch, seed=cfg.seed, format=FORMAT_VERSION)
-    if "coin" in cfg.codecs:
-        for name in cfg.coin_configs:
-            add("coin", config=name, iters=cfg.coin_iters, seed=cfg.seed)
-    if "jpeg2000" in cfg.codecs:
-        depths = (8, 16) if inp.signal.kind is SignalKind.F32 else (None,)
-        for depth in depths:
-            codec = "jpeg2000" if depth is None else f"jpeg2000-{depth}bit"
-            for bpp in cfg.jpeg2000_bpp:
-                add(codec, bpp=bpp, depth=depth)
-    return tasks
+    reg = registered()
+    return [Task(results, {**params, "input": inp.digest}, name)  # every key includes the input's digest
+            for name in cfg.codecs if reg[name].unsupported(inp) is None
+            for results, params in reg[name].plan(inp, cfg.settings[name], cfg.seed)]
 
 
-def _metrics(inp: RDInput, decoded: Signal) -> dict[str, float]:
+def skipped(inp: RDInput, cfg: RDConfig) -> dict[str, str]:
+    """The asked-for codecs that cannot encode the sweep's signal, and why."""
+    from .baselines.registry import codecs as registered
+
+    reg = registered()
+    return {name: why for name in cfg.codecs if (why := reg[name].unsupported(inp)) is not None}
+
+
+def metrics(inp: RDInput, decoded: Signal) -> dict[str, float]:
+    """PSNR of a decoded signal against the sweep's, and, for a LiDAR range image, range metrics."""
     from .signal import psnr
 
     out = {"psnr": psnr(inp.signal, decoded)}
@@ -135,49 +148,10 @@ def _metrics(inp: RDInput, decoded: Signal) -> dict[str, float]:
 
 
 def run_task(inp: RDInput, task: Task) -> list[dict[str, Any]]:
-    """Evaluate one task; quinr tasks give one point per bit depth."""
-    t0 = time.perf_counter()
-    pixels = inp.signal.pixels
-    p = task.params
-    if task.codec == "quinr":
-        import torch
+    """Evaluate one task through the codec that planned it."""
+    from .baselines.registry import codecs as registered
 
-        from .codec import choose_bits, decode, write_model
-        from .model import ModelConfig, QuINR
-        from .signal import coordinates
-        from .train import TrainConfig, fit
-
-        h, w, c = inp.signal.shape
-        cfg = ModelConfig(out_features=c, n_qubits=p["n_qubits"], embed_dim=p["embed_dim"], reuploads=p["reuploads"])
-        torch.manual_seed(p["seed"])
-        net = QuINR(cfg, seed=p["seed"])
-        coords = torch.from_numpy(coordinates(h, w))
-        values = torch.from_numpy(inp.signal.normalized().reshape(-1, c))
-        fit(net, coords, values, TrainConfig(steps=p["steps"], batch_size=p["batch"], seed=p["seed"]))
-        net.canonicalize_()
-        seconds = time.perf_counter() - t0
-        points = []
-        for bits in p["bits"]:
-            per = choose_bits(net, inp.signal) if bits == "auto" else bits
-            data = write_model(net, inp.signal, per)
-            points.append({"bpp": 8.0 * len(data) / pixels, "bytes": len(data), "bits": max(per) if bits == "auto" else bits,
-                           "auto_bits": bits == "auto", "params": cfg.n_params(), "train_seconds": seconds,
-                           **_metrics(inp, decode(data))})
-        return points
-    if task.codec == "coin":
-        from .baselines import coin
-
-        res = coin.encode(inp.signal, p["config"], iters=p["iters"], seed=p["seed"])
-        return [{"bpp": res.bpp, "bytes": len(res.data), "params": res.n_params, "best_iter": res.best_iter,
-                 "train_seconds": time.perf_counter() - t0, **_metrics(inp, res.decoded)}]
-    from .baselines import jpeg2000
-
-    if p["depth"] is None:
-        res = jpeg2000.encode_at_bpp(inp.signal, p["bpp"])
-    else:
-        res = jpeg2000.encode_float_at_bpp(inp.signal, p["bpp"], depth=p["depth"])
-    return [{"bpp": res.bpp, "bytes": len(res.data), "target_bpp": p["bpp"],
-             "seconds": time.perf_counter() - t0, **_metrics(inp, res.decoded)}]
+    return registered()[task.family].run(inp, task.params)
 
 
 def _run_one(args: tuple[RDInput, Task]) -> tuple[Task, list[dict[str, Any]]]:
@@ -201,7 +175,7 @@ def pareto(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def run_rd(
     source: str | Path,
     out_dir: str | Path,
-    cfg: RDConfig = RDConfig(),
+    cfg: RDConfig | None = None,
     *,
     engine: str = "serial",
     workers: int = 2,
@@ -211,6 +185,7 @@ def run_rd(
     """Run (or resume) a sweep; returns the written files by codec, plus ``"plot"``."""
     from .files import check_output_dir
 
+    cfg = cfg or RDConfig()
     if engine not in ENGINES:
         raise ConfigError(f"unknown engine {engine!r}; valid: {', '.join(ENGINES)}")
     out = check_output_dir(out_dir)
@@ -268,25 +243,22 @@ def write_results(inp: RDInput, out: Path, tasks: list[Task], cfg: RDConfig) -> 
         if path.exists():
             by_codec.setdefault(t.codec, []).extend(json.loads(path.read_text())["points"])
     written = {}
-    descriptions = {
-        "quinr": f"quINR, Pareto frontier over Nq/M/R grid {list(cfg.quinr_grid)} x bits {list(cfg.quinr_bits)}, "
-                 f"{cfg.quinr_steps} steps",
-        "coin": f"COIN (SIREN w0=30, Adam 2e-4, fp16), {cfg.coin_iters} iterations",
-        "jpeg2000": "JPEG2000 (Pillow/OpenJPEG, 9/7 irreversible, colour transform)",
-        "jpeg2000-8bit": "JPEG2000 of the range image quantised to 8 bits over [0, max range]",
-        "jpeg2000-16bit": "JPEG2000 of the range image quantised to 16 bits over [0, max range]",
-    }
+    from .baselines.registry import codecs as registered
+
+    reg = registered()
+    family = {t.codec: t.family for t in tasks}
     for codec, points in by_codec.items():
-        front = pareto(points) if codec == "quinr" else sorted(points, key=lambda q: q["bpp"])
+        owner = reg[family[codec]]
+        front = pareto(points) if owner.frontier else sorted(points, key=lambda q: q["bpp"])
         keys = [k for k in front[0] if isinstance(front[0][k], (int, float))]
         doc = {
             "name": codec,
-            "description": descriptions[codec],
+            "description": owner.describe(codec, cfg.settings[family[codec]]),
             "meta": {"input": inp.name, "pixels": inp.signal.pixels, "psnr_peak": inp.signal.peak,
                      "bpp": "8 x file bytes / pixels", "lidar": inp.lidar},
             "results": {k: [pt[k] for pt in front] for k in keys},
         }
-        if codec == "quinr":
+        if owner.frontier:
             doc["all_points"] = sorted(points, key=lambda q: q["bpp"])
         path = atomic_write(out / f"{codec}.json", (json.dumps(doc, indent=2) + "\n").encode())
         written[codec] = path

@@ -13,6 +13,7 @@ from quinr_testutils import smooth_rgb
 import quinr.rd as rd
 from quinr.baselines import coin
 from quinr.baselines.jpeg2000 import encode_float_at_bpp
+from quinr.baselines.registry import CodecOption, RDCodec, int_list
 from quinr.cli import main
 from quinr.errors import BitstreamError, ConfigError, SignalError
 from quinr.rd import RDConfig, pareto, run_rd
@@ -129,3 +130,46 @@ def test_auto_bits_shrink_the_file_at_equal_psnr(image, tmp_path, capsys):
                "--bits", "auto:0.2", "--quiet"])
     assert rc == 0 and "bits per tensor" in capsys.readouterr().out
     assert main(["encode", str(image), "-o", str(tmp_path / "b.qinr"), "--bits", "lots", "--quiet"]) == 1
+
+
+class Raw8Codec(RDCodec):
+    """A codec defined outside quinr: raw 8-bit samples, its rate set by a decimation option."""
+
+    name = "raw8"
+    options = {"steps": CodecOption((1, 2), int_list, "decimation steps", "K,...", points=True)}
+
+    def plan(self, inp, settings, seed):
+        return [("raw8", {"step": k}) for k in settings["steps"]]
+
+    def run(self, inp, params):
+        from quinr.rd import metrics
+
+        sig, k = inp.signal, params["step"]
+        kept = sig.data[::k, ::k]
+        back = np.repeat(np.repeat(kept, k, 0), k, 1)[: sig.grid[0], : sig.grid[1]]
+        return [{"bpp": 8.0 * kept.size / sig.pixels, **metrics(inp, Signal(back, sig.kind, sig.vmin, sig.vmax))}]
+
+    def describe(self, results, settings):
+        return "raw 8-bit samples, decimated"
+
+
+def test_a_new_codec_is_one_class_in_the_registry(image, tmp_path, monkeypatch, capsys):
+    from quinr.baselines import registry
+
+    monkeypatch.setitem(registry.BUILTIN, "raw8", Raw8Codec)
+    rc = main(["rd", str(image), "--codecs", "raw8,jpeg2000", "--raw8-steps", "1,2,4", "--jpeg2000-bpp", "1",
+               "--out", str(tmp_path / "o"), "--quiet"])
+    assert rc == 0, capsys.readouterr().err
+    doc = json.loads((tmp_path / "o" / "raw8.json").read_text())
+    assert doc["description"] == "raw 8-bit samples, decimated" and len(doc["results"]["bpp"]) == 3
+    assert doc["results"]["psnr"][-1] == float("inf")  # step 1 keeps every sample
+
+
+def test_codecs_that_cannot_encode_a_signal_are_skipped(tmp_path, capsys):
+    t = np.linspace(0, 1, 200, dtype=np.float32)
+    np.save(tmp_path / "tones.npy", (0.5 * np.sin(2 * np.pi * 2 * t)).astype(np.float32))
+    rc = main(["rd", str(tmp_path / "tones.npy"), "--quinr-grid", "3:4:1", "--quinr-bits", "8", "--quinr-steps", "3",
+               "--out", str(tmp_path / "o"), "--quiet"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "coin: skipped (COIN here encodes images" in out and "jpeg2000: skipped" in out
+    assert json.loads((tmp_path / "o" / "quinr.json").read_text())["meta"]["pixels"] == 200

@@ -24,6 +24,7 @@ from torch import nn
 
 from ..errors import BitstreamError, ConfigError
 from ..signal import Signal, SignalKind, coordinates, psnr
+from .registry import CodecOption, RDCodec, str_list
 
 #: COIN's architectures, smallest first (the 5 x 14 point of its results has no listed
 #: architecture; 5 x 14 matches its 0.0368 bpp).
@@ -135,3 +136,33 @@ def decode(data: bytes) -> Signal:
             i += p.numel()
         out = torch.cat([net(x) for x in torch.from_numpy(coordinates(h, w)).split(1 << 16)])
     return Signal.from_normalized(out.numpy().reshape(h, w, c), SignalKind(kind), vmin, vmax)
+
+
+class CoinCodec(RDCodec):
+    """COIN in a rate-distortion sweep: the paper's architectures at ``iters`` iterations."""
+
+    name = "coin"
+    options = {
+        "configs": CodecOption(("5x14", "5x20", "5x30", "10x28"), str_list, "COIN architectures (layers x width)",
+                               "LxW,...", points=True),
+        "iters": CodecOption(50_000, int, "COIN iterations (the paper: 50,000)", "N"),
+    }
+
+    def unsupported(self, inp):
+        return None if len(inp.signal.grid) == 2 else "COIN here encodes images (2-D grids)"
+
+    def plan(self, inp, settings, seed):
+        return [("coin", {"config": name, "iters": settings["iters"], "seed": seed}) for name in settings["configs"]]
+
+    def run(self, inp, params):
+        import time
+
+        from ..rd import metrics
+
+        t0 = time.perf_counter()
+        res = encode(inp.signal, params["config"], iters=params["iters"], seed=params["seed"])
+        return [{"bpp": res.bpp, "bytes": len(res.data), "params": res.n_params, "best_iter": res.best_iter,
+                 "train_seconds": time.perf_counter() - t0, **metrics(inp, res.decoded)}]
+
+    def describe(self, results, settings):
+        return f"COIN (SIREN w0=30, Adam 2e-4, fp16), {settings['iters']} iterations"

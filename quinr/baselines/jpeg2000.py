@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from ..errors import SignalError
 from ..signal import Signal, SignalKind, psnr, signal_from_image
+from .registry import CodecOption, RDCodec, float_list
 
 
 @dataclass(frozen=True)
@@ -68,3 +69,43 @@ def encode_float_at_bpp(signal: Signal, bpp: float, *, depth: int = 16) -> Jpeg2
     decoded = Signal(back, SignalKind.F32, signal.vmin, signal.vmax)
     h, w, _ = signal.shape
     return Jpeg2000Result(res.data, decoded, 8.0 * (len(res.data) + 8) / (h * w), psnr(signal, decoded))
+
+
+class Jpeg2000Codec(RDCodec):
+    """JPEG2000 in a rate-distortion sweep: target rates; a float signal (a range image) is swept
+    twice, quantised to 8 bits (as the paper) and to 16 bits (``jpeg2000-8bit``, ``-16bit``)."""
+
+    name = "jpeg2000"
+    options = {"bpp": CodecOption((0.02, 0.05, 0.1, 0.2, 0.4), float_list, "JPEG2000 target rates", "BPP,...",
+                                  points=True)}
+
+    def unsupported(self, inp):
+        sig = inp.signal
+        if len(sig.grid) != 2:
+            return "JPEG2000 encodes images (2-D grids)"
+        if sig.channels not in ((1,) if sig.kind is SignalKind.F32 else (1, 3)):
+            return f"JPEG2000 here takes grey or RGB images, not {sig.channels} channels"
+        return None
+
+    def plan(self, inp, settings, seed):
+        depths = (8, 16) if inp.signal.kind is SignalKind.F32 else (None,)
+        return [("jpeg2000" if d is None else f"jpeg2000-{d}bit", {"bpp": bpp, "depth": d})
+                for d in depths for bpp in settings["bpp"]]
+
+    def run(self, inp, params):
+        import time
+
+        from ..rd import metrics
+
+        t0 = time.perf_counter()
+        if params["depth"] is None:
+            res = encode_at_bpp(inp.signal, params["bpp"])
+        else:
+            res = encode_float_at_bpp(inp.signal, params["bpp"], depth=params["depth"])
+        return [{"bpp": res.bpp, "bytes": len(res.data), "target_bpp": params["bpp"],
+                 "seconds": time.perf_counter() - t0, **metrics(inp, res.decoded)}]
+
+    def describe(self, results, settings):
+        return {"jpeg2000": "JPEG2000 (Pillow/OpenJPEG, 9/7 irreversible, colour transform)",
+                "jpeg2000-8bit": "JPEG2000 of the range image quantised to 8 bits over [0, max range]",
+                "jpeg2000-16bit": "JPEG2000 of the range image quantised to 16 bits over [0, max range]"}[results]

@@ -59,6 +59,12 @@ def float_list(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
 
 
+def _default(value) -> str:
+    if isinstance(value, tuple):
+        return ",".join(":".join(map(str, v)) if isinstance(v, tuple) else str(v) for v in value)
+    return str(value)
+
+
 def _crop(text: str) -> tuple[int, ...]:
     """X,Y,W,H (an image's window) or X,W (a one-dimensional signal's)."""
     try:
@@ -136,16 +142,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     rd = sub.add_parser("rd", help="rate-distortion sweep of quinr, COIN and JPEG2000: JSON per codec and a plot")
     rd.add_argument("input", help="image, float .npy, or KITTI .bin scan (projected to its range image)")
-    rd.add_argument("--codecs", default="quinr,coin,jpeg2000", help="comma-separated subset of quinr,coin,jpeg2000")
+    rd.add_argument("--codecs", default="quinr,coin,jpeg2000", help="comma-separated subset of the registered codecs "
+                    "(quinr, coin, jpeg2000)")
     rd.add_argument("--points", type=int, default=None, help="at most this many settings per codec")
     rd.add_argument("--out", default="quinr-rd", help="output folder (default ./quinr-rd); rerunning resumes")
-    rd.add_argument("--quinr-grid", default=None, metavar="NQ:M:R,...", help="networks (default 6:12:2,8:24:2,8:32:3,10:40:2)")
-    rd.add_argument("--quinr-bits", default=None, metavar="B,...", help="bit depths per network, 'auto' for per-tensor "
-                    "depths (default 8,10,12,16,auto)")
-    rd.add_argument("--quinr-steps", type=int, default=None, help="training steps per network (default 300)")
-    rd.add_argument("--coin-configs", default=None, metavar="LxW,...", help="COIN architectures (default 5x14,5x20,5x30,10x28)")
-    rd.add_argument("--coin-iters", type=int, default=None, help="COIN iterations (default 50000, as the paper)")
-    rd.add_argument("--jpeg2000-bpp", default=None, metavar="BPP,...", help="JPEG2000 target rates (default 0.02,0.05,0.1,0.2,0.4)")
+    from ..baselines.registry import codecs as registered
+
+    for name, codec in registered().items():  # each codec declares its own options
+        for key, opt in codec.options.items():
+            rd.add_argument(f"--{name}-{key}", default=None, metavar=opt.metavar,
+                            help=f"{name}: {opt.help} (default {_default(opt.default)})")
     rd.add_argument("--engine", choices=("serial", "local", "dask"), default="serial",
                     help="run points one by one, in local processes, or on Dask (pip install 'quinr[cluster]')")
     rd.add_argument("--workers", type=int, default=2, help="parallel points for local/dask (default 2)")

@@ -6,8 +6,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from .parser import float_list
-
 
 def _cmd_lidar_to_range(args: argparse.Namespace) -> int:
     import numpy as np
@@ -34,39 +32,26 @@ def _cmd_lidar_to_range(args: argparse.Namespace) -> int:
 
 
 def _cmd_rd(args: argparse.Namespace) -> int:
-    import dataclasses
+    from ..baselines.registry import codecs as registered
+    from ..rd import RDConfig, plan, run_rd, skipped
 
-    from ..rd import RDConfig, plan, run_rd
-
-    d = RDConfig()
-    try:
-        grid = d.quinr_grid if args.quinr_grid is None else tuple(
-            tuple(int(v) for v in item.split(":")) for item in args.quinr_grid.split(","))
-        if any(len(g) != 3 for g in grid):
-            raise ValueError
-        cfg = RDConfig(
-            codecs=tuple(c.strip() for c in args.codecs.split(",") if c.strip()),
-            quinr_grid=grid,
-            quinr_bits=d.quinr_bits if args.quinr_bits is None else tuple(
-                b if b == "auto" else int(b) for b in args.quinr_bits.split(",")),
-            quinr_steps=args.quinr_steps or d.quinr_steps,
-            coin_configs=d.coin_configs if args.coin_configs is None else tuple(args.coin_configs.split(",")),
-            coin_iters=args.coin_iters or d.coin_iters,
-            jpeg2000_bpp=d.jpeg2000_bpp if args.jpeg2000_bpp is None else tuple(float_list(args.jpeg2000_bpp)),
-        )
-    except (ValueError, argparse.ArgumentTypeError):
-        from ..errors import ConfigError
-
-        raise ConfigError("--quinr-grid takes NQ:M:R items, the other lists comma-separated numbers") from None
+    settings = {}
+    for name, codec in registered().items():  # every codec's declared options: --<codec>-<option>
+        for key, opt in codec.options.items():
+            text = getattr(args, f"{name}_{key}", None)
+            if text is not None:
+                settings[f"{name}_{key}"] = opt.from_text(name, key, text)
+    cfg = RDConfig(codecs=tuple(c.strip() for c in args.codecs.split(",") if c.strip()), **settings)
     if args.points is not None:
-        n = max(1, args.points)
-        cfg = dataclasses.replace(cfg, quinr_grid=cfg.quinr_grid[:n], coin_configs=cfg.coin_configs[:n],
-                                  jpeg2000_bpp=cfg.jpeg2000_bpp[:n])
+        cfg = cfg.with_points(args.points)
     from ..files import check_output_dir
     from ..rd import load_input
 
     check_output_dir(args.out)
-    total = len(plan(load_input(args.input, max_pixels=args.max_pixels), cfg))
+    inp = load_input(args.input, max_pixels=args.max_pixels)
+    for name, why in skipped(inp, cfg).items():
+        print(f"{name:>15}: skipped ({why})")
+    total = len(plan(inp, cfg))
     bar = None
     if not args.quiet:
         from tqdm import tqdm

@@ -1,0 +1,96 @@
+"""The codecs a rate-distortion sweep compares: one registry that ``quinr rd`` iterates.
+
+Each codec is an :class:`RDCodec`: its name, what it says about itself in the results file, the
+options it takes (each becomes ``quinr rd --<codec>-<option>`` and a ``<codec>_<option>`` setting
+of :class:`quinr.rd.RDConfig`), which signals it can encode, how a sweep's settings become tasks,
+and how one task becomes rate-distortion points. Adding a codec is one class and one line in
+:data:`BUILTIN`; the sweep, its resumable layout, the engines, the plot and the command line need
+no change.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from ..rd import RDInput
+
+#: Registered codecs (``"module:Class"`` or the class itself), in the order sweeps run and plots
+#: list them.
+BUILTIN: dict[str, str | type[RDCodec]] = {
+    "quinr": "quinr.baselines.quinr_codec:QuinrCodec",
+    "coin": "quinr.baselines.coin:CoinCodec",
+    "jpeg2000": "quinr.baselines.jpeg2000:Jpeg2000Codec",
+}
+
+
+@dataclass(frozen=True)
+class CodecOption:
+    """One setting of a codec in a sweep: its default, how the command line's text becomes a value
+    (raising :class:`ValueError` on bad text), and whether ``--points N`` keeps its first N items."""
+
+    default: Any
+    parse: Callable[[str], Any]
+    help: str
+    metavar: str
+    points: bool = False
+
+    def from_text(self, codec: str, name: str, text: str) -> Any:
+        try:
+            return self.parse(text)
+        except (ValueError, TypeError):
+            raise ConfigError(f"--{codec}-{name} {text!r}: {self.help} ({self.metavar})") from None
+
+
+class RDCodec:
+    """A codec in a rate-distortion sweep (see the module docstring)."""
+
+    name: ClassVar[str]
+    #: option name -> declaration
+    options: ClassVar[dict[str, CodecOption]] = {}
+    #: results files whose points are reduced to their Pareto frontier (one network, many rates)
+    frontier: ClassVar[bool] = False
+
+    def unsupported(self, inp: RDInput) -> str | None:
+        """Why this codec cannot encode the sweep's signal (None when it can)."""
+        return None
+
+    def plan(self, inp: RDInput, settings: dict[str, Any], seed: int) -> list[tuple[str, dict[str, Any]]]:
+        """The sweep's tasks: (results name, parameters); the parameters identify a task's result."""
+        raise NotImplementedError
+
+    def run(self, inp: RDInput, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """Evaluate one task: its points, each with ``bpp`` (from a real file) and metrics."""
+        raise NotImplementedError
+
+    def describe(self, results: str, settings: dict[str, Any]) -> str:
+        """The ``description`` of a results file."""
+        raise NotImplementedError
+
+
+def codecs() -> dict[str, RDCodec]:
+    """Every registered codec by name, in :data:`BUILTIN` order."""
+    out = {}
+    for name, target in BUILTIN.items():
+        if isinstance(target, str):
+            module, attr = target.split(":")
+            target = getattr(importlib.import_module(module), attr)
+        out[name] = target()
+    return out
+
+
+def int_list(text: str) -> tuple[int, ...]:
+    return tuple(int(v) for v in text.split(",") if v.strip())
+
+
+def float_list(text: str) -> tuple[float, ...]:
+    return tuple(float(v) for v in text.split(",") if v.strip())
+
+
+def str_list(text: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in text.split(",") if v.strip())
