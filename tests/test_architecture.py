@@ -1,7 +1,7 @@
 """The house rules (docs/architecture.md), computed from the static import graph of ``quinr``.
 
-Every import counts, at module level or inside a function (it runs when the function is called);
-only ``if TYPE_CHECKING:`` blocks are left out (they never run). Rules:
+Every import counts, at module level or inside a function (it runs when the function is called),
+and, to be strict, inside ``if TYPE_CHECKING:`` blocks too. Rules:
 
 * no import cycle anywhere in ``quinr`` (no strongly connected component of two or more modules);
 * the core (circuit, sim, model, train, quant, bitstream, signal, noise, and the small modules
@@ -43,21 +43,12 @@ def _modules() -> dict[str, Path]:
 MODULES = _modules()
 
 
-def _is_type_checking(node: ast.AST) -> bool:
-    test = getattr(node, "test", None)
-    return isinstance(node, ast.If) and (
-        (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING")
-        or (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"))
-
-
 def _imports(name: str, path: Path) -> set[str]:
     """Every module ``name`` imports (quinr modules resolved to the deepest existing module)."""
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found: set[str] = set()
 
     def visit(node: ast.AST) -> None:
-        if _is_type_checking(node):
-            return
         if isinstance(node, ast.Import):
             found.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom):

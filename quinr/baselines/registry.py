@@ -13,12 +13,13 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from ..errors import ConfigError
 
-if TYPE_CHECKING:
-    from ..rd import RDInput
+#: A sweep's input (:class:`quinr.rd.RDInput`: the signal, its name and digest, whether it is a
+#: LiDAR range image); not imported here, so that the sweep and its codecs do not import each other.
+RDInput = Any
 
 #: Registered codecs (``"module:Class"`` or the class itself), in the order sweeps run and plots
 #: list them.
