@@ -6,9 +6,11 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from quinr_testutils import offline_env
 
 from quinr.backends import get_backend, get_profile, load_profiles
@@ -218,3 +220,31 @@ def test_a_run_on_a_billed_profile_reports_its_estimated_cost(tmp_path, monkeypa
     assert report.circuits == 3 and report.tasks == 1
     assert report.estimated_cost == pytest.approx(0.3 + 3 * 100 * 0.001)
     assert report.to_dict()["pricing"].startswith("0.3/task + 0.001/shot USD")
+
+
+def test_the_documented_driver_is_one_file_and_one_profile(tmp_path, monkeypatch, capsys):
+    """docs/backends.md's worked example, taken from the page itself: a new SDK driver is one
+    driver file and one profile, and passes the contract against the torch simulator."""
+    import re
+
+    from quinr.cli import main
+    from quinr.sim import probabilities
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "backends.md").read_text()
+    section = doc[doc.index("## Adding an SDK driver"):doc.index("## Third-party drivers")]
+    code, toml = re.findall(r"```python\n(.*?)```", section, re.S)[0], re.findall(r"```toml\n(.*?)```", section, re.S)[0]
+    (tmp_path / "quinr_statevector.py").write_text(code)
+    (tmp_path / "profiles").mkdir()
+    (tmp_path / "profiles" / "qiskit.statevector.toml").write_text(toml)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("QUINR_BACKENDS_PATH", str(tmp_path / "profiles"))
+    be = get_backend("qiskit.statevector")
+    spec = CircuitSpec(3, 7, 2, 2, shuffle_seed=2)
+    rng = np.random.default_rng(1)
+    h, theta = rng.uniform(-1, 1, (4, 7)), rng.uniform(-np.pi, np.pi, spec.n_theta)
+    p = be.run(spec, h, theta, None, None, be.new_report(None))
+    ref = probabilities(spec, torch.tensor(h).float(), torch.tensor(theta).float()).double().numpy()
+    assert np.max(np.abs(p - ref)) < 1e-6
+    assert main(["backends", "qiskit.statevector"]) == 0 and "atol" in capsys.readouterr().out
+    with pytest.raises(BackendError, match="must be <= 1e-06"):
+        get_backend("qiskit.statevector", {"atol": "0.5"})

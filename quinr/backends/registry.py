@@ -11,7 +11,8 @@ A user profile may not silently replace a built-in one (a profile named ``ibm.to
 unless it declares ``overrides = true``, and is then flagged in ``quinr backends`` and in every
 execution report and record.
 
-Drivers are found by name: the built-in ones below, then third-party ones registered in the
+Drivers are found by name: the built-in ones below, an importable ``"package.module:Class"``
+(so a new driver is one driver file and one profile), then third-party ones registered in the
 entry-point group ``quinr.backends`` (a name -> a :class:`~quinr.backends.base.Driver` subclass).
 SDKs are imported only when a driver is instantiated.
 """
@@ -111,7 +112,7 @@ def get_profile(name: str) -> Profile:
 
 def _driver_class(name: str, options: dict[str, Any] | None = None) -> type[Driver]:
     name = driver_name(name, options or {})
-    target = BUILTIN_DRIVERS.get(name)
+    target = BUILTIN_DRIVERS.get(name) or (name if ":" in name else None)  # "package.module:Class" names itself
     if target is None:
         for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
             if ep.name == name:
@@ -122,7 +123,10 @@ def _driver_class(name: str, options: dict[str, Any] | None = None) -> type[Driv
                                f"third-party drivers register in the entry-point group {ENTRY_POINT_GROUP!r})")
     else:
         module, attr = target.split(":")
-        cls = getattr(importlib.import_module(module), attr)
+        try:
+            cls = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as exc:
+            raise BackendError(f"driver {target!r} cannot be loaded: {exc}") from None
     if not (isinstance(cls, type) and issubclass(cls, Driver)):
         raise BackendError(f"driver {name!r} is not a quinr Driver subclass")
     return cls
