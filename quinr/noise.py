@@ -1,7 +1,8 @@
-"""Backend-neutral noise: one :class:`NoiseSpec` that every driver translates the same way.
+"""Backend-neutral noise: one :class:`NoiseSpec` that every backend runs the same way.
 
-Where the noise sits (identical on every backend, so the contract tests can compare them): the
-circuit is compiled with CRZ(t) = RZ_target(t/2) ZZ(-t/2), as the Qiskit and Braket drivers do.
+Where the noise sits (identical on every backend, so the contract tests can compare them) is
+decided once, by the circuit's lowering (:func:`quinr.circuit.lower`, which compiles CRZ(t) as
+RZ_target(t/2) ZZ(-t/2)); every executor runs the channels the lowering places:
 
 * after every RX and RZ (the RZ of a compiled CRZ included): single-qubit depolarizing with Pauli
   error probability ``depolarizing`` (rho -> (1-p) rho + p/3 (X rho X + Y rho Y + Z rho Z), the

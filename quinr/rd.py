@@ -28,9 +28,12 @@ from typing import Any
 
 import numpy as np
 
+from .baselines.registry import RDInput, metrics
 from .errors import ConfigError
 from .files import atomic_open, atomic_write, make_dir
 from .signal import Signal, SignalKind, load_signal
+
+__all__ = ["RDConfig", "RDInput", "Task", "load_input", "metrics", "pareto", "plan", "run_rd", "run_task", "skipped"]
 
 ENGINES = ("serial", "local", "dask")
 
@@ -75,16 +78,6 @@ class RDConfig:
                 value = self.settings[name][key]
                 out.settings[name][key] = tuple(value)[:max(1, n)] if opt.points else value
         return out
-
-
-@dataclass
-class RDInput:
-    """The signal of a sweep and, for LiDAR scans, what the range metrics need."""
-
-    signal: Signal
-    name: str
-    digest: str
-    lidar: bool = False
 
 
 def load_input(path: str | Path, max_pixels: int | None = None) -> RDInput:
@@ -132,19 +125,6 @@ def skipped(inp: RDInput, cfg: RDConfig) -> dict[str, str]:
 
     reg = registered()
     return {name: why for name in cfg.codecs if (why := reg[name].unsupported(inp)) is not None}
-
-
-def metrics(inp: RDInput, decoded: Signal) -> dict[str, float]:
-    """PSNR of a decoded signal against the sweep's, and, for a LiDAR range image, range metrics."""
-    from .signal import psnr
-
-    out = {"psnr": psnr(inp.signal, decoded)}
-    if inp.lidar:
-        from .lidar import range_metrics
-
-        m = range_metrics(inp.signal.data[..., 0], decoded.data[..., 0])
-        out.update({k: m[k] for k in ("rmse_m", "mae_m", "mask_accuracy", "chamfer_m")})
-    return out
 
 
 def run_task(inp: RDInput, task: Task) -> list[dict[str, Any]]:

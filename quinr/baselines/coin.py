@@ -157,7 +157,7 @@ class CoinCodec(RDCodec):
     def run(self, inp, params):
         import time
 
-        from ..rd import metrics
+        from .registry import metrics
 
         t0 = time.perf_counter()
         res = encode(inp.signal, params["config"], iters=params["iters"], seed=params["seed"])

@@ -95,7 +95,7 @@ class Jpeg2000Codec(RDCodec):
     def run(self, inp, params):
         import time
 
-        from ..rd import metrics
+        from .registry import metrics
 
         t0 = time.perf_counter()
         if params["depth"] is None:

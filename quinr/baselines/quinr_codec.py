@@ -45,9 +45,9 @@ class QuinrCodec(RDCodec):
 
         from ..codec import choose_bits, decode, write_model
         from ..model import ModelConfig, QuINR
-        from ..rd import metrics
         from ..signal import coordinates
         from ..train import TrainConfig, fit
+        from .registry import metrics
 
         t0 = time.perf_counter()
         sig = inp.signal

@@ -16,10 +16,32 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ..errors import ConfigError
+from ..signal import Signal
 
-#: A sweep's input (:class:`quinr.rd.RDInput`: the signal, its name and digest, whether it is a
-#: LiDAR range image); not imported here, so that the sweep and its codecs do not import each other.
-RDInput = Any
+
+@dataclass
+class RDInput:
+    """The signal of a sweep (what every codec encodes) and, for LiDAR scans, what the range metrics
+    need. Made by :func:`quinr.rd.load_input`."""
+
+    signal: Signal
+    name: str
+    digest: str
+    lidar: bool = False
+
+
+def metrics(inp: RDInput, decoded: Signal) -> dict[str, float]:
+    """PSNR of a decoded signal against the sweep's, and, for a LiDAR range image, range metrics."""
+    from ..signal import psnr
+
+    out = {"psnr": psnr(inp.signal, decoded)}
+    if inp.lidar:
+        from ..lidar import range_metrics
+
+        m = range_metrics(inp.signal.data[..., 0], decoded.data[..., 0])
+        out.update({k: m[k] for k in ("rmse_m", "mae_m", "mask_accuracy", "chamfer_m")})
+    return out
+
 
 #: Registered codecs (``"module:Class"`` or the class itself), in the order sweeps run and plots
 #: list them.
