@@ -26,6 +26,7 @@ from ..circuit import CircuitSpec, lower
 from ..errors import BackendError, MissingSDKError
 from ..noise import NoiseSpec, readout_kraus
 from .base import NOISE_OPTION, Driver, ExecutionReport, Option, counts_to_probs, task_chunks
+from .options import noise_shorthands
 
 #: The options of the ``qiskit`` family (a profile may name the family; the registry picks the
 #: target, Aer or IBM Runtime, from them). Each target refuses what does not apply to it.
@@ -37,8 +38,7 @@ QISKIT_OPTIONS = {
     "instance": Option(str, "QiskitRuntimeService instance (CRN)", secret=True),
     "optimization_level": Option(int, "transpiler optimization level for device targets", 1, minimum=0, maximum=3),
     **NOISE_OPTION,
-    "depolarizing": Option(float, "shorthand for noise=depolarizing=P (after each RX/RZ)", minimum=0, maximum=0.75),
-    "depolarizing2": Option(float, "shorthand for noise=depolarizing2=P (after each ZZ)", minimum=0, maximum=15 / 16),
+    **noise_shorthands("Aer density_matrix"),
 }
 
 

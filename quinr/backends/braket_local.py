@@ -26,6 +26,7 @@ from ..circuit import CircuitSpec, Op, lower
 from ..errors import BackendError, MissingSDKError
 from ..noise import NoiseSpec, readout_kraus
 from .base import NOISE_OPTION, Driver, ExecutionReport, Option, counts_to_probs, task_chunks
+from .options import noise_shorthands
 
 #: The options of the ``braket`` family (a profile may name the family; the registry picks the
 #: target, local or a managed device, from them). Each target refuses what does not apply to it.
@@ -36,8 +37,7 @@ BRAKET_OPTIONS = {
     "engine": Option(str, "local simulation: Braket's simulation engine directly, or LocalSimulator tasks", "direct",
                      choices=("direct", "tasks")),
     **NOISE_OPTION,
-    "depolarizing": Option(float, "shorthand for noise=depolarizing=P (braket_dm)", minimum=0, maximum=0.75),
-    "depolarizing2": Option(float, "shorthand for noise=depolarizing2=P (braket_dm)", minimum=0, maximum=15 / 16),
+    **noise_shorthands("braket_dm"),
 }
 
 

@@ -85,3 +85,12 @@ def _coerce(value: Any, typ: type) -> Any:
 #: The option every noise-capable driver accepts (see :mod:`quinr.noise` for the syntax).
 NOISE_OPTION = {"noise": Option(str, "noise spec: e.g. depolarizing=0.001,depolarizing2=0.01,readout=0.02 "
                                      "or device=FakeTorino")}
+
+
+def noise_shorthands(where: str) -> dict[str, Option]:
+    """``depolarizing=P`` and ``depolarizing2=P``: the shorthands of ``noise=...`` that the Aer and
+    Braket density-matrix backends keep taking (``where`` says which backend applies them)."""
+    return {
+        "depolarizing": Option(float, f"shorthand for noise=depolarizing=P ({where})", minimum=0, maximum=0.75),
+        "depolarizing2": Option(float, f"shorthand for noise=depolarizing2=P ({where})", minimum=0, maximum=15 / 16),
+    }
