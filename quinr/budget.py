@@ -19,12 +19,14 @@ decode (no original needed), or against the original signal when it is given.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 
 from .checks import check_max_cost, within_budget
+from .config import evaluator_calls
 from .errors import ConfigError
 from .signal import Signal, SignalKind, peak_value
 
@@ -213,19 +215,20 @@ class BudgetEstimate:
         return asdict(self)
 
 
-def estimate_cost(profile, circuits: int, shots: int | None, calls: int = 1) -> tuple[int, float, float | None]:
-    """(tasks, cost, billed device seconds or None) of a decode of ``calls`` model calls (one per
-    block) of ``circuits`` circuits each, split into tasks exactly as the decode submits them."""
-    est = profile.estimate(circuits, calls, shots)
+def estimate_cost(profile, pixels: int, shots: int | None, blocks: int = 1) -> tuple[int, float, float | None]:
+    """(tasks, cost, billed device seconds or None) of a decode of ``pixels`` coordinates through
+    ``blocks`` stacked blocks, split into evaluator calls and tasks exactly as the decode submits
+    them (:func:`quinr.config.evaluator_calls`)."""
+    est = profile.estimate(evaluator_calls(pixels, blocks), shots)
     return est.tasks, est.cost, est.device_seconds
 
 
-def largest_affordable(profile, circuits: int, shots: int | None, max_cost: float, calls: int = 1) -> int:
-    """Largest number of circuits (pixels) per call whose estimated cost stays within ``max_cost``."""
-    lo, hi = 0, circuits
+def largest_affordable(profile, pixels: int, shots: int | None, max_cost: float, blocks: int = 1) -> int:
+    """Largest number of pixels whose decode's estimated cost stays within ``max_cost``."""
+    lo, hi = 0, pixels
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        if within_budget(estimate_cost(profile, mid, shots, calls)[1], max_cost):
+        if within_budget(estimate_cost(profile, mid, shots, blocks)[1], max_cost):
             lo = mid
         else:
             hi = mid - 1
@@ -246,13 +249,15 @@ class BudgetGuard:
     provider reports failed is not billed, so its charge is returned.
     """
 
-    def __init__(self, backend, circuits_per_call: int, calls: int, shots: int | None,
-                 max_cost: float | None = None, yes: bool = False) -> None:
+    def __init__(self, backend, calls: Sequence[int], shots: int | None, max_cost: float | None = None,
+                 yes: bool = False) -> None:
         from .errors import BudgetError
 
         max_cost = check_max_cost(max_cost)
         p = backend.profile
-        est = p.estimate(circuits_per_call, calls, shots)
+        est = p.estimate(calls, shots)
+        if not math.isfinite(est.cost):
+            raise BudgetError(f"backend {p.name}: the estimated cost is not a finite number; check the profile's prices")
         self.estimate, self.billed, self.shots, self.pricing = est, backend.billed, shots, p.pricing
         cur = p.pricing.currency
         if self.billed and max_cost is None and not yes:

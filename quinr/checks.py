@@ -23,12 +23,22 @@ def check_seed(value: Any, name: str = "seed") -> int:
     return value
 
 
+def finite(value: Any) -> bool:
+    """Whether ``value`` is a number that is finite as a float (an int too large for a float is not)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
+
+
 def check_max_cost(value: Any) -> float | None:
     """A budget is a finite number >= 0 (None: no budget given). NaN, infinities and negative
     numbers are refused, so no comparison with a budget can ever be fooled."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+    if not finite(value) or value < 0:
         raise BudgetError(f"--max-cost must be a finite number >= 0, got {value!r}")
     return float(value)
 

@@ -20,6 +20,16 @@ from .errors import ConfigError
 #: Limits of the configuration beyond the circuit's (they bound what a header may ask for).
 MAX_BLOCKS = 8
 MAX_W0 = 1000.0
+#: Coordinates the decoder evaluates at once (bounds its memory): each block of each such chunk
+#: is one call of the evaluator, so one batch of circuits on a backend.
+PREDICT_CHUNK = 1 << 16
+
+
+def evaluator_calls(coordinates: int, blocks: int, chunk: int = PREDICT_CHUNK) -> list[int]:
+    """The circuits of every evaluator call a decode of ``coordinates`` makes, in order: for each
+    chunk of coordinates, one call per block. A backend splits each call into tasks, so this is
+    what a cost estimate must count."""
+    return [min(chunk, coordinates - i) for i in range(0, coordinates, chunk) for _ in range(blocks)]
 
 @dataclass(frozen=True, init=False)
 class ModelConfig:

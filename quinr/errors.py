@@ -49,6 +49,11 @@ class BudgetError(BackendError):
     was submitted."""
 
 
+class Interrupted(QuinrError):
+    """A run was interrupted (Ctrl-C, SIGTERM) after paying for tasks; the message says where their
+    results are kept."""
+
+
 class TaskFailedError(BackendError):
     """The provider reports a submitted task as failed or cancelled: it produced no result (and
     is not billed as a completed task), so resubmitting it is safe."""

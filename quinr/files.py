@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
@@ -35,11 +36,16 @@ def describe_os_error(path: str | Path, exc: OSError) -> str:
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """A temporary path beside ``path`` to write to; renamed over ``path`` when the block ends
-    without error, removed otherwise. The rename replaces a symlink at ``path`` instead of writing
-    through it."""
+    """A new temporary path beside ``path`` to write to (created exclusively, so nothing planted
+    there can be written through); renamed over ``path`` when the block ends without error,
+    removed otherwise. The rename replaces a symlink at ``path`` instead of writing through it."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise FileError(describe_os_error(path, exc)) from None
+    os.close(fd)
+    tmp = Path(name)
     try:
         yield tmp
         with tmp.open("rb+") as f:

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .checks import finite
 from .errors import ConfigError
 
 Grid = tuple[int, ...]
@@ -35,8 +36,7 @@ def scaled(grid: Grid, scale: float | None) -> Grid:
     """The grid resampled by ``scale`` (each axis ``max(1, round(n * scale))``)."""
     if scale is None:
         return grid
-    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not (math.isfinite(scale)
-                                                                              and 0 < scale <= MAX_SCALE):
+    if not (finite(scale) and 0 < scale <= MAX_SCALE):
         raise ConfigError(f"scale must be in (0, {MAX_SCALE:g}], got {scale}")
     return tuple(max(1, round(n * scale)) for n in grid)
 

@@ -10,7 +10,8 @@
    finite budget that the estimate fits, and every task is charged before it is submitted;
 4. check the mitigation (a QPU's calibration is fetched now, before anything is submitted);
 5. open the run directory (:class:`~quinr.rundir.RunDir`; a billed decode without ``--run-dir``
-   gets a temporary one, so a failure never loses what was paid for);
+   gets one in the run cache, named after the decode, so that rerunning the same command after
+   any failure collects what was paid for instead of paying again);
 6. evaluate the network with a :class:`HardwareEvaluator`: each model call (one per block) goes
    out in tasks of the profile's size, journaled, checkpointed and verified on reuse; retried
    with backoff; tasks that outlive the process are collected by id;
@@ -23,9 +24,10 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import math
+import os
 import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,7 +38,8 @@ import torch
 from .budget import BudgetGuard
 from .checks import check_seed
 from .circuit import CircuitSpec
-from .errors import BackendError, QuinrError, TaskFailedError
+from .config import evaluator_calls
+from .errors import BackendError, Interrupted, QuinrError, TaskFailedError
 from .files import check_output
 from .signal import Signal, output_suffixes
 
@@ -114,19 +117,22 @@ class HardwareEvaluator:
         fin = [e for e in events if e["event"] == "done"]
         done, problem = rd.load(call, k, (rows, spec.n_states), fin[-1].get("sha256") if fin else None)
         if done is not None:
-            be.account(self.report, fin[-1]["circuits"], fin[-1].get("task_ids", []), self.shots)
-            self.report.add_usage(be.profile.pricing, fin[-1].get("usage"))
+            line = fin[-1]
+            be.account(self.report, line["circuits"], line["task_ids"], self.shots, line.get("tasks"))
+            self.report.add_usage(be.profile.pricing, line["usage"])
             return done, "reused"
         remote = be.driver.remote_tasks()
         if problem is not None:
             again = "collected again by its task id" if remote and _accepted(events) else "run again"
             self.report.notes.append(f"resume: chunk {_tag(call, k)} on disk was not used: {problem}; it is {again}")
+        tasks_before = self.report.tasks
         if remote:
             probs, task_ids, usage, resumed = self._remote_chunk(spec, h, theta, seed, call, k, events)
         else:
             (probs, task_ids), usage, resumed = self._local_chunk(spec, h, theta, seed, call, k), None, False
         sha = rd.save(call, k, probs)
-        rd.log("done", call=call, chunk=k, circuits=rows, task_ids=task_ids, usage=usage, sha256=sha)
+        rd.log("done", call=call, chunk=k, circuits=rows, task_ids=task_ids, tasks=self.report.tasks - tasks_before,
+               usage=usage, sha256=sha)
         return probs, "collected" if resumed else "run"
 
     def _local_chunk(self, spec, h, theta, seed, call, k) -> tuple[np.ndarray, list[str]]:
@@ -166,6 +172,8 @@ class HardwareEvaluator:
                 f"quinr-chunk={tag} from then, cancel it.")
         delay = BACKOFF_S
         attempts = sum(e["event"] == "submit" for e in events)
+        mine = False  # whether this process submitted (and charged) the pending task
+        failed: list[str] = []  # tasks of this chunk the provider reported failed
         for attempt in range(1, RETRIES + 1):
             try:
                 if pending is None:
@@ -177,13 +185,17 @@ class HardwareEvaluator:
                     except QuinrError:  # refused before reaching the provider (credentials, options); the
                         rd.log("refused", call=call, chunk=k)  # message may quote an account: not journaled
                         raise
+                    mine = True
                     rd.log("submitted", call=call, chunk=k, task_id=pending)
                 probs, usage = be.collect(pending, spec, theta, h.shape[0], self.report)
-                return probs, [pending], usage or None, resumed
+                return probs, [*failed, pending], usage or None, resumed
             except TaskFailedError as exc:  # nothing to collect and nothing billed: submit it anew
                 rd.log("failed", call=call, chunk=k, task_id=pending, reason=str(exc))
-                be.refund(h.shape[0])
-                pending, last = None, exc
+                be.task_failed(self.report, h.shape[0], pending, self.shots)
+                failed.append(pending)
+                if mine:
+                    be.refund(h.shape[0])
+                pending, mine, resumed, last = None, False, False, exc
             except QuinrError:
                 raise
             except Exception as exc:  # network or SDK: retry (a collection stays on the same task)
@@ -287,7 +299,7 @@ def decode_on_backend(
         from .rundir import check_run_dir
 
         check_run_dir(run_dir)
-    guard = BudgetGuard(be, math.prod(out_grid), hdr.model.blocks, shots, max_cost, yes)
+    guard = BudgetGuard(be, evaluator_calls(math.prod(out_grid), hdr.model.blocks), shots, max_cost, yes)
     be.check_mitigation(mitigate)
     redactor = be.redactor()
     report = be.new_report(shots)
@@ -304,9 +316,10 @@ def decode_on_backend(
     except BaseException as exc:
         if ephemeral and report.tasks:  # paid for: keep it, and say where
             kept = True
-            raise BackendError(f"{exc or type(exc).__name__} -- the results of the {report.tasks} task(s) already run are kept in {rd.path}: "
-                               f"rerun the same command with --run-dir {rd.path} to finish without paying for them "
-                               "again") from None
+            why = "interrupted" if isinstance(exc, KeyboardInterrupt) else str(exc) or type(exc).__name__
+            error = Interrupted if isinstance(exc, KeyboardInterrupt) else BackendError
+            raise error(f"{why} -- the results of the {report.tasks} task(s) already run are kept in {rd.path}: "
+                        "rerun the same command to finish without paying for them again") from None
         raise
     finally:
         be.guard = None
@@ -317,17 +330,32 @@ def decode_on_backend(
     return signal, report
 
 
+def run_cache() -> Path:
+    """Where a billed decode without ``--run-dir`` checkpoints: ``$QUINR_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/quinr/runs`` (default ``~/.cache/quinr/runs``)."""
+    if os.environ.get("QUINR_CACHE_DIR"):
+        return Path(os.environ["QUINR_CACHE_DIR"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "quinr" / "runs"
+
+
 def _open_run_dir(be, run_dir, raw, shots, seed, crop, scale, mitigate, redactor) -> tuple[RunDir | None, bool]:
-    """The decode's run directory: the user's, or (a billed decode without one) a temporary one."""
+    """The decode's run directory: the user's, or, for a billed decode without one, a directory in
+    the run cache named after the decode itself, so that rerunning the same command after any
+    failure (a crash, Ctrl-C, even SIGKILL) finds what was paid for and collects it instead of
+    paying again. It is removed when the decode succeeds."""
     from .rundir import RunDir
 
     ephemeral = run_dir is None and be.billed
     if run_dir is None and not ephemeral:
         return None, False
-    path = Path(tempfile.mkdtemp(prefix="quinr-run-")) if ephemeral else Path(run_dir)
     identity = {"file_sha256": hashlib.sha256(raw).hexdigest(), "backend": be.name, "shots": shots, "seed": seed,
                 "options": redactor.options(be.driver.options), "crop": crop, "scale": scale, "mitigate": mitigate}
-    return RunDir(path, identity, redactor), ephemeral
+    if secrets := redactor.secrets_digest(be.driver.options):
+        identity["secrets"] = secrets  # an account change is a different decode, without the account written
+    if ephemeral:
+        key = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:24]
+        run_dir = run_cache() / key
+    return RunDir(Path(run_dir), identity, redactor), ephemeral
 
 
 def _write_outputs(bs, raw, be, report, signal, ev, rd, output, record, report_path, shots, seed, crop, scale,

@@ -20,15 +20,13 @@ import torch
 from torch import nn
 
 from .circuit import CircuitSpec
-from .config import ModelConfig
+from .config import PREDICT_CHUNK, ModelConfig
 from .errors import ConfigError
 from .sim import probabilities as exact_probabilities
 
 #: evaluator(spec, h, theta, last) -> probabilities (B, 2^Nq) or, if last is given, (B, last).
 Evaluator = Callable[[CircuitSpec, torch.Tensor, torch.Tensor, "int | None"], torch.Tensor]
 
-#: Number of coordinates evaluated at once by :meth:`QuINR.predict` (bounds decode memory).
-PREDICT_CHUNK = 1 << 16
 
 
 def exact_evaluator(spec: CircuitSpec, h: torch.Tensor, theta: torch.Tensor, last: int | None) -> torch.Tensor:

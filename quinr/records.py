@@ -24,7 +24,6 @@ import datetime as _dt
 import hashlib
 import io
 import json
-import math
 import subprocess
 from dataclasses import dataclass
 from importlib import metadata
@@ -33,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from .checks import finite
 from .errors import BitstreamError, FileError, QuinrError
 from .files import atomic_write, inside, read_bytes
 from .redact import Redactor
@@ -194,7 +194,7 @@ def read_record(run_dir: str | Path) -> Record:
     if crop is not None and not (len(crop) in (2, 4) and all(isinstance(v, int) and not isinstance(v, bool) for v in crop)):
         raise BitstreamError(f"{run_dir}: manifest.json's crop must be two or four integers")
     scale = manifest["scale"]
-    if scale is not None and not math.isfinite(scale):
+    if scale is not None and not finite(scale):
         raise BitstreamError(f"{run_dir}: manifest.json's scale must be a finite number")
     results = inside(run_dir, "results.npz")
     has_reference = (run_dir / "reference.npy").exists() or (run_dir / "reference.npy").is_symlink()

@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from .backends.base import probability_problem
 from .errors import BackendError, FileError
 from .files import atomic_write, describe_os_error, make_dir, read_bytes, try_lock
 
@@ -46,20 +47,17 @@ class RunDir:
         self.path = Path(path)
         self.redactor = redactor
         self.notes: list[str] = []
-        check_run_dir(self.path)
+        text = json.dumps(identity, sort_keys=True, indent=2, default=str)
+        check_run_dir(self.path, json.loads(text))  # read-only: a refused folder gets nothing written into it
         make_dir(self.path)
         self._lock = try_lock(self.path / "lock")  # two decodes here at once would both submit the missing chunks
         if self._lock is None:
             raise BackendError(f"run directory {self.path} is in use by another decode; wait for it to finish "
                                "(or stop it) before resuming")
         try:
-            _check_links(self.path)
-            text = json.dumps(identity, sort_keys=True, indent=2, default=str)
+            check_run_dir(self.path, json.loads(text))  # again, now that no other decode can change it
             ident = self.path / "run.json"
             if ident.exists():
-                if _read_identity(self.path) != json.loads(text):
-                    raise BackendError(f"run directory {self.path} belongs to a different decode "
-                                       "(file, backend, shots, seed, options, crop or scale differ); use a new directory")
                 if not (self.path / "submissions.jsonl").exists() and any((self.path / "chunks").glob("*.npy")):
                     self.notes.append("resume: the journal (submissions.jsonl) was missing: chunks on disk could not "
                                       "be verified and were run again; tasks of earlier processes are not counted")
@@ -100,10 +98,11 @@ class RunDir:
             probs = np.load(io.BytesIO(raw), allow_pickle=False)
         except (OSError, ValueError, EOFError) as exc:
             return None, f"it is unreadable ({exc})"
-        if probs.shape != shape or probs.dtype != np.float64:
-            return None, f"it holds {probs.dtype} {probs.shape}, not float64 {shape}"
-        if not np.all(np.isfinite(probs)) or probs.min(initial=0) < 0 or probs.max(initial=0) > 1 + 1e-6:
-            return None, "it holds values that are not probabilities"
+        if not isinstance(probs, np.ndarray) or probs.dtype != np.float64:
+            return None, "it is not a float64 array"
+        problem = probability_problem(probs, shape)
+        if problem is not None:
+            return None, f"it holds {problem}"
         return probs, None
 
     def save(self, call: int, k: int, probs: np.ndarray) -> str:
@@ -129,23 +128,60 @@ class RunDir:
             raise FileError(describe_os_error(path, exc)) from None
 
     def journal(self) -> dict[tuple[int, int], list[dict[str, Any]]]:
-        """The journal's events per (call, chunk), in order. A line cut short by a crash is
-        skipped; lines from before events were named count as ``submit``."""
+        """The journal's events per (call, chunk), in order. A line cut short by a crash, or whose
+        fields do not have their types, is skipped (and noted); lines from before events were named
+        count as ``submit``."""
         out: dict[tuple[int, int], list[dict[str, Any]]] = {}
         path = self.path / "submissions.jsonl"
         text = read_bytes(path, "journal").decode("utf-8", "replace") if path.exists() else ""
+        bad = 0
         for line in text.splitlines():
             try:
-                e = json.loads(line)
-                out.setdefault((int(e["call"]), int(e["chunk"])), []).append({"event": "submit", **e})
+                e = {"event": "submit", **json.loads(line)}
+                key = (e["call"], e["chunk"])
+                ok = _event_ok(e)
             except (ValueError, KeyError, TypeError):
+                ok = False
+            if not ok:
+                bad += bool(line.strip())
                 continue
+            out.setdefault(key, []).append(e)
+        if bad and not any("journal line" in n for n in self.notes):
+            self.notes.append(f"resume: {bad} journal line(s) were damaged and ignored")
         return out
 
 
-def check_run_dir(path: str | Path) -> None:
-    """Refuse, before any work, a run directory quinr may not use: an existing folder that is not
-    empty and was not made by quinr, a file, or a folder with a symbolic link inside."""
+#: The fields a journal line may carry, and their types (``None`` allowed where noted).
+_FIELDS = {"call": int, "chunk": int, "attempt": int, "circuits": int, "tasks": int, "task_id": str,
+           "sha256": str, "reason": str, "time": (int, float)}
+
+
+def _event_ok(e: dict[str, Any]) -> bool:
+    """Whether a journal line's fields have their types (a crafted line is not trusted)."""
+    if e["event"] not in ("submit", "submitted", "failed", "refused", "done"):
+        return False
+    for name, typ in _FIELDS.items():
+        if name in e and (isinstance(e[name], bool) or not isinstance(e[name], typ)):
+            return False
+    if e["call"] < 0 or e["chunk"] < 0 or e.get("circuits", 0) < 0 or e.get("tasks", 0) < 0:
+        return False
+    if e["event"] == "submitted" and "task_id" not in e:
+        return False
+    if e["event"] == "done":
+        ids, usage = e.setdefault("task_ids", []), e.setdefault("usage", None)
+        if "circuits" not in e or not (isinstance(ids, list) and all(isinstance(t, str) for t in ids)):
+            return False
+        if usage is not None and not (isinstance(usage, dict) and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in usage.values())):
+            return False
+    return True
+
+
+def check_run_dir(path: str | Path, identity: dict[str, Any] | None = None) -> None:
+    """Refuse, before any work and without writing anything, a run directory quinr may not use:
+    an existing folder that is not empty and was not made by quinr, a file, a folder with a link
+    or a special file inside, or (given this decode's ``identity``) one that belongs to another
+    decode."""
     path = Path(path)
     if not path.exists() and not path.is_symlink():
         from .files import check_output_dir
@@ -158,13 +194,17 @@ def check_run_dir(path: str | Path) -> None:
         names = {p.name for p in path.iterdir()}
     except OSError as exc:
         raise FileError(describe_os_error(path, exc)) from None
-    if not names or names <= {"lock"} or "run.json" in names:
-        _check_links(path)
-        if "run.json" in names:
-            _read_identity(path)
-        return
-    raise FileError(f"run directory {path} is not empty and was not made by quinr (no run.json); "
-                    "give a new or empty folder (nothing in it was touched)")
+    if names and not names <= {"lock"}:
+        recorded = _read_identity(path) if "run.json" in names else None
+        if not (isinstance(recorded, dict) and {"file_sha256", "backend"} <= set(recorded)):
+            raise FileError(f"run directory {path} is not empty and was not made by quinr (no run.json of quinr's); "
+                            "give a new or empty folder (nothing in it was touched)")
+        _check_entries(path)
+        if identity is not None and recorded != identity:
+            raise BackendError(f"run directory {path} belongs to a different decode "
+                               "(file, backend, shots, seed, options, crop or scale differ); use a new directory")
+    else:
+        _check_entries(path)
 
 
 def _read_identity(path: Path) -> Any:
@@ -175,11 +215,14 @@ def _read_identity(path: Path) -> Any:
         raise BackendError(f"run directory {path}: run.json is damaged ({exc}); use a new directory") from None
 
 
-def _check_links(path: Path) -> None:
-    """No symbolic link anywhere inside the run directory."""
+def _check_entries(path: Path) -> None:
+    """Only real files and folders inside the run directory: no symbolic link (a planted link
+    would redirect a write or a read) and no special file (a fifo named ``lock`` would hang)."""
     for root, dirs, files in os.walk(path):
         for name in dirs + files:
             p = Path(root) / name
             if p.is_symlink():
                 raise FileError(f"run directory {path}: {p} is a symbolic link; quinr writes and reads only real "
                                 "files there (remove it)")
+            if not (p.is_dir() or p.is_file()):
+                raise FileError(f"run directory {path}: {p} is not a regular file or folder (remove it)")

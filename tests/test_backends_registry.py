@@ -169,7 +169,7 @@ def test_remote_qpus_fail_fast_without_credentials(tmp_path, name):
         from quinr.errors import BackendError
         spec = CircuitSpec(3, 4)
         be = get_backend("{name}")
-        be.guard = BudgetGuard(be, 2, 1, 100, max_cost=5.0)  # a billed backend runs only under a budget guard
+        be.guard = BudgetGuard(be, [2], 100, max_cost=5.0)  # a billed backend runs only under a budget guard
         try:
             be.run(spec, np.zeros((2, 4)), np.zeros(spec.n_theta), 100, None, be.new_report(100))
         except BackendError as exc:
@@ -215,7 +215,7 @@ def test_a_run_on_a_billed_profile_reports_its_estimated_cost(tmp_path, monkeypa
     report = be.new_report(100)
     with pytest.raises(BudgetError, match="billed"):  # a billed backend runs nothing without a budget guard
         be.run(SPEC, np.zeros((3, 4)), THETA, 100, 1, report)
-    be.guard = BudgetGuard(be, 3, 1, 100, max_cost=1.0)
+    be.guard = BudgetGuard(be, [3], 100, max_cost=1.0)
     be.run(SPEC, np.zeros((3, 4)), THETA, 100, 1, report)
     assert report.circuits == 3 and report.tasks == 1
     assert report.estimated_cost == pytest.approx(0.3 + 3 * 100 * 0.001)

@@ -93,7 +93,7 @@ def _user_folder(d: Path) -> None:
 
 def _linked_run(d: Path) -> None:
     (d / "run").mkdir()
-    (d / "run" / "run.json").write_text("{}")
+    (d / "run" / "run.json").write_text('{"file_sha256": "0", "backend": "paidq"}')
     (d / "elsewhere").mkdir()
     os.symlink(d / "elsewhere", d / "run" / "chunks")
 
@@ -154,6 +154,9 @@ CASES = {
         ["budget", "{d}/img.qinr", "--backend", "myqpu", "--shots", "10"], r"backend myqpu sends circuits to a real device",
         [], {"myqpu": _profile("myqpu", DRILL.replace("torch_exact", "braket")
                                + '[options]\ndevice_arn = "arn:aws:braket:eu-north-1::device/qpu/iqm/Garnet"\n', "")}),
+    "a PennyLane cloud device on a free profile": Case(
+        ["decode", "{d}/img.qinr", "-o", "{d}/o.png", "--backend", "default.qubit", "--shots", "10",
+         "-O", "device=braket.aws.qubit"], r"sends circuits to a real device \(device=braket\.aws\.qubit\)", ["o.png"]),
     "a free user profile aimed at a QPU": Case(
         ["decode", "{d}/img.qinr", "-o", "{d}/o.png", "--backend", "myqpu", "--shots", "10"],
         r"backend myqpu sends circuits to a real device", ["o.png"],
@@ -187,6 +190,15 @@ CASES = {
     "run directory with a planted link": Case(
         ["decode", "{d}/img.qinr", "-o", "{d}/o.png", *PAID, "--max-cost", "9", "--run-dir", "{d}/run"],
         r"run/chunks is a symbolic link", ["o.png"], setup=_linked_run),
+    "run directory of another tool": Case(
+        ["decode", "{d}/img.qinr", "-o", "{d}/o.png", *PAID, "--max-cost", "9", "--run-dir", "{d}/run"],
+        r"run directory .*run is not empty and was not made by quinr", ["o.png"],
+        setup=lambda d: ((d / "run").mkdir(), (d / "run" / "run.json").write_text('{"my": "other tool"}'))),
+    "run directory with a fifo for a lock": Case(
+        ["decode", "{d}/img.qinr", "-o", "{d}/o.png", *PAID, "--max-cost", "9", "--run-dir", "{d}/run"],
+        r"run/lock is not a regular file or folder", ["o.png"],
+        setup=lambda d: ((d / "run").mkdir(), (d / "run" / "run.json").write_text(
+            '{"file_sha256": "0", "backend": "paidq"}'), os.mkfifo(d / "run" / "lock"))),
     "run directory is a file": Case(
         ["decode", "{d}/img.qinr", "-o", "{d}/o.png", *PAID, "--max-cost", "9", "--run-dir", "{d}/img.png"],
         r"img\.png exists and is not a folder", ["o.png"]),
@@ -255,8 +267,9 @@ CASES = {
 
 
 def _digest(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file() and not p.is_symlink()}
+    """Every file under ``folder`` (a special file by its kind, never opened) and its content's hash."""
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "special"
+            for p in sorted(folder.rglob("*")) if not p.is_symlink() and not p.is_dir()}
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -349,7 +362,7 @@ def test_the_guard_charges_every_task_and_never_more_than_approved(drill):
     from quinr.errors import BudgetError
 
     be = get_backend("paidq")
-    guard = BudgetGuard(be, 16, 1, 10, max_cost=10.0)  # 2 tasks of 8 circuits approved
+    guard = BudgetGuard(be, [16], 10, max_cost=10.0)  # 2 tasks of 8 circuits approved
     guard.charge(8)
     guard.charge(8)
     with pytest.raises(BudgetError, match="past what was approved"):
@@ -357,8 +370,8 @@ def test_the_guard_charges_every_task_and_never_more_than_approved(drill):
     guard.refund(8)  # the provider reported one failed: nothing billed, it may be submitted again
     guard.charge(8)
     with pytest.raises(BudgetError, match="max-cost must be a finite"):
-        BudgetGuard(be, 16, 1, 10, max_cost=float("nan"))
-    yes = BudgetGuard(be, 16, 1, 10, yes=True)  # --yes approves the estimate, not more
+        BudgetGuard(be, [16], 10, max_cost=float("nan"))
+    yes = BudgetGuard(be, [16], 10, yes=True)  # --yes approves the estimate, not more
     yes.charge(8)
     yes.charge(8)
     with pytest.raises(BudgetError):
@@ -389,11 +402,30 @@ def test_the_redactor_knows_every_spelling_of_an_option():
 
     r = Redactor({"instance": "crn:v1:x:abc", "token": "tok-12345"})
     argv = ["-O", "token=tok-12345", "-Oinstance=crn:v1:x:abc", "--option", "api_key=zz-top", "--option=password=hunter22",
-            "-O", "device=cpu", "note tok-12345 here"]
+            "-O", "device=cpu", "note tok-12345 here", "--opt", "token=abc", "--optio=instance=xyz", "--max-cost=5"]
     assert r.command(argv) == ["-O", "token=<redacted>", "-Oinstance=<redacted>", "--option", "api_key=<redacted>",
-                               "--option=password=<redacted>", "-O", "device=cpu", "note <redacted> here"]
-    assert r.json({"a": ["AKIAABCDEFGHIJKLMNOP", {"secret": "s3cr3t!"}], "n": 3}) == {
-        "a": ["<redacted>", {"secret": "<redacted>"}], "n": 3}
+                               "--option=password=<redacted>", "-O", "device=cpu", "note <redacted> here", "--opt",
+                               "token=<redacted>", "--optio=instance=<redacted>", "--max-cost=5"]
+    assert r.json({"a": ["AKIAABCDEFGHIJKLMNOP", {"secret": "s3cr3t!"}], "n": 3, "token": ["abc"]}) == {
+        "a": ["<redacted>", {"secret": "<redacted>"}], "n": 3, "token": "<redacted>"}
+    # machine fields are never scrubbed: a checksum or a task id that happens to contain a secret stays whole
+    assert r.json({"sha256": "00tok-1234500", "task_ids": ["tok-12345"]}) == {"sha256": "00tok-1234500",
+                                                                             "task_ids": ["tok-12345"]}
+
+
+def test_an_environment_variable_never_corrupts_a_checksum(drill, monkeypatch):
+    """Values of environment variables named like sessions or ids are not secrets: a resume still
+    finds its chunks' checksums intact, and runs nothing again."""
+    run = drill / "run"
+    args = ["decode", str(drill / "img.qinr"), "-o", str(drill / "o.png"), "--backend", "torch", "--shots", "9",
+            "--seed", "1", "--run-dir", str(run)]
+    assert main(args) == 0
+    done = [json.loads(x) for x in (run / "submissions.jsonl").read_text().splitlines() if '"done"' in x][0]
+    monkeypatch.setenv("XDG_SESSION_ID", done["sha256"][10:14])
+    monkeypatch.setenv("CDK_DEFAULT_ACCOUNT", done["sha256"][20:32])
+    assert main(args) == 0
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert any("reused" in n for n in manifest["notes"]) and not any("not used" in n for n in manifest["notes"])
 
 
 def test_sixteen_bit_rgb_pngs_keep_their_sixteen_bits(tmp_path):
@@ -425,10 +457,12 @@ def test_a_frame_of_a_multi_frame_image_is_chosen_by_option(world, tmp_path):
 
 
 def test_a_paid_decode_that_fails_at_the_end_keeps_what_was_paid_for(drill, tmp_path, monkeypatch, capsys):
-    """Without --run-dir a billed decode still checkpoints (in a temporary run directory); when it
-    fails after paying, the message names the directory, and resuming there pays for nothing again."""
+    """Without --run-dir a billed decode still checkpoints (in the run cache, named after the
+    decode); when it fails after paying, the message says so, and the same command run again pays
+    for nothing twice. A success leaves nothing in the cache."""
     import quinr.signal
     from quinr.errors import FileError
+    from quinr.hardware import run_cache
 
     queue = tmp_path / "queue"
     real = quinr.signal.save_signal
@@ -442,14 +476,14 @@ def test_a_paid_decode_that_fails_at_the_end_keeps_what_was_paid_for(drill, tmp_
     assert main(args) == 1
     err = capsys.readouterr().err
     assert "No space left on device -- the results of the 8 task(s) already run are kept in" in err
+    assert "rerun the same command" in err
     kept = Path(err.split("are kept in ")[1].split(":")[0])
     paid = TaskQueue(queue).submitted()
-    assert len(paid) == 8 and (kept / "run.json").exists()
+    assert len(paid) == 8 and (kept / "run.json").exists() and kept.parent == run_cache()
     monkeypatch.setattr(quinr.signal, "save_signal", real)
-    assert main([*args, "--run-dir", str(kept)]) == 0
+    assert main(args) == 0
     assert TaskQueue(queue).submitted() == paid  # nothing paid for twice
-    assert (drill / "o.png").exists()
-    shutil.rmtree(kept)
+    assert (drill / "o.png").exists() and not kept.exists()
 
 
 def test_a_resume_without_its_journal_is_noted_in_the_record(drill, tmp_path):
@@ -463,3 +497,37 @@ def test_a_resume_without_its_journal_is_noted_in_the_record(drill, tmp_path):
     assert any("journal (submissions.jsonl) was missing" in n for n in manifest["notes"])
     assert any("was not used: its journal line is missing" in n for n in manifest["notes"])
     assert manifest["tasks"] == 1  # the chunk was run again (and counted), not taken on trust
+
+
+def test_a_large_decode_is_estimated_as_it_runs_chunk_by_chunk(drill, tmp_path, capsys):
+    """Past 65,536 coordinates the decoder evaluates in chunks, each split into tasks: the estimate
+    counts tasks the same way, so a budget of exactly the estimate finishes the decode."""
+    (tmp_path / "catalogue" / "bigq.toml").write_text(_profile("bigq").replace("max_circuits_per_task = 8",
+                                                                               "max_circuits_per_task = 1000"))
+    Image.fromarray(smooth_rgb(17, 17, seed=5)).save(drill / "big.png")
+    q = drill / "big.qinr"
+    encode(str(drill / "big.png"), q, model=TINY, train=TrainConfig(steps=2))
+    assert main(["budget", str(q), "--backend", "bigq", "--shots", "1", "--scale", "16", "--json"]) == 0
+    est = json.loads(capsys.readouterr().out)
+    assert est["circuits"] == 272 * 272 == 73984 and est["tasks"] == 66 + 9  # 65,536 + 8,448 coordinates
+    args = ["decode", str(q), "-o", str(drill / "out.png"), "--backend", "bigq", "--shots", "1", "--scale", "16",
+            "--seed", "1", "--max-cost", repr(est["cost"]), "--report"]
+    assert main(args) == 0, capsys.readouterr().err
+    assert json.loads((drill / "out.png.report.json").read_text())["tasks"] == est["tasks"]
+
+
+def test_a_crafted_journal_line_is_ignored_not_trusted(drill):
+    run = drill / "run"
+    args = ["decode", str(drill / "img.qinr"), "-o", str(drill / "o.png"), "--backend", "torch", "--shots", "9",
+            "--seed", "1", "--run-dir", str(run)]
+    assert main(args) == 0
+    lines = [json.loads(x) for x in (run / "submissions.jsonl").read_text().splitlines()]
+    for e in lines:
+        if e["event"] == "done":
+            e["task_ids"], e["circuits"] = "abcdef", "many"  # types a resume must not take on trust
+    (run / "submissions.jsonl").write_text("".join(json.dumps(e) + "\n" for e in lines) + "{not json\n")
+    assert main(args) == 0
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert any("journal line(s) were damaged and ignored" in n for n in manifest["notes"])
+    assert any("its journal line is missing" in n for n in manifest["notes"])  # so the chunk was run again
+    assert manifest["tasks"] == 1 and manifest["circuits"] == 64

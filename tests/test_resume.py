@@ -129,7 +129,7 @@ def test_sigkilled_decode_resumes_without_resubmitting(slow_env):
     assert len(_chunks(run)) == 64 // CHUNK
     notes = " ".join(manifest["notes"])
     assert f"chunk {tampered} on disk was not used: its sha256 differs" in notes
-    assert f"chunk {poisoned} on disk was not used: it holds values that are not probabilities" in notes
+    assert f"chunk {poisoned} on disk was not used: it holds values that are not finite" in notes
 
 
 def test_collection_failures_retry_the_same_task_and_failed_tasks_are_resubmitted(slow_env, monkeypatch):
@@ -255,3 +255,33 @@ def test_the_queue_is_a_faithful_remote_device(slow_env):
         tq.collect(bad, timeout=60)
     with pytest.raises(BackendError, match="no task"):
         tq.collect("0-unknown")
+
+
+def test_a_billed_decode_without_a_run_dir_survives_sigterm_and_sigkill(slow_env):
+    """A billed decode without --run-dir checkpoints in the run cache, under a name derived from the
+    decode: stopped by SIGTERM it says where its paid results are; killed outright it cannot say
+    anything, yet the same command run again still collects every task instead of paying again."""
+    tmp, q = slow_env
+    queue = tmp / "queue"
+    args = [sys.executable, "-m", "quinr.cli", "decode", str(q), "-o", str(tmp / "o.png"), "--backend", "paidtorch",
+            "--shots", "300", "--seed", "3", "--max-cost", "50", "-O", f"queue={queue}"]
+    cache = Path(os.environ["XDG_CACHE_HOME"]) / "quinr" / "runs"
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        proc = subprocess.Popen(args, env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 120
+        while time.time() < deadline and not (cache.exists() and any(len(_chunks(r)) >= 2 for r in cache.iterdir())):
+            time.sleep(0.01)
+        proc.send_signal(sig)
+        err = proc.communicate(timeout=120)[1]
+        if sig == signal.SIGTERM:
+            assert proc.returncode == 130 and "interrupted -- the results of the" in err and "rerun the same command" in err
+        else:
+            assert proc.returncode == -signal.SIGKILL
+    paid = TaskQueue(queue).submitted()
+    assert 2 <= len(paid) < 64 // CHUNK
+    done = subprocess.run(args, env=dict(os.environ), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    tasks = TaskQueue(queue).submitted()
+    chunks = sorted(TaskQueue(queue).tags(t)["quinr-chunk"] for t in tasks)
+    assert chunks == sorted(set(chunks)) and len(chunks) == 64 // CHUNK  # every chunk paid for exactly once
+    assert list(cache.iterdir()) == []  # the finished decode leaves nothing in the cache

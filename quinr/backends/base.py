@@ -10,74 +10,22 @@ is :mod:`quinr.hardware`'s.
 
 from __future__ import annotations
 
-import json
 import time
 from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
+from dataclasses import replace
 from typing import Any, ClassVar
 
 import numpy as np
 
 from ..circuit import CircuitSpec
-from ..errors import BackendError, ConfigError
+from ..errors import BackendError, ConfigError, QuinrError
 from ..noise import NoiseSpec
 from ..noise import parse as parse_noise
 from .options import NOISE_OPTION, Option, as_option
 from .profile import Profile
+from .report import ExecutionReport
 
 __all__ = ["NOISE_OPTION", "Backend", "Driver", "ExecutionReport", "Option", "counts_to_probs", "task_chunks"]
-
-
-@dataclass
-class ExecutionReport:
-    """Accounting of one decode (or study) on one backend."""
-
-    backend: str
-    driver: str
-    kind: str
-    device: str
-    shots: int | None
-    exact: bool
-    circuits: int = 0
-    tasks: int = 0
-    task_ids: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-    estimated_cost: float = 0.0
-    #: the cost of the usage the provider reported for its tasks (completed shots, or quantum
-    #: seconds), priced at the profile's dated rates; None when no task reported usage
-    billed_cost: float | None = None
-    #: how many of ``tasks`` reported usage (billed_cost covers those only)
-    billed_tasks: int = 0
-    currency: str = "USD"
-    pricing: str = "free"
-    options: dict[str, Any] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-    noise: str = "none"
-    mitigation: str | None = None
-    #: per-wire confusion matrices used by readout mitigation (from the backend's calibration)
-    readout_confusion: list | None = None
-    #: the profile is a user's replacement of the built-in of the same name (``overrides = true``)
-    profile_overrides_builtin: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def add_usage(self, pricing, usage: dict[str, float] | None) -> None:
-        """Add one task's provider-reported usage (see :meth:`Pricing.bill`) to ``billed_cost``
-        (a free backend bills nothing, so it keeps None)."""
-        if usage and pricing.billed:
-            self.billed_cost = (self.billed_cost or 0.0) + pricing.bill(usage)
-            self.billed_tasks += 1
-
-    def save(self, path: str | Path, redactor=None) -> Path:
-        """Write the report as JSON, atomically, through the run's :class:`~quinr.redact.Redactor`
-        (secret option values never reach the file)."""
-        from ..files import atomic_write
-        from ..redact import Redactor
-
-        doc = (redactor or Redactor(self.options)).json(self.to_dict())
-        return atomic_write(Path(path), (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode())
 
 
 class Driver(ABC):
@@ -199,10 +147,10 @@ class Driver(ABC):
 PROB_TOLERANCE = 1e-6
 
 
-def probability_problem(probs: np.ndarray, rows: int, spec: CircuitSpec) -> str | None:
-    """Why ``probs`` is not (rows, 2^Nq) finite probabilities in [0, 1] (None when it is)."""
-    if not isinstance(probs, np.ndarray) or probs.shape != (rows, spec.n_states):
-        return f"shape {getattr(probs, 'shape', type(probs).__name__)}, expected {(rows, spec.n_states)}"
+def probability_problem(probs: np.ndarray, shape: tuple[int, int]) -> str | None:
+    """Why ``probs`` is not ``shape`` = (rows, 2^Nq) finite probabilities in [0, 1] (None when it is)."""
+    if not isinstance(probs, np.ndarray) or probs.shape != shape:
+        return f"shape {getattr(probs, 'shape', type(probs).__name__)}, expected {shape}"
     if probs.dtype.kind != "f":
         return f"dtype {probs.dtype}, expected floating point"
     if not np.all(np.isfinite(probs)):
@@ -214,7 +162,7 @@ def probability_problem(probs: np.ndarray, rows: int, spec: CircuitSpec) -> str 
 
 def check_probabilities(probs: np.ndarray, rows: int, spec: CircuitSpec) -> None:
     """Refuse results that are not probabilities before anything uses or stores them."""
-    problem = probability_problem(probs, rows, spec)
+    problem = probability_problem(probs, (rows, spec.n_states))
     if problem is not None:
         raise BackendError(f"the backend returned {problem}")
 
@@ -340,13 +288,23 @@ class Backend:
         if self.guard is not None:
             self.guard.refund(circuits)
 
-    def account(self, report: ExecutionReport, circuits: int, task_ids: list[str], shots: int | None) -> None:
+    def account(self, report: ExecutionReport, circuits: int, task_ids: list[str], shots: int | None,
+                tasks: int | None = None) -> None:
         """Count tasks in ``report`` (and re-estimate its cost): tasks this process submitted,
-        and, on a resumed decode, those an earlier process submitted."""
+        and, on a resumed decode, those an earlier process submitted (``tasks`` when they have no
+        ids, as a local driver's tasks do)."""
         report.circuits += circuits
-        report.tasks += len(task_ids)
+        report.tasks += len(task_ids) if tasks is None else tasks
         report.task_ids.extend(task_ids)
         report.estimated_cost = self.profile.pricing.estimate(report.circuits, shots, report.tasks)
+
+    def task_failed(self, report: ExecutionReport, circuits: int, task_id: str, shots: int | None) -> None:
+        """A task the provider reported failed: it stays counted as submitted (its id is in the
+        record), but its circuits ran nowhere, so they are taken back before its resubmission counts
+        them again."""
+        report.circuits -= circuits
+        report.estimated_cost = self.profile.pricing.estimate(report.circuits, shots, report.tasks)
+        report.notes.append(f"task {task_id} failed at the provider (nothing to collect) and was submitted again")
 
     def submit(self, spec: CircuitSpec, h: np.ndarray, theta: np.ndarray, shots: int | None, seed: int | None,
                report: ExecutionReport, tags: dict[str, str]) -> str:
@@ -356,9 +314,9 @@ class Backend:
         t0 = time.perf_counter()
         try:
             task_id = self.driver.submit(spec, np.asarray(h, np.float64), np.asarray(theta, np.float64), shots, seed, tags)
-        except BaseException:
-            self.refund(h.shape[0])  # refused or lost before the provider accepted it
-            raise
+        except QuinrError:
+            self.refund(h.shape[0])  # refused before it reached the provider (credentials, options)
+            raise  # any other failure may have reached the provider: its charge stays
         report.seconds += time.perf_counter() - t0
         self.account(report, h.shape[0], [task_id], shots)
         return task_id

@@ -46,12 +46,27 @@ def emit(ops: list[Op], h: Any, theta: Any) -> None:
             raise BackendError(f"the PennyLane driver cannot run {op.kind}")
 
 
+#: PennyLane devices that simulate in this process. Any other device name (``braket.aws.qubit``,
+#: ``qiskit.remote``, a cloud plugin's) may send circuits to a provider that bills, so it is
+#: treated as a real device: billed, and refused on a free profile.
+LOCAL_DEVICES = frozenset({
+    "default.qubit", "default.mixed", "default.gaussian", "default.tensor", "default.clifford", "default.qutrit",
+    "default.qutrit.mixed", "null.qubit", "reference.qubit", "lightning.qubit", "lightning.gpu", "lightning.kokkos",
+    "lightning.tensor", "qiskit.aer", "qiskit.basicsim", "braket.local.qubit",
+})
+
+
 class PennyLaneDriver(Driver):
     OPTIONS = {
         "device": Option(str, "PennyLane device name, e.g. default.qubit or lightning.qubit"),
         "batch": Option(int, "coordinates per QNode call (default: all)", minimum=1),
         **NOISE_OPTION,
     }
+
+    @classmethod
+    def remote_target(cls, options):
+        device = options.get("device")
+        return None if device is None or device in LOCAL_DEVICES else f"device={device}"
 
     def __init__(self, profile, options) -> None:
         super().__init__(profile, options)

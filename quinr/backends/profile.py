@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -113,12 +114,13 @@ class Profile:
     def billed(self) -> bool:
         return self.pricing.billed
 
-    def estimate(self, circuits_per_call: int, calls: int, shots: int | None) -> CostEstimate:
-        """What a decode of ``calls`` model calls (one per block) of ``circuits_per_call``
-        circuits each will cost, before anything is submitted. Each call is split into tasks of
-        at most ``max_circuits_per_task`` circuits, exactly as the decode submits them."""
-        per_call = -(-circuits_per_call // self.max_circuits_per_task)
-        tasks, circuits = calls * per_call, calls * circuits_per_call
+    def estimate(self, calls: Sequence[int], shots: int | None) -> CostEstimate:
+        """What a run of evaluator calls of these sizes (circuits each; see
+        :func:`quinr.config.evaluator_calls`) will cost, before anything is submitted. Each call is
+        split into tasks of at most ``max_circuits_per_task`` circuits, exactly as the decode
+        submits them."""
+        tasks = sum(-(-n // self.max_circuits_per_task) for n in calls)
+        circuits = sum(calls)
         p = self.pricing
         seconds = p.device_seconds(circuits, shots, tasks) if p.model == "per-second" else None
         return CostEstimate(tasks, circuits, p.estimate(circuits, shots, tasks), seconds)

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 from collections.abc import Sequence
 
-from ..errors import QuinrError
+from ..errors import Interrupted, QuinrError
 from .backend import _cmd_backends, _cmd_budget, _cmd_noise, _cmd_replay, _cmd_study
 from .coding import _cmd_decode, _cmd_demo, _cmd_encode, _cmd_info
 from .parser import build_parser
@@ -36,15 +37,22 @@ _COMMANDS = {
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
+    if argv is None:  # the console script: SIGTERM stops a run the way Ctrl-C does (what was paid for is kept)
+        signal.signal(signal.SIGTERM, _terminate)
     try:
         code = _COMMANDS[args.command](args)
         sys.stdout.flush()  # a closed pipe shows here, inside the handlers below
         return code
+    except Interrupted as exc:
+        _fail(str(exc))
+        return 130
     except QuinrError as exc:
         return _fail(str(exc))
-    except BrokenPipeError:
-        _silence_stdout()
-        return 141
+    except BrokenPipeError as exc:
+        if _stdout_closed():  # our own stdout's reader went away (quinr ... | head): end quietly
+            _silence_stdout()
+            return 141
+        return _fail(f"{type(exc).__name__}: {exc}")  # a connection, not our output
     except OSError as exc:  # file-system errors quinr did not foresee still name the path
         from ..files import describe_os_error
 
@@ -61,10 +69,26 @@ def main(argv: Sequence[str] | None = None) -> int:
                      "report it)")
 
 
+def _terminate(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def _fail(message: str) -> int:
     with contextlib.suppress(BrokenPipeError, OSError):
         print(f"quinr: error: {' '.join(message.split())}", file=sys.stderr)
     return 1
+
+
+def _stdout_closed() -> bool:
+    """Whether standard output is a pipe whose reader has gone (poll reports an error on it)."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(ev & (select.POLLERR | select.POLLHUP) for _, ev in poller.poll(0))
+    except (OSError, ValueError, AttributeError):
+        return True  # no stdout to poll: treat the broken pipe as ours
 
 
 def _silence_stdout() -> None:
