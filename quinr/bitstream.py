@@ -38,7 +38,16 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from .entropy import MAX_MODEL_BITS
+from .entropy import check_params as laplace_problem
+from .entropy import decode as laplace_decode
+from .entropy import encode as laplace_encode
+from .entropy import fit as laplace_fit
 from .errors import BitstreamError, ConfigError
+from .gaussian_coder import MAX_CODED_BITS
+from .gaussian_coder import cost as gaussian_cost
+from .gaussian_coder import decode as gaussian_decode
+from .gaussian_coder import encode as gaussian_encode
 from .header import FIXED, OFFSET, OUTPUT_LAST_AFFINE_QRELU, SHUFFLE_SPLITMIX, Header
 from .header import pack as pack_header
 from .header import unpack as unpack_header
@@ -48,14 +57,13 @@ __all__ = ["FORMAT_VERSION", "MAGIC", "OUTPUT_LAST_AFFINE_QRELU", "SHUFFLE_SPLIT
            "write"]
 
 MAGIC = b"QINR"
-FORMAT_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+FORMAT_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 
-#: Entropy models of a stored tensor (v2). Ids only grow.
+#: Entropy models of a stored tensor. Ids only grow. 1 is version 2's, 2 is version 3's.
 MODEL_RAW = 0
 MODEL_GAUSSIAN = 1
-#: Largest bit depth the range coder takes (its symbols are int32, its precision 24 bits).
-MAX_CODED_BITS = 24
+MODEL_LAPLACE = 2
 #: Largest magnitude of a stored tensor's quantization range. Trained weights stay many orders
 #: below it (angles within a period, gains of at most 2^Nq); above it float32 arithmetic in the
 #: decoder could overflow to inf and NaN, so a file that asks for more is refused.
@@ -64,7 +72,8 @@ MAX_WEIGHT = 2.0**32
 _FIXED = FIXED
 _RANGE = struct.Struct(">ff")
 _TENSOR = struct.Struct(">Bff")  # model << 5 | bits - 1, lo, hi
-_GAUSS = struct.Struct(">ff")  # mean, std of the integers
+_GAUSS = struct.Struct(">ff")  # model 1 (v2): mean, std of the integers
+_LAPLACE = struct.Struct(">IH")  # model 2 (v3): centre mu, ratio q (out of 2^16)
 _COUNT = struct.Struct(">I")
 _PREFIX = OFFSET
 _CRC = 4
@@ -87,8 +96,14 @@ def file_size(header: Header) -> int:
 
 
 # ------------------------------------------------------------------------------------- writer
-def write(header: Header, tensors: list[QuantizedTensor]) -> bytes:
-    """Serialise a header and its quantized tensors (format version 2)."""
+def write(header: Header, tensors: list[QuantizedTensor], version: int = FORMAT_VERSION) -> bytes:
+    """Serialise a header and its quantized tensors (format version 3; 2 for the golden files).
+
+    Each tensor is stored raw, or, when that is smaller (parameters included), entropy coded: in
+    version 3 with the integer-exact discrete-Laplace model and rANS (:mod:`quinr.entropy`), in
+    version 2 with constriction's quantized Gaussian (:mod:`quinr.gaussian_coder`)."""
+    if version not in (2, 3):
+        raise ConfigError(f"quinr writes format versions 2 and 3, not {version}")
     m = header.model
     shapes = m.tensor_shapes()
     if len(tensors) != len(shapes) or any(t.shape != s for t, (_, s) in zip(tensors, shapes, strict=True)):
@@ -103,52 +118,28 @@ def write(header: Header, tensors: list[QuantizedTensor]) -> bytes:
             raise ConfigError(f"quantized values do not fit in {b} bits")
         if not (math.isfinite(t.lo) and math.isfinite(t.hi) and max(abs(t.lo), abs(t.hi)) <= MAX_WEIGHT):
             raise ConfigError(f"tensor {name} has weights beyond +-2^32 ({t.lo:g}..{t.hi:g}); training diverged")
-    fixed = pack_header(header)
     table, raw, coded = [], [], []
     for t, b in zip(tensors, bits, strict=True):
-        gauss = _gaussian_cost(t.values, b)
-        if gauss is not None and gauss[0] + _GAUSS.size * 8 < t.values.size * b:
+        if version == 2 and (gauss := gaussian_cost(t.values, b)) and gauss[0] + _GAUSS.size * 8 < t.values.size * b:
             table.append(_TENSOR.pack(MODEL_GAUSSIAN << 5 | (b - 1), t.lo, t.hi) + _GAUSS.pack(*gauss[1:]))
             coded.append((t.values, b, gauss[1], gauss[2]))
-        else:
-            table.append(_TENSOR.pack(MODEL_RAW << 5 | (b - 1), t.lo, t.hi))
-            raw.append((t.values, b))
-    words = _range_encode(coded)
-    tail = _COUNT.pack(len(words)) + words.astype(">u4").tobytes() if coded else b""
-    body = MAGIC + bytes([FORMAT_VERSION]) + fixed + b"".join(table) + _pack_mixed(raw) + tail
+            continue
+        if version == 3 and b <= MAX_MODEL_BITS and t.values.size:
+            mu, q, cost = laplace_fit(t.values, b)
+            if cost + 8 * _LAPLACE.size < t.values.size * b:  # worth its 6 bytes of parameters
+                table.append(_TENSOR.pack(MODEL_LAPLACE << 5 | (b - 1), t.lo, t.hi) + _LAPLACE.pack(mu, q))
+                coded.append((t.values, b, mu, q))
+                continue
+        table.append(_TENSOR.pack(MODEL_RAW << 5 | (b - 1), t.lo, t.hi))
+        raw.append((t.values, b))
+    if version == 2:
+        words = gaussian_encode(coded)
+        tail = _COUNT.pack(len(words)) + words.astype(">u4").tobytes() if coded else b""
+    else:
+        stream = laplace_encode(coded) if coded else b""
+        tail = _COUNT.pack(len(stream)) + stream if coded else b""
+    body = MAGIC + bytes([version]) + pack_header(header) + b"".join(table) + _pack_mixed(raw) + tail
     return body + struct.pack(">I", zlib.crc32(body))
-
-
-def _gaussian_params(values: np.ndarray) -> tuple[float, float]:
-    mean = float(np.float32(values.mean()))
-    std = float(np.float32(max(values.std(), 0.5)))
-    return mean, std
-
-
-def _gaussian_model(bits: int, mean: float, std: float):
-    import constriction
-
-    return constriction.stream.model.QuantizedGaussian(0, (1 << bits) - 1, mean, std)
-
-
-def _gaussian_cost(values: np.ndarray, bits: int) -> tuple[int, float, float] | None:
-    """Bits the range coder spends on ``values`` under their fitted Gaussian (None: too wide)."""
-    if bits > MAX_CODED_BITS or values.size == 0:
-        return None
-    mean, std = _gaussian_params(values)
-    words = _range_encode([(values, bits, mean, std)])
-    return 32 * len(words), mean, std
-
-
-def _range_encode(coded: list[tuple[np.ndarray, int, float, float]]) -> np.ndarray:
-    if not coded:
-        return np.zeros(0, np.uint32)
-    import constriction
-
-    enc = constriction.stream.queue.RangeEncoder()
-    for values, bits, mean, std in coded:
-        enc.encode(values.astype(np.int32), _gaussian_model(bits, mean, std))
-    return np.asarray(enc.get_compressed(), np.uint32)
 
 
 def _pack_mixed(raw: list[tuple[np.ndarray, int]]) -> bytes:
@@ -187,7 +178,7 @@ def read(data: bytes) -> Bitstream:
     if len(data) < _PREFIX + _FIXED.size + _CRC:
         raise BitstreamError(f"truncated file: {len(data)} bytes is shorter than the fixed header")
     header = unpack_header(data, version)
-    return _read_v1(data, header) if version == 1 else _read_v2(data, header)
+    return _read_v1(data, header) if version == 1 else _read_coded(data, header)
 
 
 def _check_crc(data: bytes, end: int) -> None:
@@ -221,6 +212,7 @@ def _read_v1(data: bytes, header: Header) -> Bitstream:
         ranges.append((lo, hi))
     bit_string = np.unpackbits(np.frombuffer(data[off : expected - _CRC], np.uint8))
     ints = _unpack_bits(bit_string, header.model.n_params(), header.bits)
+    _check_padding(bit_string, header.model.n_params() * header.bits)
     tensors, pos = [], 0
     for (_, shape), (lo, hi) in zip(shapes, ranges, strict=True):
         size = math.prod(shape)
@@ -229,10 +221,13 @@ def _read_v1(data: bytes, header: Header) -> Bitstream:
     return Bitstream(header, tensors)
 
 
-def _read_v2(data: bytes, header: Header) -> Bitstream:
+def _read_coded(data: bytes, header: Header) -> Bitstream:
+    """Versions 2 and 3: the tensor table, raw tensors, then the entropy-coded ones."""
+    version = header.version
+    coded_model = MODEL_GAUSSIAN if version == 2 else MODEL_LAPLACE
     shapes = header.model.tensor_shapes()
     off = _PREFIX + _FIXED.size
-    entries = []  # (name, shape, bits, model, lo, hi, mean, std)
+    entries = []  # (name, shape, bits, model, lo, hi, parameters)
     for name, shape in shapes:
         if len(data) < off + _TENSOR.size + _CRC:
             raise BitstreamError("truncated file: the tensor table is cut short")
@@ -242,48 +237,63 @@ def _read_v2(data: bytes, header: Header) -> Bitstream:
         _check_range(name, lo, hi)
         if not MIN_BITS <= bits <= MAX_BITS:
             raise BitstreamError(f"bit depth {bits} of tensor {name} is out of range {MIN_BITS}..{MAX_BITS}")
-        mean = std = 0.0
-        if model == MODEL_GAUSSIAN:
-            if bits > MAX_CODED_BITS:
-                raise BitstreamError(f"tensor {name}: range-coded tensors have at most {MAX_CODED_BITS} bits")
-            if len(data) < off + _GAUSS.size + _CRC:
+        extra: tuple = ()
+        if model == coded_model:
+            layout = _GAUSS if version == 2 else _LAPLACE
+            if len(data) < off + layout.size + _CRC:
                 raise BitstreamError("truncated file: the tensor table is cut short")
-            mean, std = _GAUSS.unpack_from(data, off)
-            off += _GAUSS.size
-            if not (math.isfinite(mean) and math.isfinite(std) and 0 < std < 2.0**32 and abs(mean) < 2.0**32):
-                raise BitstreamError(f"tensor {name}: invalid entropy-model parameters ({mean}, {std})")
+            extra = layout.unpack_from(data, off)
+            off += layout.size
+            problem = _gaussian_problem(bits, *extra) if version == 2 else laplace_problem(bits, *extra)
+            if problem:
+                raise BitstreamError(f"tensor {name}: invalid entropy-model parameters: {problem}")
         elif model != MODEL_RAW:
-            raise BitstreamError(f"tensor {name}: unknown entropy model id {model}")
-        entries.append((name, shape, bits, model, lo, hi, mean, std))
+            raise BitstreamError(f"tensor {name}: unknown entropy model id {model} (format version {version})")
+        entries.append((name, shape, bits, model, lo, hi, extra))
     raw_bits = sum(math.prod(e[1]) * e[2] for e in entries if e[3] == MODEL_RAW)
     raw_end = off + (raw_bits + 7) // 8
-    any_coded = any(e[3] == MODEL_GAUSSIAN for e in entries)
+    any_coded = any(e[3] == coded_model for e in entries)
     count = _COUNT.size if any_coded else 0
     if len(data) < raw_end + count + _CRC:
         raise BitstreamError(f"truncated file: the weights need {raw_end + count + _CRC} bytes, got {len(data)}")
-    n_words = _COUNT.unpack_from(data, raw_end)[0] if any_coded else 0
-    expected = raw_end + count + 4 * n_words + _CRC
+    n_units = _COUNT.unpack_from(data, raw_end)[0] if any_coded else 0
+    expected = raw_end + count + (4 if version == 2 else 1) * n_units + _CRC
     if len(data) < expected:
         raise BitstreamError(f"truncated file: header implies {expected} bytes, got {len(data)}")
     _check_crc(data, expected)
     bit_string = np.unpackbits(np.frombuffer(data[off:raw_end], np.uint8))
-    words = np.frombuffer(data[raw_end + count : expected - _CRC], ">u4").astype(np.uint32)
-    decoder = None
-    tensors, pos = [], 0
-    for name, shape, bits, model, lo, hi, mean, std in entries:
+    tail = data[raw_end + count : expected - _CRC]
+    jobs = [(name, math.prod(shape), bits, *extra) for name, shape, bits, model, _, _, extra in entries
+            if model == coded_model]
+    if version == 2:
+        decoded = gaussian_decode(np.frombuffer(tail, ">u4").astype(np.uint32), jobs) if jobs else []
+    else:
+        decoded = laplace_decode(tail, [j[1:] for j in jobs]) if jobs else []
+    tensors, pos, k = [], 0, 0
+    for _, shape, bits, model, lo, hi, _ in entries:
         size = math.prod(shape)
         if model == MODEL_RAW:
             ints = _unpack_bits(bit_string[pos:], size, bits)
             pos += size * bits
         else:
-            if decoder is None:
-                import constriction
-
-                decoder = constriction.stream.queue.RangeDecoder(words)
-            try:
-                ints = np.asarray(decoder.decode(_gaussian_model(bits, mean, std), size), np.int64)
-            except Exception as exc:  # the coder raises its own types on a malformed stream
-                raise BitstreamError(f"tensor {name}: the entropy-coded weights cannot be decoded ({exc})") from None
+            ints, k = decoded[k], k + 1
         tensors.append(QuantizedTensor(ints, lo, hi, shape))
     bits_all = tuple(e[2] for e in entries)
-    return Bitstream(replace(header, bits=max(bits_all), tensor_bits=bits_all), tensors)
+    if max(bits_all) != header.bits:
+        raise BitstreamError(f"the header's bit depth {header.bits} is not the tensor table's largest, {max(bits_all)}")
+    _check_padding(bit_string, pos)
+    return Bitstream(replace(header, tensor_bits=bits_all), tensors)
+
+
+def _check_padding(bit_string: np.ndarray, used: int) -> None:
+    """The raw bit string is padded to a byte with zero bits (section 4): anything else is damage."""
+    if bit_string[used:].any():
+        raise BitstreamError("the raw weights' padding bits are not zero: the file is damaged")
+
+
+def _gaussian_problem(bits: int, mean: float, std: float) -> str | None:
+    if bits > MAX_CODED_BITS:
+        return f"range-coded tensors have at most {MAX_CODED_BITS} bits"
+    if not (math.isfinite(mean) and math.isfinite(std) and 0 < std < 2.0**32 and abs(mean) < 2.0**32):
+        return f"({mean}, {std})"
+    return None

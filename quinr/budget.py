@@ -103,7 +103,7 @@ def exact_outputs(bs, coords: torch.Tensor | None = None, evaluator=None) -> Exa
         raise ConfigError("the shot-noise model covers one block; stacked blocks propagate noise through <Z>")
     net = load_model(bs)
     if coords is None:
-        coords = torch.from_numpy(coordinates(*hdr.grid))
+        coords = torch.from_numpy(coordinates(*hdr.grid, dtype=np.float64))
     probs: list[torch.Tensor] = []
 
     base = evaluator or exact_evaluator

@@ -248,14 +248,20 @@ def info(source: str | Path | bytes) -> Header:
     return read_bitstream(source).header
 
 
+#: The decoder's precision: the stored (float32) weights are evaluated in float64, the circuit
+#: with complex128 amplitudes, so every decoder that follows the spec agrees to ~1e-12 whatever
+#: the platform (docs/bitstream.md, "Precision"). Training runs in float32.
+DECODE_DTYPE = torch.float64
+
+
 def load_model(bs: bitstream.Bitstream, device: str | torch.device = "cpu") -> QuINR:
-    """Rebuild the network of a bitstream with its dequantized weights."""
+    """Rebuild the network of a bitstream with its dequantized weights, in the decoder's float64."""
     cfg = bs.header.model
     net = QuINR(cfg)
     with torch.no_grad():
         for (_, param), qt, bits in zip(net.named_tensors(), bs.tensors, bs.header.bits_of(), strict=True):
             param.copy_(torch.from_numpy(dequantize(qt, bits)))
-    return net.to(resolve_device(str(device)))
+    return net.to(device=resolve_device(str(device)), dtype=DECODE_DTYPE)
 
 
 def decode(
@@ -291,7 +297,7 @@ def decode_grid(hdr: Header, crop: tuple[int, ...] | None = None, scale: float |
     sl = grids.window(full, crop)
     out = grids.shape_of(sl)
     check_pixels(out, max_pixels, "the decode")
-    coords = coordinates(*full).reshape(*full, len(full))[sl]
+    coords = coordinates(*full, dtype=np.float64).reshape(*full, len(full))[sl]
     return np.ascontiguousarray(coords.reshape(-1, len(full))), out
 
 

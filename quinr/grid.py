@@ -25,9 +25,10 @@ Grid = tuple[int, ...]
 MAX_SCALE = 16.0
 
 
-def coordinates(*sizes: int) -> np.ndarray:
-    """(prod(sizes), len(sizes)) float32 coordinates, each axis normalised to [-1, 1]."""
-    axes = [np.linspace(-1.0, 1.0, n, dtype=np.float32) if n > 1 else np.zeros(1, np.float32) for n in sizes]
+def coordinates(*sizes: int, dtype: type = np.float32) -> np.ndarray:
+    """(prod(sizes), len(sizes)) coordinates, each axis ``linspace(-1, 1, n)`` (0 for n = 1), in
+    ``dtype`` (float32 for training, float64 for decoding)."""
+    axes = [np.linspace(-1.0, 1.0, n, dtype=dtype) if n > 1 else np.zeros(1, dtype) for n in sizes]
     mesh = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1)
     return mesh.reshape(-1, len(sizes))
 

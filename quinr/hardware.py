@@ -98,7 +98,7 @@ class HardwareEvaluator:
         self.raw.append(probs)
         if self.mitigate == "readout":
             probs = self._mitigated(spec, probs)
-        out = torch.from_numpy(probs).to(device=h.device, dtype=torch.float32)
+        out = torch.from_numpy(probs).to(device=h.device, dtype=h.dtype)
         return out if last is None else out[:, -last:]
 
     # ------------------------------------------------------------------------ one chunk

@@ -68,7 +68,8 @@ def test_version_2_reads_per_tensor_bits_and_version_1_still_reads():
         assert np.array_equal(a.values, b.values) and (a.lo, a.hi) == (b.lo, b.hi)
 
 
-def test_range_coder_shrinks_peaked_tensors_and_stays_out_of_uniform_ones():
+@pytest.mark.parametrize("version, model", [(2, bitstream.MODEL_GAUSSIAN), (3, bitstream.MODEL_LAPLACE)])
+def test_range_coder_shrinks_peaked_tensors_and_stays_out_of_uniform_ones(version, model):
     cfg = ModelConfig(out_features=1, n_qubits=3, embed_dim=300)
     rng = np.random.default_rng(0)
     shapes = cfg.tensor_shapes()
@@ -81,10 +82,10 @@ def test_range_coder_shrinks_peaked_tensors_and_stays_out_of_uniform_ones():
     flat = [quantize(rng.uniform(-1, 1, size=s), 12) for _, s in shapes]
     hdr = Header(SignalKind.U8, 5, 7, 1, 0.0, 255.0, cfg, 12)
     raw_bytes = sum(t.values.size for t in peaked) * 12 / 8
-    coded = bitstream.write(hdr, peaked)
+    coded = bitstream.write(hdr, peaked, version)
     assert len(coded) < 0.9 * raw_bytes  # the bulk sits in a fortieth of the range: fewer bits than 12
-    assert coded[5 + 36] >> 5 == bitstream.MODEL_GAUSSIAN  # the first tensor went through the range coder
-    plain = bitstream.write(hdr, flat)
+    assert coded[5 + 36] >> 5 == model  # the first tensor went through the entropy coder
+    plain = bitstream.write(hdr, flat, version)
     assert len(plain) >= raw_bytes  # uniform values are stored raw: no coder overhead
     for data, tensors in ((coded, peaked), (plain, flat)):
         back = bitstream.read(data)
@@ -177,7 +178,7 @@ def _v2() -> bytes:
     cfg = ModelConfig(out_features=1, n_qubits=3, embed_dim=200)
     rng = np.random.default_rng(1)
     tensors = [quantize(np.clip(rng.normal(size=s), -5, 5), 10) for _, s in cfg.tensor_shapes()]
-    return bitstream.write(Header(SignalKind.U8, 4, 4, 1, 0.0, 255.0, cfg, 10), tensors)
+    return bitstream.write(Header(SignalKind.U8, 4, 4, 1, 0.0, 255.0, cfg, 10), tensors, version=2)
 
 
 _TABLE = 5 + 36  # the first tensor entry of a v2 file
@@ -199,6 +200,47 @@ BAD_FILES.update({
     "v2 truncated words": (_reforge(_v2()[:-12]), "truncated"),
     "v2 absurd word count": (_reforge(_v2()[:-4] + b"\0" * 8), "trailing|truncated|CRC"),
     "v2 cut in the table": (_v2()[:_TABLE + 3], "truncated"),
+})
+
+
+def _v3() -> bytes:
+    """A version-3 file with a tensor coded by the integer-exact Laplace model (rANS)."""
+    cfg = ModelConfig(out_features=1, n_qubits=3, embed_dim=200)
+    rng = np.random.default_rng(1)
+    tensors = [quantize(np.clip(rng.laplace(size=s), -6, 6), 10) for _, s in cfg.tensor_shapes()]
+    return bitstream.write(Header(SignalKind.U8, 4, 4, 1, 0.0, 255.0, cfg, 10), tensors)
+
+
+def _v3_with(offset: int, fmt: str, value) -> bytes:
+    body = bytearray(_v3()[:-4])
+    struct.pack_into(fmt, body, offset, value)
+    return _reforge(bytes(body))
+
+
+def _v2_words_swapped() -> bytes:
+    """The range-coded words of a version-2 file in the wrong byte order, under a valid CRC."""
+    body = bytearray(_v2()[:-4])
+    # the u32 word count is followed by exactly that many words, up to the CRC
+    start = next(i for i in range(_TABLE, len(body) - 4)
+                 if struct.unpack_from(">I", body, i)[0] > 2 and i + 4 + 4 * struct.unpack_from(">I", body, i)[0] == len(body))
+    words = np.frombuffer(bytes(body[start + 4:]), ">u4").byteswap().astype(">u4").tobytes()
+    return _reforge(bytes(body[: start + 4]) + words)
+
+
+_V3_FILE = _v3()
+_C05 = (Path(__file__).parent / "conformance" / "c05_v3_rgb_bits2to16.qinr").read_bytes()[:-4]  # 1 padding bit, all raw
+_V3_STREAM = len(_V3_FILE) - 4 - 20  # a byte inside the rANS stream
+
+BAD_FILES.update({
+    "v3 model 1 is version 2's": (_v3_with(_TABLE, ">B", 1 << 5 | 9), "unknown entropy model id 1"),
+    "v3 laplace centre out of range": (_v3_with(_TABLE + 9, ">I", 1 << 10), "entropy-model parameters"),
+    "v3 laplace ratio zero": (_v3_with(_TABLE + 13, ">H", 0), "entropy-model parameters"),
+    "v3 damaged stream under a valid CRC": (_reforge(_V3_FILE[:_V3_STREAM] + bytes([_V3_FILE[_V3_STREAM] ^ 0x5A])
+                                                     + _V3_FILE[_V3_STREAM + 1 : -4]), "does not decode|ends before"),
+    "v3 truncated stream": (_reforge(_V3_FILE[:-9]), "truncated"),
+    "v2 words in the wrong byte order": (_v2_words_swapped(), "wrong byte order|cannot be decoded"),
+    "v3 header bit depth not the table's largest": (_v3_with(5 + 35, ">B", 11), "not the tensor table's largest"),
+    "non-zero padding bits": (_reforge(_C05[:-1] + bytes([_C05[-1] | 1])), "padding bits are not zero"),
 })
 
 
@@ -259,7 +301,7 @@ def _fuzz(count: int, seed: int) -> int:
     declared shape (or raises BitstreamError). Returns how many mutated files were valid."""
     rng = np.random.default_rng(seed)
     valid = 0
-    for base in (_valid(), _V2_FILE):
+    for base in (_valid(), _V2_FILE, _V3_FILE):
         for _ in range(count):
             data = bytearray(base)
             for _ in range(int(rng.integers(1, 5))):
@@ -299,7 +341,7 @@ def test_two_thousand_mutations_of_each_format_only_ever_raise_bitstream_error()
 
 @pytest.mark.slow
 def test_fifty_thousand_mutations_only_ever_raise_bitstream_error():
-    assert _fuzz(25_000, seed=12) > 1_000  # 25,000 of each format
+    assert _fuzz(17_000, seed=12) > 1_000  # 17,000 of each of the three formats
 
 
 def test_the_documented_header_table_is_the_declared_one():

@@ -22,8 +22,9 @@ Why this is fast (it is the training engine and the reference decoder):
 * The batch is processed in chunks of at most ``chunk_amplitudes`` amplitudes, which bounds memory
   and keeps the working set in cache.
 
-Everything is plain torch on complex64, so autograd gives exact gradients for h and theta, and it
-runs wherever the input tensors live (CPU or CUDA).
+Everything is plain torch on complex64 (complex128 when h is float64: the decoder's precision), so
+autograd gives exact gradients for h and theta, and it runs wherever the input tensors live (CPU
+or CUDA).
 """
 
 from __future__ import annotations
@@ -91,11 +92,11 @@ def _compile(spec: CircuitSpec) -> list[_Local | _Diag]:
 class _Constants:
     """Per (spec, device) tensors: compiled stages and the diagonal generator matrices."""
 
-    def __init__(self, spec: CircuitSpec, device: torch.device) -> None:
+    def __init__(self, spec: CircuitSpec, device: torch.device, dtype: torch.dtype = torch.float32) -> None:
         n = spec.n_qubits
-        self.stages = [_to_device(s, device) for s in _compile(spec)]
+        self.stages = [_to_device(s, device, dtype) for s in _compile(spec)]
         states = torch.arange(spec.n_states, device=device)
-        bits = ((states[:, None] >> (n - 1 - torch.arange(n, device=device))) & 1).to(torch.float32)
+        bits = ((states[:, None] >> (n - 1 - torch.arange(n, device=device))) & 1).to(dtype)
         self.bits = bits
         self.z_gen = bits - 0.5  # RZ(t) on qubit q: phase t * (bit_q - 1/2)
         self.ctrl = torch.tensor([p[0] for p in spec.pairs], dtype=torch.long, device=device)
@@ -115,26 +116,26 @@ class _Constants:
         return phase
 
 
-def _to_device(stage: _Local | _Diag, device: torch.device) -> _Local | _Diag:
+def _to_device(stage: _Local | _Diag, device: torch.device, dtype: torch.dtype) -> _Local | _Diag:
     if isinstance(stage, _Diag):
         return _Diag(stage.crz.to(device), stage.rz.to(device))
     return _Local(
         tuple(
-            _GateRow(r.name, r.source, r.index.to(device), None if r.mask is None else r.mask.to(device))
+            _GateRow(r.name, r.source, r.index.to(device), None if r.mask is None else r.mask.to(device, dtype))
             for r in stage.rows
         )
     )
 
 
-_CACHE: dict[tuple[CircuitSpec, str], _Constants] = {}
+_CACHE: dict[tuple[CircuitSpec, str, torch.dtype], _Constants] = {}
 
 
-def _constants(spec: CircuitSpec, device: torch.device) -> _Constants:
-    key = (spec, str(device))
+def _constants(spec: CircuitSpec, device: torch.device, dtype: torch.dtype) -> _Constants:
+    key = (spec, str(device), dtype)
     if key not in _CACHE:
         if len(_CACHE) > 32:
             _CACHE.clear()
-        _CACHE[key] = _Constants(spec, device)
+        _CACHE[key] = _Constants(spec, device, dtype)
     return _CACHE[key]
 
 
@@ -294,7 +295,7 @@ def _prepare(spec: CircuitSpec, h: torch.Tensor, theta: torch.Tensor) -> list[tu
     Returns one entry per stage: ("product", (B, Nq, 2) single-qubit states, True),
     ("diag", (2^Nq,) complex phases, False), ("local", (L, Nq, 2, 2) matrices, L == B).
     """
-    const = _constants(spec, h.device)
+    const = _constants(spec, h.device, h.dtype)
     n = spec.n_qubits
     out: list[tuple[str, torch.Tensor, bool]] = []
     for i, stage in enumerate(const.stages):
@@ -351,7 +352,8 @@ def _check_inputs(spec: CircuitSpec, h: torch.Tensor, theta: torch.Tensor) -> tu
         raise ValueError(f"h must have shape (B, {spec.embed_dim}), got {tuple(h.shape)}")
     if theta.shape != (spec.n_theta,):
         raise ValueError(f"theta must have shape ({spec.n_theta},), got {tuple(theta.shape)}")
-    return h.to(torch.float32), theta.to(device=h.device, dtype=torch.float32)
+    dtype = torch.float64 if h.dtype == torch.float64 else torch.float32  # float64: the decoder's precision
+    return h.to(dtype), theta.to(device=h.device, dtype=dtype)
 
 
 def probabilities(
@@ -362,7 +364,8 @@ def probabilities(
     last: int | None = None,
     chunk_amplitudes: int = DEFAULT_CHUNK_AMPLITUDES,
 ) -> torch.Tensor:
-    """Exact basis-state probabilities, shape (B, 2^Nq) or (B, last); float32, differentiable.
+    """Exact basis-state probabilities, shape (B, 2^Nq) or (B, last); differentiable; float32
+    (training), or float64 when ``h`` is float64 (decoding: complex128 amplitudes).
 
     Args:
         spec: the circuit.
@@ -374,13 +377,13 @@ def probabilities(
     """
     h, theta = _check_inputs(spec, h, theta)
     if h.shape[0] == 0:
-        return torch.zeros(0, spec.n_states if last is None else last, device=h.device)
+        return torch.zeros(0, spec.n_states if last is None else last, device=h.device, dtype=h.dtype)
     prepared = _prepare(spec, h, theta)
     step = max(1, chunk_amplitudes >> spec.n_qubits)
     chunks = [slice(i, i + step) for i in range(0, h.shape[0], step)]
     if not torch.is_grad_enabled() or not (h.requires_grad or theta.requires_grad):
         # No autograd: write each chunk into one preallocated result (no concatenation copy).
-        out = torch.empty(h.shape[0], spec.n_states if last is None else last, device=h.device)
+        out = torch.empty(h.shape[0], spec.n_states if last is None else last, device=h.device, dtype=h.dtype)
         for sl in chunks:
             out[sl] = _abs2(_evolve(prepared, sl, spec.n_qubits, last))
         return out

@@ -56,7 +56,8 @@ def weights(header: Header, seed: int) -> list[np.ndarray]:
 
 def build(name: str) -> bytes:
     header, seed = RECIPES[name]
-    return bitstream.write(header, [quantize(w, b) for w, b in zip(weights(header, seed), header.bits_of(), strict=True)])
+    tensors = [quantize(w, b) for w, b in zip(weights(header, seed), header.bits_of(), strict=True)]
+    return bitstream.write(header, tensors, version=int(name[1]))
 
 
 def main() -> None:
