@@ -100,9 +100,9 @@ def encode(
         check_bits(bits)
     train = train or TrainConfig()
     if isinstance(train.noise, str):  # device=NAME: a calibration only the backend layer can read
-        from .backends import parse_noise
+        from .backends import training_noise
 
-        train = dataclasses.replace(train, noise=parse_noise(train.noise))
+        train = dataclasses.replace(train, noise=training_noise(train.noise))
     c = signal.channels
     cfg = dataclasses.replace(model or ModelConfig(), out_features=c, in_features=len(signal.grid))
     device = resolve_device(train.device)

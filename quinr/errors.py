@@ -57,3 +57,9 @@ class Interrupted(QuinrError):
 class TaskFailedError(BackendError):
     """The provider reports a submitted task as failed or cancelled: it produced no result (and
     is not billed as a completed task), so resubmitting it is safe."""
+
+
+class NoDeviceModel(BackendError):
+    """A backend's noise has no model quinr can evaluate (a QPU without a calibration it can read
+    offline, a replay): a quality prediction says so instead of giving a shot-noise-only number as
+    if it were the answer."""

@@ -8,7 +8,8 @@
    nothing that could fail at the end is discovered after tasks were paid for;
 3. guard the budget (:class:`~quinr.budget.BudgetGuard`): a billed backend needs an explicit,
    finite budget that the estimate fits, and every task is charged before it is submitted;
-4. check the mitigation (a QPU's calibration is fetched now, before anything is submitted);
+4. check the mitigation (a QPU's calibration is fetched now, before anything is submitted), and,
+   with a report or run directory, predict the decode's quality (:mod:`quinr.quality`);
 5. open the run directory (:class:`~quinr.rundir.RunDir`; a billed decode without ``--run-dir``
    gets one in the run cache, named after the decode, so that rerunning the same command after
    any failure collects what was paid for instead of paying again);
@@ -16,7 +17,8 @@
    out in tasks of the profile's size, journaled, checkpointed and verified on reuse; retried
    with backoff; tasks that outlive the process are collected by id;
 7. mitigate readout (per call, with the backend's calibration);
-8. write the outputs atomically: the signal, the replay record, the report, the run record.
+8. measure the PSNR against the exact decode (with a prediction) and write the outputs
+   atomically: the signal, the replay record, the report, the run record.
 
 :func:`replay_record` re-decodes a run record through the ``replay`` backend, offline.
 """
@@ -26,7 +28,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import shutil
 import time
 from pathlib import Path
@@ -41,7 +42,8 @@ from .circuit import CircuitSpec
 from .config import evaluator_calls
 from .errors import BackendError, Interrupted, QuinrError, TaskFailedError
 from .files import check_output
-from .signal import Signal, output_suffixes
+from .quality import finite, predict_on
+from .signal import Signal, output_suffixes, psnr
 
 if TYPE_CHECKING:
     from .backends import Backend, ExecutionReport
@@ -240,11 +242,9 @@ def _accepted(events: list[dict[str, Any]]) -> str | None:
 
 
 def _gave_up(run_dir: RunDir, call: int, k: int, exc: BaseException) -> BackendError:
-    return BackendError(
-        f"chunk {k} of call {call} failed {RETRIES} times ({type(exc).__name__}: {exc}); the finished "
-        f"chunks are in {run_dir.path}: rerun the same command with --run-dir {run_dir.path} to retry only what "
-        "is missing"
-    )
+    return BackendError(f"chunk {k} of call {call} failed {RETRIES} times ({type(exc).__name__}: {exc}); the "
+                        f"finished chunks are in {run_dir.path}: rerun the same command with --run-dir "
+                        f"{run_dir.path} to retry only what is missing")
 
 
 # -------------------------------------------------------------------------------- the decode
@@ -286,7 +286,7 @@ def decode_on_backend(
     be.check(hdr.model.circuit(), shots)
     if seed is not None:
         check_seed(seed)
-    _, out_grid = decode_grid(hdr, crop, scale, max_pixels)
+    coords, out_grid = decode_grid(hdr, crop, scale, max_pixels)
     inputs = [] if isinstance(source, (bytes, bytearray, memoryview)) else [source]
     if output is not None:
         check_output(output, inputs=inputs, suffixes=output_suffixes(hdr.kind, hdr.channels, len(hdr.grid)),
@@ -304,11 +304,15 @@ def decode_on_backend(
     redactor = be.redactor()
     report = be.new_report(shots)
     report.mitigation = mitigate
+    if (report_path is not None or run_dir is not None) and hdr.model.blocks == 1:  # what it should give
+        report.prediction = predict_on(be, bs, torch.from_numpy(coords), shots, mitigate=mitigate).to_report()
     rd, ephemeral = _open_run_dir(be, run_dir, raw, shots, seed, crop, scale, mitigate, redactor)
     be.guard, kept = guard, False
     try:
         ev = HardwareEvaluator(be, shots, seed, report, rd, mitigate)
         signal = decode_with(bs, ev, crop, scale)
+        if report.prediction is not None:
+            report.psnr_vs_exact = finite(psnr(decode_with(bs, None, crop, scale), signal))
         if rd is not None:
             report.notes[:0] = rd.notes
         _write_outputs(bs, raw, be, report, signal, ev, rd, output, record, report_path, shots, seed, crop, scale,
@@ -330,14 +334,6 @@ def decode_on_backend(
     return signal, report
 
 
-def run_cache() -> Path:
-    """Where a billed decode without ``--run-dir`` checkpoints: ``$QUINR_CACHE_DIR``, else
-    ``$XDG_CACHE_HOME/quinr/runs`` (default ``~/.cache/quinr/runs``)."""
-    if os.environ.get("QUINR_CACHE_DIR"):
-        return Path(os.environ["QUINR_CACHE_DIR"])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "quinr" / "runs"
-
-
 def _open_run_dir(be, run_dir, raw, shots, seed, crop, scale, mitigate, redactor) -> tuple[RunDir | None, bool]:
     """The decode's run directory: the user's, or, for a billed decode without one, a directory in
     the run cache named after the decode itself, so that rerunning the same command after any
@@ -354,6 +350,8 @@ def _open_run_dir(be, run_dir, raw, shots, seed, crop, scale, mitigate, redactor
         identity["secrets"] = secrets  # an account change is a different decode, without the account written
     if ephemeral:
         key = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:24]
+        from .rundir import run_cache
+
         run_dir = run_cache() / key
     return RunDir(Path(run_dir), identity, redactor), ephemeral
 

@@ -226,3 +226,11 @@ def _check_entries(path: Path) -> None:
                                 "files there (remove it)")
             if not (p.is_dir() or p.is_file()):
                 raise FileError(f"run directory {path}: {p} is not a regular file or folder (remove it)")
+
+
+def run_cache() -> Path:
+    """Where a billed decode without ``--run-dir`` checkpoints: ``$QUINR_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/quinr/runs`` (default ``~/.cache/quinr/runs``)."""
+    if os.environ.get("QUINR_CACHE_DIR"):
+        return Path(os.environ["QUINR_CACHE_DIR"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "quinr" / "runs"

@@ -1,9 +1,10 @@
 """Shot-noise and noise studies: decode a file many times on a backend and set the measured PSNR
-(mean and spread over repeats) beside what :mod:`quinr.budget` predicts.
+(mean and spread over repeats) beside what :mod:`quinr.quality` predicts.
 
 * :func:`study_shots` sweeps the shots per circuit. The prediction is the exact binomial model of
-  :func:`quinr.budget.expected_mse`, evaluated on the probabilities the backend's declared noise
-  gives (the torch density-matrix simulator of the same :class:`~quinr.noise.NoiseSpec`).
+  :func:`quinr.quality.expected_mse`, evaluated on what the backend samples from: its
+  :class:`~quinr.quality.Expectation` (the torch density-matrix simulator of its declared
+  :class:`~quinr.noise.NoiseSpec`, or a device's faithful model, e.g. ``aer.fake_torino``).
 * :func:`study_noise` sweeps one noise parameter (depolarizing, readout, ...) on a backend that
   takes ``-O noise``, exact or with shots, predicted the same way.
 
@@ -25,13 +26,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from .budget import exact_outputs, expected_mse, load_reference, psnr_from_mse
 from .errors import ConfigError
 from .noise import PARAMETERS, NoiseSpec
+from .quality import load_reference, predictor_on, psnr_from_mse
 from .signal import peak_value
-
-#: Largest register for which the prediction uses exact density matrices (else white noise).
-_PREDICT_DM_QUBITS = 8
 
 
 @dataclass
@@ -62,6 +60,8 @@ class StudyResult:
     noise: str
     repeats: int
     points: list[StudyPoint] = field(default_factory=list)
+    #: the noise model the predictions come from (:attr:`quinr.quality.Prediction.source`)
+    noise_source: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -98,7 +98,7 @@ class StudyResult:
                     label=f"measured on {self.backend} (mean ± std, {self.repeats} runs)")
         pred = [(xi, p.predicted_psnr) for xi, p in zip(x, self.points, strict=True) if p.predicted_psnr is not None]
         if pred:
-            ax.plot(*zip(*pred, strict=True), "-", label="predicted (quinr.budget)")
+            ax.plot(*zip(*pred, strict=True), "-", label="predicted (quinr.quality)")
         if self.kind == "shots":
             ax.set_xscale("log", base=2)
             ax.set_xlabel("shots per circuit")
@@ -116,14 +116,6 @@ class StudyResult:
             fig.savefig(f, format="png")
         plt.close(fig)
         return Path(path)
-
-
-def _predict_evaluator(noise: NoiseSpec, n_qubits: int):
-    from .sim.density import noisy_evaluator
-
-    if noise.noiseless:
-        return None
-    return noisy_evaluator(noise, "dm" if n_qubits <= _PREDICT_DM_QUBITS else "global")
 
 
 def _sweep(
@@ -165,7 +157,7 @@ def _sweep(
         ref_name = "exact decode"
     peak = peak_value(hdr.kind, hdr.vmin, hdr.vmax)
     result = StudyResult(kind, parameter, backend, ref_name, noise.describe(), repeats)
-    predict_cache: dict[NoiseSpec, Any] = {}
+    predictors: dict[NoiseSpec, Any] = {}
     for value, shots, noise in settings:
         opts = dict(options or {})
         if not noise.noiseless:
@@ -173,6 +165,8 @@ def _sweep(
         t0 = time.perf_counter()
         psnrs = []
         be = get_backend(backend, opts)
+        if noise.noiseless:  # a device brings its own noise
+            result.noise = be.driver.describe_noise()
         for r in range(repeats if shots is not None else 1):
             sig, _ = decode_on_backend(raw, be, shots=shots, seed=seed + 1000 * r, crop=crop, scale=scale)
             err = float(np.mean((sig.data.astype(np.float64).reshape(-1, hdr.channels) - ref) ** 2))
@@ -181,13 +175,13 @@ def _sweep(
                 progress()
         predicted = None
         if hdr.model.blocks == 1:
-            if noise not in predict_cache:
-                ev = _predict_evaluator(noise, hdr.model.n_qubits)
-                predict_cache[noise] = exact_outputs(bs, torch.from_numpy(coords), ev)
-            out = predict_cache[noise]
-            mse = (expected_mse(out, shots, ref) if shots is not None
-                   else float(np.mean((out.exact_values() - ref.ravel()) ** 2)))
-            predicted = psnr_from_mse(mse, peak)
+            if noise not in predictors:  # the backend's own model of what it samples (noise spec, device)
+                predictors[noise] = predictor_on(be, bs, torch.from_numpy(coords),
+                                                 reference=ref if reference is not None else None)
+            pred = predictors[noise].at(shots)
+            value_db = pred.vs_reference if reference is not None else pred.vs_exact
+            predicted = value_db if value_db is not None and math.isfinite(value_db) else None
+            result.noise_source = pred.source
         result.points.append(StudyPoint(value, shots, psnrs, predicted, time.perf_counter() - t0))
         if shots is None and progress is not None:
             for _ in range(repeats - 1):

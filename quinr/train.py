@@ -25,6 +25,7 @@ from .model import Evaluator, QuINR
 from .noise import NoiseSpec, names_device
 from .noise import parse as parse_noise
 from .sim.density import NOISE_MODES, noisy_evaluator
+from .sim.device import DeviceModel
 
 #: Coordinates per forward/backward chunk inside one full-batch step.
 TRAIN_CHUNK = 1 << 15
@@ -71,11 +72,13 @@ class TrainConfig:
     init_freq: float = 3.0
     gain_init: str = "offset"
     device: str = "cpu"
-    noise: NoiseSpec | str | None = None
+    noise: NoiseSpec | DeviceModel | str | None = None
     noise_mode: str = "global"
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.noise, str) and names_device(self.noise)):  # device=NAME: resolved by the codec
+        if isinstance(self.noise, DeviceModel):
+            pass
+        elif not (isinstance(self.noise, str) and names_device(self.noise)):  # device=NAME: resolved by the codec
             object.__setattr__(self, "noise", None if self.noise is None else parse_noise(self.noise))
             if self.noise is not None and self.noise.noiseless:
                 object.__setattr__(self, "noise", None)
@@ -142,7 +145,9 @@ def _param_groups(model: QuINR, cfg: TrainConfig) -> list[dict]:
 
 def train_evaluator(cfg: TrainConfig) -> Evaluator | None:
     """The evaluator training runs through: exact, or noisy for noise-aware training."""
-    return None if cfg.noise is None else noisy_evaluator(parse_noise(cfg.noise), cfg.noise_mode)
+    if cfg.noise is None or isinstance(cfg.noise, DeviceModel):  # a device model is an evaluator
+        return cfg.noise
+    return noisy_evaluator(parse_noise(cfg.noise), cfg.noise_mode)
 
 
 def _full_loss(model: QuINR, coords: torch.Tensor, values: torch.Tensor, backward: bool,

@@ -18,7 +18,7 @@ warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 PROFILES = load_profiles()
 LOCAL = [p for p in PROFILES.values() if p.kind != "qpu" and p.driver != "replay" and not missing_requirements(p)]
-EXACT = sorted(p.name for p in LOCAL if p.exact)
+EXACT = sorted(p.name for p in LOCAL if p.exact and "fake_device" not in p.options)  # device models: test_device_model
 SAMPLED_NOISELESS = sorted(p.name for p in LOCAL if p.noise == "none")
 SPECS = [CircuitSpec(2, 3, 2, 1, shuffle_seed=1), CircuitSpec(3, 7, 2, 2, shuffle_seed=2), CircuitSpec(5, 12, 2, 1, shuffle_seed=3)]
 

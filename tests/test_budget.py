@@ -12,10 +12,11 @@ from quinr_testutils import smooth_rgb
 
 import quinr
 from quinr.backends import get_backend
-from quinr.budget import estimate_cost, exact_outputs, expected_mse, plan_budget, psnr_from_mse
+from quinr.budget import estimate_cost, plan_budget
 from quinr.cli import main
 from quinr.codec import read_bitstream
 from quinr.errors import BackendError
+from quinr.quality import exact_outputs, expected_mse, psnr_from_mse
 from quinr.signal import Signal, SignalKind, psnr
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
@@ -39,13 +40,13 @@ def test_predicted_psnr_is_within_half_a_db_of_the_measured_mean(encoded, shots)
 
 def test_expected_error_shrinks_with_shots_and_vanishes_for_deterministic_outputs():
     base = dict(scale=np.array([1.0]), offset=np.array([0.0]), kind=SignalKind.U8, vmin=0.0, vmax=255.0)
-    out = quinr.budget.ExactOutputs(probs=np.array([[0.3], [0.6]]), **base)
+    out = quinr.quality.ExactOutputs(probs=np.array([[0.3], [0.6]]), **base)
     errs = [expected_mse(out, s) for s in (16, 256, 4096)]
     assert errs[0] > errs[1] > errs[2] > 0
     # binomial variance carried through the gain: 255^2 p(1-p)/S, up to rounding
     # 8-bit rounding of both values adds at most about half a squared level
     assert errs[2] == pytest.approx(255**2 * (0.3 * 0.7 + 0.6 * 0.4) / 2 / 4096, abs=0.5)
-    sure = quinr.budget.ExactOutputs(probs=np.array([[0.0], [1.0]]), **base)
+    sure = quinr.quality.ExactOutputs(probs=np.array([[0.0], [1.0]]), **base)
     assert expected_mse(sure, 10) == 0.0
 
 
@@ -66,7 +67,13 @@ def test_budget_counts_tasks_cost_and_suggests_what_fits(encoded, tmp_path, caps
     ibm = plan_budget(encoded.data, "ibm.torino", shots=4000)
     assert ibm.device_seconds == pytest.approx(1 * 2.0 + 256 * 4000 * 0.00035)
     assert ibm.cost == pytest.approx(ibm.device_seconds * 1.60)
-    assert ibm.predicted_psnr_vs_exact is not None and ibm.predicted_psnr_vs_exact > 20
+    assert ibm.predicted_psnr_shots_only is not None and ibm.predicted_psnr_shots_only > 20
+    # the QPU's prediction comes from the offline snapshot of its calibration, and says so
+    assert ibm.noise_source.startswith("FakeTorino snapshot of ibm_torino (not its current calibration)")
+    assert ibm.predicted_psnr_vs_exact < ibm.predicted_psnr_shots_only - 3  # device noise dominates
+    garnet = plan_budget(encoded.data, "braket.iqm_garnet", shots=1000)
+    assert garnet.predicted_psnr_vs_exact is None and garnet.predicted_psnr_shots_only is not None
+    assert garnet.noise_source.startswith("no device model: braket.iqm_garnet is a QPU")
 
 
 def test_target_psnr_drop_finds_the_fewest_shots(encoded):

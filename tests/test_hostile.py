@@ -462,7 +462,7 @@ def test_a_paid_decode_that_fails_at_the_end_keeps_what_was_paid_for(drill, tmp_
     for nothing twice. A success leaves nothing in the cache."""
     import quinr.signal
     from quinr.errors import FileError
-    from quinr.hardware import run_cache
+    from quinr.rundir import run_cache
 
     queue = tmp_path / "queue"
     real = quinr.signal.save_signal

@@ -16,6 +16,7 @@ from .registry import (
     missing_requirements,
     parse_noise,
     parse_options,
+    training_noise,
 )
 
 __all__ = [
@@ -32,5 +33,6 @@ __all__ = [
     "device_snapshot",
     "missing_requirements",
     "parse_noise",
+    "training_noise",
     "parse_options",
 ]

@@ -53,13 +53,15 @@ def _import_qiskit():
 
 def build_circuit(spec: CircuitSpec, theta: np.ndarray, noise: NoiseSpec | None = None):
     """The lowered circuit (:func:`quinr.circuit.lower`) as a Qiskit QuantumCircuit with
-    parameters h[0..M-1] and theta bound, op for op: ``rx``, ``rz``, ``rzz``, and each noise
-    channel as an Aer quantum error in place (``depolarizing_error`` takes the probability of full
-    depolarisation, 4p/3 for one qubit and 16p/15 for two; the readout flip is a Kraus error)."""
+    parameters h[0..M-1] and theta bound (or, given a ParameterVector, symbolic), op for op:
+    ``rx``, ``rz``, ``rzz``, and each noise channel as an Aer quantum error in place
+    (``depolarizing_error`` takes the probability of full depolarisation, 4p/3 for one qubit and
+    16p/15 for two; the readout flip is a Kraus error)."""
     from qiskit import QuantumCircuit
     from qiskit.circuit import ParameterVector
 
     n = spec.n_qubits
+    symbolic = isinstance(theta, ParameterVector)
     hp = ParameterVector("h", spec.embed_dim)
     qc = QuantumCircuit(n, name="quinr")
     errors: dict[tuple, object] = {}
@@ -67,7 +69,10 @@ def build_circuit(spec: CircuitSpec, theta: np.ndarray, noise: NoiseSpec | None 
         q = [n - 1 - w for w in op.wires]  # wire w is Qiskit qubit n-1-w
         if op.is_gate:
             a = op.angle
-            angle = a.factor * hp[a.index] if a.source == "h" else float(a.factor * theta[a.index])
+            if a.source == "h":
+                angle = a.factor * hp[a.index]
+            else:  # numbers are bound now; a ParameterVector stays symbolic (bound at submission)
+                angle = a.factor * theta[a.index] if symbolic else float(a.factor * theta[a.index])
             if op.kind == "RX":
                 qc.rx(angle, q[0])
             elif op.kind == "RZ":

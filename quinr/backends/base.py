@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..circuit import CircuitSpec
-from ..errors import BackendError, ConfigError, QuinrError
+from ..errors import BackendError, ConfigError, NoDeviceModel, QuinrError
 from ..noise import NoiseSpec
 from ..noise import parse as parse_noise
 from .options import NOISE_OPTION, Option, as_option
@@ -26,6 +26,10 @@ from .profile import Profile
 from .report import ExecutionReport
 
 __all__ = ["NOISE_OPTION", "Backend", "Driver", "ExecutionReport", "Option", "counts_to_probs", "task_chunks"]
+
+
+#: Largest register a noise-spec prediction evaluates with exact density matrices.
+PREDICT_DM_QUBITS = 8
 
 
 class Driver(ABC):
@@ -106,6 +110,33 @@ class Driver(ABC):
     def device_noise(self) -> NoiseSpec:
         """The device's calibration reduced to a :class:`NoiseSpec` (device-backed drivers)."""
         raise BackendError(f"{self.device_name} has no device calibration to take a noise snapshot from")
+
+    def device_model(self):
+        """The device-faithful :class:`~quinr.sim.device.DeviceModel` of this backend's device
+        (an evaluator, for training and prediction), or None where there is none."""
+        return None
+
+    def describe_noise(self) -> str:
+        """The noise of this backend's runs, for reports: its noise spec, or its device's."""
+        return self.noise.describe()
+
+    def expectation(self, spec: CircuitSpec):
+        """What this backend samples from for ``spec`` (a :class:`~quinr.expectation.Expectation`):
+        here quinr's exact simulator under the backend's declared noise spec, which the circuit
+        drivers lower exactly as the torch simulator does (density matrices up to
+        :data:`PREDICT_DM_QUBITS` qubits, the white-noise approximation above). Raises
+        :class:`~quinr.errors.NoDeviceModel` for a QPU quinr has no calibration of."""
+        from ..expectation import Expectation
+        from ..model import exact_evaluator
+        from ..sim.density import noisy_evaluator
+
+        if self.profile.kind == "qpu":
+            raise NoDeviceModel(f"{self.profile.name} is a QPU whose calibration quinr cannot read offline")
+        if self.noise.noiseless:
+            return Expectation(exact_evaluator, "none (a noise-free simulator)")
+        mode = "dm" if spec.n_qubits <= PREDICT_DM_QUBITS else "global"
+        return Expectation(noisy_evaluator(self.noise, mode), f"noise spec {self.noise.describe()} ({mode})",
+                           self.noise.confusion(spec.n_qubits))
 
     # ------------------------------------------------------------ provider-side tasks
     def remote_tasks(self) -> bool:
@@ -239,7 +270,7 @@ class Backend:
             currency=p.pricing.currency,
             pricing=p.pricing.describe(),
             options=self.redactor().options(self.driver.options),
-            noise=self.driver.noise.describe(),
+            noise=self.driver.describe_noise(),
             profile_overrides_builtin=p.overrides_builtin,
         )
         if p.overrides_builtin:

@@ -9,8 +9,9 @@ target): a fake backend offline, or a real one.
   collected by id (``service.job(id)``), so a resumed decode fetches a job submitted before a
   crash instead of paying for it again. Fails fast without a saved account.
 
-The circuit is the noise-free lowering (:func:`quinr.circuit.lower`), transpiled once for the
-device (deterministically, ``seed_transpiler=0``); the device brings its own noise.
+The circuit is the noise-free lowering (:func:`quinr.circuit.lower`), transpiled once per network
+for the device with h and theta as parameters (deterministically, ``seed_transpiler=0``;
+:mod:`quinr.backends.device_model`); the device brings its own noise.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..circuit import CircuitSpec
-from ..errors import BackendError, MissingSDKError, TaskFailedError
+from ..errors import BackendError, MissingSDKError, NoDeviceModel, TaskFailedError
 from ..noise import NoiseSpec
-from .aer import QISKIT_OPTIONS, _import_qiskit, build_circuit
+from .aer import QISKIT_OPTIONS, _import_qiskit
 from .base import Driver, ExecutionReport, task_chunks
+from .device_model import Transpiled, fake_device, fake_model, ibm_model, snapshot_of, transpile_for
 
 
 class IBMRuntimeDriver(Driver):
@@ -34,7 +36,8 @@ class IBMRuntimeDriver(Driver):
             raise BackendError("a device backend brings its own noise; -O noise is for the Aer simulators")
         if ("fake_device" in self.options) == ("ibm_backend" in self.options):
             raise BackendError("give fake_device or ibm_backend (one of them)")
-        self._isa = None  # (key, transpiled circuit, h column per parameter, physical qubit per wire)
+        self._isa: tuple[CircuitSpec, Transpiled] | None = None
+        self._model = None  # the device model of fake_device, built on first use
 
     @property
     def device_name(self) -> str:
@@ -60,11 +63,7 @@ class IBMRuntimeDriver(Driver):
         except ImportError:
             raise MissingSDKError("IBM devices need qiskit-ibm-runtime: pip install qiskit-ibm-runtime") from None
         if "fake_device" in self.options:
-            name = self.options["fake_device"]
-            cls = getattr(qiskit_ibm_runtime.fake_provider, name, None)
-            if cls is None:
-                raise BackendError(f"no fake backend {name!r} in qiskit_ibm_runtime.fake_provider")
-            return cls(), None
+            return fake_device(self.options["fake_device"]), None
         try:
             service = qiskit_ibm_runtime.QiskitRuntimeService(
                 **{k: self.options[k] for k in ("channel", "instance") if k in self.options}
@@ -105,45 +104,62 @@ class IBMRuntimeDriver(Driver):
         except Exception:  # noqa: BLE001 - best effort: a record without the date is still a record
             return None
 
-    def _transpiled(self, spec: CircuitSpec, theta: np.ndarray):
-        """The circuit transpiled once for the device (deterministically: seed_transpiler=0), the
-        column of h behind each of its parameters, and the physical qubit of each wire (kept for
-        the readout calibration). Cached per (spec, theta): a resumed decode that only collects
-        still learns the layout."""
-        from qiskit.transpiler import generate_preset_pass_manager
+    def describe_noise(self) -> str:
+        return f"the device's own ({self.device_name})"
 
-        key = (spec, np.asarray(theta).tobytes())
-        if self._isa is None or self._isa[0] != key:
+    def device_model(self):
+        """The device-faithful model (:mod:`quinr.backends.device_model`) of the circuit this
+        driver submits: a fake device's own calibration (built on the very transpilation this
+        driver submits); for a real device, the offline snapshot of it that qiskit-ibm-runtime
+        ships (dated: today's calibration may differ), else None."""
+        if "fake_device" in self.options:
+            if self._model is None:
+                self._model = ibm_model(self._runtime_backend()[0], self.options.get("optimization_level", 1),
+                                        self._transpiled)
+            return self._model
+        snapshot = snapshot_of(self.options["ibm_backend"])
+        return None if snapshot is None else fake_model(snapshot, self.options.get("optimization_level", 1))
+
+    def expectation(self, spec: CircuitSpec):
+        from ..expectation import Expectation
+
+        model = self.device_model()
+        if model is None:
+            raise NoDeviceModel(f"{self.device_name}: no offline calibration of it in qiskit-ibm-runtime's fake "
+                                "provider (quinr predicts from calibrations it can read without the network)")
+        prog = model.program(spec)
+        if "fake_device" in self.options:
+            return Expectation(model, prog.source, prog.confusion)
+        snapshot = snapshot_of(self.options["ibm_backend"])
+        return Expectation(model, f"{snapshot} snapshot of {self.device_name} (not its current calibration): "
+                                  f"{prog.source}", prog.confusion)
+
+    def _transpiled(self, spec: CircuitSpec) -> Transpiled:
+        """The circuit transpiled once per network for the device (deterministically, with h and
+        theta as parameters: :func:`~quinr.backends.device_model.transpile_for`, the circuit the
+        device model predicts and trains on). Kept for the readout calibration's layout: a
+        resumed decode that only collects still learns it."""
+        if self._isa is None or self._isa[0] != spec:
             device = self._runtime_backend()[0]
-            if spec.n_qubits > device.num_qubits:
-                raise BackendError(f"{self.device_name} has {device.num_qubits} qubits; the circuit needs {spec.n_qubits}")
-            qc, _ = build_circuit(spec, theta)
-            qc.measure_all()
-            pm = generate_preset_pass_manager(
-                backend=device, optimization_level=self.options.get("optimization_level", 1), seed_transpiler=0
-            )
-            isa = pm.run(qc)
-            virtual = isa.layout.final_index_layout() if isa.layout is not None else list(range(spec.n_qubits))
-            order = [int(p.name[p.name.index("[") + 1 : -1]) for p in isa.parameters]  # parameter -> h column
-            self._isa = (key, isa, order, [virtual[spec.n_qubits - 1 - w] for w in range(spec.n_qubits)])
-        return self._isa[1], self._isa[2]
+            self._isa = (spec, transpile_for(device, spec, self.options.get("optimization_level", 1)))
+        return self._isa[1]
 
     @property
-    def _physical(self) -> list[int] | None:
+    def _physical(self) -> tuple[int, ...] | None:
         """The physical qubit of each wire in the last device layout (None before one)."""
-        return None if self._isa is None else self._isa[3]
+        return None if self._isa is None else self._isa[1].physical
 
     def _run_fake(self, spec, h, theta, shots, seed, report) -> np.ndarray:
         """A fake backend: SamplerV2 in local testing mode (the jobs live in this process)."""
         from qiskit_ibm_runtime import SamplerV2
 
-        isa, order = self._transpiled(spec, theta)
+        tr = self._transpiled(spec)
         sampler = SamplerV2(mode=self._runtime_backend()[0])
         if seed is not None:
             sampler.options.simulator.seed_simulator = seed
         out = np.empty((h.shape[0], spec.n_states))
         for sl in task_chunks(h.shape[0], self.profile.max_circuits_per_task):
-            job = sampler.run([(isa, h[sl][:, order], shots)])
+            job = sampler.run([(tr.isa, tr.bind(h[sl], theta), shots)])
             report.tasks += 1
             report.task_ids.append(job.job_id())
             out[sl] = _bitarray_probs(job.result()[0].data.meas, spec.n_qubits)
@@ -161,10 +177,10 @@ class IBMRuntimeDriver(Driver):
             return super().submit(spec, h, theta, shots, seed, tags)
         if shots is None:
             raise BackendError(f"{self.device_name} returns samples only; give --shots")
-        isa, order = self._transpiled(spec, theta)
+        tr = self._transpiled(spec)
         sampler = SamplerV2(mode=self._runtime_backend()[0])
         sampler.options.environment.job_tags = [f"{k}={v}" for k, v in tags.items()]
-        return sampler.run([(isa, h[:, order], shots)]).job_id()
+        return sampler.run([(tr.isa, tr.bind(h, theta), shots)]).job_id()
 
     def collect(self, task_id, spec, theta, rows):  # pragma: no cover - needs IBM credentials and network
         """The job's bits by id, and the quantum seconds IBM reports for it (what it bills)."""
@@ -172,7 +188,7 @@ class IBMRuntimeDriver(Driver):
 
         if "ibm_backend" not in self.options:
             return super().collect(task_id, spec, theta, rows)
-        self._transpiled(spec, theta)  # the layout, for the readout calibration
+        self._transpiled(spec)  # the layout, for the readout calibration
         service = self._runtime_backend()[1]
         try:
             job = service.job(task_id)

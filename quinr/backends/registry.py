@@ -195,6 +195,35 @@ def device_snapshot(name: str) -> NoiseSpec:
                           "themselves") from None
 
 
+def training_noise(text: str | NoiseSpec | None):
+    """The noise ``quinr encode --noise`` trains under. ``device=NAME`` alone is that device's
+    faithful model (:class:`~quinr.sim.device.DeviceModel`: the transpiled circuit with the
+    calibrated noise of every gate, idle time and readout) where one exists: a
+    ``qiskit_ibm_runtime`` fake backend (``FakeTorino``), or a catalogue backend that has one
+    (``aer.fake_torino``, ``torch.fake_fez``, ``ibm.torino`` through its offline snapshot).
+    Anything else, including ``device=NAME`` with fields overridden, is a :class:`NoiseSpec`
+    (:func:`parse_noise`)."""
+    if isinstance(text, str):
+        items = [i.strip() for i in text.split(",") if i.strip()]
+        key, _, name = items[0].partition("=") if len(items) == 1 else ("", "", "")
+        if key.strip().lower() == "device" and name.strip():
+            name = name.strip()
+            if name in load_profiles():
+                try:
+                    model = get_backend(name).driver.device_model()
+                except MissingSDKError:
+                    raise
+                except BackendError:
+                    model = None
+                if model is not None:
+                    return model
+            elif name.startswith("Fake"):
+                from .device_model import fake_model
+
+                return fake_model(name)
+    return parse_noise(text)
+
+
 def parse_options(pairs: list[str]) -> dict[str, str]:
     """``["key=value", ...]`` from the command line (``-O key=value``)."""
     out = {}

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..circuit import CircuitSpec
-from ..errors import BackendError
+from ..errors import BackendError, NoDeviceModel
 from .base import Driver, ExecutionReport, Option
 
 #: Largest replay record read (bytes): far above any decode quinr can make, far below a crafted bomb.
@@ -95,6 +95,9 @@ class ReplayDriver(Driver):
 
     def knows_readout(self) -> bool:
         return "readout_confusion" in self._load()
+
+    def expectation(self, spec: CircuitSpec):
+        raise NoDeviceModel("a replay returns what was recorded; predict on the backend that recorded it")
 
     def run(self, spec: CircuitSpec, h: np.ndarray, theta: np.ndarray, shots: int | None, seed: int | None,
             report: ExecutionReport) -> np.ndarray:

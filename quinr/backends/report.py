@@ -40,6 +40,11 @@ class ExecutionReport:
     readout_confusion: list | None = None
     #: the profile is a user's replacement of the built-in of the same name (``overrides = true``)
     profile_overrides_builtin: bool = False
+    #: the quality predicted before the run (:class:`~quinr.quality.Prediction` as a dict), with
+    #: ``--report`` or ``--run-dir``
+    prediction: dict[str, Any] | None = None
+    #: the PSNR of the decode against the exact noise-free decode, measured after the run
+    psnr_vs_exact: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

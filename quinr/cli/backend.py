@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..errors import ConfigError
+
 
 def _cmd_backends(args: argparse.Namespace) -> int:
     from ..backends import load_profiles, missing_requirements
@@ -53,11 +55,17 @@ def _describe_backend(name: str) -> int:
 def _cmd_budget(args: argparse.Namespace) -> int:
     import json
 
+    from ..backends import parse_options
     from ..budget import plan_budget
+    from ..quality import PREDICT_COORDINATES
 
+    samples = PREDICT_COORDINATES if args.predict_samples is None else args.predict_samples
+    if samples < 1:
+        raise ConfigError("--predict-samples must be positive")
     est = plan_budget(args.input, args.backend, shots=args.shots, target_psnr_drop=args.target_psnr_drop,
                       reference=args.reference, crop=args.crop, scale=args.scale, max_cost=args.max_cost,
-                      max_pixels=args.max_pixels)
+                      max_pixels=args.max_pixels, options=parse_options(args.option), mitigate=args.mitigate,
+                      samples=samples)
     if args.json:
         print(json.dumps(est.to_dict(), indent=2))
         return 0
@@ -70,14 +78,29 @@ def _cmd_budget(args: argparse.Namespace) -> int:
     if est.device_seconds is not None:
         print(f"  device time       {est.device_seconds:.1f} s (estimate)")
     print(f"  cost              {est.cost:.2f} {est.currency}  ({est.pricing}; {est.pricing_source})")
-    if est.predicted_psnr_vs_exact is not None:
-        print(f"  predicted PSNR    {est.predicted_psnr_vs_exact:.2f} dB against the exact decode (shot noise only)")
-    if est.predicted_psnr is not None:
-        print(f"  predicted PSNR    {est.predicted_psnr:.2f} dB against {args.reference}")
+    for line in prediction_lines(est.predicted_psnr_vs_exact, est.predicted_psnr, est.predicted_psnr_shots_only,
+                                 est.noise_source, est.prediction_coordinates, est.shots, args.reference):
+        print(line)
     if est.max_cost is not None:
         verdict = "within" if est.within_budget else "OVER"
         print(f"  budget            {verdict} --max-cost {est.max_cost:.2f}" + (f"; fits: {est.fits}" if est.fits else ""))
     return 0
+
+
+def prediction_lines(vs_exact, vs_ref, shots_only, source: str, coordinates: int, shots, reference) -> list[str]:
+    """The predicted-quality lines of ``budget`` and ``decode --report``."""
+    out = []
+    if vs_exact is not None:
+        out.append(f"  predicted PSNR    {vs_exact:.2f} dB against the exact decode (noise and shots; "
+                   f"{coordinates} coordinates evaluated)")
+    elif shots is None and source.startswith("none"):
+        out.append("  predicted PSNR    exact: the decode equals the exact decode")
+    if vs_ref is not None:
+        out.append(f"  predicted PSNR    {vs_ref:.2f} dB against {reference}")
+    if shots_only is not None:
+        out.append(f"  shot noise only   {shots_only:.2f} dB against the exact decode")
+    out.append(f"  noise model       {source}")
+    return out
 
 
 def _cmd_noise(args: argparse.Namespace) -> int:
@@ -146,6 +169,8 @@ def _cmd_study(args: argparse.Namespace) -> int:
     for p in res.points:
         pred = "" if p.predicted_psnr is None else f"{p.predicted_psnr:9.2f}"
         print(f"  {p.value:>14g}  {p.mean:8.2f} ± {p.std:5.2f}  {pred}")
+    if res.noise_source:
+        print(f"  predicted from: {res.noise_source}")
     print("  wrote " + ", ".join(str(v) for v in paths.values()))
     return 0
 

@@ -26,6 +26,7 @@ def _progress(total: int, quiet: bool, desc: str):
 def _cmd_encode(args: argparse.Namespace) -> int:
     from ..codec import encode
     from ..model import ModelConfig
+    from ..sim.device import DeviceModel
     from ..train import TrainConfig
 
     model = ModelConfig(
@@ -37,7 +38,7 @@ def _cmd_encode(args: argparse.Namespace) -> int:
         shuffle_seed=args.shuffle_seed,
         angle_scale=args.angle_scale,
     )
-    from ..backends import parse_noise
+    from ..backends import training_noise
 
     train = TrainConfig(
         steps=args.steps,
@@ -48,7 +49,7 @@ def _cmd_encode(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         seed=args.seed,
         device=args.device,
-        noise=None if args.noise is None else parse_noise(args.noise),  # device=NAME resolved here, not in training
+        noise=None if args.noise is None else training_noise(args.noise),  # device=NAME resolved here, not in training
         noise_mode=args.noise_mode,
     )
     from ..codec import parse_bits
@@ -69,8 +70,8 @@ def _cmd_encode(args: argparse.Namespace) -> int:
     print(f"  bpp      {res.bpp:.4f}  (8 x {res.n_bytes} bytes / {res.decoded.pixels} pixels)")
     print(f"  PSNR     {res.psnr:.2f} dB  (peak {res.peak:g}, measured by decoding the written file)")
     if res.noisy_psnr is not None:
-        print(f"  noisy    {res.noisy_psnr:.2f} dB  decoded under the training noise ({train.noise.describe()}, "
-              f"{train.noise_mode})")
+        mode = "" if isinstance(train.noise, DeviceModel) else f", {train.noise_mode}"
+        print(f"  noisy    {res.noisy_psnr:.2f} dB  decoded under the training noise ({train.noise.describe()}{mode})")
     print(f"  time     {res.total_seconds:.1f} s  (training {res.train_seconds:.1f} s, best step {res.train.best_step})")
     return 0
 
@@ -124,6 +125,11 @@ def _cmd_decode(args: argparse.Namespace) -> int:
                 print(f"  resume   {note.removeprefix('resume: ')}")
         if report.noise != "none" or report.mitigation:
             print(f"  noise    {report.noise}" + (f"; mitigation: {report.mitigation}" if report.mitigation else ""))
+        if report.prediction is not None:
+            pred = report.prediction.get("predicted_psnr_vs_exact")
+            measured = "identical" if report.psnr_vs_exact is None else f"{report.psnr_vs_exact:.2f} dB"
+            print(f"  PSNR     {measured} against the exact decode; predicted "
+                  + ("none" if pred is None else f"{pred:.2f} dB") + f" ({report.prediction['noise_source']})")
         if args.report:
             print(f"  report   {out}.report.json")
     return 0

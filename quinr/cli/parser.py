@@ -129,6 +129,12 @@ def build_parser() -> argparse.ArgumentParser:
     bud.add_argument("--crop", type=_crop, default=None, metavar="X,Y,W,H", help="budget a cropped decode")
     bud.add_argument("--scale", type=float, default=None, help="budget a decode at SCALE times the size")
     bud.add_argument("--max-cost", type=float, default=None, help="say whether it fits, and what crop/scale would")
+    bud.add_argument("-O", "--option", action="append", default=[], metavar="KEY=VALUE",
+                     help="backend option (repeatable), as the decode will give it")
+    bud.add_argument("--mitigate", choices=("readout",), default=None,
+                     help="predict the decode with readout mitigation")
+    bud.add_argument("--predict-samples", type=int, default=None, metavar="N",
+                     help="coordinates the noise prediction evaluates (default 2048, a seeded subset)")
     bud.add_argument("--json", action="store_true", help="machine-readable output")
     _add_max_pixels(bud)
 
