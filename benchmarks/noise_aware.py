@@ -5,7 +5,8 @@ absent): noise-free training, noise-aware training with the white-noise approxim
 (``--noise-mode global``, fast) and with exact density matrices (``--noise-mode dm``). Each is
 decoded exactly (noise-free), on ``aer.dm`` under the training noise (exact noisy
 probabilities), and there with ``--mitigate readout``. With ``--device-noise`` a second part
-trains on the FakeTorino calibration snapshot and decodes on the ``aer.fake_torino`` emulator
+trains on the FakeTorino calibration snapshot reduced to a noise spec (the five-number summary;
+``benchmarks/device_prediction.py`` trains on the device-faithful model) and decodes on the ``aer.fake_torino`` emulator
 (the full per-qubit device model through SamplerV2, with shots).
 
     python benchmarks/noise_aware.py                      # table + docs/figures/noise_aware.png
@@ -85,7 +86,7 @@ def main() -> None:
 
     device_rows = []
     if args.device_noise:
-        snap = "device=FakeTorino"
+        snap = "device=FakeTorino,global=0"  # the five-number summary (device=FakeTorino alone: the device model)
         print(f"device part: training on the {snap} snapshot, decoding on aer.fake_torino with {args.shots} shots")
         for name, cfg in (("noise-free", TrainConfig(steps=args.steps)),
                           ("aware (dm, snapshot)", TrainConfig(steps=args.steps, noise=snap, noise_mode="dm"))):

@@ -15,8 +15,8 @@ import torch
 
 from .checks import check_max_cost, within_budget
 from .config import evaluator_calls
-from .errors import ConfigError
-from .quality import PREDICT_COORDINATES, exact_outputs, finite, load_reference, predict_on, shots_for_drop
+from .errors import ConfigError, MissingSDKError
+from .quality import PREDICT_COORDINATES, exact_outputs, finite, load_reference, predict, predict_on, shots_for_drop
 
 
 @dataclass(frozen=True)
@@ -156,16 +156,19 @@ def plan_budget(
     """Everything ``quinr budget`` reports, computed locally (no network: a QPU's prediction uses
     only calibrations available offline). Its verdict on ``max_cost`` is the decode's guard's
     (:class:`BudgetGuard`): the same checks, the same comparison, the same task count."""
-    from .backends import get_backend
+    from .backends import get_backend, get_profile
     from .backends.base import check_request
     from .backends.registry import check_billing
     from .codec import decode_grid, read_bitstream
 
     max_cost = check_max_cost(max_cost)
-    be = get_backend(backend, options)
-    profile = be.profile
+    try:
+        be, why = get_backend(backend, options), ""
+        profile = be.profile
+        be.check_mitigation(mitigate)
+    except MissingSDKError as exc:  # the cost needs no SDK; the noise model does
+        be, why, profile = None, str(exc), get_profile(backend)
     check_billing(profile)
-    be.check_mitigation(mitigate)
     bs = read_bitstream(source)
     hdr = bs.header
     coords, out_grid = decode_grid(hdr, crop, scale, max_pixels)
@@ -182,7 +185,9 @@ def plan_budget(
     tasks, cost, seconds = estimate_cost(profile, per_call, shots, calls)
     pred = None
     if hdr.model.blocks == 1:
-        pred = predict_on(be, bs, torch.from_numpy(coords), shots, mitigate=mitigate, reference=ref, samples=samples)
+        coords_t = torch.from_numpy(coords)
+        pred = (predict(bs, coords_t, shots, None, reference=ref, no_model=why, samples=samples) if be is None
+                else predict_on(be, bs, coords_t, shots, mitigate=mitigate, reference=ref, samples=samples))
     fits = None
     within = max_cost is None or within_budget(cost, max_cost)
     if not within:

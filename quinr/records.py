@@ -117,6 +117,7 @@ def write_record(run_dir: Path, *, data: bytes, backend, report, shots, seed, cr
         "currency": report.currency,
         "seconds": report.seconds,
         "notes": report.notes,
+        "prediction": report.prediction,
         "sdk_versions": _versions(),
         "outputs": {"decoded": out.name, "results": "results.npz", "metrics": "metrics.json",
                     "reference": "reference.npy"},
