@@ -217,7 +217,7 @@ class HardwareEvaluator:
     def _mitigated(self, spec: CircuitSpec, probs: np.ndarray) -> np.ndarray:
         from .mitigation import mitigate_readout
 
-        conf = self.backend.driver.readout_confusion(spec.n_qubits)
+        conf = self.backend.driver.readout_confusion(spec)
         if conf is None:
             raise self.backend.no_readout_error()
         self.report.readout_confusion = conf.tolist()
@@ -306,17 +306,19 @@ def decode_on_backend(
     report.mitigation = mitigate
     if (report_path is not None or run_dir is not None) and hdr.model.blocks == 1:  # what it should give
         report.prediction = predict_on(be, bs, torch.from_numpy(coords), shots, mitigate=mitigate).to_report()
+    # the exact decode (the record's reference, the measured PSNR's) before anything is paid for
+    exact = decode_with(bs, None, crop, scale) if report.prediction is not None or run_dir is not None else None
     rd, ephemeral = _open_run_dir(be, run_dir, raw, shots, seed, crop, scale, mitigate, redactor)
     be.guard, kept = guard, False
     try:
         ev = HardwareEvaluator(be, shots, seed, report, rd, mitigate)
         signal = decode_with(bs, ev, crop, scale)
         if report.prediction is not None:
-            report.psnr_vs_exact = finite(psnr(decode_with(bs, None, crop, scale), signal))
+            report.psnr_vs_exact = finite(psnr(exact, signal))
         if rd is not None:
             report.notes[:0] = rd.notes
-        _write_outputs(bs, raw, be, report, signal, ev, rd, output, record, report_path, shots, seed, crop, scale,
-                       mitigate, command, redactor, ephemeral)
+        _write_outputs(raw, be, report, signal, exact, ev, rd, output, record, report_path, shots, seed, crop,
+                       scale, mitigate, command, redactor, ephemeral)
     except BaseException as exc:
         if ephemeral and report.tasks:  # paid for: keep it, and say where
             kept = True
@@ -356,11 +358,10 @@ def _open_run_dir(be, run_dir, raw, shots, seed, crop, scale, mitigate, redactor
     return RunDir(Path(run_dir), identity, redactor), ephemeral
 
 
-def _write_outputs(bs, raw, be, report, signal, ev, rd, output, record, report_path, shots, seed, crop, scale,
+def _write_outputs(raw, be, report, signal, exact, ev, rd, output, record, report_path, shots, seed, crop, scale,
                    mitigate, command, redactor, ephemeral) -> None:
     """Everything a finished decode leaves behind, each file written atomically."""
     from .backends.replay import save_record
-    from .codec import decode_with
     from .signal import save_signal
 
     conf = None if report.readout_confusion is None else np.array(report.readout_confusion)
@@ -372,7 +373,7 @@ def _write_outputs(bs, raw, be, report, signal, ev, rd, output, record, report_p
         from .records import write_record
 
         write_record(rd.path, data=raw, backend=be, report=report, shots=shots, seed=seed, crop=crop, scale=scale,
-                     mitigate=mitigate, calls=ev.raw, signal=signal, exact=decode_with(bs, None, crop, scale),
+                     mitigate=mitigate, calls=ev.raw, signal=signal, exact=exact,
                      command=None if command is None else redactor.command(command), redactor=redactor)
     if report_path is not None:
         report.save(report_path, redactor)

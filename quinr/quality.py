@@ -245,19 +245,32 @@ class Predictor:
             raise ConfigError("the prediction covers one block; stacked blocks propagate noise through <Z>")
         self.full = exact_outputs(bs, coords)
         self.expectation, self.no_model, self.seed = expectation, no_model, seed
+        self.noise_free = expectation is not None and expectation.noise_free
         n = coords.shape[0]
         self.idx = np.arange(n)
-        if n > samples:
+        if n > samples and not self.noise_free:  # the noisy part samples coordinates; exact outputs are at hand
             self.idx = np.sort(np.random.default_rng(seed).choice(n, samples, replace=False))
         f = self.full
         self.exact = ExactOutputs(f.probs[self.idx], f.scale, f.offset, f.kind, f.vmin, f.vmax)
         self.reference = None if reference is None else np.asarray(reference, np.float64)[self.idx].ravel()
-        self.dists = None if expectation is None else noisy_distributions(bs, coords[self.idx], expectation.evaluator)
+        self.dists = None
+        if expectation is not None and not self.noise_free:
+            self.dists = noisy_distributions(bs, coords[self.idx], expectation.evaluator)
 
     def at(self, shots: int | None, mitigate: str | None = None) -> Prediction:
         shots_only = None if shots is None else psnr_from_mse(expected_mse(self.full, shots), self.full.peak)
         if self.expectation is None:
             return Prediction(None, None, shots_only, f"no device model: {self.no_model}", 0)
+        if self.noise_free:  # the decode samples its own exact probabilities
+            if mitigate is not None:
+                raise ConfigError("a noise-free backend has no readout error to mitigate")
+            vs_ref = None
+            if self.reference is not None:
+                mse = (expected_mse(self.full, shots, self.reference) if shots is not None
+                       else float(np.mean((self.full.exact_values() - self.reference) ** 2)))
+                vs_ref = psnr_from_mse(mse, self.full.peak)
+            return Prediction(math.inf if shots is None else shots_only, vs_ref, shots_only, self.expectation.source,
+                              len(self.idx))
         conf = self.expectation.confusion
         vs_exact = _psnr_under(self.exact, self.dists, shots, self.exact.exact_values(), mitigate, conf, self.seed)
         vs_ref = None

@@ -176,7 +176,7 @@ def _sweep(
         predicted = None
         if hdr.model.blocks == 1:
             if noise not in predictors:  # the backend's own model of what it samples (noise spec, device)
-                predictors[noise] = predictor_on(be, bs, torch.from_numpy(coords),
+                predictors[noise] = predictor_on(be, bs, torch.from_numpy(coords), samples=coords.shape[0],
                                                  reference=ref if reference is not None else None)
             pred = predictors[noise].at(shots)
             value_db = pred.vs_reference if reference is not None else pred.vs_exact

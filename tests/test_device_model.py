@@ -236,3 +236,14 @@ def test_budget_without_the_sdk_still_costs_and_says_why_there_is_no_prediction(
     est = plan_budget(small.data, "braket.iqm_garnet", shots=100)
     assert est.cost > 0 and est.predicted_psnr_vs_exact is None and est.predicted_psnr_shots_only is not None
     assert est.noise_source.startswith("no device model: backend braket.iqm_garnet needs braket")
+
+
+def test_a_resumed_mitigated_decode_knows_the_layout_without_running_a_circuit(small, tmp_path):
+    """Every chunk reused from the run directory: the readout calibration of the layout comes from
+    the (deterministic) transpilation, not from a run in this process."""
+    run = tmp_path / "run"
+    first, _ = quinr.decode_on_backend(small.data, "torch.fake_torino", shots=500, seed=2, mitigate="readout",
+                                       run_dir=run)
+    again, report = quinr.decode_on_backend(small.data, get_backend("torch.fake_torino"), shots=500, seed=2,
+                                            mitigate="readout", run_dir=run)
+    assert any("1 chunk(s) reused" in note for note in report.notes) and np.array_equal(first.data, again.data)

@@ -93,10 +93,11 @@ class Driver(ABC):
     def device_name(self) -> str:
         return self.profile.device or self.profile.name
 
-    def readout_confusion(self, n_qubits: int) -> np.ndarray | None:
-        """Per-wire readout confusion matrices (n, 2, 2) of the last run, ``C[w][measured,
-        prepared]``, for mitigation; None when the backend has no readout error it knows of."""
-        return self.noise.confusion(n_qubits)
+    def readout_confusion(self, spec: CircuitSpec) -> np.ndarray | None:
+        """Per-wire readout confusion matrices (n, 2, 2) of ``spec``'s circuit as it runs here,
+        ``C[w][measured, prepared]``, for mitigation; None when the backend has no readout error
+        it knows of."""
+        return self.noise.confusion(spec.n_qubits)
 
     def knows_readout(self) -> bool:
         """Whether :meth:`readout_confusion` will have a calibration (checked before a run)."""
@@ -133,7 +134,7 @@ class Driver(ABC):
         if self.profile.kind == "qpu":
             raise NoDeviceModel(f"{self.profile.name} is a QPU whose calibration quinr cannot read offline")
         if self.noise.noiseless:
-            return Expectation(exact_evaluator, "none (a noise-free simulator)")
+            return Expectation(exact_evaluator, "none (a noise-free simulator)", noise_free=True)
         mode = "dm" if spec.n_qubits <= PREDICT_DM_QUBITS else "global"
         return Expectation(noisy_evaluator(self.noise, mode), f"noise spec {self.noise.describe()} ({mode})",
                            self.noise.confusion(spec.n_qubits))

@@ -75,11 +75,11 @@ class BraketDeviceDriver(Driver):
             raise TaskFailedError(f"Braket task {task_id} {meta.get('status')}: {meta.get('failureReason', 'no reason given')}")
         return program_set_probs(result, spec.n_qubits), braket_usage(meta)
 
-    def readout_confusion(self, n_qubits: int) -> np.ndarray | None:
+    def readout_confusion(self, spec: CircuitSpec) -> np.ndarray | None:
         """A managed device: the median readout error of its standardized calibration, the same on
         every wire (Braket compiles the circuit onto qubits of its choosing), symmetric (Braket
         publishes one readout fidelity per qubit, not the two flip probabilities)."""
-        return self._calibration().confusion(n_qubits)
+        return self._calibration().confusion(spec.n_qubits)
 
     def knows_readout(self) -> bool:
         """A managed device: whether its calibration has readout fidelities (fetched now, so a

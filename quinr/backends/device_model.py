@@ -144,7 +144,10 @@ def _angle(expr) -> Angle:
     coefs: dict[str, list[tuple[int, float]]] = {"h": [], "theta": []}
     for p in params:
         src, j = _source(p.name)
-        coefs[src].append((j, float(expr.gradient(p))))
+        try:
+            coefs[src].append((j, float(expr.gradient(p))))
+        except TypeError:
+            raise BackendError(f"the device model needs rz angles affine in the parameters, got {expr}") from None
     return Angle(const, tuple(coefs["h"]), tuple(coefs["theta"]))
 
 
@@ -187,7 +190,12 @@ def build_program(device, spec: CircuitSpec, optimization_level: int = 1,
         elif name == "delay":
             waited[phys] = (op.duration, op.unit)
         else:
-            ops.append(ProgramOp("unitary", qs, matrix=_ours(Operator(op).data)))
+            try:
+                matrix = Operator(op).data
+            except Exception as exc:  # noqa: BLE001 - qiskit raises several types for what it cannot bind
+                raise BackendError(f"the device model takes fixed native gates and parametric rz only; {name} on "
+                                   f"qubits {phys} is not one ({type(exc).__name__})") from None
+            ops.append(ProgramOp("unitary", qs, matrix=_ours(matrix)))
             error = local.get(name, {}).get(phys) or default.get(name)
             if error is not None:
                 ops.append(ProgramOp("channel", qs, matrix=channel((name, phys), error)))

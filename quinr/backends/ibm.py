@@ -75,13 +75,13 @@ class IBMRuntimeDriver(Driver):
                 "Save credentials with QiskitRuntimeService.save_account(...) and check the network."
             ) from None
 
-    def readout_confusion(self, n_qubits: int) -> np.ndarray | None:
-        """The device's calibrated readout flips on the physical qubits the last run was laid out on."""
-        if self._physical is None:
-            raise BackendError("the device's readout calibration is known after the layout of a run")
+    def readout_confusion(self, spec: CircuitSpec) -> np.ndarray | None:
+        """The device's calibrated readout flips on the physical qubits the circuit is laid out on
+        (the transpilation is deterministic, so a resumed decode that ran nothing knows it too)."""
+        physical = self._transpiled(spec).physical
         props = self._runtime_backend()[0].properties()
         out = []
-        for q in self._physical:
+        for q in physical:
             qp = props.qubit_property(q)
             a, b = qp["prob_meas1_prep0"][0], qp["prob_meas0_prep1"][0]
             out.append([[1 - a, b], [a, 1 - b]])

@@ -209,18 +209,13 @@ def training_noise(text: str | NoiseSpec | None):
         if key.strip().lower() == "device" and name.strip():
             name = name.strip()
             if name in load_profiles():
-                try:
-                    model = get_backend(name).driver.device_model()
-                except MissingSDKError:
-                    raise
-                except BackendError:
-                    model = None
+                model = get_backend(name).driver.device_model()
                 if model is not None:
                     return model
             elif name.startswith("Fake"):
                 from .device_model import fake_model
 
-                return fake_model(name)
+                return fake_model(name, 1)
     return parse_noise(text)
 
 

@@ -89,7 +89,7 @@ class ReplayDriver(Driver):
             self._data = load_record(self.options["record"])
         return self._data
 
-    def readout_confusion(self, n_qubits: int) -> np.ndarray | None:
+    def readout_confusion(self, spec: CircuitSpec) -> np.ndarray | None:
         """The calibration the recorded run was mitigated with, if any."""
         return self._load().get("readout_confusion")
 

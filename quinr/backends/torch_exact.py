@@ -43,7 +43,6 @@ class TorchExactDriver(Driver):
         "optimization_level": Option(int, "transpiler optimization level for fake_device", 1, minimum=0, maximum=3),
     }
     GLOBAL_NOISE = True
-    _spec: CircuitSpec | None = None  # the last circuit run (its layout holds the readout calibration)
 
     def __init__(self, profile, options) -> None:
         super().__init__(profile, options)
@@ -71,18 +70,20 @@ class TorchExactDriver(Driver):
     def device_name(self) -> str:
         return self._model.name if self._model is not None else super().device_name
 
-    def readout_confusion(self, n_qubits: int) -> np.ndarray | None:
+    def readout_confusion(self, spec: CircuitSpec) -> np.ndarray | None:
         if self._model is None:
-            return super().readout_confusion(n_qubits)
-        if self._spec is None:
-            raise BackendError("the device's readout calibration is known after the layout of a run")
-        return self._model.program(self._spec).confusion
+            return super().readout_confusion(spec)
+        return self._model.program(spec).confusion
 
     def knows_readout(self) -> bool:
         return self._model is not None or super().knows_readout()
 
     def calibration_date(self) -> str | None:
-        return self._model.name if self._model is not None else super().calibration_date()
+        if self._model is None:
+            return super().calibration_date()
+        from .device_model import calibration_date, fake_device
+
+        return calibration_date(fake_device(self.options["fake_device"]))
 
     def device_model(self):
         return self._model
@@ -106,10 +107,10 @@ class TorchExactDriver(Driver):
 
     def _simulate(self, spec, h, theta, shots, seed) -> np.ndarray:
         if self._model is not None:
-            self._spec = spec
+            dev = torch.device(self.options.get("device", "cpu"))
             with torch.no_grad():
-                p = self._model(spec, torch.from_numpy(np.asarray(h, np.float64)),
-                                torch.from_numpy(np.asarray(theta, np.float64)), None)
+                p = self._model(spec, torch.from_numpy(np.asarray(h, np.float64)).to(dev),
+                                torch.from_numpy(np.asarray(theta, np.float64)).to(dev), None).cpu()
             if shots is None:
                 return p.numpy()
             return sample_counts(p, shots, torch.Generator().manual_seed(seed)).numpy() / shots
