@@ -1,4 +1,4 @@
-"""The ``.qinr`` file format (version 2, entropy coded; version 1 still read), writer and
+"""The ``.qinr`` file format (versions 3 and 4; versions 1 and 2 still read), writer and
 validating reader.
 
 Layout (all integers big-endian)::
@@ -6,6 +6,7 @@ Layout (all integers big-endian)::
     magic      4 bytes  b"QINR"
     version    u8       FORMAT_VERSION
     header     fixed fields (:data:`quinr.header.FIELDS`; ``bits`` is the largest per-tensor depth)
+    placement  version 4 only: entangler, target, layout (:func:`quinr.header.pack_placement`)
     tensors    per stored tensor, in ModelConfig.tensor_shapes() order: u8 (model << 5 | bits - 1),
                f32 lo, f32 hi; model 1 adds f32 mean, f32 std (of the integers)
     raw        the tensors with model 0 (raw), MSB-first bit packing, ceil(sum bits x size / 8)
@@ -14,6 +15,8 @@ Layout (all integers big-endian)::
     crc32      u32      zlib.crc32 of every preceding byte
 
 Version 1 (still read): one bit depth for all tensors, f32 lo/hi per tensor, every tensor raw.
+Version 3 is version 4 without the placement: the writer uses it for the paper's circuit with
+nothing placed, so such files stay readable by decoders that predate version 4.
 
 The writer picks a model per tensor: the quantized Gaussian when coding against it (plus its 8
 bytes of parameters) is smaller than raw bits, raw otherwise (the circuit angles, spread
@@ -48,7 +51,7 @@ from .gaussian_coder import MAX_CODED_BITS
 from .gaussian_coder import cost as gaussian_cost
 from .gaussian_coder import decode as gaussian_decode
 from .gaussian_coder import encode as gaussian_encode
-from .header import FIXED, OFFSET, OUTPUT_LAST_AFFINE_QRELU, SHUFFLE_SPLITMIX, Header
+from .header import FIXED, OFFSET, OUTPUT_LAST_AFFINE_QRELU, SHUFFLE_SPLITMIX, Header, pack_placement
 from .header import pack as pack_header
 from .header import unpack as unpack_header
 from .quant import MAX_BITS, MIN_BITS, QuantizedTensor
@@ -57,8 +60,8 @@ __all__ = ["FORMAT_VERSION", "MAGIC", "OUTPUT_LAST_AFFINE_QRELU", "SHUFFLE_SPLIT
            "write"]
 
 MAGIC = b"QINR"
-FORMAT_VERSION = 3
-READABLE_VERSIONS = (1, 2, 3)
+FORMAT_VERSION = 4
+READABLE_VERSIONS = (1, 2, 3, 4)
 
 #: Entropy models of a stored tensor. Ids only grow. 1 is version 2's, 2 is version 3's.
 MODEL_RAW = 0
@@ -96,15 +99,22 @@ def file_size(header: Header) -> int:
 
 
 # ------------------------------------------------------------------------------------- writer
-def write(header: Header, tensors: list[QuantizedTensor], version: int = FORMAT_VERSION) -> bytes:
-    """Serialise a header and its quantized tensors (format version 3; 2 for the golden files).
+def write(header: Header, tensors: list[QuantizedTensor], version: int | None = None) -> bytes:
+    """Serialise a header and its quantized tensors: format version 4 when the circuit is not the
+    paper's or is placed on a device, else 3 (the same bytes without the placement); ``version``
+    forces one (2 for the golden files).
 
     Each tensor is stored raw, or, when that is smaller (parameters included), entropy coded: in
-    version 3 with the integer-exact discrete-Laplace model and rANS (:mod:`quinr.entropy`), in
-    version 2 with constriction's quantized Gaussian (:mod:`quinr.gaussian_coder`)."""
-    if version not in (2, 3):
-        raise ConfigError(f"quinr writes format versions 2 and 3, not {version}")
+    versions 3 and 4 with the integer-exact discrete-Laplace model and rANS (:mod:`quinr.entropy`),
+    in version 2 with constriction's quantized Gaussian (:mod:`quinr.gaussian_coder`)."""
     m = header.model
+    if version is None:
+        version = 3 if m.spec.is_paper_circuit else 4
+    if version not in (2, 3, 4):
+        raise ConfigError(f"quinr writes format versions 2, 3 and 4, not {version}")
+    if version < 4 and not m.spec.is_paper_circuit:
+        raise ConfigError(f"format version {version} stores the paper's all-pairs circuit only; "
+                          f"this one needs version 4 ({m.spec.describe_target() or m.spec.entangler})")
     shapes = m.tensor_shapes()
     if len(tensors) != len(shapes) or any(t.shape != s for t, (_, s) in zip(tensors, shapes, strict=True)):
         raise ConfigError("tensors do not match the model configuration")
@@ -124,7 +134,7 @@ def write(header: Header, tensors: list[QuantizedTensor], version: int = FORMAT_
             table.append(_TENSOR.pack(MODEL_GAUSSIAN << 5 | (b - 1), t.lo, t.hi) + _GAUSS.pack(*gauss[1:]))
             coded.append((t.values, b, gauss[1], gauss[2]))
             continue
-        if version == 3 and b <= MAX_MODEL_BITS and t.values.size:
+        if version >= 3 and b <= MAX_MODEL_BITS and t.values.size:
             mu, q, cost = laplace_fit(t.values, b)
             if cost + 8 * _LAPLACE.size < t.values.size * b:  # worth its 6 bytes of parameters
                 table.append(_TENSOR.pack(MODEL_LAPLACE << 5 | (b - 1), t.lo, t.hi) + _LAPLACE.pack(mu, q))
@@ -138,7 +148,8 @@ def write(header: Header, tensors: list[QuantizedTensor], version: int = FORMAT_
     else:
         stream = laplace_encode(coded) if coded else b""
         tail = _COUNT.pack(len(stream)) + stream if coded else b""
-    body = MAGIC + bytes([version]) + pack_header(header) + b"".join(table) + _pack_mixed(raw) + tail
+    placement = pack_placement(header) if version >= 4 else b""
+    body = MAGIC + bytes([version]) + pack_header(header) + placement + b"".join(table) + _pack_mixed(raw) + tail
     return body + struct.pack(">I", zlib.crc32(body))
 
 
@@ -177,8 +188,8 @@ def read(data: bytes) -> Bitstream:
                              f"{', '.join(map(str, READABLE_VERSIONS))})")
     if len(data) < _PREFIX + _FIXED.size + _CRC:
         raise BitstreamError(f"truncated file: {len(data)} bytes is shorter than the fixed header")
-    header = unpack_header(data, version)
-    return _read_v1(data, header) if version == 1 else _read_coded(data, header)
+    header, end = unpack_header(data, version)
+    return _read_v1(data, header) if version == 1 else _read_coded(data, header, end)
 
 
 def _check_crc(data: bytes, end: int) -> None:
@@ -221,12 +232,12 @@ def _read_v1(data: bytes, header: Header) -> Bitstream:
     return Bitstream(header, tensors)
 
 
-def _read_coded(data: bytes, header: Header) -> Bitstream:
-    """Versions 2 and 3: the tensor table, raw tensors, then the entropy-coded ones."""
+def _read_coded(data: bytes, header: Header, off: int) -> Bitstream:
+    """Versions 2 to 4 from ``off`` (after the header): the tensor table, raw tensors, then the
+    entropy-coded ones."""
     version = header.version
     coded_model = MODEL_GAUSSIAN if version == 2 else MODEL_LAPLACE
     shapes = header.model.tensor_shapes()
-    off = _PREFIX + _FIXED.size
     entries = []  # (name, shape, bits, model, lo, hi, parameters)
     for name, shape in shapes:
         if len(data) < off + _TENSOR.size + _CRC:

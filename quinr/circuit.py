@@ -12,9 +12,15 @@ Conventions (see ``docs/model.md`` for the reasons):
 * Folded-angle embedding: feature ``m`` of the (permuted) embedding vector goes to qubit
   ``m % Nq`` in fold ``k = m // Nq``; even folds use RX, odd folds RZ. The last fold is padded
   with zeros, i.e. the padded gates are the identity and are not emitted.
-* Entangling layer: RZ, RX on every qubit; CRZ on every pair ``i < j`` (control ``i``); RZ, RX on
-  every qubit. Its ``4 * Nq + Nq * (Nq - 1) / 2`` angles are laid out as
-  ``[rz_a | rx_a | crz | rz_b | rx_b]``.
+* Entangling layer: RZ, RX on every qubit; CRZ on every pair ``i < j`` of the entangler (control
+  ``i``); RZ, RX on every qubit. Its ``4 * Nq + len(pairs)`` angles are laid out as
+  ``[rz_a | rx_a | crz | rz_b | rx_b]``. The entangler is the paper's (``"all"``: every pair,
+  ``Nq (Nq - 1) / 2`` of them) or a sparser one a lattice QPU runs without routing: ``"linear"``
+  (neighbours on a line), ``"ring"`` (the line closed), ``"listed"`` (explicit pairs, e.g. a
+  device's coupling map restricted to chosen physical qubits).
+* Placement: a circuit made for a device carries the ``target`` it was made for and its
+  ``layout`` (the physical qubit of each wire), so every decode on that device runs the very
+  physical circuit training saw. Simulators ignore both.
 * Upload ``r`` embeds ``h[perm_r]``; ``perm_0`` is the identity (the input layer absorbs it) and
   the others come from a tiny portable PRNG seeded by ``shuffle_seed``, so any decoder on any
   platform rebuilds the same permutations.
@@ -46,6 +52,11 @@ MAX_EMBED = 4096
 MAX_REUPLOADS = 64
 MAX_LAYERS = 64
 MAX_ANGLE_SCALE = 64.0
+MAX_PHYSICAL_QUBIT = 65535
+MAX_TARGET_NAME = 64
+
+#: Entangler topologies (the bitstream's entangler ids are their positions; the table only grows).
+ENTANGLERS = ("all", "linear", "ring", "listed")
 
 
 class Gate(NamedTuple):
@@ -98,6 +109,12 @@ class CircuitSpec:
         layers: E, entangling layers after each upload.
         shuffle_seed: seed of the per-upload permutations of h (shuffled re-uploading).
         angle_scale: h is embedded as ``angle_scale * h`` radians (1.0 = h used directly).
+        entangler: which pairs the CRZ layer couples: ``"all"`` (the paper's), ``"linear"``,
+            ``"ring"`` or ``"listed"`` (the pairs in ``couplings``).
+        couplings: the pairs ``(i, j)``, ``i < j``, of a ``"listed"`` entangler (kept sorted).
+        layout: the physical qubit of each wire on the ``target`` device (empty: the transpiler
+            chooses).
+        target: the backend the circuit was made for (empty: none).
     """
 
     n_qubits: int
@@ -106,6 +123,10 @@ class CircuitSpec:
     layers: int = 1
     shuffle_seed: int = 0
     angle_scale: float = 1.0
+    entangler: str = "all"
+    couplings: tuple[tuple[int, int], ...] = ()
+    layout: tuple[int, ...] = ()
+    target: str = ""
 
     def __post_init__(self) -> None:
         _check_int("n_qubits", self.n_qubits, 1, MAX_QUBITS)
@@ -115,6 +136,36 @@ class CircuitSpec:
         _check_int("shuffle_seed", self.shuffle_seed, 0, 2**32 - 1)
         if not (math.isfinite(self.angle_scale) and 0.0 < self.angle_scale <= MAX_ANGLE_SCALE):
             raise ConfigError(f"angle_scale must be in (0, {MAX_ANGLE_SCALE:g}], got {self.angle_scale!r}")
+        self._check_placement()
+
+    def _check_placement(self) -> None:
+        n = self.n_qubits
+        if self.entangler not in ENTANGLERS:
+            raise ConfigError(f"unknown entangler {self.entangler!r} (one of {', '.join(ENTANGLERS)})")
+        try:
+            pairs = tuple(sorted((int(a), int(b)) for a, b in self.couplings))
+        except (TypeError, ValueError):
+            raise ConfigError(f"couplings must be pairs of wires, got {self.couplings!r}") from None
+        if self.entangler == "listed":
+            bad = [p for p in pairs if not 0 <= p[0] < p[1] < n]
+            if bad:
+                raise ConfigError(f"coupling {bad[0]} is not a pair of wires i < j < {n}")
+            if len(set(pairs)) != len(pairs):
+                raise ConfigError("couplings lists a pair twice")
+            if not pairs and n > 1:
+                raise ConfigError("a listed entangler needs at least one pair")
+        elif pairs:
+            raise ConfigError(f"couplings are for a listed entangler, not {self.entangler!r}")
+        object.__setattr__(self, "couplings", pairs)
+        layout = tuple(self.layout)
+        if layout and (len(layout) != n or len(set(layout)) != n or any(
+                isinstance(q, bool) or not isinstance(q, int) or not 0 <= q <= MAX_PHYSICAL_QUBIT for q in layout)):
+            raise ConfigError(f"layout must be {n} distinct physical qubits in 0..{MAX_PHYSICAL_QUBIT}, got {layout!r}")
+        object.__setattr__(self, "layout", layout)
+        if not isinstance(self.target, str) or len(self.target) > MAX_TARGET_NAME or not all(
+                33 <= ord(c) < 127 for c in self.target):
+            raise ConfigError(f"target must be a backend name of at most {MAX_TARGET_NAME} printable ASCII "
+                              f"characters, got {self.target!r}")
 
     @cached_property
     def _perms(self) -> tuple[tuple[int, ...], ...]:
@@ -134,7 +185,17 @@ class CircuitSpec:
     def pairs(self) -> tuple[tuple[int, int], ...]:
         """The CRZ pairs (control i, target j), i < j, in lexicographic order."""
         n = self.n_qubits
-        return tuple((i, j) for i in range(n) for j in range(i + 1, n))
+        if self.entangler == "all":
+            return tuple((i, j) for i in range(n) for j in range(i + 1, n))
+        if self.entangler == "listed":
+            return self.couplings
+        line = tuple((i, i + 1) for i in range(n - 1))
+        return tuple(sorted(line + ((0, n - 1),))) if self.entangler == "ring" and n > 2 else line
+
+    @property
+    def is_paper_circuit(self) -> bool:
+        """The paper's circuit with nothing placed: what format version 3 can store."""
+        return self.entangler == "all" and not self.layout and not self.target
 
     @property
     def params_per_layer(self) -> int:
@@ -199,10 +260,18 @@ class CircuitSpec:
         return out
 
     def describe(self) -> str:
+        ent = "" if self.entangler == "all" else f" entangler={self.entangler}"
         return (
             f"Nq={self.n_qubits} M={self.embed_dim} folds={self.folds} R={self.reuploads} "
-            f"E={self.layers} pairs={len(self.pairs)} theta={self.n_theta}"
+            f"E={self.layers}{ent} pairs={len(self.pairs)} theta={self.n_theta}"
         )
+
+    def describe_target(self) -> str | None:
+        """Where the circuit was made to run, or None."""
+        if not self.target and not self.layout:
+            return None
+        where = f"physical qubits {list(self.layout)}" if self.layout else "a layout the transpiler chooses"
+        return f"{self.target or 'a device'} on {where}"
 
 
 # ------------------------------------------------------------------------------------ lowering

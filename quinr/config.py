@@ -43,6 +43,8 @@ class ModelConfig:
         out_features: N_out, channels produced (1 grey / range, 3 RGB).
         n_qubits, embed_dim, reuploads, layers, shuffle_seed, angle_scale: the circuit (Nq, M,
             R, E, the re-upload permutations' seed, h embedded as ``angle_scale * h`` radians).
+        entangler, couplings, layout, target: the entangler's pairs and where the circuit was
+            made to run (:class:`~quinr.circuit.CircuitSpec`).
         blocks: how many times the whole structure is stacked (the paper's optional iteration).
         w0: the sine frequency of the input layer (30 in the paper).
         spec: the circuit itself, instead of its keywords.
@@ -56,10 +58,12 @@ class ModelConfig:
 
     def __init__(self, in_features: int = 2, out_features: int = 3, n_qubits: int = 8, embed_dim: int = 24,
                  reuploads: int = 2, layers: int = 1, blocks: int = 1, shuffle_seed: int = 0, w0: float = 30.0,
-                 angle_scale: float = 1.0, *, spec: CircuitSpec | None = None) -> None:
+                 angle_scale: float = 1.0, entangler: str = "all", couplings: tuple = (), layout: tuple = (),
+                 target: str = "", *, spec: CircuitSpec | None = None) -> None:
         if spec is None:
             spec = CircuitSpec(n_qubits=n_qubits, embed_dim=embed_dim, reuploads=reuploads, layers=layers,
-                               shuffle_seed=shuffle_seed, angle_scale=angle_scale)
+                               shuffle_seed=shuffle_seed, angle_scale=angle_scale, entangler=entangler,
+                               couplings=tuple(map(tuple, couplings)), layout=tuple(layout), target=target)
         elif not isinstance(spec, CircuitSpec):
             raise ConfigError(f"spec must be a CircuitSpec, got {type(spec).__name__}")
         for name, value in (("in_features", in_features), ("out_features", out_features), ("blocks", blocks),
@@ -84,6 +88,7 @@ class ModelConfig:
     layers = property(lambda self: self.spec.layers)
     shuffle_seed = property(lambda self: self.spec.shuffle_seed)
     angle_scale = property(lambda self: self.spec.angle_scale)
+    entangler = property(lambda self: self.spec.entangler)
 
     def circuit(self) -> CircuitSpec:
         """The circuit of every block (the same spec; kept for callers of the earlier API)."""
@@ -113,4 +118,5 @@ class ModelConfig:
         s = self.spec
         return {"in_features": self.in_features, "out_features": self.out_features, "n_qubits": s.n_qubits,
                 "embed_dim": s.embed_dim, "reuploads": s.reuploads, "layers": s.layers, "blocks": self.blocks,
-                "shuffle_seed": s.shuffle_seed, "w0": self.w0, "angle_scale": s.angle_scale}
+                "shuffle_seed": s.shuffle_seed, "w0": self.w0, "angle_scale": s.angle_scale, "entangler": s.entangler,
+                "couplings": [list(p) for p in s.couplings], "layout": list(s.layout), "target": s.target}

@@ -8,7 +8,12 @@ them (the circuit's limits, the signal's, the quantizer's), so the format cannot
 the code accepts.
 
 Ids in the header come from tables that only grow: signal kinds (:class:`~quinr.signal.SignalKind`),
-shuffle schemes, output maps.
+shuffle schemes, output maps, entanglers.
+
+Version 4 follows the fixed header with the circuit's *placement* (:func:`pack_placement`): the
+entangler (its id, and the pairs of a listed one), the target backend's name and the layout (the
+physical qubit of each wire). A file of the paper's circuit with nothing placed is still written
+as version 3, so a decoder that knows only version 3 reads it.
 """
 
 from __future__ import annotations
@@ -18,7 +23,15 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
-from .circuit import MAX_ANGLE_SCALE, MAX_EMBED, MAX_LAYERS, MAX_QUBITS, MAX_REUPLOADS
+from .circuit import (
+    ENTANGLERS,
+    MAX_ANGLE_SCALE,
+    MAX_EMBED,
+    MAX_LAYERS,
+    MAX_QUBITS,
+    MAX_REUPLOADS,
+    MAX_TARGET_NAME,
+)
 from .config import MAX_BLOCKS, MAX_W0, ModelConfig
 from .errors import BitstreamError, ConfigError
 from .quant import MAX_BITS, MIN_BITS
@@ -138,8 +151,56 @@ def pack(header: Header) -> bytes:
     return FIXED.pack(*(values[f.name] for f in FIELDS))
 
 
-def unpack(data: bytes, version: int) -> Header:
-    """Read and check the fixed header (raises :class:`BitstreamError` naming the field)."""
+def pack_placement(header: Header) -> bytes:
+    """Version 4's placement bytes: u8 entangler id (:data:`~quinr.circuit.ENTANGLERS` order);
+    for a listed entangler u8 P and P pairs of u8 (i, j); u8 L and the target's L ASCII bytes;
+    u8 K (0 or Nq) and K u16 physical qubits, wire 0 first."""
+    spec = header.model.spec
+    out = bytes([ENTANGLERS.index(spec.entangler)])
+    if spec.entangler == "listed":
+        out += bytes([len(spec.couplings)]) + b"".join(bytes(p) for p in spec.couplings)
+    name = spec.target.encode("ascii")
+    out += bytes([len(name)]) + name + bytes([len(spec.layout)])
+    return out + b"".join(struct.pack(">H", q) for q in spec.layout)
+
+
+def unpack_placement(data: bytes, offset: int) -> tuple[dict[str, Any], int]:
+    """Read version 4's placement bytes at ``offset``: the placement's keywords of
+    :class:`~quinr.circuit.CircuitSpec` and the offset after them. Values are checked when the
+    spec is built; here only that they are there and of a known kind."""
+
+    def take(n: int) -> bytes:
+        nonlocal offset
+        if len(data) < offset + n + 4:  # the CRC follows everything
+            raise BitstreamError("truncated file: the circuit's placement is cut short")
+        offset += n
+        return data[offset - n : offset]
+
+    kind = take(1)[0]
+    if kind >= len(ENTANGLERS):
+        raise BitstreamError(f"unknown entangler id {kind} (known: 0..{len(ENTANGLERS) - 1})")
+    out: dict[str, Any] = {"entangler": ENTANGLERS[kind]}
+    if ENTANGLERS[kind] == "listed":
+        raw = take(2 * take(1)[0])
+        pairs = [(raw[i], raw[i + 1]) for i in range(0, len(raw), 2)]
+        if pairs != sorted(set(pairs)):
+            raise BitstreamError("the entangler's pairs are not strictly increasing")
+        out["couplings"] = tuple(pairs)
+    length = take(1)[0]
+    if length > MAX_TARGET_NAME:
+        raise BitstreamError(f"target name of {length} bytes is longer than {MAX_TARGET_NAME}")
+    name = take(length)
+    if not all(33 <= c < 127 for c in name):
+        raise BitstreamError("the target's name is not printable ASCII")
+    out["target"] = name.decode("ascii")
+    count = take(1)[0]
+    out["layout"] = struct.unpack(f">{count}H", take(2 * count)) if count else ()
+    return out, offset
+
+
+def unpack(data: bytes, version: int) -> tuple[Header, int]:
+    """Read and check the fixed header (and version 4's placement); raises
+    :class:`BitstreamError` naming the field. Returns the header and the offset after it."""
     v = dict(zip((f.name for f in FIELDS), FIXED.unpack_from(data, OFFSET), strict=True))
     for f in FIELDS:
         if not f.ok(v[f.name]):
@@ -151,14 +212,18 @@ def unpack(data: bytes, version: int) -> Header:
         raise BitstreamError(f"invalid value range [{v['vmin']}, {v['vmax']}]")
     if v["in_features"] == 1 and v["height"] != 1:
         raise BitstreamError(f"a one-dimensional signal has height 1, not {v['height']}")
+    end = OFFSET + FIXED.size
+    placement: dict[str, Any] = {}
+    if version >= 4:
+        placement, end = unpack_placement(data, end)
     try:
         model = ModelConfig(in_features=v["in_features"], out_features=v["channels"], n_qubits=v["n_qubits"],
                             embed_dim=v["embed_dim"], reuploads=v["reuploads"], layers=v["layers"], blocks=v["blocks"],
-                            shuffle_seed=v["shuffle_seed"], w0=v["w0"], angle_scale=v["angle_scale"])
+                            shuffle_seed=v["shuffle_seed"], w0=v["w0"], angle_scale=v["angle_scale"], **placement)
     except ConfigError as exc:
         raise BitstreamError(f"invalid network configuration in header: {exc}") from None
     return Header(SignalKind(v["kind"]), v["height"], v["width"], v["channels"], v["vmin"], v["vmax"], model,
-                  v["bits"], version=version)
+                  v["bits"], version=version), end
 
 
 def field_table() -> str:

@@ -1,7 +1,8 @@
 """Reference decoder for .qinr files, written from docs/bitstream.md alone (clean room).
 Revised for the spec's revision of 2026-11-29 (zero padding, state range, tolerance wording).
 
-It reads versions 1, 2 and 3: the fixed header (spec section 2), the tensor table and
+It reads versions 1 to 4: the fixed header (spec section 2) and version 4's placement (2.1:
+the entangler's pairs; the target and layout only say where to run), the tensor table and
 dequantization (3), raw weights (4), the version 3 integer-Laplace rANS stream (5), and
 decodes the signal by simulating the circuit as a float64 / complex128 statevector (6, 7),
 batched over coordinates. It checks the file in section 8's order and raises FormatError.
@@ -35,7 +36,7 @@ def _parse_header(data):
     _require(data[:4] == MAGIC, "not a quinr bitstream (wrong magic)")
     _require(len(data) >= 5, "truncated file: no version")
     version = data[4]
-    _require(version in (1, 2, 3), f"unsupported format version {version}")
+    _require(version in (1, 2, 3, 4), f"unsupported format version {version}")
     _require(len(data) >= 5 + HEADER.size, "truncated file: fixed header")
     names = ("kind height width channels vmin vmax in_features nq m r e blocks "
              "shuffle seed w0 angle_scale output_map bits").split()
@@ -55,13 +56,48 @@ def _parse_header(data):
     _require(0 < h["w0"] <= 1000 and 0 < h["angle_scale"] <= 64, "w0 or angle scale out of range")
     _require(h["output_map"] == 1, "unknown output map")
     _require(2 <= h["bits"] <= 32, "invalid bit depth")
+    nq = h["nq"]
+    h["pairs"] = [(i, j) for i in range(nq) for j in range(i + 1, nq)]
+    h["end"] = 5 + HEADER.size
+    if version >= 4:
+        _parse_placement(data, h)
     return version, h
+
+
+def _parse_placement(data, h):
+    """Section 2.1: entangler id (0 all, 1 linear, 2 ring, 3 listed pairs), target, layout."""
+    pos, nq = h["end"], h["nq"]
+
+    def take(n):
+        nonlocal pos
+        _require(len(data) >= pos + n + 4, "truncated file: placement")
+        pos += n
+        return data[pos - n:pos]
+
+    kind = take(1)[0]
+    _require(kind <= 3, "unknown entangler id")
+    if kind == 1 or kind == 2:
+        h["pairs"] = [(i, i + 1) for i in range(nq - 1)]
+        if kind == 2 and nq > 2:
+            h["pairs"] = sorted(h["pairs"] + [(0, nq - 1)])
+    elif kind == 3:
+        raw = take(2 * take(1)[0])
+        pairs = [(raw[i], raw[i + 1]) for i in range(0, len(raw), 2)]
+        _require(pairs == sorted(set(pairs)) and all(0 <= i < j < nq for i, j in pairs)
+                 and (pairs or nq == 1), "invalid entangler pairs")
+        h["pairs"] = pairs
+    name = take(take(1)[0])
+    _require(len(name) <= 64 and all(33 <= c < 127 for c in name), "invalid target name")
+    count = take(1)[0]
+    layout = struct.unpack(f">{count}H", take(2 * count))
+    _require(len(layout) in (0, nq) and len(set(layout)) == len(layout), "invalid layout")
+    h["end"] = pos
 
 
 def _tensor_shapes(h):
     """Section 3: (name, element count) of the 3 blocks + 2 stored tensors, in order."""
     nq, m = h["nq"], h["m"]
-    p = 4 * nq + nq * (nq - 1) // 2
+    p = 4 * nq + len(h["pairs"])
     out = []
     for k in range(h["blocks"]):
         in_k = h["in_features"] if k == 0 else nq
@@ -72,7 +108,7 @@ def _tensor_shapes(h):
 
 def _parse_table(data, version, h):
     """Section 3: the tensor table; returns a list of dicts and the offset after it."""
-    pos, table = 5 + HEADER.size, []
+    pos, table = h["end"], []
     for name, size in _tensor_shapes(h):
         t = {"name": name, "size": size, "model": 0, "bits": h["bits"]}
         if version >= 2:
@@ -86,7 +122,7 @@ def _parse_table(data, version, h):
         b, model = t["bits"], t["model"]
         _require(2 <= b <= 32, f"{name}: invalid bit depth {b}")
         _require(model == 0 or (model == 1 and version == 2 and b <= 24)
-                 or (model == 2 and version == 3 and b <= 16), f"{name}: invalid entropy model")
+                 or (model == 2 and version >= 3 and b <= 16), f"{name}: invalid entropy model")
         if version >= 2:  # step 5; version 1's ranges are checked in step 7, after the CRC
             _check_range(t)
         if model == 1:
@@ -245,9 +281,9 @@ def _crz(psi, c, j, t):
 
 def _block_probs(h, hid, theta, perms):
     """Sections 6.3 and 6.4: basis-state probabilities of one block for a batch of h vectors."""
-    nq, m, big_c = h["nq"], h["m"], h["nq"] * (h["nq"] - 1) // 2
+    pairs = h["pairs"]
+    nq, m, big_c = h["nq"], h["m"], len(pairs)
     p_len = 4 * nq + big_c
-    pairs = [(i, j) for i in range(nq) for j in range(i + 1, nq)]
     psi = np.zeros((hid.shape[0], 2 ** nq), dtype=np.complex128)
     psi[:, 0] = 1.0
     for r in range(h["r"]):

@@ -64,7 +64,11 @@ def test_the_writer_still_makes_every_conformance_file():
 
 
 def test_the_conformance_files_cover_every_feature():
-    seen: dict[str, set] = {k: set() for k in ("version", "model", "blocks", "kind", "grid", "bits")}
+    from quinr.circuit import ENTANGLERS
+    from quinr.header import pack_placement
+
+    seen: dict[str, set] = {k: set() for k in ("version", "model", "blocks", "kind", "grid", "bits", "entangler",
+                                                "placed")}
     for e in INDEX:
         data = (HERE / e["file"]).read_bytes()
         hdr = bitstream.read(data).header
@@ -74,15 +78,18 @@ def test_the_conformance_files_cover_every_feature():
         seen["kind"].add((int(hdr.kind), hdr.channels > 1))
         seen["grid"].add("1-D" if len(hdr.grid) == 1 else "1xN" if hdr.height == 1 else "Nx1" if hdr.width == 1 else "2-D")
         seen["bits"].update(hdr.bits_of())
-        off = 41
+        seen["entangler"].add(m.spec.entangler)
+        seen["placed"].add((bool(m.spec.target), bool(m.spec.layout)))
+        off = 41 + (len(pack_placement(hdr)) if hdr.version >= 4 else 0)
         if hdr.version > 1:
             for _ in m.tensor_shapes():
                 model = data[off] >> 5
                 seen["model"].add((hdr.version, model))
                 off += 9 + {0: 0, 1: 8, 2: 6}[model]
         assert e["description"] and "\n" not in e["description"]
-    assert seen["version"] == {1, 2, 3} and seen["blocks"] == {1, 2, 3}
-    assert {(2, 0), (2, 1), (3, 0), (3, 2)} <= seen["model"]
+    assert seen["version"] == {1, 2, 3, 4} and seen["blocks"] == {1, 2, 3}
+    assert {(2, 0), (2, 1), (3, 0), (3, 2), (4, 0)} <= seen["model"]
+    assert seen["entangler"] == set(ENTANGLERS) and {(False, False), (True, False), (True, True)} <= seen["placed"]
     assert {(0, False), (0, True), (1, False), (1, True), (2, False), (2, True)} <= seen["kind"]
     assert seen["grid"] == {"1-D", "1xN", "Nx1", "2-D"}
     assert set(range(2, 17)) <= seen["bits"] and 32 in seen["bits"]

@@ -112,6 +112,12 @@ class Driver(ABC):
         """The device's calibration reduced to a :class:`NoiseSpec` (device-backed drivers)."""
         raise BackendError(f"{self.device_name} has no device calibration to take a noise snapshot from")
 
+    def calibrated_device(self):
+        """The Qiskit backend (coupling map and calibration, offline) this backend's circuits are
+        laid out on, for placing a circuit made for it (:mod:`.placement`); None where there is
+        none."""
+        return None
+
     def device_model(self):
         """The device-faithful :class:`~quinr.sim.device.DeviceModel` of this backend's device
         (an evaluator, for training and prediction), or None where there is none."""

@@ -65,7 +65,8 @@ def transpile_for(device, spec: CircuitSpec, optimization_level: int = 1) -> Tra
     """The noise-free lowering, measured, transpiled for ``device`` deterministically
     (``seed_transpiler=0``), scheduled ALAP, with both h and theta as parameters. Delays on
     qubits the circuit never uses are dropped (they wait in the ground state, where relaxation
-    does nothing)."""
+    does nothing). A circuit with a pinned layout (made for a device: :mod:`.placement`) is
+    placed on exactly those qubits, or refused where the device cannot run it without routing."""
     from qiskit.circuit import ParameterVector
     from qiskit.transpiler import generate_preset_pass_manager
 
@@ -73,17 +74,28 @@ def transpile_for(device, spec: CircuitSpec, optimization_level: int = 1) -> Tra
 
     if spec.n_qubits > device.num_qubits:
         raise BackendError(f"{device.name} has {device.num_qubits} qubits; the circuit needs {spec.n_qubits}")
+    n = spec.n_qubits
+    initial = None
+    if spec.layout:
+        problem = layout_problem(device, spec)
+        if problem:
+            raise BackendError(problem)
+        initial = [spec.layout[n - 1 - v] for v in range(n)]  # Qiskit's qubit v is wire n - 1 - v
     qc, _ = build_circuit(spec, ParameterVector("theta", spec.n_theta))
     qc.measure_all()
     pm = generate_preset_pass_manager(backend=device, optimization_level=optimization_level, seed_transpiler=0,
-                                      scheduling_method="alap")
+                                      scheduling_method="alap", initial_layout=initial)
     isa = pm.run(qc)
     used = {q for inst in isa.data if inst.operation.name not in _NO_OP for q in inst.qubits}
     isa.data = [inst for inst in isa.data
                 if inst.operation.name != "delay" or any(q in used for q in inst.qubits)]
     virtual = isa.layout.final_index_layout() if isa.layout is not None else list(range(spec.n_qubits))
     params = tuple(_source(p.name) for p in isa.parameters)
-    return Transpiled(isa, params, tuple(virtual[spec.n_qubits - 1 - w] for w in range(spec.n_qubits)))
+    physical = tuple(virtual[n - 1 - w] for w in range(n))
+    if spec.layout and physical != spec.layout:
+        raise BackendError(f"the transpiler moved the pinned layout {list(spec.layout)} to {list(physical)} on "
+                           f"{device.name}: the decode would not run the circuit training saw")
+    return Transpiled(isa, params, physical)
 
 
 def _source(name: str) -> tuple[str, int]:
@@ -264,3 +276,19 @@ def snapshot_of(backend_name: str) -> str | None:
     name = "Fake" + short[:1].upper() + short[1:]
     cls = getattr(fake_provider, name, None)
     return name if cls is not None and getattr(cls, "backend_name", None) == f"fake_{short}" else None
+
+
+def layout_problem(device, spec: CircuitSpec) -> str | None:
+    """Why ``device`` cannot run ``spec``'s pinned layout without routing, or None."""
+    if not spec.layout:
+        return None
+    made = f"the circuit was made for {spec.target or 'a device'} on physical qubits {list(spec.layout)}"
+    if max(spec.layout) >= device.num_qubits:
+        return f"{made}; {device.name} has {device.num_qubits} qubits"
+    coupled = {frozenset(edge) for edge in device.coupling_map.get_edges()}
+    for i, j in spec.pairs:
+        a, b = spec.layout[i], spec.layout[j]
+        if frozenset((a, b)) not in coupled:
+            return (f"{made}; wires ({i}, {j}) sit on qubits ({a}, {b}), which {device.name} does not couple, so it "
+                    "could run the circuit only with routing (SWAPs) training never saw")
+    return None

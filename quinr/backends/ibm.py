@@ -107,6 +107,14 @@ class IBMRuntimeDriver(Driver):
     def describe_noise(self) -> str:
         return f"the device's own ({self.device_name})"
 
+    def calibrated_device(self):
+        """A fake device itself; for a real device, qiskit-ibm-runtime's offline snapshot of it
+        (its coupling map is the device's; its calibration is dated)."""
+        if "fake_device" in self.options:
+            return fake_device(self.options["fake_device"])
+        snapshot = snapshot_of(self.options["ibm_backend"])
+        return None if snapshot is None else fake_device(snapshot)
+
     def device_model(self):
         """The device-faithful model (:mod:`quinr.backends.device_model`) of the circuit this
         driver submits: a fake device's own calibration (built on the very transpilation this

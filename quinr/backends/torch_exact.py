@@ -88,6 +88,13 @@ class TorchExactDriver(Driver):
     def device_model(self):
         return self._model
 
+    def calibrated_device(self):
+        if self._model is None:
+            return None
+        from .device_model import fake_device
+
+        return fake_device(self.options["fake_device"])
+
     def describe_noise(self) -> str:
         return self._model.describe() if self._model is not None else super().describe_noise()
 

@@ -38,6 +38,7 @@ def _cmd_encode(args: argparse.Namespace) -> int:
         shuffle_seed=args.shuffle_seed,
         angle_scale=args.angle_scale,
     )
+    model, noise = _placed(model, args.entangler, args.target, args.noise)
     from ..backends import training_noise
 
     train = TrainConfig(
@@ -49,7 +50,7 @@ def _cmd_encode(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         seed=args.seed,
         device=args.device,
-        noise=None if args.noise is None else training_noise(args.noise),  # device=NAME resolved here, not in training
+        noise=None if noise is None else training_noise(noise),  # device=NAME resolved here, not in training
         noise_mode=args.noise_mode,
     )
     from ..codec import parse_bits
@@ -65,6 +66,8 @@ def _cmd_encode(args: argparse.Namespace) -> int:
     print(f"wrote {res.path} ({res.n_bytes} bytes)")
     print(f"  signal   {res.decoded.describe()}")
     print(f"  network  {res.model.circuit().describe()} blocks={res.model.blocks}")
+    if res.model.spec.describe_target():
+        print(f"  target   {res.model.spec.describe_target()}")
     bits = f"{res.bits} bits" if len(set(res.tensor_bits)) <= 1 else f"({', '.join(map(str, res.tensor_bits))}) bits per tensor"
     print(f"  params   {res.n_params} x {bits}")
     print(f"  bpp      {res.bpp:.4f}  (8 x {res.n_bytes} bytes / {res.decoded.pixels} pixels)")
@@ -74,6 +77,38 @@ def _cmd_encode(args: argparse.Namespace) -> int:
         print(f"  noisy    {res.noisy_psnr:.2f} dB  decoded under the training noise ({train.noise.describe()}{mode})")
     print(f"  time     {res.total_seconds:.1f} s  (training {res.train_seconds:.1f} s, best step {res.train.best_step})")
     return 0
+
+
+def _placed(model, entangler: str | None, target: str | None, noise: str | None):
+    """The network and training noise of ``--entangler`` and ``--target``: a target places the
+    circuit on its device (the device's coupled pairs unless ``--entangler`` says otherwise) and
+    trains through its device model unless ``--noise`` is given."""
+    import dataclasses
+
+    from ..errors import ConfigError
+
+    trained_on_target = target is not None
+    kind = entangler or ("device" if target else "all")
+    if kind.startswith("device:"):
+        named = kind.partition(":")[2].strip()
+        if not named:
+            raise ConfigError("--entangler device: needs a backend, e.g. device:aer.fake_torino")
+        if target is not None and named != target:
+            raise ConfigError(f"--entangler {kind} and --target {target} name different devices")
+        kind, target = "device", named
+    if kind == "device" and target is None:
+        raise ConfigError("--entangler device needs a backend: device:BACKEND, or --target BACKEND")
+    if kind not in ("device", "all", "linear", "ring"):
+        raise ConfigError(f"unknown entangler {kind!r} (all, linear, ring or device:BACKEND)")
+    if target is None:
+        spec = dataclasses.replace(model.spec, entangler=kind)
+        return dataclasses.replace(model, spec=spec), noise
+    from ..backends.placement import place
+
+    spec = place(model.spec, target, kind)
+    if trained_on_target and noise is None:
+        noise = f"device={target}"
+    return dataclasses.replace(model, spec=spec), noise
 
 
 def _cmd_decode(args: argparse.Namespace) -> int:
@@ -147,6 +182,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
     one_d = " (1-D)" if len(hdr.grid) == 1 else ""
     print(f"  signal   {describe(hdr.grid)}x{hdr.channels} {hdr.kind.name.lower()}{one_d} range [{hdr.vmin:g}, {hdr.vmax:g}]")
     print(f"  network  {m.circuit().describe()} blocks={m.blocks} w0={m.w0:g} angle_scale={m.angle_scale:g}")
+    if m.spec.describe_target():
+        print(f"  target   {m.spec.describe_target()}")
     per = hdr.bits_of()
     depth = f"{hdr.bits} bits" if len(set(per)) == 1 else f"({', '.join(map(str, per))}) bits per tensor"
     print(f"  weights  {m.n_params()} x {depth} (per-tensor uniform quantization; format v{hdr.version})")

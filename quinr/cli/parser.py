@@ -14,6 +14,12 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--blocks", type=int, default=1, help="stacked quINR blocks (default 1)")
     g.add_argument("--shuffle-seed", type=int, default=0, help="seed of the re-upload permutations")
     g.add_argument("--angle-scale", type=float, default=1.0, help="h is embedded as SCALE*h radians")
+    g.add_argument("--entangler", default=None, metavar="KIND",
+                   help="pairs the CRZ layer couples: all (the paper's, default), linear, ring, or device:BACKEND "
+                        "(the coupled pairs of BACKEND's best qubits, layout pinned)")
+    g.add_argument("--target", default=None, metavar="BACKEND",
+                   help="make the file for this backend: the entangler and physical qubits from its calibration "
+                        "(--entangler device:BACKEND unless given), trained through its device model unless --noise")
 
 
 def _add_train_args(p: argparse.ArgumentParser) -> None:

@@ -97,6 +97,19 @@ CASES = [
      "smooth", 1.5, "version 3: 16 output channels (the most), Nq = 5"),
     ("c16_v3_constant.qinr", 3, Header(U8, 4, 4, 1, 0.0, 255.0, cfg(out_features=1, n_qubits=2, embed_dim=3), 6), 6,
      "constant", 1.6, "version 3: a tensor whose values are all equal (hi = lo), Nq = 2"),
+    ("c17_v4_linear.qinr", 4, Header(U8, 7, 6, 3, 0.0, 255.0, cfg(out_features=3, n_qubits=5, embed_dim=8,
+                                                                      entangler="linear"), 12), 12, "smooth", 1.7,
+     "version 4: a linear entangler (pairs (0,1) .. (3,4)), no target"),
+    ("c18_v4_ring_blocks.qinr", 4, Header(F32, 5, 5, 1, -2.0, 2.0, cfg(out_features=1, n_qubits=4, blocks=2, layers=2,
+                                                                        entangler="ring"), 11), 11, "smooth", 1.8,
+     "version 4: a ring entangler (the line closed by (0,3)), two blocks, E = 2"),
+    ("c19_v4_listed_target.qinr", 4, Header(U8, 6, 6, 1, 0.0, 255.0, cfg(
+        out_features=1, n_qubits=6, embed_dim=9, entangler="listed", couplings=((0, 1), (1, 2), (1, 4), (2, 3), (4, 5)),
+        target="ibm.torino", layout=(81, 80, 79, 78, 82, 83)), 10), 10, "smooth", 1.9,
+     "version 4: a listed entangler of 5 pairs (a device's coupling map), with a target and a layout of physical "
+     "qubits above 255"),
+    ("c20_v4_all_target.qinr", 4, Header(U8, 4, 5, 1, 0.0, 255.0, cfg(out_features=1, target="aer.fake_fez"), 9), 9,
+     "peaked", 2.0, "version 4: the paper's all-pairs entangler with a target and no layout"),
 ]
 
 
