@@ -16,6 +16,7 @@ import torch
 from .checks import check_max_cost, within_budget
 from .config import evaluator_calls
 from .errors import ConfigError, MissingSDKError
+from .mitigation import scales_of
 from .quality import PREDICT_COORDINATES, exact_outputs, finite, load_reference, predict, predict_on, shots_for_drop
 
 
@@ -54,20 +55,22 @@ class BudgetEstimate:
         return asdict(self)
 
 
-def estimate_cost(profile, pixels: int, shots: int | None, blocks: int = 1) -> tuple[int, float, float | None]:
+def estimate_cost(profile, pixels: int, shots: int | None, blocks: int = 1,
+                  folds: int = 1) -> tuple[int, float, float | None]:
     """(tasks, cost, billed device seconds or None) of a decode of ``pixels`` coordinates through
-    ``blocks`` stacked blocks, split into evaluator calls and tasks exactly as the decode submits
-    them (:func:`quinr.config.evaluator_calls`)."""
-    est = profile.estimate(evaluator_calls(pixels, blocks), shots)
+    ``blocks`` stacked blocks at ``folds`` folding factors, split into backend calls and tasks
+    exactly as the decode submits them (:func:`quinr.config.evaluator_calls`)."""
+    est = profile.estimate(evaluator_calls(pixels, blocks, folds=folds), shots)
     return est.tasks, est.cost, est.device_seconds
 
 
-def largest_affordable(profile, pixels: int, shots: int | None, max_cost: float, blocks: int = 1) -> int:
+def largest_affordable(profile, pixels: int, shots: int | None, max_cost: float, blocks: int = 1,
+                       folds: int = 1) -> int:
     """Largest number of pixels whose decode's estimated cost stays within ``max_cost``."""
     lo, hi = 0, pixels
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        if within_budget(estimate_cost(profile, mid, shots, blocks)[1], max_cost):
+        if within_budget(estimate_cost(profile, mid, shots, blocks, folds)[1], max_cost):
             lo = mid
         else:
             hi = mid - 1
@@ -172,8 +175,8 @@ def plan_budget(
     bs = read_bitstream(source)
     hdr = bs.header
     coords, out_grid = decode_grid(hdr, crop, scale, max_pixels)
-    calls, per_call = hdr.model.blocks, math.prod(out_grid)
-    circuits = per_call * calls
+    calls, per_call, folds = hdr.model.blocks, math.prod(out_grid), len(scales_of(mitigate))
+    circuits = per_call * calls * folds
     ref = None if reference is None else load_reference(reference, hdr, crop, scale)
     if target_psnr_drop is not None:
         if ref is None or hdr.model.blocks != 1:
@@ -182,7 +185,7 @@ def plan_budget(
         if shots is None:
             raise ConfigError(f"even {profile.max_shots} shots (the backend's limit) lose more than {target_psnr_drop} dB")
     check_request(profile, hdr.model.circuit(), shots)
-    tasks, cost, seconds = estimate_cost(profile, per_call, shots, calls)
+    tasks, cost, seconds = estimate_cost(profile, per_call, shots, calls, folds)
     pred = None
     if hdr.model.blocks == 1:
         coords_t = torch.from_numpy(coords)
@@ -191,7 +194,7 @@ def plan_budget(
     fits = None
     within = max_cost is None or within_budget(cost, max_cost)
     if not within:
-        n = largest_affordable(profile, per_call, shots, max_cost, calls)
+        n = largest_affordable(profile, per_call, shots, max_cost, calls, folds)
         if n == 0:
             fits = "nothing: even one pixel costs more"
         elif len(out_grid) == 1:

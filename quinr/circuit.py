@@ -35,7 +35,7 @@ knows what a CRZ decomposes into or where noise sits. Nothing here imports an SD
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
@@ -53,6 +53,8 @@ MAX_REUPLOADS = 64
 MAX_LAYERS = 64
 MAX_ANGLE_SCALE = 64.0
 MAX_PHYSICAL_QUBIT = 65535
+#: Largest gate-folding factor (zero-noise extrapolation runs the circuit at 1, 3, 5).
+MAX_FOLD = 9
 MAX_TARGET_NAME = 64
 
 #: Entangler topologies (the bitstream's entangler ids are their positions; the table only grows).
@@ -115,6 +117,9 @@ class CircuitSpec:
         layout: the physical qubit of each wire on the ``target`` device (empty: the transpiler
             chooses).
         target: the backend the circuit was made for (empty: none).
+        fold: the gate-folding factor of zero-noise extrapolation (odd; 1 = the circuit itself):
+            every native gate G runs as G (G^-1 G)^((fold - 1) / 2), so the unitary is the same
+            and the noise ``fold`` times as much. A run-time setting: never stored in a file.
     """
 
     n_qubits: int
@@ -127,6 +132,7 @@ class CircuitSpec:
     couplings: tuple[tuple[int, int], ...] = ()
     layout: tuple[int, ...] = ()
     target: str = ""
+    fold: int = 1
 
     def __post_init__(self) -> None:
         _check_int("n_qubits", self.n_qubits, 1, MAX_QUBITS)
@@ -137,6 +143,9 @@ class CircuitSpec:
         if not (math.isfinite(self.angle_scale) and 0.0 < self.angle_scale <= MAX_ANGLE_SCALE):
             raise ConfigError(f"angle_scale must be in (0, {MAX_ANGLE_SCALE:g}], got {self.angle_scale!r}")
         self._check_placement()
+        _check_int("fold", self.fold, 1, MAX_FOLD)
+        if self.fold % 2 == 0:
+            raise ConfigError(f"fold must be odd (G (G^-1 G)^k), got {self.fold}")
 
     def _check_placement(self) -> None:
         n = self.n_qubits
@@ -191,6 +200,10 @@ class CircuitSpec:
             return self.couplings
         line = tuple((i, i + 1) for i in range(n - 1))
         return tuple(sorted(line + ((0, n - 1),))) if self.entangler == "ring" and n > 2 else line
+
+    def folded(self, fold: int) -> CircuitSpec:
+        """This circuit with every native gate folded ``fold`` times (zero-noise extrapolation)."""
+        return replace(self, fold=fold)
 
     @property
     def is_paper_circuit(self) -> bool:
@@ -295,6 +308,9 @@ GATES = ("RX", "RZ", "ZZ")
 #: DEPOLARIZING2 (p/15 each of the 15 non-identity two-qubit Paulis), DAMPING (amplitude damping
 #: gamma), READOUT (the classical flip (P(1|0), P(0|1)) as a channel just before measurement).
 CHANNELS = ("DEPOLARIZING", "DEPOLARIZING2", "DAMPING", "READOUT")
+#: A folded circuit separates each gate from its inverse by a BARRIER on its wires: no compiler
+#: may merge them (Qiskit's transpiler would cancel G^-1 G). Simulators ignore it.
+BARRIER = "BARRIER"
 
 
 class Op(NamedTuple):
@@ -317,33 +333,42 @@ def lower(spec: CircuitSpec, noise: NoiseSpec | None = None) -> list[Op]:
     diagonal; their product is diag(1, 1, e^{-it/2}, e^{it/2}) up to nothing). Noise (see
     :mod:`quinr.noise`): after every RX and RZ, DEPOLARIZING then DAMPING on its wire; after every
     ZZ, DEPOLARIZING2 on its wires, then DAMPING on each; at the end READOUT on every wire.
-    ``global_depolarizing`` is not a circuit operation (it acts on the probabilities).
+    ``global_depolarizing`` is not a circuit operation (it acts on the probabilities). With
+    ``spec.fold = 2k + 1`` every native gate G is followed by k pairs (BARRIER, G^-1, BARRIER, G),
+    each with its noise: the same unitary with ``fold`` times the gate noise.
     """
     p1 = p2 = gamma = 0.0
     if noise is not None:
         p1, p2, gamma = noise.depolarizing, noise.depolarizing2, noise.damping
     ops: list[Op] = []
 
-    def after_1q(q: int) -> None:
-        if p1:
-            ops.append(Op("DEPOLARIZING", (q,), params=(p1,)))
-        if gamma:
-            ops.append(Op("DAMPING", (q,), params=(gamma,)))
+    def noisy(op: Op) -> None:
+        ops.append(op)
+        if len(op.wires) == 2 and p2:
+            ops.append(Op("DEPOLARIZING2", op.wires, params=(p2,)))
+        for q in op.wires:
+            if len(op.wires) == 1 and p1:
+                ops.append(Op("DEPOLARIZING", (q,), params=(p1,)))
+            if gamma:
+                ops.append(Op("DAMPING", (q,), params=(gamma,)))
+
+    def gate(kind: str, wires: tuple[int, ...], angle: Angle) -> None:
+        noisy(Op(kind, wires, angle))
+        inverse = Op(kind, wires, angle._replace(factor=-angle.factor))
+        for _ in range((spec.fold - 1) // 2):
+            ops.append(Op(BARRIER, wires))
+            noisy(inverse)
+            ops.append(Op(BARRIER, wires))
+            noisy(Op(kind, wires, angle))
 
     for g in spec.gates():
         factor = spec.angle_scale if g.source == "h" else 1.0
         if g.name == "CRZ":
             ctrl, targ = g.wires
-            ops.append(Op("RZ", (targ,), Angle(g.source, g.index, 0.5 * factor)))
-            after_1q(targ)
-            ops.append(Op("ZZ", (ctrl, targ), Angle(g.source, g.index, -0.5 * factor)))
-            if p2:
-                ops.append(Op("DEPOLARIZING2", (ctrl, targ), params=(p2,)))
-            if gamma:
-                ops += [Op("DAMPING", (ctrl,), params=(gamma,)), Op("DAMPING", (targ,), params=(gamma,))]
+            gate("RZ", (targ,), Angle(g.source, g.index, 0.5 * factor))
+            gate("ZZ", (ctrl, targ), Angle(g.source, g.index, -0.5 * factor))
         else:
-            ops.append(Op(g.name, g.wires, Angle(g.source, g.index, factor)))
-            after_1q(g.wires[0])
+            gate(g.name, g.wires, Angle(g.source, g.index, factor))
     if noise is not None and noise.readout:
         conf = noise.confusion(spec.n_qubits)
         ops += [Op("READOUT", (w,), params=(float(conf[w][1, 0]), float(conf[w][0, 1]))) for w in range(spec.n_qubits)]

@@ -25,11 +25,12 @@ MAX_W0 = 1000.0
 PREDICT_CHUNK = 1 << 16
 
 
-def evaluator_calls(coordinates: int, blocks: int, chunk: int = PREDICT_CHUNK) -> list[int]:
-    """The circuits of every evaluator call a decode of ``coordinates`` makes, in order: for each
-    chunk of coordinates, one call per block. A backend splits each call into tasks, so this is
-    what a cost estimate must count."""
-    return [min(chunk, coordinates - i) for i in range(0, coordinates, chunk) for _ in range(blocks)]
+def evaluator_calls(coordinates: int, blocks: int, chunk: int = PREDICT_CHUNK, folds: int = 1) -> list[int]:
+    """The circuits of every backend call a decode of ``coordinates`` makes, in order: for each
+    chunk of coordinates, one model call per block, each run at ``folds`` folding factors
+    (zero-noise extrapolation: 3). A backend splits each call into tasks, so this is what a cost
+    estimate must count."""
+    return [min(chunk, coordinates - i) for i in range(0, coordinates, chunk) for _ in range(blocks * folds)]
 
 @dataclass(frozen=True, init=False)
 class ModelConfig:

@@ -13,10 +13,11 @@
 5. open the run directory (:class:`~quinr.rundir.RunDir`; a billed decode without ``--run-dir``
    gets one in the run cache, named after the decode, so that rerunning the same command after
    any failure collects what was paid for instead of paying again);
-6. evaluate the network with a :class:`HardwareEvaluator`: each model call (one per block) goes
+6. evaluate the network with a :class:`~quinr.backend_evaluator.HardwareEvaluator`: each model call (one per block) goes
    out in tasks of the profile's size, journaled, checkpointed and verified on reuse; retried
    with backoff; tasks that outlive the process are collected by id;
-7. mitigate readout (per call, with the backend's calibration);
+7. mitigate (per call: readout with the backend's calibration, zero-noise extrapolation over
+   folded circuits);
 8. measure the PSNR against the exact decode (with a prediction) and write the outputs
    atomically: the signal, the replay record, the report, the run record.
 
@@ -29,19 +30,19 @@ import hashlib
 import json
 import math
 import shutil
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
+from .backend_evaluator import HardwareEvaluator
 from .budget import BudgetGuard
 from .checks import check_seed
-from .circuit import CircuitSpec
 from .config import evaluator_calls
-from .errors import BackendError, Interrupted, QuinrError, TaskFailedError
+from .errors import BackendError, Interrupted
 from .files import check_output
+from .mitigation import scales_of
 from .quality import finite, predict_on
 from .signal import Signal, output_suffixes, psnr
 
@@ -49,205 +50,6 @@ if TYPE_CHECKING:
     from .backends import Backend, ExecutionReport
     from .rundir import RunDir
 
-#: Attempts per chunk, and the first backoff in seconds (doubled after each failure).
-RETRIES = 3
-BACKOFF_S = 1.0
-#: Seeds of successive chunks of one call, and of successive calls: seed + CALL_STRIDE * call + chunk.
-CALL_STRIDE = 1_000_003
-
-
-class HardwareEvaluator:
-    """The evaluator a decode hands the model: every call runs on the backend, chunk by chunk.
-
-    A call's circuits go out in tasks of at most the profile's ``max_circuits_per_task``; with a
-    run directory every chunk is journaled before submission and checkpointed when it returns,
-    and a finished chunk is reused only after it passes its checks. ``raw`` keeps every call's
-    unmitigated probabilities (the run's replay record).
-    """
-
-    def __init__(self, backend: Backend, shots: int | None, seed: int | None, report: ExecutionReport,
-                 run_dir: RunDir | None = None, mitigate: str | None = None) -> None:
-        self.backend, self.shots, self.seed, self.report = backend, shots, seed, report
-        self.run_dir, self.mitigate = run_dir, mitigate
-        self.raw: list[np.ndarray] = []
-        self.calls = 0
-
-    def __call__(self, spec: CircuitSpec, h: torch.Tensor, theta: torch.Tensor, last: int | None) -> torch.Tensor:
-        from .backends.base import task_chunks
-
-        call = self.calls
-        self.calls += 1
-        hh = h.detach().cpu().numpy().astype(np.float64)
-        tt = theta.detach().cpu().numpy().astype(np.float64)
-        probs = np.empty((hh.shape[0], spec.n_states))
-        journal = self.run_dir.journal() if self.run_dir is not None else {}
-        reused = collected = 0
-        for k, sl in enumerate(task_chunks(hh.shape[0], self.backend.profile.max_circuits_per_task)):
-            seed = None if self.seed is None else self.seed + CALL_STRIDE * call + k
-            if self.run_dir is None:
-                probs[sl] = self._run(spec, hh[sl], tt, seed, call, k)
-                continue
-            out, how = self._checkpointed(spec, hh[sl], tt, seed, call, k, journal.get((call, k), []))
-            probs[sl] = out
-            reused += how == "reused"
-            collected += how == "collected"
-        if reused:
-            self.report.notes.append(f"resume: call {call}: {reused} chunk(s) reused from {self.run_dir.path}, "
-                                     "not resubmitted")
-        if collected:
-            self.report.notes.append(f"resume: call {call}: {collected} task(s) submitted before the interruption "
-                                     "collected by id")
-        self.raw.append(probs)
-        if self.mitigate == "readout":
-            probs = self._mitigated(spec, probs)
-        out = torch.from_numpy(probs).to(device=h.device, dtype=h.dtype)
-        return out if last is None else out[:, -last:]
-
-    # ------------------------------------------------------------------------ one chunk
-    def _run(self, spec, h, theta, seed, call, k) -> np.ndarray:
-        """A chunk without a run directory: run it, or submit it and collect it (the backend
-        charges the guard for every task before it runs)."""
-        be = self.backend
-        if be.driver.remote_tasks():
-            task = be.submit(spec, h, theta, self.shots, seed, self.report, {"quinr-chunk": _tag(call, k)})
-            return be.collect(task, spec, theta, h.shape[0], self.report)[0]
-        return be.run(spec, h, theta, self.shots, seed, self.report)
-
-    def _checkpointed(self, spec, h, theta, seed, call, k, events) -> tuple[np.ndarray, str]:
-        """A chunk through the run directory: reused if verified, else collected by id or run."""
-        be, rd, rows = self.backend, self.run_dir, h.shape[0]
-        fin = [e for e in events if e["event"] == "done"]
-        done, problem = rd.load(call, k, (rows, spec.n_states), fin[-1].get("sha256") if fin else None)
-        if done is not None:
-            line = fin[-1]
-            be.account(self.report, line["circuits"], line["task_ids"], self.shots, line.get("tasks"))
-            self.report.add_usage(be.profile.pricing, line["usage"])
-            return done, "reused"
-        remote = be.driver.remote_tasks()
-        if problem is not None:
-            again = "collected again by its task id" if remote and _accepted(events) else "run again"
-            self.report.notes.append(f"resume: chunk {_tag(call, k)} on disk was not used: {problem}; it is {again}")
-        tasks_before = self.report.tasks
-        if remote:
-            probs, task_ids, usage, resumed = self._remote_chunk(spec, h, theta, seed, call, k, events)
-        else:
-            (probs, task_ids), usage, resumed = self._local_chunk(spec, h, theta, seed, call, k), None, False
-        sha = rd.save(call, k, probs)
-        rd.log("done", call=call, chunk=k, circuits=rows, task_ids=task_ids, tasks=self.report.tasks - tasks_before,
-               usage=usage, sha256=sha)
-        return probs, "collected" if resumed else "run"
-
-    def _local_chunk(self, spec, h, theta, seed, call, k) -> tuple[np.ndarray, list[str]]:
-        """A chunk on a backend that runs in this process: nothing outlives a crash, so the chunk
-        is simply run (again) until its results are on disk."""
-        be, rd = self.backend, self.run_dir
-        delay = BACKOFF_S
-        for attempt in range(1, RETRIES + 1):
-            rd.log("submit", call=call, chunk=k, attempt=attempt, circuits=h.shape[0])
-            before = len(self.report.task_ids)
-            try:
-                probs = be.run(spec, h, theta, self.shots, seed, self.report)
-                return probs, self.report.task_ids[before:]
-            except QuinrError:
-                raise
-            except Exception as exc:  # an SDK or network failure: retry, then give up on this chunk
-                if attempt == RETRIES:
-                    raise _gave_up(rd, call, k, exc) from None
-                time.sleep(delay)
-                delay *= 2
-        raise AssertionError("unreachable")
-
-    def _remote_chunk(self, spec, h, theta, seed, call, k, events):
-        """A chunk on a backend whose tasks outlive this process: collect the chunk's accepted
-        task by id if there is one, else submit (charged first); retry collections on the same
-        task, resubmit a task the provider reports failed."""
-        be, rd = self.backend, self.run_dir
-        pending = _accepted(events)
-        tag = _tag(call, k)
-        resumed = pending is not None
-        if resumed:
-            be.account(self.report, h.shape[0], [pending], self.shots)  # submitted (and paid for) by an earlier process
-        elif events and events[-1]["event"] == "submit":
-            self.report.notes.append(
-                f"resume: chunk {tag}: an earlier process died while submitting it, before the provider returned "
-                f"a task id; it is submitted again. If the provider lists a task tagged quinr-run={rd.key}, "
-                f"quinr-chunk={tag} from then, cancel it.")
-        delay = BACKOFF_S
-        attempts = sum(e["event"] == "submit" for e in events)
-        mine = False  # whether this process submitted (and charged) the pending task
-        failed: list[str] = []  # tasks of this chunk the provider reported failed
-        for attempt in range(1, RETRIES + 1):
-            try:
-                if pending is None:
-                    attempts += 1
-                    rd.log("submit", call=call, chunk=k, attempt=attempts, circuits=h.shape[0])
-                    try:
-                        pending = be.submit(spec, h, theta, self.shots, seed, self.report,
-                                            {"quinr-run": rd.key, "quinr-chunk": tag})
-                    except QuinrError:  # refused before reaching the provider (credentials, options); the
-                        rd.log("refused", call=call, chunk=k)  # message may quote an account: not journaled
-                        raise
-                    mine = True
-                    rd.log("submitted", call=call, chunk=k, task_id=pending)
-                probs, usage = be.collect(pending, spec, theta, h.shape[0], self.report)
-                return probs, [*failed, pending], usage or None, resumed
-            except TaskFailedError as exc:  # nothing to collect and nothing billed: submit it anew
-                rd.log("failed", call=call, chunk=k, task_id=pending, reason=str(exc))
-                be.task_failed(self.report, h.shape[0], pending, self.shots)
-                failed.append(pending)
-                if mine:
-                    be.refund(h.shape[0])
-                pending, mine, resumed, last = None, False, False, exc
-            except QuinrError:
-                raise
-            except Exception as exc:  # network or SDK: retry (a collection stays on the same task)
-                last = exc
-            if attempt == RETRIES:
-                if pending is not None:
-                    raise BackendError(
-                        f"task {pending} (chunk {k} of call {call}) could not be collected ({type(last).__name__}: "
-                        f"{last}); it stays at the provider: rerun the same command to collect it, without resubmitting"
-                    ) from None
-                raise _gave_up(rd, call, k, last) from None
-            time.sleep(delay)
-            delay *= 2
-        raise AssertionError("unreachable")
-
-    # ------------------------------------------------------------------------ mitigation
-    def _mitigated(self, spec: CircuitSpec, probs: np.ndarray) -> np.ndarray:
-        from .mitigation import mitigate_readout
-
-        conf = self.backend.driver.readout_confusion(spec)
-        if conf is None:
-            raise self.backend.no_readout_error()
-        self.report.readout_confusion = conf.tolist()
-        if "readout mitigation" not in " ".join(self.report.notes):
-            self.report.notes.append("readout mitigation: tensored inverse confusion, then nearest probability vector")
-        return mitigate_readout(probs, conf)
-
-
-def _tag(call: int, k: int) -> str:
-    return f"c{call:04d}_k{k:06d}"
-
-
-def _accepted(events: list[dict[str, Any]]) -> str | None:
-    """The id of the chunk's last task the provider accepted and did not report failed."""
-    task = None
-    for e in events:
-        if e["event"] == "submitted":
-            task = e["task_id"]
-        elif e["event"] == "failed":
-            task = None
-    return task
-
-
-def _gave_up(run_dir: RunDir, call: int, k: int, exc: BaseException) -> BackendError:
-    return BackendError(f"chunk {k} of call {call} failed {RETRIES} times ({type(exc).__name__}: {exc}); the "
-                        f"finished chunks are in {run_dir.path}: rerun the same command with --run-dir "
-                        f"{run_dir.path} to retry only what is missing")
-
-
-# -------------------------------------------------------------------------------- the decode
 def decode_on_backend(
     source: str | Path | bytes,
     backend: str | Backend,
@@ -299,7 +101,8 @@ def decode_on_backend(
         from .rundir import check_run_dir
 
         check_run_dir(run_dir)
-    guard = BudgetGuard(be, evaluator_calls(math.prod(out_grid), hdr.model.blocks), shots, max_cost, yes)
+    guard = BudgetGuard(be, evaluator_calls(math.prod(out_grid), hdr.model.blocks, folds=len(scales_of(mitigate))),
+                        shots, max_cost, yes)
     be.check_mitigation(mitigate)
     redactor = be.redactor()
     report = be.new_report(shots)

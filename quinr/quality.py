@@ -23,8 +23,11 @@ channels it gives the expected MSE and so the PSNR of the decode. Under device n
 device's (noisy) probability and x the exact decode's value: bias and variance together.
 
 Readout mitigation inverts the calibration on the whole histogram and projects onto the simplex,
-a non-linear map of all counts; its expectation is taken by Monte Carlo (seeded multinomial
-draws from the noisy vectors, mitigated exactly as the decoder does).
+a non-linear map of all counts; zero-noise extrapolation combines the histograms of the circuit
+run with its gates folded 1, 3 and 5 times (each evaluated under the same noise model: the
+folded circuit is lowered and, on a device, transpiled like any other). Their expectations are
+taken by Monte Carlo (seeded multinomial draws from the noisy vectors at every folding factor,
+mitigated exactly as the decoder does).
 
 Device-noise predictions evaluate a random subset of the coordinates (:data:`PREDICT_COORDINATES`,
 seeded): the MSE is a mean, so the subset estimates it without bias, and the device model costs
@@ -41,6 +44,7 @@ import torch
 
 from .errors import ConfigError
 from .expectation import Expectation
+from .mitigation import mitigate_runs, scales_of, uses_readout
 from .signal import Signal, SignalKind, peak_value
 
 #: Elements per block of the windowed expectation (bounds memory).
@@ -245,6 +249,7 @@ class Predictor:
             raise ConfigError("the prediction covers one block; stacked blocks propagate noise through <Z>")
         self.full = exact_outputs(bs, coords)
         self.expectation, self.no_model, self.seed = expectation, no_model, seed
+        self.bs, self.coords = bs, coords
         self.noise_free = expectation is not None and expectation.noise_free
         n = coords.shape[0]
         self.idx = np.arange(n)
@@ -253,16 +258,28 @@ class Predictor:
         f = self.full
         self.exact = ExactOutputs(f.probs[self.idx], f.scale, f.offset, f.kind, f.vmin, f.vmax)
         self.reference = None if reference is None else np.asarray(reference, np.float64)[self.idx].ravel()
-        self.dists = None
-        if expectation is not None and not self.noise_free:
-            self.dists = noisy_distributions(bs, coords[self.idx], expectation.evaluator)
+        self._dists: dict[int, np.ndarray] = {}
+
+    def dists(self, fold: int = 1) -> np.ndarray:
+        """The full probability vectors the backend samples from at one folding factor, on the
+        evaluated coordinates (computed once)."""
+        if fold not in self._dists:
+            base = self.expectation.evaluator
+
+            def folded(spec, h, theta, last):
+                return base(spec if fold == 1 else spec.folded(fold), h, theta, last)
+
+            self._dists[fold] = noisy_distributions(self.bs, self.coords[self.idx], folded)
+        return self._dists[fold]
 
     def at(self, shots: int | None, mitigate: str | None = None) -> Prediction:
         shots_only = None if shots is None else psnr_from_mse(expected_mse(self.full, shots), self.full.peak)
         if self.expectation is None:
             return Prediction(None, None, shots_only, f"no device model: {self.no_model}", 0)
-        if self.noise_free:  # the decode samples its own exact probabilities
-            if mitigate is not None:
+        if self.noise_free and not (shots is not None and len(scales_of(mitigate)) > 1):
+            # the decode samples its own exact probabilities (zero-noise extrapolation of shots
+            # on a noise-free backend only adds variance: modelled below, like a device's)
+            if mitigate is not None and (uses_readout(mitigate) or shots is not None):
                 raise ConfigError("a noise-free backend has no readout error to mitigate")
             vs_ref = None
             if self.reference is not None:
@@ -272,10 +289,11 @@ class Predictor:
             return Prediction(math.inf if shots is None else shots_only, vs_ref, shots_only, self.expectation.source,
                               len(self.idx))
         conf = self.expectation.confusion
-        vs_exact = _psnr_under(self.exact, self.dists, shots, self.exact.exact_values(), mitigate, conf, self.seed)
+        runs = [self.dists(f) for f in scales_of(mitigate)]
+        vs_exact = _psnr_under(self.exact, runs, shots, self.exact.exact_values(), mitigate, conf, self.seed)
         vs_ref = None
         if self.reference is not None:
-            vs_ref = _psnr_under(self.exact, self.dists, shots, self.reference, mitigate, conf, self.seed)
+            vs_ref = _psnr_under(self.exact, runs, shots, self.reference, mitigate, conf, self.seed)
         return Prediction(vs_exact, vs_ref, shots_only, self.expectation.source, len(self.idx))
 
 
@@ -324,21 +342,21 @@ def noisy_distributions(bs, coords: torch.Tensor, evaluator) -> np.ndarray:
     return torch.cat(dists).double().numpy()
 
 
-def _psnr_under(exact: ExactOutputs, dists: np.ndarray, shots: int | None, ref: np.ndarray, mitigate: str | None,
-                confusion: np.ndarray | None, seed: int) -> float:
-    """PSNR against ``ref`` (flattened like the outputs) of decodes sampling ``dists``."""
-    from .mitigation import mitigate_readout
-
+def _psnr_under(exact: ExactOutputs, runs: list[np.ndarray], shots: int | None, ref: np.ndarray,
+                mitigate: str | None, confusion: np.ndarray | None, seed: int) -> float:
+    """PSNR against ``ref`` (flattened like the outputs) of decodes sampling ``runs`` (the
+    distributions at each folding factor of the mitigation)."""
     c = exact.probs.shape[1]
     like = exact.probs.shape
 
     def outputs(p: np.ndarray) -> ExactOutputs:
         return ExactOutputs(p[:, -c:].reshape(like), exact.scale, exact.offset, exact.kind, exact.vmin, exact.vmax)
 
-    if mitigate is not None and confusion is None:
+    if uses_readout(mitigate) and confusion is None:
         raise ConfigError("readout mitigation needs the backend's readout calibration, which it does not have")
+    confusions = [confusion] * len(runs)
     if mitigate is None or shots is None:
-        p = dists if mitigate is None else mitigate_readout(dists, confusion)
+        p = runs[0] if mitigate is None else mitigate_runs(runs, mitigate, confusions)
         out = outputs(p)
         mse = expected_mse(out, shots, ref) if shots is not None else float(np.mean((out.exact_values() - ref) ** 2))
         return psnr_from_mse(mse, exact.peak)
@@ -347,6 +365,6 @@ def _psnr_under(exact: ExactOutputs, dists: np.ndarray, shots: int | None, ref: 
     gen = torch.Generator().manual_seed(seed)
     total = 0.0
     for _ in range(MITIGATION_DRAWS):
-        freq = sample_counts(torch.from_numpy(dists), shots, gen).numpy() / shots
-        total += float(np.mean((outputs(mitigate_readout(freq, confusion)).exact_values() - ref) ** 2))
+        freqs = [sample_counts(torch.from_numpy(d), shots, gen).numpy() / shots for d in runs]
+        total += float(np.mean((outputs(mitigate_runs(freqs, mitigate, confusions)).exact_values() - ref) ** 2))
     return psnr_from_mse(total / MITIGATION_DRAWS, exact.peak)

@@ -191,7 +191,7 @@ def test_mitigation_needs_a_known_readout_error_and_replays_exactly(clean_file, 
     with pytest.raises(BackendError, match="knows no readout error"):
         decode_on_backend(clean_file, "aer", shots=None, mitigate="readout")
     with pytest.raises(BackendError, match="unknown mitigation"):
-        decode_on_backend(clean_file, "torch", shots=None, options={"noise": READOUT}, mitigate="zne")
+        decode_on_backend(clean_file, "torch", shots=None, options={"noise": READOUT}, mitigate="pec")
     rec = tmp_path / "run.npz"
     first, _ = decode_on_backend(clean_file, "torch", shots=500, seed=2, options={"noise": READOUT},
                                  mitigate="readout", record=rec)
@@ -210,7 +210,9 @@ def test_fake_device_mitigation_uses_the_calibration_of_the_laid_out_qubits(smal
     props = FakeManilaV2().properties()
     conf = np.array(report.readout_confusion)
     assert conf.shape == (4, 2, 2)
-    for w, q in enumerate(be.driver._physical):
+    from quinr.codec import read_bitstream
+
+    for w, q in enumerate(be.driver._transpiled(read_bitstream(clean_file).header.model.spec).physical):
         assert conf[w][1, 0] == props.qubit_property(q)["prob_meas1_prep0"][0]
         assert conf[w][0, 1] == props.qubit_property(q)["prob_meas0_prep1"][0]
     assert sig.shape == (3, 4, 3)

@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 from quinr_testutils import offline_env, smooth_rgb
 
-import quinr.hardware as checkpoint
+import quinr.backend_evaluator as checkpoint
 from quinr import encode
 from quinr.backends import get_backend
 from quinr.backends.taskqueue import TaskQueue

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..circuit import CircuitSpec, lower
+from ..circuit import BARRIER, CircuitSpec, lower
 from ..errors import BackendError, MissingSDKError
 from ..noise import NoiseSpec, readout_kraus
 from .base import NOISE_OPTION, Driver, ExecutionReport, Option, counts_to_probs, task_chunks
@@ -79,6 +79,8 @@ def build_circuit(spec: CircuitSpec, theta: np.ndarray, noise: NoiseSpec | None 
                 qc.rz(angle, q[0])
             else:
                 qc.rzz(angle, q[0], q[1])
+        elif op.kind == BARRIER:  # keeps a folded gate from being merged with its inverse
+            qc.barrier(q)
         else:
             key = (op.kind, op.params)
             if key not in errors:

@@ -19,6 +19,7 @@ import numpy as np
 
 from ..circuit import CircuitSpec
 from ..errors import BackendError, ConfigError, NoDeviceModel, QuinrError
+from ..mitigation import MITIGATIONS, uses_readout
 from ..noise import NoiseSpec
 from ..noise import parse as parse_noise
 from .options import NOISE_OPTION, Option, as_option
@@ -372,22 +373,15 @@ class Backend:
     def check_mitigation(self, mitigate: str | None) -> None:
         """Refuse, before anything runs, a mitigation that is unknown or that this backend cannot
         calibrate."""
-        check_mitigation(mitigate)
-        if mitigate == "readout" and not self.driver.knows_readout():
+        if mitigate is not None and mitigate not in MITIGATIONS:
+            raise BackendError(f"unknown mitigation {mitigate!r}; valid: {', '.join(MITIGATIONS)}")
+        if uses_readout(mitigate) and not self.driver.knows_readout():
             raise self.no_readout_error()
 
     def no_readout_error(self) -> BackendError:
         return BackendError(f"backend {self.name} knows no readout error to mitigate; give its noise "
                             "(-O noise=readout=...) or decode without --mitigate")
 
-
-#: Decode-time error mitigations (``quinr decode --mitigate``).
-MITIGATIONS = ("readout",)
-
-
-def check_mitigation(mitigate: str | None) -> None:
-    if mitigate is not None and mitigate not in MITIGATIONS:
-        raise BackendError(f"unknown mitigation {mitigate!r}; valid: {', '.join(MITIGATIONS)}")
 
 
 def task_chunks(n: int, per_task: int) -> list[slice]:

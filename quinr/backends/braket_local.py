@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..circuit import CircuitSpec, Op, lower
+from ..circuit import BARRIER, CircuitSpec, Op, lower
 from ..errors import BackendError, MissingSDKError
 from ..noise import NoiseSpec, readout_kraus
 from .base import NOISE_OPTION, Driver, ExecutionReport, Option, counts_to_probs, task_chunks
@@ -72,6 +72,8 @@ def build_circuit(spec: CircuitSpec, theta: np.ndarray, noise: NoiseSpec | None 
             c.two_qubit_depolarizing(w[0], w[1], op.params[0])
         elif op.kind == "READOUT":
             c.kraus([w[0]], readout_kraus(*op.params))
+        elif op.kind == BARRIER:  # Braket's simulators apply gates as given; nothing merges them
+            continue
         else:  # pragma: no cover - lower() emits nothing else
             raise BackendError(f"the Braket driver cannot run {op.kind}")
     if exact:
@@ -87,6 +89,8 @@ def engine_ops(ops: list[Op], h_row: np.ndarray, theta: np.ndarray, fixed: dict[
 
     out = []
     for k, op in enumerate(ops):
+        if op.kind == BARRIER:
+            continue
         if k in fixed:
             out.append(fixed[k])
             continue

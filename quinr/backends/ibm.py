@@ -24,10 +24,17 @@ from ..noise import NoiseSpec
 from .aer import QISKIT_OPTIONS, _import_qiskit
 from .base import Driver, ExecutionReport, task_chunks
 from .device_model import Transpiled, fake_device, fake_model, ibm_model, snapshot_of, transpile_for
+from .options import Option
 
 
 class IBMRuntimeDriver(Driver):
-    OPTIONS = QISKIT_OPTIONS
+    OPTIONS = {
+        **QISKIT_OPTIONS,
+        "dynamical_decoupling": Option(str, "real IBM devices: the runtime's dynamical decoupling sequence on idle "
+                                       "qubits (no extra circuits or shots)", choices=("XX", "XpXm", "XY4")),
+        "twirling": Option(bool, "real IBM devices: the runtime's Pauli twirling of gates and measurements (the "
+                           "shots are split over randomizations: no extra shots)"),
+    }
     REMOTE_OPTIONS = ("ibm_backend",)
 
     def __init__(self, profile, options) -> None:
@@ -36,7 +43,11 @@ class IBMRuntimeDriver(Driver):
             raise BackendError("a device backend brings its own noise; -O noise is for the Aer simulators")
         if ("fake_device" in self.options) == ("ibm_backend" in self.options):
             raise BackendError("give fake_device or ibm_backend (one of them)")
-        self._isa: tuple[CircuitSpec, Transpiled] | None = None
+        self._isa: dict[CircuitSpec, Transpiled] = {}  # per circuit (zero-noise extrapolation folds it)
+        if ("dynamical_decoupling" in self.options or "twirling" in self.options) and "fake_device" in self.options:
+            raise BackendError("dynamical_decoupling and twirling are applied by IBM's service on real devices; the "
+                               "runtime's local mode (fake_device) does not run them, and quinr's device model could "
+                               "not predict them, so they are refused here rather than silently ignored")
         self._model = None  # the device model of fake_device, built on first use
 
     @property
@@ -139,23 +150,22 @@ class IBMRuntimeDriver(Driver):
         if "fake_device" in self.options:
             return Expectation(model, prog.source, prog.confusion)
         snapshot = snapshot_of(self.options["ibm_backend"])
+        unmodelled = [k.replace("_", " ") for k in ("dynamical_decoupling", "twirling") if self.options.get(k)]
+        extra = f"; not modelled: the runtime's {' and '.join(unmodelled)}" if unmodelled else ""
         return Expectation(model, f"{snapshot} snapshot of {self.device_name} (not its current calibration): "
-                                  f"{prog.source}", prog.confusion)
+                                  f"{prog.source}{extra}", prog.confusion)
 
     def _transpiled(self, spec: CircuitSpec) -> Transpiled:
         """The circuit transpiled once per network for the device (deterministically, with h and
         theta as parameters: :func:`~quinr.backends.device_model.transpile_for`, the circuit the
         device model predicts and trains on). Kept for the readout calibration's layout: a
         resumed decode that only collects still learns it."""
-        if self._isa is None or self._isa[0] != spec:
+        if spec not in self._isa:
             device = self._runtime_backend()[0]
-            self._isa = (spec, transpile_for(device, spec, self.options.get("optimization_level", 1)))
-        return self._isa[1]
-
-    @property
-    def _physical(self) -> tuple[int, ...] | None:
-        """The physical qubit of each wire in the last device layout (None before one)."""
-        return None if self._isa is None else self._isa[1].physical
+            if len(self._isa) >= 8:
+                self._isa.clear()
+            self._isa[spec] = transpile_for(device, spec, self.options.get("optimization_level", 1))
+        return self._isa[spec]
 
     def _run_fake(self, spec, h, theta, shots, seed, report) -> np.ndarray:
         """A fake backend: SamplerV2 in local testing mode (the jobs live in this process)."""
@@ -188,6 +198,12 @@ class IBMRuntimeDriver(Driver):
         tr = self._transpiled(spec)
         sampler = SamplerV2(mode=self._runtime_backend()[0])
         sampler.options.environment.job_tags = [f"{k}={v}" for k, v in tags.items()]
+        if "dynamical_decoupling" in self.options:
+            sampler.options.dynamical_decoupling.enable = True
+            sampler.options.dynamical_decoupling.sequence_type = self.options["dynamical_decoupling"]
+        if self.options.get("twirling"):
+            sampler.options.twirling.enable_gates = True
+            sampler.options.twirling.enable_measure = True
         return sampler.run([(tr.isa, tr.bind(h, theta), shots)]).job_id()
 
     def collect(self, task_id, spec, theta, rows):  # pragma: no cover - needs IBM credentials and network

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..circuit import CircuitSpec, Op, lower
+from ..circuit import BARRIER, CircuitSpec, Op, lower
 from ..errors import BackendError, MissingSDKError
 from ..noise import readout_kraus, two_qubit_depolarizing_kraus
 from .base import NOISE_OPTION, Driver, ExecutionReport, Option
@@ -42,6 +42,8 @@ def emit(ops: list[Op], h: Any, theta: Any) -> None:
             qml.QubitChannel(two_qubit_depolarizing_kraus(op.params[0]), wires=w)
         elif op.kind == "READOUT":
             qml.QubitChannel(readout_kraus(*op.params), wires=w)
+        elif op.kind == BARRIER:
+            qml.Barrier(wires=w)
         else:  # pragma: no cover - lower() emits nothing else
             raise BackendError(f"the PennyLane driver cannot run {op.kind}")
 

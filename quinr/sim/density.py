@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from ..circuit import CircuitSpec, lower
+from ..circuit import BARRIER, CircuitSpec, lower
 from ..circuit import gate_counts as _gate_counts
 from ..errors import ConfigError
 from ..noise import NoiseSpec, apply_classical
@@ -119,6 +119,8 @@ def _evolve(prog: _Program, spec: CircuitSpec, h: torch.Tensor, theta: torch.Ten
         if op is None:
             break
         w = op.wires
+        if op.kind == BARRIER:
+            continue
         if op.kind == "RX":
             rho = _apply_1q(rho, _rx(op.angle.value(h, theta)), n, w[0])
         elif op.kind in ("RZ", "ZZ"):
