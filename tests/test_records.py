@@ -27,7 +27,7 @@ def test_there_are_committed_records_on_two_emulators_with_and_without_mitigatio
     manifests = [json.loads((r / "manifest.json").read_text()) for r in RECORDS]
     backends = {m["backend"]["name"] for m in manifests}
     assert {"aer.fake_torino", "braket.dm", "torch"} <= backends
-    assert {m["mitigation"] for m in manifests} == {None, "readout"}
+    assert {m["mitigation"] for m in manifests} == {None, "readout", "readout+zne"}
     assert all(m["emulated"] for m in manifests)  # labelled: nothing here ran on a QPU
     for m in manifests:
         assert set(m) >= REQUIRED, sorted(REQUIRED - set(m))
