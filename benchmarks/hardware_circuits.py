@@ -2,7 +2,7 @@
 
     python benchmarks/hardware_circuits.py --out rows.jsonl                 # every row (about an hour)
     python benchmarks/hardware_circuits.py --out rows.jsonl --qubits 4 --devices FakeTorino
-    python benchmarks/hardware_circuits.py --table rows.jsonl               # the table only
+    python benchmarks/hardware_circuits.py --table rows.jsonl [--figure docs/figures/hardware_circuits.png]
 
 For a kodim02 window (8x8 at 384,256) and a KITTI range-image window (16x4 at 508,30), at
 Nq = 4, 6, 8, on each emulated IBM device, these networks, all stored at 12 bits per weight:
@@ -146,6 +146,40 @@ def table(rows: list[dict]) -> None:
               f" dB (device {best['device_none']:.2f}, exact {best['exact']:.2f} vs paper {base['exact']:.2f})")
 
 
+def figure(rows: list[dict], path: str) -> None:
+    """One panel per signal and device: PSNR against the original, exact and on the device, of
+    every network at each Nq (bars), so the device loss is the gap between a pair of bars."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = sorted({(r["signal"], r["device"]) for r in rows})
+    configs = [c for c in CONFIGS if any(r["config"] == c for r in rows)]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, (signal, device) in zip(axes[0], panels, strict=True):
+        qubits = sorted({r["nq"] for r in rows if r["signal"] == signal and r["device"] == device})
+        width = 0.8 / len(configs)
+        for k, config in enumerate(configs):
+            for j, nq in enumerate(qubits):
+                hit = [r for r in rows if (r["signal"], r["device"], r["config"], r["nq"]) == (signal, device, config, nq)]
+                if not hit:
+                    continue
+                x = j + (k - (len(configs) - 1) / 2) * width
+                ax.bar(x, hit[0]["exact"], width, color=colors[k], alpha=0.3, edgecolor=colors[k])
+                ax.bar(x, hit[0]["device_none"], width, color=colors[k], label=config if j == 0 else None)
+        ax.set_xticks(range(len(qubits)), [f"Nq = {q}" for q in qubits])
+        ax.set_title(f"{signal}, {device}", fontsize=10)
+        ax.set_ylabel("PSNR vs original (dB)")
+        lo = min(r["device_none"] for r in rows if r["signal"] == signal and r["device"] == device)
+        ax.set_ylim(max(0.0, lo - 5), None)
+    axes[0][0].legend(fontsize=7, loc="lower left")
+    fig.suptitle("on the device (solid) and exact (pale), equal file size", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=None)
@@ -159,9 +193,13 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--steps8", type=int, default=150, help="steps of the paper's circuit trained on the device at Nq 8")
     ap.add_argument("--batch", type=int, default=16, help="batch of device-aware training at Nq >= 8")
+    ap.add_argument("--figure", default=None, metavar="PNG", help="also draw the rows (with --table or after a run)")
     args = ap.parse_args()
     if args.table:
-        table([json.loads(line) for line in Path(args.table).read_text().splitlines() if line.strip()])
+        rows = [json.loads(line) for line in Path(args.table).read_text().splitlines() if line.strip()]
+        table(rows)
+        if args.figure:
+            figure(rows, args.figure)
         return
     import torch
 
@@ -187,7 +225,10 @@ def main() -> None:
                     print(f"{name} Nq {nq} {device} {config}: exact {row['exact']:.2f}, device {row['device_none']:.2f} "
                           f"dB, {row['bytes']} bytes (train {row['train_s']:.0f} s, decode {row['decode_s']:.0f} s)",
                           flush=True)
-    table([json.loads(line) for line in out.read_text().splitlines() if line.strip()])
+    rows = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
+    table(rows)
+    if args.figure:
+        figure(rows, args.figure)
 
 
 if __name__ == "__main__":
