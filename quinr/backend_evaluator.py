@@ -40,6 +40,7 @@ class HardwareEvaluator:
         self.backend, self.shots, self.seed, self.report = backend, shots, seed, report
         self.run_dir, self.mitigate = run_dir, mitigate
         self.raw: list[np.ndarray] = []
+        self.folds: list[int] = []  # the folding factor of each raw call (zero-noise extrapolation)
         self.calls = 0
 
     def __call__(self, spec: CircuitSpec, h: torch.Tensor, theta: torch.Tensor, last: int | None) -> torch.Tensor:
@@ -86,6 +87,7 @@ class HardwareEvaluator:
             self.report.notes.append(f"resume: call {call}: {collected} task(s) submitted before the interruption "
                                      "collected by id")
         self.raw.append(probs)
+        self.folds.append(spec.fold)
         return probs
 
     # ------------------------------------------------------------------------ one chunk

@@ -174,6 +174,10 @@ def plan_budget(
     check_billing(profile)
     bs = read_bitstream(source)
     hdr = bs.header
+    if be is not None:
+        from .backends.placement import check_target
+
+        check_target(be, hdr.model.spec)
     coords, out_grid = decode_grid(hdr, crop, scale, max_pixels)
     calls, per_call, folds = hdr.model.blocks, math.prod(out_grid), len(scales_of(mitigate))
     circuits = per_call * calls * folds

@@ -79,6 +79,7 @@ def decode_on_backend(
     before anything runs. Budget: see :class:`~quinr.budget.BudgetGuard`.
     """
     from .backends import Backend, get_backend
+    from .backends.placement import check_target
     from .codec import decode_grid, decode_with, read_bitstream, read_source
 
     be = backend if isinstance(backend, Backend) else get_backend(backend, options)
@@ -104,6 +105,7 @@ def decode_on_backend(
     guard = BudgetGuard(be, evaluator_calls(math.prod(out_grid), hdr.model.blocks, folds=len(scales_of(mitigate))),
                         shots, max_cost, yes)
     be.check_mitigation(mitigate)
+    check_target(be, hdr.model.spec)
     redactor = be.redactor()
     report = be.new_report(shots)
     report.mitigation = mitigate
@@ -171,12 +173,12 @@ def _write_outputs(raw, be, report, signal, exact, ev, rd, output, record, repor
     if output is not None:
         save_signal(signal, output)
     if record is not None and ev.raw:
-        save_record(record, ev.raw, conf)
+        save_record(record, ev.raw, conf, ev.folds)
     if rd is not None and ev.raw and not ephemeral:
         from .records import write_record
 
         write_record(rd.path, data=raw, backend=be, report=report, shots=shots, seed=seed, crop=crop, scale=scale,
-                     mitigate=mitigate, calls=ev.raw, signal=signal, exact=exact,
+                     mitigate=mitigate, calls=ev.raw, folds=ev.folds, signal=signal, exact=exact,
                      command=None if command is None else redactor.command(command), redactor=redactor)
     if report_path is not None:
         report.save(report_path, redactor)

@@ -70,7 +70,8 @@ def _json_bytes(doc: Any) -> bytes:
 
 
 def write_record(run_dir: Path, *, data: bytes, backend, report, shots, seed, crop, scale, mitigate,
-                 calls: list[np.ndarray], signal, exact, command: list[str] | None, redactor: Redactor | None = None) -> Path:
+                 calls: list[np.ndarray], signal, exact, command: list[str] | None, redactor: Redactor | None = None,
+                 folds: list[int] | None = None) -> Path:
     """Write the record files of a finished decode into ``run_dir``, each atomically, everything
     written going through ``redactor``."""
     from .backends.replay import save_record
@@ -80,7 +81,7 @@ def write_record(run_dir: Path, *, data: bytes, backend, report, shots, seed, cr
     run_dir = Path(run_dir)
     atomic_write(run_dir / "input.qinr", data)
     conf = None if report.readout_confusion is None else np.array(report.readout_confusion)
-    save_record(run_dir / "results.npz", calls, conf)
+    save_record(run_dir / "results.npz", calls, conf, folds)
     from .signal import output_suffixes
 
     out = save_signal(signal, run_dir / ("decoded" + output_suffixes(signal.kind, signal.channels, len(signal.grid))[0]))

@@ -205,7 +205,12 @@ def test_encode_for_a_target_decodes_there_and_is_refused_elsewhere(rgb_png, tmp
     capsys.readouterr()
     assert main(["decode", str(q), "-o", str(tmp_path / "e.png"), "--backend", "torch.fake_fez"]) == 1
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "made for torch.fake_torino" in err and not (tmp_path / "e.png").exists()
+    assert err.count("\n") == 1 and "pinned to physical qubits" in err and "torch.fake_fez runs on fake_fez" in err
+    assert not (tmp_path / "e.png").exists()
+    assert main(["decode", str(q), "-o", str(tmp_path / "g.png"), "--backend", "braket.iqm_garnet", "--shots", "10",
+                 "--max-cost", "1000"]) == 1
+    assert "qubits of its own choosing" in capsys.readouterr().err
+    assert main(["decode", str(q), "-o", str(tmp_path / "s.png"), "--backend", "aer", "--shots", "10"]) == 0
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -215,6 +220,7 @@ def test_encode_for_a_target_decodes_there_and_is_refused_elsewhere(rgb_png, tmp
     (["--target", "aer.fake_fez", "--entangler", "device:aer.fake_torino"], "different devices"),
     (["--target", "braket.ionq_forte"], "no coupling map"),
     (["--target", "aer.fake_tornio"], "Did you mean"),
+    (["--target", "FakeProviderForBackendV2", "--entangler", "all"], "no fake backend"),
 ])
 def test_bad_placement_options_get_one_line(argv, message, rgb_png, tmp_path, capsys):
     assert main(["encode", str(rgb_png), "-o", str(tmp_path / "x.qinr"), "--qubits", "4", "--quiet", *argv]) == 1

@@ -78,6 +78,31 @@ def test_the_extrapolation_is_exact_for_a_straight_line():
     assert np.allclose(extrapolate(runs), p0)
 
 
+@pytest.mark.parametrize("device", ["FakeTorino", "FakeFez"])
+def test_a_routed_circuit_is_folded_after_routing_so_every_gate_and_swap_is_tripled(device):
+    """The paper's circuit needs SWAPs on a lattice: folding the transpiled circuit natively
+    scales every two-qubit gate, the router's included, exactly by the folding factor, keeps
+    the layout, and without the device's noise is the same circuit."""
+    from dataclasses import replace
+
+    from quinr.backends.device_model import build_program
+    from quinr.sim.device import DeviceEngine
+
+    spec = CircuitSpec(4, 8)
+    dev = fake_device(device)
+    base = transpile_for(dev, spec)
+    assert base.isa.count_ops()["cz"] > 2 * len(spec.pairs) * spec.n_layers_total  # routed
+    h, theta = (torch.from_numpy(a) for a in _inputs(spec))
+    ref = probabilities(spec, h, theta).numpy()
+    for fold in (3, 5):
+        tr = transpile_for(dev, spec.folded(fold))
+        assert tr.physical == base.physical
+        assert tr.isa.count_ops()["cz"] == fold * base.isa.count_ops()["cz"]
+        prog = build_program(dev, spec.folded(fold))
+        clean = replace(prog, ops=tuple(op for op in prog.ops if op.kind != "channel"), confusion=None)
+        assert np.max(np.abs(DeviceEngine(clean).probabilities(h, theta).numpy() - ref)) < 1e-12
+
+
 def test_a_folded_placed_circuit_keeps_its_layout_and_every_folded_gate_on_the_device():
     from quinr.backends.placement import place
 
@@ -99,8 +124,8 @@ def small_file(tmp_path_factory):
 
 
 def test_the_budget_prices_three_times_the_circuits_and_shots(small_file):
-    plain = budget(small_file, "braket.iqm_garnet", shots=1000)
-    zne = budget(small_file, "braket.iqm_garnet", shots=1000, mitigate="zne")
+    plain = budget(small_file, "ibm.torino", shots=1000)
+    zne = budget(small_file, "ibm.torino", shots=1000, mitigate="zne")
     assert zne.circuits == 3 * plain.circuits and zne.total_shots == 3 * plain.total_shots
     assert zne.tasks == 3 * plain.tasks and zne.cost == pytest.approx(3 * plain.cost)
     assert zne.mitigation == "zne"
@@ -108,11 +133,18 @@ def test_the_budget_prices_three_times_the_circuits_and_shots(small_file):
         budget(small_file, "braket", shots=1000, mitigate="readout+zne")
 
 
+def test_zne_is_refused_where_a_provider_compiler_could_undo_the_folding(small_file):
+    with pytest.raises(BackendError, match="merge a folded gate"):
+        budget(small_file, "braket.iqm_garnet", shots=1000, mitigate="zne")
+    assert budget(small_file, "braket.iqm_garnet", shots=1000, mitigate=None).circuits == 36
+
+
 def test_the_decode_on_a_billed_backend_is_guarded_at_three_times_the_cost(small_file, capsys):
-    one = budget(small_file, "braket.iqm_garnet", shots=1000).cost
+    one = budget(small_file, "ibm.torino", shots=1000).cost
     assert main(["decode", str(small_file), "-o", str(small_file.with_suffix(".png")), "--backend",
-                 "braket.iqm_garnet", "--shots", "1000", "--mitigate", "zne", "--max-cost", f"{2 * one:.2f}"]) != 0
-    assert "estimated" in capsys.readouterr().err
+                 "ibm.torino", "--shots", "1000", "--mitigate", "zne", "--max-cost", f"{2 * one:.2f}"]) != 0
+    err = capsys.readouterr().err
+    assert f"estimated cost {3 * one:.2f}" in err and "nothing was submitted" in err
 
 
 def test_zne_prediction_is_within_a_db_of_the_measured_mean(small_file, tmp_path):
@@ -140,7 +172,29 @@ def test_zne_pays_on_a_noisy_backend_and_a_zne_run_replays_identically(small_fil
     assert replay_record(tmp_path / "run")["identical"]
 
 
+def test_a_zne_record_replays_only_with_zne(small_file, tmp_path):
+    rec = tmp_path / "z.npz"
+    decode_on_backend(small_file, "torch.fake_torino", shots=300, seed=1, mitigate="zne", record=rec)
+    with pytest.raises(BackendError, match="was decoded with zero-noise extrapolation"):
+        decode_on_backend(small_file, "replay", shots=300, options={"record": str(rec)})
+    decode_on_backend(small_file, "replay", shots=300, options={"record": str(rec)}, mitigate="zne")
+    plain = tmp_path / "p.npz"
+    decode_on_backend(small_file, "torch.fake_torino", shots=300, seed=1, record=plain)
+    with pytest.raises(BackendError, match="was not decoded with zero-noise extrapolation"):
+        decode_on_backend(small_file, "replay", shots=300, options={"record": str(plain)}, mitigate="zne")
+
+
+def test_twirling_randomizations_divide_the_shots_so_none_are_added():
+    from quinr.backends.ibm import twirling_randomizations
+
+    for shots in (1, 97, 100, 1000, 2000, 4096, 4099):
+        k = twirling_randomizations(shots)
+        assert 1 <= k <= 32 and shots % k == 0
+    assert twirling_randomizations(4096) == 32
+
+
 def test_runtime_options_are_for_real_ibm_devices_only():
+    get_backend("aer.fake_torino", {"twirling": "false"})  # off is off
     with pytest.raises(BackendError, match="local mode"):
         get_backend("aer.fake_torino", {"twirling": "true"})
     with pytest.raises(BackendError, match="unknown option"):

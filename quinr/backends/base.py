@@ -113,6 +113,11 @@ class Driver(ABC):
         """The device's calibration reduced to a :class:`NoiseSpec` (device-backed drivers)."""
         raise BackendError(f"{self.device_name} has no device calibration to take a noise snapshot from")
 
+    def mitigation_problem(self, mitigate: str) -> str | None:
+        """Why this backend cannot run ``mitigate`` faithfully (e.g. a provider whose compiler may
+        merge a folded gate with its inverse), or None."""
+        return None
+
     def calibrated_device(self):
         """The Qiskit backend (coupling map and calibration, offline) this backend's circuits are
         laid out on, for placing a circuit made for it (:mod:`.placement`); None where there is
@@ -377,6 +382,9 @@ class Backend:
             raise BackendError(f"unknown mitigation {mitigate!r}; valid: {', '.join(MITIGATIONS)}")
         if uses_readout(mitigate) and not self.driver.knows_readout():
             raise self.no_readout_error()
+        problem = self.driver.mitigation_problem(mitigate or "")
+        if problem:
+            raise BackendError(f"backend {self.name}: {problem}")
 
     def no_readout_error(self) -> BackendError:
         return BackendError(f"backend {self.name} knows no readout error to mitigate; give its noise "

@@ -57,6 +57,12 @@ class BraketDeviceDriver(Driver):
     def remote_tasks(self) -> bool:
         return True
 
+    def mitigation_problem(self, mitigate: str) -> str | None:
+        if "zne" not in mitigate:  # the device's compiler may merge G^-1 G (verbatim boxes are not used)
+            return None
+        return ("its provider compiles circuits and may merge a folded gate with its inverse, so zero-noise "
+                "extrapolation would pay three times for nothing; quinr refuses it there")
+
     def submit(self, spec, h, theta, shots, seed, tags) -> str:  # pragma: no cover - past the credential check: network
         if shots is None:
             raise BackendError(f"{self.device_name}: QPUs return samples only; give --shots")

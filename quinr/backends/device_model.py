@@ -66,7 +66,12 @@ def transpile_for(device, spec: CircuitSpec, optimization_level: int = 1) -> Tra
     (``seed_transpiler=0``), scheduled ALAP, with both h and theta as parameters. Delays on
     qubits the circuit never uses are dropped (they wait in the ground state, where relaxation
     does nothing). A circuit with a pinned layout (made for a device: :mod:`.placement`) is
-    placed on exactly those qubits, or refused where the device cannot run it without routing."""
+    placed on exactly those qubits, or refused where the device cannot run it without routing.
+    A folded circuit (zero-noise extrapolation, ``spec.fold > 1``) is the unfolded circuit's
+    transpilation with every native gate folded *after* routing (:func:`fold_native`), so the
+    router's SWAPs are folded too and every gate's error is exactly ``fold`` times."""
+    if spec.fold > 1:
+        return fold_native(device, transpile_for(device, spec.folded(1), optimization_level), spec.fold)
     from qiskit.circuit import ParameterVector
     from qiskit.transpiler import generate_preset_pass_manager
 
@@ -96,6 +101,43 @@ def transpile_for(device, spec: CircuitSpec, optimization_level: int = 1) -> Tra
         raise BackendError(f"the transpiler moved the pinned layout {list(spec.layout)} to {list(physical)} on "
                            f"{device.name}: the decode would not run the circuit training saw")
     return Transpiled(isa, params, physical)
+
+
+def fold_native(device, tr: Transpiled, fold: int) -> Transpiled:
+    """``tr`` with every native gate G followed by ``(fold - 1) / 2`` pairs (barrier, G^-1,
+    barrier, G), on the same qubits, then scheduled again (ALAP). Inverses in the device's own
+    basis: rz(-t), x, cz and ecr are their own inverses up to sign, and sx^-1 = rz(pi) sx rz(pi)
+    up to a global phase."""
+    import math
+
+    from qiskit.circuit.library import RZGate
+    from qiskit.transpiler import PassManager
+    from qiskit.transpiler.passes import ALAPScheduleAnalysis, PadDelay
+
+    out = tr.isa.copy_empty_like()
+    for inst in tr.isa.data:
+        name, op, qargs = inst.operation.name, inst.operation, inst.qubits
+        if name == "delay":
+            continue
+        out.append(inst)
+        if name in _NO_OP or name in ("measure", "id", "reset"):
+            continue
+        if name == "sx":
+            inverse = [(RZGate(math.pi), qargs), (op, qargs), (RZGate(math.pi), qargs)]
+        elif name in ("x", "cz", "ecr", "rz"):
+            inverse = [(op.inverse(), qargs)]
+        else:
+            raise BackendError(f"zero-noise extrapolation folds the native gates rz, sx, x, cz and ecr; {name} is not one")
+        for _ in range((fold - 1) // 2):
+            out.barrier(qargs)
+            for g, q in inverse:
+                out.append(g, q)
+            out.barrier(qargs)
+            out.append(inst)
+    out = PassManager([ALAPScheduleAnalysis(target=device.target), PadDelay(target=device.target)]).run(out)
+    used = {q for inst in out.data if inst.operation.name not in _NO_OP for q in inst.qubits}
+    out.data = [inst for inst in out.data if inst.operation.name != "delay" or any(q in used for q in inst.qubits)]
+    return Transpiled(out, tuple(_source(p.name) for p in out.parameters), tr.physical)
 
 
 def _source(name: str) -> tuple[str, int]:
@@ -241,7 +283,8 @@ def fake_device(name: str):
 
         raise MissingSDKError("device models need qiskit-ibm-runtime: pip install qiskit-ibm-runtime") from None
     cls = getattr(fake_provider, name, None)
-    if cls is None or not name.startswith("Fake"):
+    if cls is None or not name.startswith("Fake") or not (isinstance(cls, type)
+                                                          and issubclass(cls, fake_provider.fake_backend.FakeBackendV2)):
         raise BackendError(f"no fake backend {name!r} in qiskit_ibm_runtime.fake_provider")
     return cls()
 

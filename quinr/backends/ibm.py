@@ -44,7 +44,7 @@ class IBMRuntimeDriver(Driver):
         if ("fake_device" in self.options) == ("ibm_backend" in self.options):
             raise BackendError("give fake_device or ibm_backend (one of them)")
         self._isa: dict[CircuitSpec, Transpiled] = {}  # per circuit (zero-noise extrapolation folds it)
-        if ("dynamical_decoupling" in self.options or "twirling" in self.options) and "fake_device" in self.options:
+        if (self.options.get("dynamical_decoupling") or self.options.get("twirling")) and "fake_device" in self.options:
             raise BackendError("dynamical_decoupling and twirling are applied by IBM's service on real devices; the "
                                "runtime's local mode (fake_device) does not run them, and quinr's device model could "
                                "not predict them, so they are refused here rather than silently ignored")
@@ -204,6 +204,10 @@ class IBMRuntimeDriver(Driver):
         if self.options.get("twirling"):
             sampler.options.twirling.enable_gates = True
             sampler.options.twirling.enable_measure = True
+            # randomizations that divide the shots: the runtime's "auto" rounds them up, which
+            # would run (and bill) more shots than the budget counted
+            sampler.options.twirling.num_randomizations = twirling_randomizations(shots)
+            sampler.options.twirling.shots_per_randomization = shots // twirling_randomizations(shots)
         return sampler.run([(tr.isa, tr.bind(h, theta), shots)]).job_id()
 
     def collect(self, task_id, spec, theta, rows):  # pragma: no cover - needs IBM credentials and network
@@ -228,6 +232,12 @@ class IBMRuntimeDriver(Driver):
         except Exception:  # noqa: BLE001 - the result is in hand; a record without usage is still a record
             seconds = None
         return _bitarray_probs(bits, spec.n_qubits), ({} if seconds is None else {"seconds": float(seconds)})
+
+
+def twirling_randomizations(shots: int, most: int = 32) -> int:
+    """The largest number of twirling randomizations, at most ``most`` (the runtime's default),
+    that divides ``shots``: the job then runs exactly the shots the budget counted."""
+    return max(k for k in range(1, min(most, shots) + 1) if shots % k == 0)
 
 
 def _bitarray_probs(bits, n: int) -> np.ndarray:

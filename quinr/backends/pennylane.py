@@ -79,6 +79,12 @@ class PennyLaneDriver(Driver):
     def device_name(self) -> str:
         return self.options["device"]
 
+    def mitigation_problem(self, mitigate: str) -> str | None:
+        if "zne" not in mitigate or self.options["device"] in LOCAL_DEVICES:
+            return None
+        return ("its provider compiles circuits and may merge a folded gate with its inverse, so zero-noise "
+                "extrapolation would pay three times for nothing; quinr refuses it there")  # a remote device compiles past qml.Barrier
+
     def run(self, spec: CircuitSpec, h: np.ndarray, theta: np.ndarray, shots: int | None, seed: int | None,
             report: ExecutionReport) -> np.ndarray:
         try:

@@ -180,10 +180,34 @@ def place(spec: CircuitSpec, target: str, entangler: str = "device") -> CircuitS
     best connected set of qubits, ``"linear"`` and ``"ring"`` a path or cycle of them (the layout
     pinned either way); ``"all"`` keeps the paper's entangler, which the transpiler routes, and
     records only the target."""
+    device = target_device(target)  # an unknown or unplaceable target is refused for every entangler
     if entangler == "all":
         return replace(spec, entangler="all", couplings=(), layout=(), target=target)
-    device = target_device(target)
     kind = "listed" if entangler == "device" else entangler
     chosen = choose_layout(device, spec.n_qubits, kind)
     return replace(spec, entangler=kind, couplings=chosen.pairs if kind == "listed" else (), layout=chosen.layout,
                    target=target)
+
+
+def _device_key(name: str) -> str:
+    """``fake_torino``, ``ibm_torino`` -> ``torino``: a snapshot and its device are one device."""
+    return name.removeprefix("fake_").removeprefix("ibm_").lower()
+
+
+def check_target(backend, spec: CircuitSpec) -> None:
+    """Refuse, before anything runs, a device backend that would not run a placed circuit as it
+    was made: another device than its target, or a QPU that chooses its own qubits. Simulators
+    run the circuit itself and ignore the placement."""
+    if not spec.layout:
+        return
+    device = backend.driver.calibrated_device()
+    made = f"this file's circuit is pinned to physical qubits {list(spec.layout)} of {spec.target or 'a device'}"
+    if device is None:
+        if backend.profile.kind == "qpu":
+            raise BackendError(f"{made}; {backend.name} places circuits on qubits of its own choosing, so it would not "
+                               "run the circuit training saw")
+        return
+    if spec.target:
+        want = target_device(spec.target)
+        if _device_key(want.name) != _device_key(device.name):
+            raise BackendError(f"{made} ({want.name}); {backend.name} runs on {device.name}")

@@ -21,13 +21,17 @@ from .base import Driver, ExecutionReport, Option
 MAX_RECORD_BYTES = 1 << 32
 
 
-def save_record(path: str | Path, calls: list[np.ndarray], readout_confusion: np.ndarray | None = None) -> Path:
-    """Write the raw probability arrays of a run's calls (in order) as a replay record (atomically)."""
+def save_record(path: str | Path, calls: list[np.ndarray], readout_confusion: np.ndarray | None = None,
+                folds: list[int] | None = None) -> Path:
+    """Write the raw probability arrays of a run's calls (in order) as a replay record (atomically),
+    with the folding factor of each call when the run extrapolated to zero noise."""
     from ..files import atomic_path
 
     p = Path(path)
     n_states = calls[0].shape[1]
     extra = {} if readout_confusion is None else {"readout_confusion": np.asarray(readout_confusion, np.float64)}
+    if folds is not None and any(f != 1 for f in folds):
+        extra["folds"] = np.asarray(folds, np.int64)
     with atomic_path(p) as tmp, tmp.open("wb") as f:
         np.savez(f, probs=np.concatenate(calls), calls=np.array([c.shape[0] for c in calls], np.int64),
                  n_qubits=np.int64(n_states.bit_length() - 1), **extra)
@@ -53,8 +57,9 @@ def load_record(path: str | Path) -> dict[str, np.ndarray]:
                 raise BackendError(f"replay record {path}: its arrays would take more than {MAX_RECORD_BYTES} bytes")
         with np.load(io.BytesIO(raw), allow_pickle=False) as z:
             data = {k: z[k] for k in ("probs", "calls", "n_qubits")}
-            if "readout_confusion" in z:
-                data["readout_confusion"] = z["readout_confusion"]
+            for key in ("readout_confusion", "folds"):
+                if key in z:
+                    data[key] = z[key]
     except (OSError, KeyError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         raise BackendError(f"cannot read replay record {path}: {exc}") from None
     probs, calls, n = data["probs"], data["calls"], data["n_qubits"]
@@ -64,6 +69,9 @@ def load_record(path: str | Path) -> dict[str, np.ndarray]:
     conf = data.get("readout_confusion")
     if conf is not None:
         ok = ok and conf.dtype.kind == "f" and conf.shape == (int(n), 2, 2) and bool(np.all(np.isfinite(conf)))
+    folds = data.get("folds")
+    if folds is not None:
+        ok = ok and folds.dtype.kind in "iu" and folds.shape == calls.shape and bool(np.all((folds >= 1) & (folds % 2 == 1)))
     if not ok:
         raise BackendError(f"replay record {path} is damaged: its arrays do not fit together")
     return data
@@ -96,6 +104,15 @@ class ReplayDriver(Driver):
     def knows_readout(self) -> bool:
         return "readout_confusion" in self._load()
 
+    def mitigation_problem(self, mitigate: str) -> str | None:
+        """A record of a zero-noise extrapolation holds three calls per model call: it replays
+        only with it, and a record without folded calls only without it."""
+        recorded = "folds" in self._load()
+        if recorded != ("zne" in mitigate):
+            return ("the record was " + ("" if recorded else "not ") + "decoded with zero-noise extrapolation; "
+                    "replay it with the mitigation it was decoded with")
+        return None
+
     def expectation(self, spec: CircuitSpec):
         raise NoDeviceModel("a replay returns what was recorded; predict on the backend that recorded it")
 
@@ -106,6 +123,11 @@ class ReplayDriver(Driver):
             raise BackendError(f"record has {int(d['n_qubits'])} qubits, the circuit {spec.n_qubits}")
         if self._cursor >= len(d["calls"]) or int(d["calls"][self._cursor]) != h.shape[0]:
             raise BackendError("the request does not match the recorded run (different file, crop or backend settings)")
+        recorded = int(d["folds"][self._cursor]) if "folds" in d else 1
+        if recorded != spec.fold:
+            raise BackendError("the request does not match the recorded run: it was "
+                               + ("decoded with --mitigate zne; replay it with the same mitigation" if recorded > 1
+                                  or "folds" in d else "not decoded with zero-noise extrapolation"))
         rows = int(d["calls"][self._cursor])
         out = d["probs"][self._row : self._row + rows]
         self._cursor += 1
