@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -29,6 +30,12 @@ from .sim.device import DeviceModel
 
 #: Coordinates per forward/backward chunk inside one full-batch step.
 TRAIN_CHUNK = 1 << 15
+#: The default batch rule (``batch_size="auto"``): full batch up to AUTO_FULL_BATCH coordinates,
+#: above it steps of AUTO_BATCH coordinates. A full-batch step of kodim02 (393,216 coordinates)
+#: costs about 6 s on two cores, so 500 of them take most of an hour; 500 steps of 4,096 take
+#: about two minutes and, with the best full-image checkpoint, lose little (docs/performance.md).
+AUTO_FULL_BATCH = 16384
+AUTO_BATCH = 4096
 
 
 @dataclass(frozen=True)
@@ -44,7 +51,11 @@ class TrainConfig:
             (decaying angles, biases or the output gain has no meaning for this model).
         schedule: "cosine" (to ``lr * final_lr_ratio``) or "constant".
         final_lr_ratio: end of the cosine schedule as a fraction of the start.
-        batch_size: coordinates per step; ``None`` = all of them (full batch).
+        batch_size: coordinates per step; ``None`` = all of them (full batch); ``"auto"`` (the
+            default) = full batch up to :data:`AUTO_FULL_BATCH` coordinates, else
+            :data:`AUTO_BATCH`.
+        time_budget: stop after this many seconds of training (the cosine schedule then runs on
+            elapsed time, ending when the budget does); ``None`` = run every step.
         eval_every: with mini-batches, measure the full-image loss this often for the best
             checkpoint (and at the last step).
         seed: seed of the initialisation and of mini-batch sampling.
@@ -66,7 +77,7 @@ class TrainConfig:
     weight_decay: float = 0.01
     schedule: str = "cosine"
     final_lr_ratio: float = 0.01
-    batch_size: int | None = None
+    batch_size: int | str | None = "auto"
     eval_every: int = 25
     seed: int = 0
     init_freq: float = 3.0
@@ -74,6 +85,7 @@ class TrainConfig:
     device: str = "cpu"
     noise: NoiseSpec | DeviceModel | str | None = None
     noise_mode: str = "global"
+    time_budget: float | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.noise, DeviceModel):
@@ -94,8 +106,12 @@ class TrainConfig:
             raise ConfigError("weight_decay must be >= 0")
         if self.schedule not in ("cosine", "constant"):
             raise ConfigError(f"schedule must be 'cosine' or 'constant', got {self.schedule!r}")
-        if self.batch_size is not None and self.batch_size < 1:
-            raise ConfigError("batch_size must be positive")
+        if self.batch_size != "auto" and self.batch_size is not None and (
+                isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1):
+            raise ConfigError(f"batch_size must be a positive integer, 'auto' or None (full batch), got {self.batch_size!r}")
+        if self.time_budget is not None and not (isinstance(self.time_budget, (int, float))
+                                                 and math.isfinite(self.time_budget) and self.time_budget > 0):
+            raise ConfigError(f"time_budget must be a positive number of seconds, got {self.time_budget!r}")
         if self.eval_every < 1:
             raise ConfigError("eval_every must be positive")
         check_seed(self.seed)
@@ -180,7 +196,9 @@ def fit(
     opt = torch.optim.AdamW(_param_groups(model, cfg))
     base_lrs = [g["lr"] for g in opt.param_groups]
     gen = torch.Generator(device="cpu").manual_seed(cfg.seed + 1)
-    full = cfg.batch_size is None or cfg.batch_size >= coords.shape[0]
+    batch = resolve_batch(cfg.batch_size, coords.shape[0])
+    full = batch is None
+    start, last, measured = time.perf_counter(), 0, -1
     best_loss, best_step, best_state = math.inf, -1, None
     losses: list[float] = []
     ev = train_evaluator(cfg)
@@ -192,7 +210,10 @@ def fit(
             best_state = copy.deepcopy(model.state_dict())
 
     for step in range(cfg.steps):
-        factor = _lr_factor(cfg, step)
+        elapsed = time.perf_counter() - start
+        if cfg.time_budget is not None and step > 0 and elapsed >= cfg.time_budget:
+            break
+        factor = _lr_factor(cfg, step, None if cfg.time_budget is None else elapsed / cfg.time_budget)
         for g, base in zip(opt.param_groups, base_lrs, strict=True):
             g["lr"] = base * factor
         opt.zero_grad(set_to_none=True)
@@ -200,25 +221,39 @@ def fit(
             loss = _full_loss(model, coords, values, True, ev)
             consider(loss, step)  # the loss of the weights before this update
         else:
-            idx = torch.randint(0, coords.shape[0], (cfg.batch_size,), generator=gen).to(device)
+            idx = torch.randint(0, coords.shape[0], (batch,), generator=gen).to(device)
             loss = _full_loss(model, coords[idx], values[idx], True, ev)
         if not math.isfinite(loss):
             raise ConfigError(f"training diverged at step {step} (loss {loss}); lower the learning rate")
         losses.append(loss)
         opt.step()
-        if not full and ((step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps):
-            consider(_full_loss(model, coords, values, False, ev), step + 1)
+        last = step + 1
+        if not full and (last % cfg.eval_every == 0 or last == cfg.steps):
+            consider(_full_loss(model, coords, values, False, ev), last)
+            measured = last
         if callback is not None:
             callback(StepInfo(step + 1, loss, best_loss, base_lrs[-1] * factor))
-    if full:
-        consider(_full_loss(model, coords, values, False, ev), cfg.steps)
+    if measured != last:  # the final weights (full batch, or a time budget's early stop)
+        consider(_full_loss(model, coords, values, False, ev), last)
     assert best_state is not None
     model.load_state_dict(best_state)
     return TrainResult(best_loss, best_step, losses)
 
 
-def _lr_factor(cfg: TrainConfig, step: int) -> float:
+def resolve_batch(batch_size: int | str | None, coordinates: int) -> int | None:
+    """Coordinates per step for ``coordinates`` in all (None: full batch), by the rule of
+    :class:`TrainConfig`'s ``batch_size``."""
+    if batch_size == "auto":
+        batch_size = None if coordinates <= AUTO_FULL_BATCH else AUTO_BATCH
+    return None if batch_size is None or batch_size >= coordinates else int(batch_size)
+
+
+def _lr_factor(cfg: TrainConfig, step: int, used: float | None = None) -> float:
+    """The schedule at ``step``; with a time budget, at the larger of the step's and the
+    elapsed time's share of the run."""
     if cfg.schedule == "constant" or cfg.steps == 1:
         return 1.0
     t = step / (cfg.steps - 1)
+    if used is not None:
+        t = min(1.0, max(t, used))
     return cfg.final_lr_ratio + (1.0 - cfg.final_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * t))

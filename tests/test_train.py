@@ -69,3 +69,31 @@ def test_divergence_is_reported_not_hidden():
     y = y * math.nan
     with pytest.raises(ConfigError, match="diverged"):
         fit(QuINR(ModelConfig(out_features=1, n_qubits=3, embed_dim=4)), c, y, TrainConfig(steps=2))
+
+
+def test_the_default_batch_rule_is_full_batch_for_small_signals_and_4096_above():
+    from quinr.train import AUTO_BATCH, AUTO_FULL_BATCH, resolve_batch
+
+    assert TrainConfig().batch_size == "auto"
+    assert resolve_batch("auto", 64) is None and resolve_batch("auto", AUTO_FULL_BATCH) is None
+    assert resolve_batch("auto", AUTO_FULL_BATCH + 1) == AUTO_BATCH
+    assert resolve_batch("auto", 393_216) == 4096
+    assert resolve_batch(None, 393_216) is None and resolve_batch(500, 100) is None and resolve_batch(50, 100) == 50
+    for bad in ("full", 0, -3, True, 2.5):  # None is full batch
+        with pytest.raises(ConfigError, match="batch_size"):
+            TrainConfig(batch_size=bad)
+
+
+def test_a_time_budget_stops_training_and_ends_the_schedule():
+    cfg = ModelConfig(in_features=2, out_features=1, n_qubits=3, embed_dim=4)
+    coords = torch.from_numpy(coordinates(6, 6))
+    values = (coords[:, :1] + 1) / 2
+    seen: list[StepInfo] = []
+    res = fit(QuINR(cfg, seed=0), coords, values, TrainConfig(steps=1_000_000, time_budget=0.5),
+              callback=seen.append)
+    assert 1 <= len(res.losses) < 1_000_000 and len(seen) == len(res.losses)
+    assert seen[-1].lr < 0.5 * TrainConfig().lr  # the cosine schedule ran on time, towards its end
+    assert 0 <= res.best_step <= len(res.losses)
+    for bad in (0, -1.0, math.nan, math.inf):
+        with pytest.raises(ConfigError, match="time_budget"):
+            TrainConfig(time_budget=bad)

@@ -48,6 +48,7 @@ def _cmd_encode(args: argparse.Namespace) -> int:
         weight_decay=args.weight_decay,
         schedule=args.schedule,
         batch_size=args.batch_size,
+        time_budget=args.time_budget,
         seed=args.seed,
         device=args.device,
         noise=None if noise is None else training_noise(noise),  # device=NAME resolved here, not in training
@@ -75,7 +76,8 @@ def _cmd_encode(args: argparse.Namespace) -> int:
     if res.noisy_psnr is not None:
         mode = "" if isinstance(train.noise, DeviceModel) else f", {train.noise_mode}"
         print(f"  noisy    {res.noisy_psnr:.2f} dB  decoded under the training noise ({train.noise.describe()}{mode})")
-    print(f"  time     {res.total_seconds:.1f} s  (training {res.train_seconds:.1f} s, best step {res.train.best_step})")
+    print(f"  time     {res.total_seconds:.1f} s  (training {res.train_seconds:.1f} s, {len(res.train.losses)} steps, best step "
+          f"{res.train.best_step})")
     return 0
 
 

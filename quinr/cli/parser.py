@@ -32,7 +32,10 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--lr-embed", type=float, default=None, help="learning rate of the sine layer (default: see docs)")
     g.add_argument("--weight-decay", type=float, default=d.weight_decay)
     g.add_argument("--schedule", choices=("cosine", "constant"), default=d.schedule)
-    g.add_argument("--batch-size", type=int, default=None, help="coordinates per step (default: full batch)")
+    g.add_argument("--batch-size", type=batch_size, default="auto", metavar="N|auto|full",
+                   help="coordinates per step (default auto: full batch up to 16,384 coordinates, else 4,096)")
+    g.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
+                   help="stop training after this long (the learning-rate schedule runs on time)")
     g.add_argument("--seed", type=int, default=d.seed, help="seed of initialisation and sampling")
     g.add_argument("--device", default=d.device, help="torch device for training: cpu or cuda")
     g.add_argument("--bits", default="16", help="bits per stored weight (default 16), or auto[:DB]: per-tensor "
@@ -49,6 +52,15 @@ def _add_max_pixels(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-pixels", type=int, default=None, metavar="N",
                    help=f"refuse signals larger than N pixels, checked before they are decoded (default "
                         f"{DEFAULT_MAX_PIXELS}, at most {MAX_PIXELS})")
+
+
+def batch_size(text: str) -> int | str | None:
+    if text in ("auto", "full"):
+        return None if text == "full" else "auto"
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of coordinates, auto or full, got {text!r}") from None
 
 
 def int_list(text: str) -> list[int]:
