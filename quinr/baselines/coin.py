@@ -71,8 +71,9 @@ class CoinResult:
 
 
 def encode(signal: Signal, config: str = "5x20", *, iters: int = 50_000, lr: float = 2e-4, seed: int = 0,
-           callback=None) -> CoinResult:
-    """Fit COIN to ``signal`` and write its file; PSNR and bpp are measured on that file."""
+           callback=None, device: str = "cpu") -> CoinResult:
+    """Fit COIN to ``signal`` (on the torch ``device``) and write its file; PSNR and bpp are
+    measured on that file."""
     if config not in COIN_CONFIGS:
         raise ConfigError(f"unknown COIN configuration {config!r}; valid: {', '.join(COIN_CONFIGS)}")
     if iters < 2:
@@ -80,9 +81,9 @@ def encode(signal: Signal, config: str = "5x20", *, iters: int = 50_000, lr: flo
     layers, width = COIN_CONFIGS[config]
     h, w, c = signal.shape
     torch.manual_seed(seed)
-    net = Siren(layers, width, c, seed=seed)
-    coords = torch.from_numpy(coordinates(h, w))
-    target = torch.from_numpy(signal.normalized().reshape(-1, c))
+    net = Siren(layers, width, c, seed=seed).to(device)
+    coords = torch.from_numpy(coordinates(h, w)).to(device)
+    target = torch.from_numpy(signal.normalized().reshape(-1, c)).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     best, best_iter, best_state = -math.inf, -1, None
     for it in range(iters):
@@ -102,7 +103,7 @@ def encode(signal: Signal, config: str = "5x20", *, iters: int = 50_000, lr: flo
             callback(it + 1, float(loss))
     assert best_state is not None
     net.load_state_dict(best_state)
-    data = write(net, signal, layers, width)
+    data = write(net.cpu(), signal, layers, width)
     decoded = decode(data)
     return CoinResult(data, decoded, 8.0 * len(data) / signal.pixels, psnr(signal, decoded),
                       sum(p.numel() for p in net.parameters()), iters, best_iter)
