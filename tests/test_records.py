@@ -83,3 +83,17 @@ def test_option_redaction_and_cli_replay(tmp_path, capsys):
     assert main(["replay", str(tmp_path / "r")]) == 0 and "identical" in capsys.readouterr().out
     (tmp_path / "r" / "metrics.json").write_text(json.dumps({"psnr_vs_exact_decode": 1.0}))
     assert main(["replay", str(tmp_path / "r")]) == 1 and "DIFFERENT" in capsys.readouterr().out
+
+
+def test_replaying_a_glob_of_the_records_folder_skips_its_readme(tmp_path, capsys):
+    import shutil
+
+    from quinr.cli import main
+
+    rec = tmp_path / "rec"
+    shutil.copytree(RECORDS[0], rec)
+    (tmp_path / "README.md").write_text("# records\n")
+    assert main(["replay", str(rec), str(tmp_path / "README.md")]) == 0
+    out = capsys.readouterr().out
+    assert "README.md: skipped (a file, not a run record)" in out and f"{rec}: identical" in out
+    assert main(["replay", str(tmp_path / "README.md")]) == 1  # named alone, it is an error

@@ -128,7 +128,12 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     from ..hardware import replay_record
 
     bad = 0
-    for path in args.record:
+    paths = list(args.record)
+    if len(paths) > 1:  # a glob such as hardware_runs/* also matches the folder's README
+        for path in [p for p in paths if Path(p).is_file()]:
+            print(f"{path}: skipped (a file, not a run record)")
+            paths.remove(path)
+    for path in paths:
         res = replay_record(path)
         rec, rep = res["recorded"], res["replayed"]
         status = "identical" if res["identical"] else "DIFFERENT"
