@@ -57,6 +57,6 @@ def test_one_dimensional_decodes_on_a_backend_with_budget_and_record(tones, tmp_
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert manifest["outputs"]["decoded"] == "decoded.npy" and manifest["crop"] == [10, 40]
     assert main(["replay", str(tmp_path / "run")]) == 0 and "identical" in capsys.readouterr().out
-    assert main(["budget", str(q), "--backend", "braket.iqm_garnet", "--shots", "100", "--max-cost", "1", "--json"]) == 0
+    assert main(["budget", str(q), "--backend", "braket.iqm_garnet", "--shots", "100", "--max-cost", "1", "--json"]) == 1
     est = json.loads(capsys.readouterr().out)
     assert est["circuits"] == 300 and not est["within_budget"] and "--crop 0," in est["fits"]

@@ -66,9 +66,10 @@ def _cmd_budget(args: argparse.Namespace) -> int:
                       reference=args.reference, crop=args.crop, scale=args.scale, max_cost=args.max_cost,
                       max_pixels=args.max_pixels, options=parse_options(args.option), mitigate=args.mitigate,
                       samples=samples)
+    over = 0 if est.within_budget else 1  # the report is printed; the exit code says "does not fit"
     if args.json:
         print(json.dumps(est.to_dict(), indent=2))
-        return 0
+        return over
     shots = "exact" if est.shots is None else f"{est.shots}"
     print(f"{args.input} on {est.backend} ({est.device})")
     print(f"  circuits          {est.circuits}")
@@ -84,7 +85,7 @@ def _cmd_budget(args: argparse.Namespace) -> int:
     if est.max_cost is not None:
         verdict = "within" if est.within_budget else "OVER"
         print(f"  budget            {verdict} --max-cost {est.max_cost:.2f}" + (f"; fits: {est.fits}" if est.fits else ""))
-    return 0
+    return over
 
 
 def prediction_lines(vs_exact, vs_ref, shots_only, source: str, coordinates: int, shots, reference) -> list[str]:
