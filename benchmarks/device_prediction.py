@@ -18,7 +18,6 @@ Falls back to synthetic signals where the shared data are absent.
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 import warnings
@@ -26,32 +25,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from windows import append_row, read_rows, signals
 
 warnings.filterwarnings("ignore")
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data"
-
-
-def signals() -> dict:
-    from quinr.lidar import project, read_kitti_bin
-    from quinr.signal import Signal, SignalKind, load_signal
-
-    out = {}
-    kod = DATA / "kodak" / "kodim02.png"
-    if kod.exists():
-        img = load_signal(kod).data[256:264, 384:392]
-    else:
-        rng = np.random.default_rng(0)
-        img = (rng.random((8, 8, 3)) * 255).astype(np.uint8)
-    out["kodim02 8x8"] = Signal(np.ascontiguousarray(img), SignalKind.U8, 0.0, 255.0)
-    scan = DATA / "kitti" / "seq00_000000.bin"
-    if scan.exists():
-        rng_img = project(read_kitti_bin(scan))[30:34, 508:524].astype(np.float32)
-    else:
-        rng_img = np.abs(np.random.default_rng(1).normal(20, 5, (4, 16))).astype(np.float32)
-    out["KITTI 16x4"] = Signal(np.ascontiguousarray(rng_img[..., None]), SignalKind.F32,
-                               float(rng_img.min()), float(rng_img.max()))
-    return out
 
 
 def run_row(name, sig, nq, device, training, args, steps, tmp) -> dict:
@@ -138,12 +114,11 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=16, help="batch of device-aware training at Nq >= 8")
     args = ap.parse_args()
     if args.table:
-        table([json.loads(line) for line in Path(args.table).read_text().splitlines() if line.strip()])
+        table(read_rows(args.table))
         return
     torch.set_num_threads(2)
     out = Path(args.out)
-    done = {(r["signal"], r["nq"], r["device"], r["training"])
-            for r in (json.loads(x) for x in (out.read_text().splitlines() if out.exists() else []) if x.strip())}
+    done = {(r["signal"], r["nq"], r["device"], r["training"]) for r in read_rows(out)}
     with tempfile.TemporaryDirectory() as tmp:
         for name, sig in signals().items():
             for nq in map(int, args.qubits.split(",")):
@@ -153,13 +128,12 @@ def main() -> None:
                             continue
                         steps = args.steps8 if (nq >= 8 and training == "device-aware") else args.steps
                         row = run_row(name, sig, nq, device, training, args, steps, tmp)
-                        with out.open("a") as f:
-                            f.write(json.dumps(row) + "\n")
+                        append_row(out, row)
                         r = row["rows"]["none"]
                         print(f"{name} Nq {nq} {device} {training}: predicted {r['predicted_vs_exact']:.2f}, measured "
                               f"{np.mean(r['measured_vs_exact']):.2f} dB (train {row['train_s']:.0f} s, decode "
                               f"{row['decode_s']:.0f} s)", flush=True)
-    table([json.loads(line) for line in out.read_text().splitlines() if line.strip()])
+    table(read_rows(out))
 
 
 if __name__ == "__main__":

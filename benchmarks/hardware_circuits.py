@@ -30,14 +30,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import statistics
 import time
 import warnings
 from pathlib import Path
 
+from windows import append_row, read_rows, signals
+
 warnings.filterwarnings("ignore")
-ROOT = Path(__file__).resolve().parents[1]
 
 #: IonQ Forte's published figures (single-qubit 99.98 %, two-qubit 99.6 %, SPAM about 0.5 %),
 #: as a noise spec: an all-to-all trapped-ion device.
@@ -45,20 +45,12 @@ IONQ = "depolarizing=0.0002,depolarizing2=0.004,readout=0.005"
 CONFIGS = ("paper", "paper+device", "device", "target", "linear+target")
 
 
-def signals() -> dict:
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("device_prediction", ROOT / "benchmarks" / "device_prediction.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.signals()
-
-
 def network(config: str, nq: int, device: str, channels: int):
     """The ModelConfig of a configuration, and the training noise."""
     from quinr import ModelConfig
     from quinr.backends.placement import place
     from quinr.circuit import CircuitSpec
+    from quinr.header import pack_placement
 
     paper = ModelConfig(n_qubits=nq, embed_dim=2 * nq, out_features=channels)
     fake = f"Fake{device}"
@@ -73,8 +65,7 @@ def network(config: str, nq: int, device: str, channels: int):
         spec = place(CircuitSpec(nq, 2 * nq), fake, "linear" if config.startswith("linear") else "device")
     # the embedding size whose network holds as many weights as the paper's, less the
     # placement's bytes (pairs, target, layout) at 12 bits a weight: equal file size
-    placement = 3 + (1 + 2 * len(spec.pairs) if spec.entangler == "listed" else 0) + len(spec.target) + 2 * len(spec.layout)
-    goal = paper.n_params() - round(8 * placement / 12)
+    goal = paper.n_params() - round(8 * len(pack_placement(spec)) / 12)
     cfg = min((ModelConfig(out_features=channels, spec=dataclasses.replace(spec, embed_dim=m)) for m in range(1, 8 * nq)),
               key=lambda c: (abs(c.n_params() - goal), c.embed_dim))
     noise = None if config == "device" else (IONQ if device == "IonQ" else f"device={fake}")
@@ -196,7 +187,7 @@ def main() -> None:
     ap.add_argument("--figure", default=None, metavar="PNG", help="also draw the rows (with --table or after a run)")
     args = ap.parse_args()
     if args.table:
-        rows = [json.loads(line) for line in Path(args.table).read_text().splitlines() if line.strip()]
+        rows = read_rows(args.table)
         table(rows)
         if args.figure:
             figure(rows, args.figure)
@@ -205,11 +196,7 @@ def main() -> None:
 
     torch.set_num_threads(2)
     out = Path(args.out or "hardware_circuits.jsonl")
-    done = set()
-    if out.exists():
-        for line in out.read_text().splitlines():
-            r = json.loads(line)
-            done.add((r["signal"], r["nq"], r["device"], r["config"]))
+    done = {(r["signal"], r["nq"], r["device"], r["config"]) for r in read_rows(out)}
     sigs = signals()
     for name in args.signals.split(","):
         for nq in (int(q) for q in args.qubits.split(",")):
@@ -220,12 +207,11 @@ def main() -> None:
                     if device == "IonQ" and config in ("device", "linear+target"):
                         continue  # all-to-all: nothing to place
                     row = run_row(name, sigs[name], nq, device, config, args)
-                    with out.open("a") as f:
-                        f.write(json.dumps(row) + "\n")
+                    append_row(out, row)
                     print(f"{name} Nq {nq} {device} {config}: exact {row['exact']:.2f}, device {row['device_none']:.2f} "
                           f"dB, {row['bytes']} bytes (train {row['train_s']:.0f} s, decode {row['decode_s']:.0f} s)",
                           flush=True)
-    rows = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
+    rows = read_rows(out)
     table(rows)
     if args.figure:
         figure(rows, args.figure)

@@ -16,22 +16,14 @@ rows run in seconds; any catalogue backend with shots can be given.
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import json
 import statistics
 import warnings
 from pathlib import Path
 
+from windows import append_row, read_rows, signals
+
 warnings.filterwarnings("ignore")
-ROOT = Path(__file__).resolve().parents[1]
 MITIGATIONS = ("none", "readout", "zne", "readout+zne")
-
-
-def signals() -> dict:
-    spec = importlib.util.spec_from_file_location("device_prediction", ROOT / "benchmarks" / "device_prediction.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.signals()
 
 
 def run(name, sig, nq, backend, args) -> dict:
@@ -93,25 +85,23 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=300)
     args = ap.parse_args()
     if args.table:
-        table([json.loads(line) for line in Path(args.table).read_text().splitlines() if line.strip()])
+        table(read_rows(args.table))
         return
     import torch
 
     torch.set_num_threads(2)
     out = Path(args.out)
-    done = {(r["signal"], r["nq"], r["backend"]) for r in
-            (json.loads(line) for line in (out.read_text().splitlines() if out.exists() else []) if line.strip())}
+    done = {(r["signal"], r["nq"], r["backend"]) for r in read_rows(out)}
     for name, sig in signals().items():
         for nq in (int(q) for q in args.qubits.split(",")):
             for backend in args.backends.split(","):
                 if (name, nq, backend) in done:
                     continue
                 row = run(name, sig, nq, backend, args)
-                with out.open("a") as f:
-                    f.write(json.dumps(row) + "\n")
+                append_row(out, row)
                 print(f"{name} Nq {nq} {backend}: " + ", ".join(
                     f"{m} {statistics.mean(x['measured']):.2f}" for m, x in row["rows"].items()), flush=True)
-    table([json.loads(line) for line in out.read_text().splitlines() if line.strip()])
+    table(read_rows(out))
 
 
 if __name__ == "__main__":

@@ -148,7 +148,7 @@ def write(header: Header, tensors: list[QuantizedTensor], version: int | None = 
     else:
         stream = laplace_encode(coded) if coded else b""
         tail = _COUNT.pack(len(stream)) + stream if coded else b""
-    placement = pack_placement(header) if version >= 4 else b""
+    placement = pack_placement(m.spec) if version >= 4 else b""
     body = MAGIC + bytes([version]) + pack_header(header) + placement + b"".join(table) + _pack_mixed(raw) + tail
     return body + struct.pack(">I", zlib.crc32(body))
 

@@ -31,6 +31,7 @@ from .circuit import (
     MAX_QUBITS,
     MAX_REUPLOADS,
     MAX_TARGET_NAME,
+    CircuitSpec,
 )
 from .config import MAX_BLOCKS, MAX_W0, ModelConfig
 from .errors import BitstreamError, ConfigError
@@ -151,11 +152,10 @@ def pack(header: Header) -> bytes:
     return FIXED.pack(*(values[f.name] for f in FIELDS))
 
 
-def pack_placement(header: Header) -> bytes:
-    """Version 4's placement bytes: u8 entangler id (:data:`~quinr.circuit.ENTANGLERS` order);
-    for a listed entangler u8 P and P pairs of u8 (i, j); u8 L and the target's L ASCII bytes;
-    u8 K (0 or Nq) and K u16 physical qubits, wire 0 first."""
-    spec = header.model.spec
+def pack_placement(spec: CircuitSpec) -> bytes:
+    """Version 4's placement bytes of a circuit: u8 entangler id (:data:`~quinr.circuit.ENTANGLERS`
+    order); for a listed entangler u8 P and P pairs of u8 (i, j); u8 L and the target's L ASCII
+    bytes; u8 K (0 or Nq) and K u16 physical qubits, wire 0 first."""
     out = bytes([ENTANGLERS.index(spec.entangler)])
     if spec.entangler == "listed":
         out += bytes([len(spec.couplings)]) + b"".join(bytes(p) for p in spec.couplings)

@@ -46,13 +46,17 @@ MITIGATIONS = ("readout", "zne", "readout+zne")
 ZNE_SCALES = (1, 3, 5)
 
 
-def scales_of(mitigate: str | None) -> tuple[int, ...]:
-    """The folding factors a decode with ``mitigate`` runs every circuit at."""
-    return ZNE_SCALES if mitigate is not None and "zne" in mitigate.split("+") else (1,)
+def uses_zne(mitigate: str | None) -> bool:
+    return bool(mitigate) and "zne" in mitigate.split("+")
 
 
 def uses_readout(mitigate: str | None) -> bool:
-    return mitigate is not None and "readout" in mitigate.split("+")
+    return bool(mitigate) and "readout" in mitigate.split("+")
+
+
+def scales_of(mitigate: str | None) -> tuple[int, ...]:
+    """The folding factors a decode with ``mitigate`` runs every circuit at."""
+    return ZNE_SCALES if uses_zne(mitigate) else (1,)
 
 
 def zne_weights(scales: tuple[int, ...] = ZNE_SCALES) -> np.ndarray:

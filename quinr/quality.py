@@ -44,7 +44,7 @@ import torch
 
 from .errors import ConfigError
 from .expectation import Expectation
-from .mitigation import mitigate_runs, scales_of, uses_readout
+from .mitigation import mitigate_runs, scales_of, uses_readout, uses_zne
 from .signal import Signal, SignalKind, peak_value
 
 #: Elements per block of the windowed expectation (bounds memory).
@@ -276,7 +276,7 @@ class Predictor:
         shots_only = None if shots is None else psnr_from_mse(expected_mse(self.full, shots), self.full.peak)
         if self.expectation is None:
             return Prediction(None, None, shots_only, f"no device model: {self.no_model}", 0)
-        if self.noise_free and not (shots is not None and len(scales_of(mitigate)) > 1):
+        if self.noise_free and not (shots is not None and uses_zne(mitigate)):
             # the decode samples its own exact probabilities (zero-noise extrapolation of shots
             # on a noise-free backend only adds variance: modelled below, like a device's)
             if mitigate is not None and (uses_readout(mitigate) or shots is not None):

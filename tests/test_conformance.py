@@ -80,7 +80,7 @@ def test_the_conformance_files_cover_every_feature():
         seen["bits"].update(hdr.bits_of())
         seen["entangler"].add(m.spec.entangler)
         seen["placed"].add((bool(m.spec.target), bool(m.spec.layout)))
-        off = 41 + (len(pack_placement(hdr)) if hdr.version >= 4 else 0)
+        off = 41 + (len(pack_placement(hdr.model.spec)) if hdr.version >= 4 else 0)
         if hdr.version > 1:
             for _ in m.tensor_shapes():
                 model = data[off] >> 5

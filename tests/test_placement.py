@@ -115,7 +115,7 @@ def _forge_placement(placement: bytes) -> bytes:
     data = (CONFORMANCE / "c17_v4_linear.qinr").read_bytes()
     hdr = bitstream.read(data).header
     start = 41
-    end = start + len(pack_placement(hdr))
+    end = start + len(pack_placement(hdr.model.spec))
     body = data[:start] + placement + data[end:-4]
     return body + struct.pack(">I", zlib.crc32(body))
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..circuit import CircuitSpec
 from ..errors import BackendError, MissingSDKError, TaskFailedError
+from ..mitigation import uses_zne
 from ..noise import NoiseSpec
 from .base import Driver, ExecutionReport, counts_to_probs
 from .braket_local import BRAKET_OPTIONS, build_circuit
@@ -58,7 +59,7 @@ class BraketDeviceDriver(Driver):
         return True
 
     def mitigation_problem(self, mitigate: str) -> str | None:
-        if "zne" not in mitigate:  # the device's compiler may merge G^-1 G (verbatim boxes are not used)
+        if not uses_zne(mitigate):  # the device's compiler may merge G^-1 G (verbatim boxes are not used)
             return None
         return ("its provider compiles circuits and may merge a folded gate with its inverse, so zero-noise "
                 "extrapolation would pay three times for nothing; quinr refuses it there")

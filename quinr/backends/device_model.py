@@ -90,10 +90,7 @@ def transpile_for(device, spec: CircuitSpec, optimization_level: int = 1) -> Tra
     qc.measure_all()
     pm = generate_preset_pass_manager(backend=device, optimization_level=optimization_level, seed_transpiler=0,
                                       scheduling_method="alap", initial_layout=initial)
-    isa = pm.run(qc)
-    used = {q for inst in isa.data if inst.operation.name not in _NO_OP for q in inst.qubits}
-    isa.data = [inst for inst in isa.data
-                if inst.operation.name != "delay" or any(q in used for q in inst.qubits)]
+    isa = _without_idle_delays(pm.run(qc))
     virtual = isa.layout.final_index_layout() if isa.layout is not None else list(range(spec.n_qubits))
     params = tuple(_source(p.name) for p in isa.parameters)
     physical = tuple(virtual[n - 1 - w] for w in range(n))
@@ -134,10 +131,17 @@ def fold_native(device, tr: Transpiled, fold: int) -> Transpiled:
                 out.append(g, q)
             out.barrier(qargs)
             out.append(inst)
-    out = PassManager([ALAPScheduleAnalysis(target=device.target), PadDelay(target=device.target)]).run(out)
-    used = {q for inst in out.data if inst.operation.name not in _NO_OP for q in inst.qubits}
-    out.data = [inst for inst in out.data if inst.operation.name != "delay" or any(q in used for q in inst.qubits)]
+    out = _without_idle_delays(PassManager([ALAPScheduleAnalysis(target=device.target),
+                                            PadDelay(target=device.target)]).run(out))
     return Transpiled(out, tuple(_source(p.name) for p in out.parameters), tr.physical)
+
+
+def _without_idle_delays(circ):
+    """``circ`` without the delays of qubits it never uses (they wait in the ground state, where
+    relaxation does nothing)."""
+    used = {q for inst in circ.data if inst.operation.name not in _NO_OP for q in inst.qubits}
+    circ.data = [inst for inst in circ.data if inst.operation.name != "delay" or any(q in used for q in inst.qubits)]
+    return circ
 
 
 def _source(name: str) -> tuple[str, int]:

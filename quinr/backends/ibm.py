@@ -206,8 +206,9 @@ class IBMRuntimeDriver(Driver):
             sampler.options.twirling.enable_measure = True
             # randomizations that divide the shots: the runtime's "auto" rounds them up, which
             # would run (and bill) more shots than the budget counted
-            sampler.options.twirling.num_randomizations = twirling_randomizations(shots)
-            sampler.options.twirling.shots_per_randomization = shots // twirling_randomizations(shots)
+            k = twirling_randomizations(shots)
+            sampler.options.twirling.num_randomizations = k
+            sampler.options.twirling.shots_per_randomization = shots // k
         return sampler.run([(tr.isa, tr.bind(h, theta), shots)]).job_id()
 
     def collect(self, task_id, spec, theta, rows):  # pragma: no cover - needs IBM credentials and network

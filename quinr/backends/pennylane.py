@@ -17,6 +17,7 @@ import numpy as np
 
 from ..circuit import BARRIER, CircuitSpec, Op, lower
 from ..errors import BackendError, MissingSDKError
+from ..mitigation import uses_zne
 from ..noise import readout_kraus, two_qubit_depolarizing_kraus
 from .base import NOISE_OPTION, Driver, ExecutionReport, Option
 
@@ -80,7 +81,7 @@ class PennyLaneDriver(Driver):
         return self.options["device"]
 
     def mitigation_problem(self, mitigate: str) -> str | None:
-        if "zne" not in mitigate or self.options["device"] in LOCAL_DEVICES:
+        if not uses_zne(mitigate) or self.options["device"] in LOCAL_DEVICES:
             return None
         return ("its provider compiles circuits and may merge a folded gate with its inverse, so zero-noise "
                 "extrapolation would pay three times for nothing; quinr refuses it there")  # a remote device compiles past qml.Barrier

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..circuit import CircuitSpec
 from ..errors import BackendError, NoDeviceModel
+from ..mitigation import uses_zne
 from .base import Driver, ExecutionReport, Option
 
 #: Largest replay record read (bytes): far above any decode quinr can make, far below a crafted bomb.
@@ -108,7 +109,7 @@ class ReplayDriver(Driver):
         """A record of a zero-noise extrapolation holds three calls per model call: it replays
         only with it, and a record without folded calls only without it."""
         recorded = "folds" in self._load()
-        if recorded != ("zne" in mitigate):
+        if recorded != uses_zne(mitigate):
             return ("the record was " + ("" if recorded else "not ") + "decoded with zero-noise extrapolation; "
                     "replay it with the mitigation it was decoded with")
         return None

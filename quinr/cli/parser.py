@@ -95,6 +95,7 @@ def _crop(text: str) -> tuple[int, ...]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from ..mitigation import MITIGATIONS
     from ..version import __version__
 
     parser = argparse.ArgumentParser(prog="quinr", description="Quantum implicit neural compression (quINR).")
@@ -129,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     dec.add_argument("--noise", default=None, metavar="SPEC", help="run the backend under this noise (same as -O noise=SPEC)")
     dec.add_argument("--run-dir", default=None, metavar="DIR",
                      help="checkpoint every finished chunk here; rerunning with the same DIR resumes, never resubmits")
-    dec.add_argument("--mitigate", choices=("readout", "zne", "readout+zne"), default=None,
+    dec.add_argument("--mitigate", choices=MITIGATIONS, default=None,
                      help="readout: invert the backend's readout calibration; zne: zero-noise extrapolation (every "
                           "circuit also run with its gates folded 3 and 5 times: 3x the circuits and shots); both")
     _add_max_pixels(dec)
@@ -150,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     bud.add_argument("--max-cost", type=float, default=None, help="say whether it fits, and what crop/scale would")
     bud.add_argument("-O", "--option", action="append", default=[], metavar="KEY=VALUE",
                      help="backend option (repeatable), as the decode will give it")
-    bud.add_argument("--mitigate", choices=("readout", "zne", "readout+zne"), default=None,
+    bud.add_argument("--mitigate", choices=MITIGATIONS, default=None,
                      help="price and predict the decode with this mitigation")
     bud.add_argument("--predict-samples", type=int, default=None, metavar="N",
                      help="coordinates the noise prediction evaluates (default 2048, a seeded subset)")
