@@ -1,10 +1,17 @@
-"""Simulator speed: quinr's torch statevector vs PennyLane default.qubit, side by side in one run.
+"""Simulator speed, side by side in one run: quinr's torch statevector (its hand-written adjoint
+backward and plain autograd), PennyLane default.qubit (backprop), lightning.qubit (adjoint) and
+TorchQuantum.
 
-Circuit: Nq = 8, M = 24, R = 2, E = 1, exact probabilities of all 256 basis states, random h and
-theta. default.qubit runs with the torch interface, backprop and parameter broadcasting (float64,
-which is what it takes; float32 gives it no speed-up). Each cell is the median of several calls
-after one warm-up call. The last rows decode a 768x512 RGB image at Nq = 10 with the exact
-simulator in a fresh process and report its peak resident memory.
+Circuit: Nq = 8, M = 24, R = 2, E = 1, random h and theta; "all" = exact probabilities of all 256
+basis states, "last 3" = the model's three outputs. default.qubit runs with the torch interface,
+backprop and parameter broadcasting (float64, which is what it takes; float32 gives it no
+speed-up); lightning.qubit with its adjoint method. Each cell is the median of several calls after
+one warm-up call, and the rows that compare quinr's own paths measure them in alternating turns.
+TorchQuantum (torchquantum-ng) pins other versions of torch and numpy, so it runs in its own
+virtual environment (``--tq-python PATH``, or ``benchmarks/.tq-venv`` created with pip when the
+network allows); without one its column is skipped with the reason. Peak memory of one training
+step is measured in fresh processes. The last rows decode a 768x512 RGB image at Nq = 10 with the
+exact simulator in a fresh process and report its peak resident memory.
 
     python benchmarks/simulator.py            # full table (default.qubit at 65536 takes ~1 min)
     python benchmarks/simulator.py --quick    # skip the 65536-coordinate default.qubit row
@@ -14,11 +21,13 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import platform
 import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import torch
 from pennylane_baseline import paper_circuit
@@ -27,6 +36,7 @@ from quinr.circuit import CircuitSpec
 from quinr.sim import probabilities
 
 SPEC = CircuitSpec(n_qubits=8, embed_dim=24, reuploads=2, layers=1)
+HERE = Path(__file__).resolve().parent
 
 
 def median_time(fn, repeats: int) -> float:
@@ -39,22 +49,36 @@ def median_time(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
-def inputs(batch: int, dtype: torch.dtype, grad: bool):
+def in_turns(fns: dict, repeats: int) -> dict:
+    """Median seconds of each callable, measured in alternating turns (one warm-up each)."""
+    for fn in fns.values():
+        fn()
+    times: dict = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def inputs(batch: int, dtype: torch.dtype, grad: bool, spec: CircuitSpec = SPEC):
     g = torch.Generator().manual_seed(batch)
-    h = (torch.rand(batch, SPEC.embed_dim, generator=g, dtype=dtype) * 2 - 1).requires_grad_(grad)
-    theta = (torch.rand(SPEC.n_theta, generator=g, dtype=dtype) * 2 * math.pi).requires_grad_(grad)
-    weights = torch.rand(batch, SPEC.n_states, generator=g, dtype=dtype)
+    h = (torch.rand(batch, spec.embed_dim, generator=g, dtype=dtype) * 2 - 1).requires_grad_(grad)
+    theta = (torch.rand(spec.n_theta, generator=g, dtype=dtype) * 2 * math.pi).requires_grad_(grad)
+    weights = torch.rand(batch, spec.n_states, generator=g, dtype=dtype)
     return h, theta, weights
 
 
-def quinr_call(batch: int, backward: bool, last: int | None = None):
-    h, theta, w = inputs(batch, torch.float32, backward)
+def quinr_call(batch: int, backward: str | None, last: int | None = None):
+    """backward: None (forward only, no autograd), "adjoint" or "autograd"."""
+    h, theta, w = inputs(batch, torch.float32, backward is not None)
     if last is not None:
         w = w[:, -last:]
 
     def run():
         if backward:
-            (probabilities(SPEC, h, theta, last=last) * w).sum().backward()
+            (probabilities(SPEC, h, theta, last=last, backward=backward) * w).sum().backward()
         else:
             with torch.no_grad():
                 probabilities(SPEC, h, theta, last=last)
@@ -62,26 +86,109 @@ def quinr_call(batch: int, backward: bool, last: int | None = None):
     return run
 
 
-def pennylane_call(batch: int, backward: bool):
+def pennylane_call(batch: int, backward: bool, device: str = "default.qubit"):
+    """default.qubit: backprop through all probabilities. lightning.qubit: its adjoint method,
+    which differentiates expectation values only, so the backward takes the gradient of one
+    random diagonal observable (the same weighting of all 256 probabilities for every coordinate)."""
     import pennylane as qml
 
-    dev = qml.device("default.qubit", wires=SPEC.n_qubits)
+    dev = qml.device(device, wires=SPEC.n_qubits)
+    adjoint = device != "default.qubit" and backward
+    h, theta, w = inputs(batch, torch.float64, backward)
+    observable = qml.Hermitian(torch.diag(w[0]).numpy(), wires=range(SPEC.n_qubits))
 
-    @qml.qnode(dev, interface="torch", diff_method="backprop")
+    @qml.qnode(dev, interface="torch", diff_method="adjoint" if adjoint else "backprop" if device == "default.qubit" else None)
     def circuit(h, theta):
         paper_circuit(SPEC, h, theta)
-        return qml.probs(wires=range(SPEC.n_qubits))
-
-    h, theta, w = inputs(batch, torch.float64, backward)
+        return qml.expval(observable) if adjoint else qml.probs(wires=range(SPEC.n_qubits))
 
     def run():
-        if backward:
+        if adjoint:
+            circuit(h, theta).sum().backward()
+        elif backward:
             (circuit(h, theta) * w).sum().backward()
         else:
             with torch.no_grad():
                 circuit(h, theta)
 
     return run
+
+
+TQ_SNIPPET = """
+import math, statistics, time, torch, torchquantum as tq
+torch.set_num_threads({threads})
+n, m, batch = 8, 24, {batch}
+g = torch.Generator().manual_seed(batch)
+h = (torch.rand(batch, m, generator=g) * 2 - 1).requires_grad_()
+theta = (torch.rand({n_theta}, generator=g) * 2 * math.pi).requires_grad_()
+w = torch.rand(batch, 2 ** n, generator=g)
+gates = {gates!r}
+def probs():
+    qd = tq.QuantumDevice(n_wires=n, bsz=batch)
+    for name, src, idx, wires in gates:
+        ang = h[:, idx] if src == "h" else theta[idx].expand(batch)
+        getattr(tq.functional, name.lower())(qd, wires=list(wires), params=ang[:, None])
+    return (qd.get_states_1d().abs() ** 2)
+def fwd():
+    with torch.no_grad():
+        probs()
+def fb():
+    (probs() * w).sum().backward()
+out = []
+for fn in (fwd, fb):
+    fn(); ts = []
+    for _ in range({repeats}):
+        t0 = time.perf_counter(); fn(); ts.append(time.perf_counter() - t0)
+    out.append(statistics.median(ts))
+print(*out)
+"""
+
+
+def torchquantum(python: str | None, batch: int, threads: int, repeats: int) -> tuple[float, float] | str:
+    """TorchQuantum's forward and forward + backward seconds in its own environment, or why not."""
+    venv = HERE / ".tq-venv"
+    exe = python or str(venv / "bin" / "python")
+    if not Path(exe).exists():
+        made = subprocess.run([sys.executable, "-m", "venv", str(venv)], capture_output=True, text=True)
+        pip = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "torchquantum-ng==0.2.0"],
+                             capture_output=True, text=True, timeout=900) if made.returncode == 0 else made
+        if pip.returncode != 0:
+            last = (pip.stderr.strip().splitlines() or ["no output"])[-1]
+            return f"skipped: torchquantum-ng could not be installed into its own environment ({last[:120]})"
+    gates = [(g.name, g.source, g.index, tuple(g.wires)) for g in SPEC.gates()]
+    code = TQ_SNIPPET.format(threads=threads, batch=batch, n_theta=SPEC.n_theta, gates=gates, repeats=repeats)
+    out = subprocess.run([exe, "-c", code], capture_output=True, text=True)
+    if out.returncode != 0:
+        return f"skipped: TorchQuantum failed ({(out.stderr.strip().splitlines() or ['?'])[-1][:120]})"
+    fwd, fb = (float(x) for x in out.stdout.split())
+    return fwd, fb
+
+
+STEP_SNIPPET = """
+import torch
+from quinr.circuit import CircuitSpec
+from quinr.sim import probabilities
+torch.set_num_threads({threads})
+spec = CircuitSpec(n_qubits={n}, embed_dim={m}, reuploads=2, layers=1)
+h = (torch.rand({batch}, {m}) * 2 - 1).requires_grad_()
+theta = (torch.rand(spec.n_theta) * 6).requires_grad_()
+w = torch.rand({batch}, 3)
+(probabilities(spec, h[:2], theta, last=3, backward="{mode}") * w[:2]).sum().backward()
+def status(key):
+    return next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith(key))
+open("/proc/self/clear_refs", "w").write("5")  # reset the peak (VmHWM) to the current size
+base = status("VmRSS")
+(probabilities(spec, h, theta, last=3, backward="{mode}") * w).sum().backward()
+print((status("VmHWM") - base) / 1024.0)
+"""
+
+
+def step_memory(n: int, batch: int, mode: str, threads: int) -> float:
+    """Growth of the peak resident memory (MiB) over one training step, in a fresh process."""
+    code = STEP_SNIPPET.format(threads=threads, n=n, m=3 * n, batch=batch, mode=mode)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(HERE.parent)})
+    return float(out.stdout.strip())
 
 
 DECODE_SNIPPET = """
@@ -118,38 +225,63 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="skip default.qubit at 65536 coordinates")
     ap.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
-    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--tq-python", default=None, help="a Python with torchquantum-ng installed")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    print(f"quinr simulator benchmark  (torch {torch.__version__}, {args.threads} threads, "
+          f"{platform.processor() or platform.machine()})")
+    print(f"circuit: {SPEC.describe()}, batch 4096 unless stated, median of repeated calls\n")
 
-    rows = []
+    print("quinr's backward: forward + backward against the forward, measured in turns")
+    print(f"| {'outputs':<7} | {'forward s':>9} | {'autograd fwd+bwd s':>18} | {'ratio':>5} | "
+          f"{'adjoint fwd+bwd s':>17} | {'ratio':>5} | {'adjoint speed-up':>16} |")
+    print(f"|{'-' * 9}|{'-' * 11}|{'-' * 20}|{'-' * 7}|{'-' * 19}|{'-' * 7}|{'-' * 18}|")
+    own = {}
+    for last in (None, 3):
+        t = in_turns({m: quinr_call(4096, m, last) for m in (None, "autograd", "adjoint")}, args.repeats)
+        own[last] = t
+        print(f"| {'all' if last is None else 'last 3':<7} | {t[None]:>9.4f} | {t['autograd']:>18.4f} | "
+              f"{t['autograd'] / t[None]:>5.2f} | {t['adjoint']:>17.4f} | {t['adjoint'] / t[None]:>5.2f} | "
+              f"{t['autograd'] / t['adjoint']:>15.2f}x |")
 
-    def compare(label: str, batch: int, backward: bool, pl_repeats: int) -> None:
-        ours = median_time(quinr_call(batch, backward), args.repeats)
-        theirs = median_time(pennylane_call(batch, backward), pl_repeats) if pl_repeats else float("nan")
-        rows.append((label, batch, ours, theirs, theirs / ours))
+    print("\npeak memory growth of one training step (last 3 outputs, fresh process), MiB")
+    print(f"| {'Nq':>2} | {'batch':>6} | {'autograd':>8} | {'adjoint':>7} | {'adjoint / autograd':>18} |")
+    print(f"|{'-' * 4}|{'-' * 8}|{'-' * 10}|{'-' * 9}|{'-' * 20}|")
+    for n, batch in ((8, 4096), (10, 4096), (10, 16384)):
+        a, b = (step_memory(n, batch, m, args.threads) for m in ("autograd", "adjoint"))
+        print(f"| {n:>2} | {batch:>6} | {a:>8.0f} | {b:>7.0f} | {b / a:>18.2f} |")
 
-    compare("forward + backward", 256, True, args.repeats)
-    compare("forward + backward", 4096, True, 3)
-    compare("forward", 4096, False, 3)
-    compare("forward", 65536, False, 0 if args.quick else 1)
-    # The model needs only the last N_out = 3 probabilities (training and decoding);
-    # default.qubit has no cheaper way to get them than the full vector.
-    model = median_time(quinr_call(4096, True, last=3), args.repeats)
-    rows.append(("model path (last 3 probs): fwd + bwd", 4096, model, rows[1][3], rows[1][3] / model))
-    model = median_time(quinr_call(65536, False, last=3), args.repeats)
-    rows.append(("model path (last 3 probs): forward", 65536, model, rows[3][3], rows[3][3] / model))
+    print("\nagainst PennyLane (all probabilities; quinr with its default adjoint backward)")
+    print(f"| {'call':<18} | {'batch':>6} | {'quinr s':>8} | {'default.qubit s':>15} | {'x':>5} | "
+          f"{'lightning.qubit s':>17} | {'x':>5} |")
+    print(f"|{'-' * 20}|{'-' * 8}|{'-' * 10}|{'-' * 17}|{'-' * 7}|{'-' * 19}|{'-' * 7}|")
+    # lightning.qubit runs one circuit per coordinate (about 8 ms forward, 60 ms with its adjoint
+    # backward), so it is measured where that takes seconds, not minutes
+    cases = [("forward + backward", 256, True, args.repeats, 1),
+             ("forward + backward", 4096, True, 3, 0),
+             ("forward", 4096, False, 3, 1),
+             ("forward", 65536, False, 0 if args.quick else 1, 0)]
+    for label, batch, backward, dq_repeats, lq_repeats in cases:
+        ours = median_time(quinr_call(batch, "adjoint" if backward else None), args.repeats)
+        cells = []
+        for device, reps in (("default.qubit", dq_repeats), ("lightning.qubit", lq_repeats)):
+            theirs = median_time(pennylane_call(batch, backward, device), reps) if reps else float("nan")
+            cells.append((theirs, theirs / ours))
+        text = ["skipped" if math.isnan(t) else f"{t:.3f}" for t, _ in cells]
+        ratio = ["-" if math.isnan(r) else f"{r:.0f}x" for _, r in cells]
+        print(f"| {label:<18} | {batch:>6} | {ours:>8.4f} | {text[0]:>15} | {ratio[0]:>5} | {text[1]:>17} | {ratio[1]:>5} |")
 
-    print(f"quinr simulator benchmark  (torch {torch.__version__}, {args.threads} threads, {platform.processor() or platform.machine()})")
-    print(f"circuit: {SPEC.describe()}, exact probabilities, median of repeated calls\n")
-    print(f"| {'call':<36} | {'batch':>6} | {'quinr s':>9} | {'default.qubit s':>15} | {'speed-up':>8} |")
-    print(f"|{'-' * 38}|{'-' * 8}|{'-' * 11}|{'-' * 17}|{'-' * 10}|")
-    for label, batch, ours, theirs, ratio in rows:
-        t = "skipped" if math.isnan(theirs) else f"{theirs:.3f}"
-        r = "-" if math.isnan(ratio) else f"{ratio:.0f}x"
-        print(f"| {label:<36} | {batch:>6} | {ours:>9.4f} | {t:>15} | {r:>8} |")
+    print("\nagainst TorchQuantum (all probabilities, batch 4096)")
+    tq = torchquantum(args.tq_python, 4096, args.threads, 3)
+    if isinstance(tq, str):
+        print(tq)
+    else:
+        print(f"forward: TorchQuantum {tq[0]:.4f} s, quinr {own[None][None]:.4f} s: {tq[0] / own[None][None]:.1f}x")
+        print(f"forward + backward: TorchQuantum {tq[1]:.4f} s, quinr {own[None]['adjoint']:.4f} s: "
+              f"{tq[1] / own[None]['adjoint']:.1f}x")
 
-    seconds, peak = decode_peak_memory(args.threads)  # noqa: F841 (printed below)
+    seconds, peak = decode_peak_memory(args.threads)
     print(f"\ndecode 768x512 RGB at Nq=10 (M=40, R=2, E=1), exact simulator: {seconds:.1f} s, "
           f"peak RSS {peak:.0f} MiB (whole process, torch included; goal < 4096 MiB)")
 

@@ -176,7 +176,7 @@ def noisy_probabilities(spec: CircuitSpec, h: torch.Tensor, theta: torch.Tensor,
         raise ConfigError(f"noise mode must be one of {NOISE_MODES}, got {mode!r}")
     if mode == "dm" and noise.has_gate_noise:
         return density_probabilities(spec, h, theta, noise)
-    from .statevector import probabilities
+    from .engine import probabilities
 
     lam = noise.white_noise_lambda(*gate_counts(spec))
     return apply_classical(probabilities(spec, h, theta), noise, spec.n_qubits, global_lambda=lam)

@@ -11,8 +11,8 @@ import torch
 from ..circuit import CircuitSpec
 from ..noise import NoiseSpec
 from .density import noisy_probabilities
+from .engine import probabilities
 from .sampling import sample_counts
-from .statevector import probabilities
 
 
 def simulate(spec: CircuitSpec, h: np.ndarray, theta: np.ndarray, shots: int | None, seed: int,

@@ -253,11 +253,11 @@ def _apply_local(psi: torch.Tensor, u: torch.Tensor, n: int, swapped: bool) -> t
     return psi, not swapped
 
 
-def _apply_local_last(psi: torch.Tensor, u: torch.Tensor, n: int, swapped: bool, k: int) -> torch.Tensor:
-    """Only the last k amplitudes (normal order) of the local stage: one row of K_A, k rows of K_B."""
+def _last_rows(u: torch.Tensor, n: int, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The rows of a local stage's Kronecker product that give its last k amplitudes (normal
+    order): the all-ones row of K_A (L, 1, dA) and the last k rows of K_B (L, k, dB)."""
     a1, a2, b1, b2 = _groups(n)
-    bsz = psi.shape[0]
-    row_a = _kron(u[:, : a2[1], 1:2, :])  # (L, 1, dA): the all-ones row of K_A
+    row_a = _kron(u[:, : a2[1], 1:2, :])
     d_b2 = 1 << (b2[1] - b2[0])
     if k <= d_b2:  # the last k indices share B1 = all ones: kron(row of K_B1, last rows of K_B2)
         rows_b = _kron(u[:, b2[0] :])[:, -k:, :]
@@ -265,6 +265,12 @@ def _apply_local_last(psi: torch.Tensor, u: torch.Tensor, n: int, swapped: bool,
             rows_b = _kron2(_kron(u[:, b1[0] : b1[1], 1:2, :]), rows_b)
     else:
         rows_b = _kron(u[:, a2[1] :])[:, -k:, :]
+    return row_a, rows_b
+
+
+def _apply_rows(psi: torch.Tensor, row_a: torch.Tensor, rows_b: torch.Tensor, swapped: bool) -> torch.Tensor:
+    """The k amplitudes row_a (x) rows_b[j] . psi of the state psi, whose index is (A, B) or (B, A)."""
+    bsz, k = psi.shape[0], rows_b.shape[1]
     d_a, d_b = row_a.shape[-1], rows_b.shape[-1]
     if swapped:  # psi index (B, A): rows_b @ psi @ row_a^T
         mat = torch.matmul(rows_b, psi.reshape(bsz, d_b, d_a))
@@ -273,37 +279,44 @@ def _apply_local_last(psi: torch.Tensor, u: torch.Tensor, n: int, swapped: bool,
     return torch.matmul(mat, rows_b.transpose(1, 2)).reshape(bsz, k)
 
 
-def _product_state(v: torch.Tensor) -> torch.Tensor:
-    """(B, n, 2) single-qubit states -> (B, 2^n) product state, qubit 0 most significant."""
+def _apply_local_last(psi: torch.Tensor, u: torch.Tensor, n: int, swapped: bool, k: int) -> torch.Tensor:
+    """Only the last k amplitudes (normal order) of the local stage: one row of K_A, k rows of K_B."""
+    return _apply_rows(psi, *_last_rows(u, n, k), swapped)
+
+
+def product_halves(v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, n, 2) single-qubit states -> the product states of the high and the low half of the
+    qubits, (B, 2^(n//2)) and (B, 2^(n - n//2)), qubit 0 most significant."""
     bsz, n = v.shape[0], v.shape[1]
     a = n // 2
     if n % 2 == 0 and n > 0:  # both halves in one pass
         halves = _kron(v.reshape(bsz, 2, a, 2, 1))  # (B, 2, 2^a, 1)
-        va, vb = halves[:, 0], halves[:, 1].transpose(1, 2)
-    else:
-        vb = _kron(v[:, a:, :, None]).transpose(1, 2)
-        if a == 0:
-            return vb.reshape(bsz, -1)
-        va = _kron(v[:, :a, :, None])
-    return torch.bmm(va, vb).reshape(bsz, -1)
+        return halves[:, 0, :, 0], halves[:, 1, :, 0]
+    vb = _kron(v[:, a:, :, None])[..., 0]
+    va = _kron(v[:, :a, :, None])[..., 0] if a else torch.ones(bsz, 1, dtype=v.dtype, device=v.device)
+    return va, vb
+
+
+def _product_state(v: torch.Tensor) -> torch.Tensor:
+    """(B, n, 2) single-qubit states -> (B, 2^n) product state, qubit 0 most significant."""
+    va, vb = product_halves(v)
+    return torch.bmm(va[:, :, None], vb[:, None, :]).reshape(v.shape[0], -1)
 
 
 # --------------------------------------------------------------------------------- public API
-def _prepare(spec: CircuitSpec, h: torch.Tensor, theta: torch.Tensor) -> list[tuple[str, torch.Tensor, bool]]:
+def _stage_params(spec: CircuitSpec, h: torch.Tensor, theta: torch.Tensor) -> list[tuple[str, torch.Tensor, bool]]:
     """Everything that does not need the state, computed once for the whole batch.
 
     Returns one entry per stage: ("product", (B, Nq, 2) single-qubit states, True),
-    ("diag", (2^Nq,) complex phases, False), ("local", (L, Nq, 2, 2) matrices, L == B).
+    ("diag", (2^Nq,) real phase angles in the normal index order, False), ("local", (L, Nq, 2, 2)
+    matrices, batched: whether L is the batch).
     """
     const = _constants(spec, h.device, h.dtype)
     n = spec.n_qubits
     out: list[tuple[str, torch.Tensor, bool]] = []
     for i, stage in enumerate(const.stages):
         if isinstance(stage, _Diag):
-            phase = const.diag_phase(theta[stage.crz], theta[stage.rz])
-            phase = torch.polar(torch.ones_like(phase), phase)
-            d_a = 1 << (n // 2)
-            out.append(("diag", torch.stack((phase, _swap_halves(phase[None], d_a)[0])), False))
+            out.append(("diag", const.diag_phase(theta[stage.crz], theta[stage.rz]), False))
             continue
         ar, ai, br, bi = _compose(stage, h, theta, spec.angle_scale, n)
         if i == 0:  # acts on |0...0>: column 0 of [[a, -b*], [b, a*]] is (a, b)
@@ -312,6 +325,18 @@ def _prepare(spec: CircuitSpec, h: torch.Tensor, theta: torch.Tensor) -> list[tu
             u = _su2_matrices((ar, ai, br, bi))
             out.append(("local", u, u.shape[0] > 1 or h.shape[0] == 1))
     return out
+
+
+def phase_pair(phi: torch.Tensor, n: int) -> torch.Tensor:
+    """exp(i phi) in the normal (A, B) and the swapped (B, A) index order: (2, 2^Nq)."""
+    p = torch.polar(torch.ones_like(phi), phi)
+    return torch.stack((p, _swap_halves(p[None], 1 << (n // 2))[0]))
+
+
+def _prepare(spec: CircuitSpec, h: torch.Tensor, theta: torch.Tensor) -> list[tuple[str, torch.Tensor, bool]]:
+    """The stages of :func:`_stage_params` with the diagonal phases as complex factors in both
+    index orders (the forward's form)."""
+    return [(k, phase_pair(t, spec.n_qubits), b) if k == "diag" else (k, t, b) for k, t, b in _stage_params(spec, h, theta)]
 
 
 def _evolve(
@@ -354,44 +379,3 @@ def _check_inputs(spec: CircuitSpec, h: torch.Tensor, theta: torch.Tensor) -> tu
         raise ValueError(f"theta must have shape ({spec.n_theta},), got {tuple(theta.shape)}")
     dtype = torch.float64 if h.dtype == torch.float64 else torch.float32  # float64: the decoder's precision
     return h.to(dtype), theta.to(device=h.device, dtype=dtype)
-
-
-def probabilities(
-    spec: CircuitSpec,
-    h: torch.Tensor,
-    theta: torch.Tensor,
-    *,
-    last: int | None = None,
-    chunk_amplitudes: int = DEFAULT_CHUNK_AMPLITUDES,
-) -> torch.Tensor:
-    """Exact basis-state probabilities, shape (B, 2^Nq) or (B, last); differentiable; float32
-    (training), or float64 when ``h`` is float64 (decoding: complex128 amplitudes).
-
-    Args:
-        spec: the circuit.
-        h: (B, M) embedding vectors (one per coordinate).
-        theta: (spec.n_theta,) circuit angles.
-        last: return only the probabilities of the last ``last`` basis states (the model's
-            outputs); much cheaper than the full vector.
-        chunk_amplitudes: evolve at most this many amplitudes (batch x 2^Nq) at a time.
-    """
-    h, theta = _check_inputs(spec, h, theta)
-    if h.shape[0] == 0:
-        return torch.zeros(0, spec.n_states if last is None else last, device=h.device, dtype=h.dtype)
-    prepared = _prepare(spec, h, theta)
-    step = max(1, chunk_amplitudes >> spec.n_qubits)
-    chunks = [slice(i, i + step) for i in range(0, h.shape[0], step)]
-    if not torch.is_grad_enabled() or not (h.requires_grad or theta.requires_grad):
-        # No autograd: write each chunk into one preallocated result (no concatenation copy).
-        out = torch.empty(h.shape[0], spec.n_states if last is None else last, device=h.device, dtype=h.dtype)
-        for sl in chunks:
-            out[sl] = _abs2(_evolve(prepared, sl, spec.n_qubits, last))
-        return out
-    outs = [_abs2(_evolve(prepared, sl, spec.n_qubits, last)) for sl in chunks]
-    return outs[0] if len(outs) == 1 else torch.cat(outs)
-
-
-def _abs2(amp: torch.Tensor) -> torch.Tensor:
-    """|amp|^2; a complex product with the conjugate is several times faster than abs() or a
-    reduction over view_as_real on CPU."""
-    return (amp * amp.conj()).real
