@@ -55,7 +55,8 @@ def window(grid: Grid, crop: Sequence[int] | None) -> tuple[slice, ...]:
     sizes.reverse()
     if any(s < 1 for s in sizes) or any(x < 0 for x in starts) or any(
             x + s > n for x, s, n in zip(starts, sizes, grid, strict=True)):
-        raise ConfigError(f"crop {tuple(crop)} is outside the {describe(grid)} grid")
+        raise ConfigError(f"crop {tuple(crop)} is outside the {describe(grid)} grid"
+                          + (" (rows x columns; the crop is X,Y,W,H)" if d == 2 else ""))
     return tuple(slice(x, x + s) for x, s in zip(starts, sizes, strict=True))
 
 
@@ -64,8 +65,9 @@ def shape_of(slices: Sequence[slice]) -> Grid:
 
 
 def describe(grid: Grid) -> str:
-    """``W x H`` for an image (as the command line's crops read), ``N`` for a 1-D signal."""
-    return "x".join(map(str, reversed(grid)))
+    """``HxW`` for an image (rows first, numpy's order, as everywhere quinr prints a shape), ``N``
+    for a 1-D signal. Crops are the exception: ``--crop X,Y,W,H`` reads as PIL's boxes do."""
+    return "x".join(map(str, grid))
 
 
 def size(grid: Grid) -> int:

@@ -133,9 +133,12 @@ class NoiseSpec:
             return "none"
         parts = [f"{k}={getattr(self, k):g}" for k in ("depolarizing", "depolarizing2", "damping", "global_depolarizing")
                  if getattr(self, k)]
-        if self.readout:
-            ro = self.readout if len(self.readout) <= 2 else (self.readout[0], "...")
-            parts.append(f"readout={ro}")
+        if len(self.readout) == 1:  # the spec's own text form: P, or P10/P01 when they differ
+            a, b = self.readout[0]
+            parts.append(f"readout={a:g}" if a == b else f"readout={a:g}/{b:g}")
+        elif self.readout:
+            mean = sum(a + b for a, b in self.readout) / (2 * len(self.readout))
+            parts.append(f"readout=per-wire ({len(self.readout)} wires, mean {mean:.3g})")
         return ",".join(parts) + (f" [{self.source}]" if self.source else "")
 
 

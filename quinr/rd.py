@@ -80,18 +80,25 @@ class RDConfig:
         return out
 
 
-def load_input(path: str | Path, max_pixels: int | None = None) -> RDInput:
+def load_input(path: str | Path, max_pixels: int | None = None, crop: tuple[int, ...] | None = None,
+               scale: float | None = None) -> RDInput:
+    """The sweep's signal: an image, a float .npy, or a KITTI scan projected to its range image;
+    rescaled and cropped as ``encode --scale/--crop`` would (the LiDAR metrics need the whole
+    64x1024 range image, so a window of one is swept as a plain float image)."""
     from .files import read_bytes
+    from .views import view
 
     p = Path(path)
     digest = hashlib.sha256(read_bytes(p, "signal")).hexdigest()[:16]
+    if crop is not None or scale is not None:  # another signal: its own results
+        digest = hashlib.sha256(f"{digest} crop={crop} scale={scale}".encode()).hexdigest()[:16]
     if p.suffix.lower() == ".bin":
         from .lidar import project, read_kitti_bin
 
         img = project(read_kitti_bin(p))
-        sig = Signal(img[..., None], SignalKind.F32, 0.0, float(img.max()))
-        return RDInput(sig, p.stem, digest, lidar=True)
-    sig = load_signal(p, max_pixels=max_pixels)
+        sig = view(Signal(img[..., None], SignalKind.F32, 0.0, float(img.max())), crop, scale)
+        return RDInput(sig, p.stem, digest, lidar=sig.grid == (64, 1024))
+    sig = view(load_signal(p, max_pixels=max_pixels), crop, scale)
     lidar = sig.kind is SignalKind.F32 and sig.grid == (64, 1024) and sig.channels == 1 and sig.vmin >= 0
     return RDInput(sig, p.stem, digest, lidar=lidar)
 
@@ -161,15 +168,18 @@ def run_rd(
     workers: int = 2,
     progress: Callable[[Task, bool], None] | None = None,
     max_pixels: int | None = None,
+    crop: tuple[int, ...] | None = None,
+    scale: float | None = None,
 ) -> dict[str, Path]:
-    """Run (or resume) a sweep; returns the written files by codec, plus ``"plot"``."""
+    """Run (or resume) a sweep; returns the written files by codec, plus ``"plot"``. ``crop`` and
+    ``scale`` sweep a window or a resampled copy of the signal (see :func:`load_input`)."""
     from .files import check_output_dir
 
     cfg = cfg or RDConfig()
     if engine not in ENGINES:
         raise ConfigError(f"unknown engine {engine!r}; valid: {', '.join(ENGINES)}")
     out = check_output_dir(out_dir)
-    inp = load_input(source, max_pixels)
+    inp = load_input(source, max_pixels, crop, scale)
     tasks = plan(inp, cfg)
     todo = []
     for t in tasks:

@@ -90,9 +90,8 @@ class Signal:
         return math.prod(self.grid)
 
     def describe(self) -> str:
-        """``W x H x C kind`` for an image, ``N x C kind (1-D)`` for a one-dimensional signal."""
-        one_d = " (1-D)" if len(self.grid) == 1 else ""
-        return f"{describe_grid(self.grid)}x{self.channels} {self.kind.name.lower()}{one_d}"
+        """``HxWxC kind (HxWxC)`` for an image, ``NxC kind (1-D)`` for a one-dimensional signal."""
+        return describe_shape(self.grid, self.channels, self.kind)
 
     @property
     def peak(self) -> float:
@@ -121,6 +120,12 @@ class Signal:
 #: Default largest signal a command loads or decodes (pixels); ``--max-pixels`` raises it up to
 #: :data:`MAX_PIXELS`. Checked from the file's header, before any pixel is decoded.
 DEFAULT_MAX_PIXELS = 1 << 24
+
+
+def describe_shape(grid: tuple[int, ...], channels: int, kind: SignalKind) -> str:
+    """How every command prints a signal's shape: rows first, and says so."""
+    order = " (1-D)" if len(grid) == 1 else " (HxWxC)"
+    return f"{describe_grid(grid)}x{channels} {kind.name.lower()}{order}"
 
 
 def check_pixels(shape: tuple[int, ...], max_pixels: int | None, name: str) -> None:
@@ -289,8 +294,10 @@ def _load_npy(p: Path, max_pixels: int | None) -> Signal:
 def output_suffixes(kind: SignalKind, channels: int, dims: int = 2) -> tuple[str, ...]:
     """File extensions :func:`save_signal` writes a signal of this kind, channel count and grid
     dimension to (a one-dimensional signal, or a float one, is an array)."""
-    if kind is SignalKind.F32 or dims != 2:
+    if dims != 2:
         return (".npy",)
+    if kind is SignalKind.F32:  # a PNG of a float signal is an 8-bit preview (see save_signal)
+        return (".npy", ".png") if channels in (1, 3) else (".npy",)
     if kind is SignalKind.U16:
         return (".png",) if channels in (1, 3) else ()
     return (".png", ".tif", ".tiff", ".bmp") if channels in (1, 3) else ()
@@ -298,7 +305,8 @@ def output_suffixes(kind: SignalKind, channels: int, dims: int = 2) -> tuple[str
 
 def save_signal(signal: Signal, path: str | Path) -> Path:
     """Write a signal atomically: PNG (8/16-bit grey or RGB; TIFF/BMP for 8 bits) for integer kinds,
-    ``.npy`` for float signals."""
+    ``.npy`` for float signals. A float image written as ``.png`` is an 8-bit preview: its value
+    range ``[vmin, vmax]`` mapped linearly to 0..255 (lossy; the ``.npy`` keeps the values)."""
     from .files import atomic_path
 
     p = Path(path)
@@ -309,6 +317,8 @@ def save_signal(signal: Signal, path: str | Path) -> Path:
         raise SignalError(f"{p}: a {what} signal is written as {' or '.join(allowed)}" if allowed
                           else f"{p}: a {what} signal has no image format; decode to a float .npy instead")
     data = signal.data
+    if signal.kind is SignalKind.F32 and p.suffix.lower() == ".png":
+        data = np.rint(255.0 * signal.normalized()).astype(np.uint8)
     with atomic_path(p) as tmp:
         if p.suffix.lower() == ".npy":
             with tmp.open("wb") as f:

@@ -23,7 +23,7 @@ def test_encode_info_decode(rgb_png, tmp_path, capsys):
 
     assert main(["info", str(q)]) == 0
     info = capsys.readouterr().out
-    assert "16x12x3 u8" in info and "Nq=4 M=8" in info and "12 bits" in info
+    assert "12x16x3 u8 (HxWxC)" in info and "Nq=4 M=8" in info and "12 bits" in info
 
     png = tmp_path / "y.png"
     assert main(["decode", str(q), "-o", str(png)]) == 0
@@ -57,12 +57,14 @@ def test_errors_are_one_line_messages_with_exit_code_1(tmp_path, capsys, argv, m
     assert re.search(message, err)
 
 
-def test_decoding_a_float_signal_needs_npy(tmp_path, capsys):
+def test_decoding_a_float_signal_needs_npy_or_a_png_preview(tmp_path, capsys):
     arr = np.linspace(0, 10, 60, dtype=np.float32).reshape(6, 10)
     np.save(tmp_path / "a.npy", arr)
     assert main(["encode", str(tmp_path / "a.npy"), "-o", str(tmp_path / "a.qinr"), *FAST]) == 0
-    assert main(["decode", str(tmp_path / "a.qinr"), "-o", str(tmp_path / "a.png")]) == 1
-    assert ".npy" in capsys.readouterr().err
+    assert main(["decode", str(tmp_path / "a.qinr"), "-o", str(tmp_path / "a.tif")]) == 1
+    assert ".npy" in capsys.readouterr().err and not (tmp_path / "a.tif").exists()
+    assert main(["decode", str(tmp_path / "a.qinr"), "-o", str(tmp_path / "a.png")]) == 0  # an 8-bit preview
+    assert "preview" in capsys.readouterr().out
     assert main(["decode", str(tmp_path / "a.qinr"), "-o", str(tmp_path / "b.npy")]) == 0
     assert np.load(tmp_path / "b.npy").shape == (6, 10)
 

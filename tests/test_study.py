@@ -90,7 +90,7 @@ def test_cli_noise_encode_decode_and_mitigate(qinr_file, tmp_path, capsys):
     rc = main(["decode", str(path), "-o", str(tmp_path / "d.png"), "--backend", "aer.dm", "--noise", "readout=0.05",
                "--mitigate", "readout"])
     text = capsys.readouterr().out
-    assert rc == 0 and "mitigation: readout" in text and "readout=((0.05, 0.05),)" in text
+    assert rc == 0 and "mitigation: readout" in text and "readout=0.05" in text and "((" not in text
     assert main(["decode", str(path), "-o", str(tmp_path / "e.png"), "--mitigate", "readout"]) == 1
     assert "need --backend" in capsys.readouterr().err
     assert main(["noise", "depolarizing=2"]) == 1

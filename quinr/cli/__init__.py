@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from ..errors import Interrupted, QuinrError
 from .backend import _cmd_backends, _cmd_budget, _cmd_noise, _cmd_replay, _cmd_study
-from .coding import _cmd_decode, _cmd_demo, _cmd_encode, _cmd_info
+from .coding import _cmd_compare, _cmd_decode, _cmd_demo, _cmd_encode, _cmd_info
 from .parser import build_parser
 from .sweeps import _cmd_lidar_to_range, _cmd_rd
 
@@ -23,6 +23,7 @@ _COMMANDS = {
     "encode": _cmd_encode,
     "decode": _cmd_decode,
     "info": _cmd_info,
+    "compare": _cmd_compare,
     "demo": _cmd_demo,
     "backends": _cmd_backends,
     "budget": _cmd_budget,

@@ -13,7 +13,16 @@ def _cmd_backends(args: argparse.Namespace) -> int:
     from ..backends import load_profiles, missing_requirements
 
     if args.name is not None:
-        return _describe_backend(args.name)
+        return _describe_backend(args.name, args.json)
+    if args.json:
+        from .output import print_json, profile_dict
+
+        entries = []
+        for p in sorted(load_profiles().values(), key=lambda p: p.name):
+            missing = missing_requirements(p)
+            entries.append(profile_dict(p, not missing, p.pip or f"pip install {' '.join(missing)}"))
+        print_json({"backends": entries})
+        return 0
     rows = [("name", "kind", "driver", "exact", "qubits", "noise", "price", "available")]
     for p in sorted(load_profiles().values(), key=lambda p: p.name):
         missing = missing_requirements(p)
@@ -27,7 +36,7 @@ def _cmd_backends(args: argparse.Namespace) -> int:
     return 0
 
 
-def _describe_backend(name: str) -> int:
+def _describe_backend(name: str, as_json: bool = False) -> int:
     """One backend: its profile, the driver the profile selects, and every option it takes."""
     from ..backends import get_profile, missing_requirements
     from ..backends.options import as_option
@@ -36,6 +45,14 @@ def _describe_backend(name: str) -> int:
     p = get_profile(name)
     cls = _driver_class(p.driver, p.options)
     missing = missing_requirements(p)
+    if as_json:
+        from .output import option_dict, print_json, profile_dict
+
+        options = {k: option_dict(as_option(cls.OPTIONS[k]), p.options.get(k)) for k in sorted(cls.OPTIONS)}
+        d = profile_dict(p, not missing, p.pip or f"pip install {' '.join(missing)}", options)
+        d["driver_class"] = driver_name(p.driver, p.options)
+        print_json(d)
+        return 0
     print(f"{p.name}: {p.description}" + ("  [user profile overriding the built-in]" if p.overrides_builtin else ""))
     print(f"  kind        {p.kind}")
     print(f"  driver      {driver_name(p.driver, p.options)}" + (f" (family {p.driver})" if p.driver != driver_name(p.driver, p.options) else ""))

@@ -57,13 +57,24 @@ def _cmd_encode(args: argparse.Namespace) -> int:
     from ..codec import parse_bits
 
     bits = parse_bits(args.bits)
-    bar, callback = _progress(args.steps, args.quiet, "encode")
+    source = args.input
+    if args.crop is not None or args.scale is not None:
+        from ..signal import load_signal
+        from ..views import view
+
+        source = view(load_signal(args.input, max_pixels=args.max_pixels, frame=args.frame), args.crop, args.scale)
+    bar, callback = _progress(args.steps, args.quiet or args.json, "encode")
     try:
-        res = encode(args.input, args.output, model=model, train=train, bits=bits, callback=callback,
+        res = encode(source, args.output, model=model, train=train, bits=bits, callback=callback,
                      max_pixels=args.max_pixels, frame=args.frame)
     finally:
         if bar is not None:
             bar.close()
+    if args.json:
+        from .output import encode_dict, print_json
+
+        print_json(encode_dict(res, train))
+        return 0
     print(f"wrote {res.path} ({res.n_bytes} bytes)")
     print(f"  signal   {res.decoded.describe()}")
     print(f"  network  {res.model.circuit().describe()} blocks={res.model.blocks}")
@@ -120,6 +131,7 @@ def _cmd_decode(args: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
     report = None
+    ref = _reference(args)  # loaded and checked against the decode's shape before anything runs
     if args.backend is None:
         if (args.shots is not None or args.option or args.record or args.report or args.max_cost is not None
                 or args.yes or args.noise or args.mitigate or args.run_dir):
@@ -147,7 +159,25 @@ def _cmd_decode(args: argparse.Namespace) -> int:
             output=out, report_path=Path(str(out) + ".report.json") if args.report else None,
             max_pixels=args.max_pixels,
         )
-    print(f"wrote {out} ({sig.describe()}) in {time.perf_counter() - t0:.1f} s")
+    seconds = time.perf_counter() - t0
+    quality = None
+    if ref is not None:
+        quality = _against_reference(args, ref, sig, report)
+    if args.json:
+        from .output import print_json, signal_dict
+
+        print_json({"output": str(out), "signal": signal_dict(sig), "seconds": seconds,
+                    "preview": _is_preview(sig, out), "reference": quality,
+                    "report": None if report is None else report.to_dict()})
+        return 0
+    print(f"wrote {out} ({sig.describe()}) in {seconds:.1f} s")
+    if _is_preview(sig, out):
+        print(f"  preview  8-bit PNG of a float signal, [{sig.vmin:g}, {sig.vmax:g}] mapped to 0..255 (the .npy keeps "
+              "the values)")
+    if quality is not None:
+        from .output import describe_quality
+
+        print(f"  quality  {describe_quality(quality)} against {args.reference}")
     if report is not None:
         shots = "exact" if report.shots is None else f"{report.shots} shots"
         print(f"  backend  {report.backend} ({report.device}), {shots}, {report.circuits} circuits in "
@@ -172,17 +202,91 @@ def _cmd_decode(args: argparse.Namespace) -> int:
     return 0
 
 
+def _is_preview(sig, out: Path) -> bool:
+    from ..signal import SignalKind
+
+    return sig.kind is SignalKind.F32 and out.suffix.lower() == ".png"
+
+
+def _reference(args: argparse.Namespace):
+    """``--reference`` cropped and scaled as the decode will be, refused before the decode runs
+    (and before anything is paid for) when its shape cannot match the decode's."""
+    if args.reference is None:
+        if args.range_image:
+            from ..errors import ConfigError
+
+            raise ConfigError("--range-image needs --reference")
+        return None
+    from ..codec import decode_grid, info
+    from ..errors import ConfigError
+    from ..signal import load_signal
+    from ..views import view
+
+    hdr = info(args.input)
+    ref = view(load_signal(args.reference, max_pixels=args.max_pixels), args.crop, args.scale)
+    shape = (*decode_grid(hdr, args.crop, args.scale, args.max_pixels)[1], hdr.channels)
+    if ref.shape != shape:
+        raise ConfigError(f"--reference {args.reference} is {'x'.join(map(str, ref.shape))} (HxWxC) after --crop/--scale "
+                          f"but the decode will be {'x'.join(map(str, shape))}")
+    return ref
+
+
+def _against_reference(args: argparse.Namespace, ref, sig, report) -> dict:
+    """Quality of the decode against ``--reference``; added to the ``--report`` file when there is one."""
+    from .output import quality
+
+    q = quality(ref, sig, range_image=args.range_image)
+    if report is not None and args.report:
+        import json
+
+        from ..files import atomic_open
+        from .output import _finite
+
+        path = Path(str(args.output) + ".report.json")
+        data = json.loads(path.read_text())
+        data["reference"] = {"file": Path(args.reference).name, **_finite(q)}
+        with atomic_open(path, "w") as f:
+            json.dump(data, f, indent=2)
+    return q
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from .output import describe_quality, print_json, quality
+
+    ref, test = (_load_any(p, args.max_pixels) for p in (args.reference, args.test))
+    q = quality(ref, test, range_image=args.range_image)
+    if args.json:
+        print_json({"reference": args.reference, "test": args.test, **q})
+    else:
+        print(f"{args.test} against {args.reference} ({ref.describe()}): {describe_quality(q)}")
+    return 0
+
+
+def _load_any(path: str, max_pixels: int | None):
+    """A signal from an image or .npy, or a .qinr decoded exactly."""
+    from ..codec import SUFFIX, decode
+    from ..signal import load_signal
+
+    if Path(path).suffix.lower() == SUFFIX:
+        return decode(path, max_pixels=max_pixels)
+    return load_signal(path, max_pixels=max_pixels)
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
     from ..codec import info
 
     hdr = info(args.input)
     size = Path(args.input).stat().st_size
+    if args.json:
+        from .output import info_dict, print_json
+
+        print_json(info_dict(args.input, size, hdr))
+        return 0
     m = hdr.model
     print(f"{args.input}: quinr bitstream, {size} bytes, {8 * size / hdr.pixels:.4f} bpp")
-    from ..grid import describe
+    from ..signal import describe_shape
 
-    one_d = " (1-D)" if len(hdr.grid) == 1 else ""
-    print(f"  signal   {describe(hdr.grid)}x{hdr.channels} {hdr.kind.name.lower()}{one_d} range [{hdr.vmin:g}, {hdr.vmax:g}]")
+    print(f"  signal   {describe_shape(hdr.grid, hdr.channels, hdr.kind)} range [{hdr.vmin:g}, {hdr.vmax:g}]")
     print(f"  network  {m.circuit().describe()} blocks={m.blocks} w0={m.w0:g} angle_scale={m.angle_scale:g}")
     if m.spec.describe_target():
         print(f"  target   {m.spec.describe_target()}")

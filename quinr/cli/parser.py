@@ -106,14 +106,25 @@ def build_parser() -> argparse.ArgumentParser:
     enc.add_argument("input", help="8-bit grey/RGB PNG or JPEG, 16-bit grey PNG, or float .npy")
     enc.add_argument("-o", "--output", required=True, help="output .qinr file")
     enc.add_argument("--quiet", action="store_true", help="no progress bar")
+    enc.add_argument("--json", action="store_true", help="print the result as one JSON object (no progress bar)")
     enc.add_argument("--frame", type=int, default=None, metavar="K", help="encode frame K of a multi-frame image")
+    enc.add_argument("--crop", type=_crop, default=None, metavar="X,Y,W,H",
+                     help="encode only this window (X,W for a 1-D signal), after --scale")
+    enc.add_argument("--scale", type=float, default=None, help="encode the signal resampled to SCALE times its size")
     _add_max_pixels(enc)
     _add_model_args(enc)
     _add_train_args(enc)
 
     dec = sub.add_parser("decode", help="decode a .qinr file to an image (.png) or array (.npy)")
     dec.add_argument("input", help=".qinr file")
-    dec.add_argument("-o", "--output", required=True, help="output .png (images) or .npy (float signals)")
+    dec.add_argument("-o", "--output", required=True,
+                     help="output .png (images) or .npy (float signals; a .png of one is an 8-bit preview)")
+    dec.add_argument("--reference", default=None, metavar="FILE",
+                     help="the original signal: print (and put in --report) PSNR, RMSE and MAE against it")
+    dec.add_argument("--range-image", action="store_true",
+                     help="with --reference: the signal is a LiDAR range image; add range RMSE/MAE in metres, "
+                          "mask accuracy and the Chamfer distance of the re-projected point clouds")
+    dec.add_argument("--json", action="store_true", help="print the result as one JSON object")
     dec.add_argument("--device", default="cpu", help="torch device for the exact simulator")
     dec.add_argument("--backend", default=None, help="run the circuits on this backend (see `quinr backends`)")
     dec.add_argument("--shots", type=int, default=None, help="shots per circuit (omit for exact probabilities)")
@@ -137,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     bk = sub.add_parser("backends", help="list the backend catalogue, or describe one backend and its options")
     bk.add_argument("name", nargs="?", default=None, help="a backend to describe (its profile, driver and -O options)")
+    bk.add_argument("--json", action="store_true", help="machine-readable output")
 
     bud = sub.add_parser("budget", help="circuits, shots, tasks, cost and predicted PSNR of a decode, before running it")
     bud.add_argument("input", help=".qinr file")
@@ -182,6 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="run points one by one, in local processes, or on Dask (pip install 'quinr[cluster]')")
     rd.add_argument("--workers", type=int, default=2, help="parallel points for local/dask (default 2)")
     rd.add_argument("--quiet", action="store_true", help="no progress bar")
+    rd.add_argument("--crop", type=_crop, default=None, metavar="X,Y,W,H", help="sweep only this window, after --scale")
+    rd.add_argument("--scale", type=float, default=None, help="sweep the signal resampled to SCALE times its size")
     _add_max_pixels(rd)
 
     nz = sub.add_parser("noise", help="show a noise spec or a device's calibration snapshot, or save it as JSON")
@@ -216,6 +230,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     inf = sub.add_parser("info", help="show the header of a .qinr file")
     inf.add_argument("input", help=".qinr file")
+    inf.add_argument("--json", action="store_true", help="machine-readable output")
+
+    cmp = sub.add_parser("compare", help="PSNR, RMSE and MAE of a signal against a reference (images, .npy, .qinr)")
+    cmp.add_argument("reference", help="the original: image, .npy, or .qinr (decoded exactly)")
+    cmp.add_argument("test", help="the signal to judge: image, .npy, or .qinr (decoded exactly)")
+    cmp.add_argument("--range-image", action="store_true",
+                     help="LiDAR range images: add range RMSE/MAE in metres, mask accuracy and Chamfer distance")
+    cmp.add_argument("--json", action="store_true", help="machine-readable output")
+    _add_max_pixels(cmp)
 
     demo = sub.add_parser("demo", help="compress a built-in real photo and compare with JPEG2000")
     demo.add_argument("--out", default="quinr-demo", help="output folder (default ./quinr-demo)")

@@ -48,7 +48,7 @@ def _cmd_rd(args: argparse.Namespace) -> int:
     from ..rd import load_input
 
     check_output_dir(args.out)
-    inp = load_input(args.input, max_pixels=args.max_pixels)
+    inp = load_input(args.input, max_pixels=args.max_pixels, crop=args.crop, scale=args.scale)
     for name, why in skipped(inp, cfg).items():
         print(f"{name:>15}: skipped ({why})")
     total = len(plan(inp, cfg))
@@ -65,7 +65,7 @@ def _cmd_rd(args: argparse.Namespace) -> int:
 
     try:
         files = run_rd(args.input, args.out, cfg, engine=args.engine, workers=args.workers, progress=progress,
-                       max_pixels=args.max_pixels)
+                       max_pixels=args.max_pixels, crop=args.crop, scale=args.scale)
     finally:
         if bar is not None:
             bar.close()

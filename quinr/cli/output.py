@@ -1,0 +1,122 @@
+"""Machine-readable output of the commands (``--json``) and the quality a decode is judged by.
+
+One JSON object per command on standard output, nothing else there (progress bars go to standard
+error and are off with ``--json``). Non-finite numbers, which JSON cannot carry, are written as the
+strings ``"inf"``, ``"-inf"`` and ``"nan"`` (a lossless file's PSNR is ``"inf"``). Shapes are
+lists in numpy's order, rows first: ``[H, W, C]`` or ``[N, C]``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from typing import Any
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, dict):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def print_json(obj: dict[str, Any]) -> None:
+    print(json.dumps(_finite(obj), indent=2))
+
+
+def signal_dict(sig) -> dict[str, Any]:
+    return {"shape": list(sig.shape), "kind": sig.kind.name.lower(), "range": [sig.vmin, sig.vmax]}
+
+
+def encode_dict(res, train) -> dict[str, Any]:
+    """What ``quinr encode`` prints, as data."""
+    spec = res.model.spec
+    return {
+        "output": None if res.path is None else str(res.path),
+        "bytes": res.n_bytes,
+        "bpp": res.bpp,
+        "psnr": res.psnr,
+        "peak": res.peak,
+        "signal": signal_dict(res.decoded),
+        "network": res.model.to_dict(),
+        "circuit": res.model.circuit().describe(),
+        "target": spec.describe_target() or None,
+        "params": res.n_params,
+        "bits": list(res.tensor_bits) or [res.bits],
+        "noisy_psnr": res.noisy_psnr,
+        "training": {"steps_run": len(res.train.losses), "best_step": res.train.best_step,
+                     "best_loss": res.train.best_loss, "seconds": res.train_seconds,
+                     "batch_size": train.batch_size, "time_budget": train.time_budget},
+        "seconds": res.total_seconds,
+    }
+
+
+def info_dict(path: str, size: int, hdr) -> dict[str, Any]:
+    """What ``quinr info`` prints, as data."""
+    m = hdr.model
+    return {
+        "file": path,
+        "bytes": size,
+        "bpp": 8 * size / hdr.pixels,
+        "format_version": hdr.version,
+        "signal": {"shape": [*hdr.grid, hdr.channels], "kind": hdr.kind.name.lower(), "range": [hdr.vmin, hdr.vmax]},
+        "network": m.to_dict(),
+        "circuit": m.circuit().describe(),
+        "target": m.spec.describe_target() or None,
+        "params": m.n_params(),
+        "bits": list(hdr.bits_of()),
+    }
+
+
+def profile_dict(profile, available: bool, install: str, options: dict | None = None) -> dict[str, Any]:
+    """A catalogue entry (without the machine path of the file it was read from)."""
+    d = dataclasses.asdict(profile)
+    d.pop("source", None)
+    d.update(available=available, install=None if available else install)
+    if options is not None:
+        d["driver_options"] = options
+    return d
+
+
+def option_dict(opt, profile_value: Any = None) -> dict[str, Any]:
+    return {"type": opt.type.__name__, "default": opt.default, "choices": list(opt.choices) or None,
+            "minimum": opt.minimum, "maximum": opt.maximum, "help": opt.help, "profile_value": profile_value}
+
+
+def quality(reference, decoded, range_image: bool = False) -> dict[str, Any]:
+    """How close a decode is to a reference signal: PSNR (peak: the reference's), RMSE and MAE in
+    the signal's own units, and for a LiDAR range image (``range_image``) the range metrics of
+    :func:`quinr.lidar.range_metrics` (RMSE and MAE in metres over filled pixels, mask accuracy,
+    Chamfer distance of the re-projected point clouds)."""
+    import numpy as np
+
+    from ..errors import ConfigError
+    from ..signal import psnr
+
+    if reference.shape != decoded.shape:
+        raise ConfigError(f"the reference is {list(reference.shape)} but the decode is {list(decoded.shape)} "
+                          "(give the same --crop/--scale the reference was made with)")
+    diff = reference.data.astype(np.float64) - decoded.data.astype(np.float64)
+    out: dict[str, Any] = {"psnr": psnr(reference, decoded), "peak": reference.peak,
+                           "rmse": float(np.sqrt(np.mean(diff**2))), "mae": float(np.mean(np.abs(diff)))}
+    if range_image:
+        from ..lidar import Projection, range_metrics
+
+        if decoded.channels != 1 or len(decoded.grid) != 2:
+            raise ConfigError("--range-image needs a one-channel range image (H, W)")
+        h, w = decoded.grid
+        out["range"] = range_metrics(reference.data[..., 0], decoded.data[..., 0], Projection(h, w))
+    return out
+
+
+def describe_quality(q: dict[str, Any]) -> str:
+    text = f"{q['psnr']:.2f} dB (peak {q['peak']:g}), RMSE {q['rmse']:.4g}, MAE {q['mae']:.4g}"
+    if "range" in q:
+        r = q["range"]
+        text += (f"; range RMSE {r['rmse_m']:.3f} m, MAE {r['mae_m']:.3f} m, mask accuracy "
+                 f"{100 * r['mask_accuracy']:.1f} %, Chamfer {r['chamfer_m']:.3f} m")
+    return text

@@ -1,0 +1,126 @@
+"""--json everywhere, decode --reference, compare, encode/rd --crop/--scale, float previews."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+from quinr_testutils import smooth_rgb
+
+from quinr.cli import main
+from quinr.signal import load_signal
+
+FAST = ["--qubits", "4", "--embed", "8", "--steps", "12", "--quiet"]
+
+
+@pytest.fixture
+def photo(tmp_path):
+    p = tmp_path / "photo.png"
+    Image.fromarray(smooth_rgb(20, 24, seed=3)).save(p)  # 20 rows, 24 columns
+    return p
+
+
+def _json(capsys) -> dict:
+    return json.loads(capsys.readouterr().out)
+
+
+def test_encode_crop_scale_json_then_info_decode_and_compare(photo, tmp_path, capsys):
+    q = tmp_path / "w.qinr"
+    # scale 0.5 -> 10x12, then the window x=2, y=1, 8 wide, 6 tall
+    assert main(["encode", str(photo), "-o", str(q), *FAST, "--scale", "0.5", "--crop", "2,1,8,6", "--json"]) == 0
+    enc = _json(capsys)
+    assert enc["signal"]["shape"] == [6, 8, 3] and enc["bytes"] == q.stat().st_size
+    assert enc["training"]["steps_run"] == 12 and set(enc["bits"]) == {16} and enc["network"]["n_qubits"] == 4
+
+    assert main(["info", str(q), "--json"]) == 0
+    info = _json(capsys)
+    assert info["signal"]["shape"] == [6, 8, 3] and info["bytes"] == enc["bytes"]
+    assert info["format_version"] >= 1 and info["params"] == enc["params"] and info["bits"] == enc["bits"]
+
+    # the reference is the same view of the original: its PSNR is the encoder's
+    out = tmp_path / "d.png"
+    assert main(["decode", str(q), "-o", str(out), "--reference", str(photo), "--json"]) == 1  # shapes differ
+    err = capsys.readouterr().err
+    assert "20x24x3" in err and "6x8x3" in err and not out.exists()  # refused before decoding
+
+    ref = tmp_path / "ref.png"
+    big = load_signal(photo).data
+    small = np.asarray(Image.fromarray(big).resize((12, 10), Image.Resampling.BOX))[1:7, 2:10]
+    Image.fromarray(small).save(ref)
+    assert main(["decode", str(q), "-o", str(out), "--reference", str(ref), "--json"]) == 0
+    dec = _json(capsys)
+    assert dec["signal"]["shape"] == [6, 8, 3] and dec["report"] is None and not dec["preview"]
+    assert abs(dec["reference"]["psnr"] - enc["psnr"]) < 0.05  # box resize is what --scale does
+    assert dec["reference"]["rmse"] > 0 and dec["reference"]["mae"] <= dec["reference"]["rmse"]
+
+    assert main(["compare", str(ref), str(q)]) == 0
+    text = capsys.readouterr().out
+    assert "dB" in text and "6x8x3" in text
+    assert main(["compare", str(ref), str(out), "--json"]) == 0
+    assert abs(_json(capsys)["psnr"] - dec["reference"]["psnr"]) < 1e-9
+
+
+def test_decode_on_a_backend_puts_the_reference_in_its_report(photo, tmp_path, capsys):
+    q = tmp_path / "p.qinr"
+    assert main(["encode", str(photo), "-o", str(q), *FAST]) == 0
+    capsys.readouterr()
+    out = tmp_path / "b.png"
+    assert main(["decode", str(q), "-o", str(out), "--backend", "torch", "--shots", "256", "--seed", "1",
+                 "--reference", str(photo), "--report"]) == 0
+    text = capsys.readouterr().out
+    assert "quality" in text and "against" in text
+    report = json.loads((tmp_path / "b.png.report.json").read_text())
+    measured = report["reference"]["psnr"]
+    assert report["reference"]["file"] == "photo.png" and 5 < measured < 60
+
+
+def test_float_signal_decodes_to_an_npy_and_an_8_bit_preview_and_range_metrics(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    img = np.zeros((8, 32), np.float32)
+    img[2:7] = 5 + 20 * rng.random((5, 32), dtype=np.float32)  # a range image: rows of returns, empty rows
+    src = tmp_path / "range.npy"
+    np.save(src, img)
+    q = tmp_path / "r.qinr"
+    assert main(["encode", str(src), "-o", str(q), *FAST]) == 0
+    capsys.readouterr()
+    png = tmp_path / "r.png"
+    assert main(["decode", str(q), "-o", str(png)]) == 0
+    assert "preview" in capsys.readouterr().out
+    preview = np.asarray(Image.open(png))
+    assert preview.dtype == np.uint8 and preview.shape == (8, 32) and preview.max() > 100
+    npy = tmp_path / "r.npy"
+    assert main(["decode", str(q), "-o", str(npy), "--reference", str(src), "--range-image", "--json"]) == 0
+    d = _json(capsys)
+    rng_metrics = d["reference"]["range"]
+    assert set(rng_metrics) >= {"rmse_m", "mae_m", "chamfer_m", "mask_accuracy"}
+    assert 0 <= rng_metrics["mask_accuracy"] <= 1 and rng_metrics["chamfer_m"] > 0
+    assert main(["decode", str(q), "-o", str(npy), "--range-image"]) == 1
+    assert "--range-image needs --reference" in capsys.readouterr().err
+
+
+def test_lossless_compare_writes_inf_as_a_string(photo, capsys):
+    assert main(["compare", str(photo), str(photo), "--json"]) == 0
+    assert _json(capsys)["psnr"] == "inf"
+
+
+def test_backends_json_lists_and_describes(capsys):
+    assert main(["backends", "--json"]) == 0
+    listing = _json(capsys)["backends"]
+    names = {b["name"] for b in listing}
+    assert {"torch", "aer", "aer.fake_torino"} <= names
+    assert all("source" not in b for b in listing)  # no machine paths
+    assert main(["backends", "aer.fake_torino", "--json"]) == 0
+    one = _json(capsys)
+    assert one["name"] == "aer.fake_torino" and one["pricing"]["model"]
+    opt = one["driver_options"]["optimization_level"]
+    assert opt["type"] == "int" and opt["profile_value"] == 1 and opt["help"]
+
+
+def test_rd_takes_crop_and_scale(photo, tmp_path, capsys):
+    out = tmp_path / "rd"
+    assert main(["rd", str(photo), "--codecs", "jpeg2000", "--points", "2", "--out", str(out), "--quiet",
+                 "--scale", "0.5", "--crop", "0,0,8,6"]) == 0
+    res = json.loads((out / "jpeg2000.json").read_text())
+    assert res["meta"]["pixels"] == 48
