@@ -23,7 +23,7 @@ test-all: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2
 
 lint: $(STAMP)
-	$(BIN)/ruff check quinr tests benchmarks
+	$(BIN)/ruff check quinr tests benchmarks examples
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/simulator.py

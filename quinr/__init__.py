@@ -10,6 +10,7 @@ Public API::
 from .circuit import CircuitSpec
 from .codec import EncodeResult, decode, encode, info, load_model, read_bitstream
 from .errors import BitstreamError, ConfigError, FileError, QuinrError, SignalError
+from .fidelity import compare
 from .hardware import decode_on_backend
 from .model import ModelConfig, QuINR
 from .signal import Signal, SignalKind, load_signal, psnr, save_signal
@@ -29,6 +30,7 @@ __all__ = [
     "SignalError",
     "SignalKind",
     "TrainConfig",
+    "compare",
     "decode",
     "decode_on_backend",
     "encode",

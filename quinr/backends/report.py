@@ -43,7 +43,8 @@ class ExecutionReport:
     #: the quality predicted before the run (:class:`~quinr.quality.Prediction` as a dict), with
     #: ``--report`` or ``--run-dir``
     prediction: dict[str, Any] | None = None
-    #: the PSNR of the decode against the exact noise-free decode, measured after the run
+    #: the PSNR of the decode against the exact noise-free decode, measured after the run whenever
+    #: the exact decode is cheap (see quinr.hardware.EXACT_REFERENCE_AMPLITUDES) or predicted
     psnr_vs_exact: float | None = None
 
     def to_dict(self) -> dict[str, Any]:

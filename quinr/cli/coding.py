@@ -197,6 +197,8 @@ def _cmd_decode(args: argparse.Namespace) -> int:
             measured = "identical" if report.psnr_vs_exact is None else f"{report.psnr_vs_exact:.2f} dB"
             print(f"  PSNR     {measured} against the exact decode; predicted "
                   + ("none" if pred is None else f"{pred:.2f} dB") + f" ({report.prediction['noise_source']})")
+        elif report.psnr_vs_exact is not None:
+            print(f"  PSNR     {report.psnr_vs_exact:.2f} dB against the exact decode")
         if args.report:
             print(f"  report   {out}.report.json")
     return 0
@@ -233,7 +235,7 @@ def _reference(args: argparse.Namespace):
 
 def _against_reference(args: argparse.Namespace, ref, sig, report) -> dict:
     """Quality of the decode against ``--reference``; added to the ``--report`` file when there is one."""
-    from .output import quality
+    from ..fidelity import compare as quality
 
     q = quality(ref, sig, range_image=args.range_image)
     if report is not None and args.report:
@@ -251,7 +253,8 @@ def _against_reference(args: argparse.Namespace, ref, sig, report) -> dict:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from .output import describe_quality, print_json, quality
+    from ..fidelity import compare as quality
+    from .output import describe_quality, print_json
 
     ref, test = (_load_any(p, args.max_pixels) for p in (args.reference, args.test))
     q = quality(ref, test, range_image=args.range_image)
