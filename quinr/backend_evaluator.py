@@ -6,6 +6,7 @@ the decode around it."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -36,9 +37,11 @@ class HardwareEvaluator:
     """
 
     def __init__(self, backend: Backend, shots: int | None, seed: int | None, report: ExecutionReport,
-                 run_dir: RunDir | None = None, mitigate: str | None = None) -> None:
+                 run_dir: RunDir | None = None, mitigate: str | None = None,
+                 progress: Callable[[int], None] | None = None) -> None:
         self.backend, self.shots, self.seed, self.report = backend, shots, seed, report
         self.run_dir, self.mitigate = run_dir, mitigate
+        self.progress = progress  # called with the circuits of every finished chunk
         self.raw: list[np.ndarray] = []
         self.folds: list[int] = []  # the folding factor of each raw call (zero-noise extrapolation)
         self.calls = 0
@@ -75,11 +78,13 @@ class HardwareEvaluator:
             seed = None if self.seed is None else self.seed + CALL_STRIDE * call + k
             if self.run_dir is None:
                 probs[sl] = self._run(spec, hh[sl], tt, seed, call, k)
-                continue
-            out, how = self._checkpointed(spec, hh[sl], tt, seed, call, k, journal.get((call, k), []))
-            probs[sl] = out
-            reused += how == "reused"
-            collected += how == "collected"
+            else:
+                out, how = self._checkpointed(spec, hh[sl], tt, seed, call, k, journal.get((call, k), []))
+                probs[sl] = out
+                reused += how == "reused"
+                collected += how == "collected"
+            if self.progress is not None:
+                self.progress(sl.stop - sl.start)
         if reused:
             self.report.notes.append(f"resume: call {call}: {reused} chunk(s) reused from {self.run_dir.path}, "
                                      "not resubmitted")

@@ -30,6 +30,7 @@ import hashlib
 import json
 import math
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -73,6 +74,7 @@ def decode_on_backend(
     output: str | Path | None = None,
     report_path: str | Path | None = None,
     max_pixels: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[Signal, ExecutionReport]:
     """Decode on a backend of the catalogue (``"aer"``, ``"braket"``, ``"ibm.torino"``, ...).
 
@@ -80,6 +82,8 @@ def decode_on_backend(
     saves the backend's raw results (``.npz``) for the ``replay`` backend; ``mitigate="readout"``
     corrects them with the backend's readout calibration; ``run_dir`` makes the decode resumable
     and, when it completes, a run record (``command`` is noted in its manifest, redacted).
+    ``progress(done, total)`` is called with the circuits finished so far (chunk by chunk, all
+    folding factors counted) for progress bars.
     ``output`` and ``report_path`` are written when the decode succeeds; every output is checked
     before anything runs. Budget: see :class:`~quinr.budget.BudgetGuard`.
     """
@@ -107,8 +111,8 @@ def decode_on_backend(
         from .rundir import check_run_dir
 
         check_run_dir(run_dir)
-    guard = BudgetGuard(be, evaluator_calls(math.prod(out_grid), hdr.model.blocks, folds=len(scales_of(mitigate))),
-                        shots, max_cost, yes)
+    circuits = evaluator_calls(math.prod(out_grid), hdr.model.blocks, folds=len(scales_of(mitigate)))
+    guard = BudgetGuard(be, circuits, shots, max_cost, yes)
     be.check_mitigation(mitigate)
     check_target(be, hdr.model.spec)
     redactor = be.redactor()
@@ -122,7 +126,13 @@ def decode_on_backend(
     rd, ephemeral = _open_run_dir(be, run_dir, raw, shots, seed, crop, scale, mitigate, redactor)
     be.guard, kept = guard, False
     try:
-        ev = HardwareEvaluator(be, shots, seed, report, rd, mitigate)
+        done = [0]
+
+        def advance(rows: int) -> None:
+            done[0] += rows
+            progress(done[0], sum(circuits))  # type: ignore[misc]
+
+        ev = HardwareEvaluator(be, shots, seed, report, rd, mitigate, None if progress is None else advance)
         signal = decode_with(bs, ev, crop, scale)
         if exact is not None:
             report.psnr_vs_exact = finite(psnr(exact, signal))

@@ -124,3 +124,17 @@ def test_rd_takes_crop_and_scale(photo, tmp_path, capsys):
                  "--scale", "0.5", "--crop", "0,0,8,6"]) == 0
     res = json.loads((out / "jpeg2000.json").read_text())
     assert res["meta"]["pixels"] == 48
+
+
+def test_backend_decode_reports_progress_over_every_circuit_and_fold(photo, tmp_path):
+    import quinr
+
+    q = tmp_path / "z.qinr"
+    quinr.encode(photo, q, model=quinr.ModelConfig(n_qubits=3, embed_dim=6), train=quinr.TrainConfig(steps=5))
+    seen: list[tuple[int, int]] = []
+    _, report = quinr.decode_on_backend(q, "torch", shots=None, options={"noise": "depolarizing=0.01"},
+                                        mitigate="zne", progress=lambda done, total: seen.append((done, total)))
+    pixels = 20 * 24
+    assert seen[-1] == (3 * pixels, 3 * pixels) and report.circuits == 3 * pixels  # three folding factors
+    assert all(a[0] < b[0] for a, b in zip(seen, seen[1:]))  # it advances
+    assert report.psnr_vs_exact is not None and report.psnr_vs_exact < 80  # noisy, and measured without --report

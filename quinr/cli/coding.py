@@ -146,19 +146,27 @@ def _cmd_decode(args: argparse.Namespace) -> int:
         out = save_signal(sig, args.output)
     else:
         from ..backends import parse_options
-        from ..hardware import decode_on_backend
 
         options = parse_options(args.option)
         if args.noise is not None:
             options["noise"] = args.noise
         out = Path(args.output)
-        sig, report = decode_on_backend(
-            args.input, args.backend, shots=args.shots, options=options, seed=args.seed,
-            record=args.record, max_cost=args.max_cost, yes=args.yes, crop=args.crop, scale=args.scale,
-            mitigate=args.mitigate, run_dir=args.run_dir, command=["quinr", *(args.argv or [])] if args.run_dir else None,
-            output=out, report_path=Path(str(out) + ".report.json") if args.report else None,
-            max_pixels=args.max_pixels,
-        )
+        bar = None
+        if not (args.quiet or args.json):
+            from tqdm import tqdm
+
+            bar = tqdm(total=0, desc=f"decode on {args.backend}", unit="circuit", file=sys.stderr, dynamic_ncols=True)
+
+        def progress(done: int, total: int) -> None:
+            if bar is not None:
+                bar.total = total
+                bar.update(done - bar.n)
+
+        try:
+            sig, report = _decode_on_backend(args, options, out, progress)
+        finally:
+            if bar is not None:
+                bar.close()
     seconds = time.perf_counter() - t0
     quality = None
     if ref is not None:
@@ -202,6 +210,19 @@ def _cmd_decode(args: argparse.Namespace) -> int:
         if args.report:
             print(f"  report   {out}.report.json")
     return 0
+
+
+def _decode_on_backend(args: argparse.Namespace, options: dict, out: Path, progress):
+    """``decode --backend``: the library call with the command line's options."""
+    from ..hardware import decode_on_backend
+
+    return decode_on_backend(
+        args.input, args.backend, shots=args.shots, options=options, seed=args.seed,
+        record=args.record, max_cost=args.max_cost, yes=args.yes, crop=args.crop, scale=args.scale,
+        mitigate=args.mitigate, run_dir=args.run_dir, command=["quinr", *(args.argv or [])] if args.run_dir else None,
+        output=out, report_path=Path(str(out) + ".report.json") if args.report else None,
+        max_pixels=args.max_pixels, progress=progress,
+    )
 
 
 def _is_preview(sig, out: Path) -> bool:

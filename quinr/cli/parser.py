@@ -124,7 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
     dec.add_argument("--range-image", action="store_true",
                      help="with --reference: the signal is a LiDAR range image; add range RMSE/MAE in metres, "
                           "mask accuracy and the Chamfer distance of the re-projected point clouds")
-    dec.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    dec.add_argument("--json", action="store_true", help="print the result as one JSON object (no progress bar)")
+    dec.add_argument("--quiet", action="store_true", help="no progress bar on backend decodes")
     dec.add_argument("--device", default="cpu", help="torch device for the exact simulator")
     dec.add_argument("--backend", default=None, help="run the circuits on this backend (see `quinr backends`)")
     dec.add_argument("--shots", type=int, default=None, help="shots per circuit (omit for exact probabilities)")
