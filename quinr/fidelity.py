@@ -2,7 +2,9 @@
 
 PSNR uses the reference's peak (255 for 8-bit, 65535 for 16-bit, the value range for float
 signals: see :func:`quinr.signal.peak_value`); RMSE and MAE are in the signal's own units (8-bit
-levels, metres of range, ...).
+levels, metres of range, ...). MS-SSIM is pytorch-msssim's (the implementation CompressAI
+reports with: five scales, an 11-pixel Gaussian window, the reference's peak as data range),
+defined for images of at least 161 pixels on their short side; smaller ones get ``None``.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ def compare(reference: Signal, decoded: Signal, range_image: bool = False) -> di
                           "(give the same --crop/--scale the reference was made with)")
     diff = reference.data.astype(np.float64) - decoded.data.astype(np.float64)
     out: dict[str, Any] = {"psnr": psnr(reference, decoded), "peak": reference.peak,
-                           "rmse": float(np.sqrt(np.mean(diff**2))), "mae": float(np.mean(np.abs(diff)))}
+                           "rmse": float(np.sqrt(np.mean(diff**2))), "mae": float(np.mean(np.abs(diff))),
+                           "ms_ssim": ms_ssim(reference, decoded)}
     if range_image:
         from .lidar import Projection, range_metrics
 
@@ -34,3 +37,21 @@ def compare(reference: Signal, decoded: Signal, range_image: bool = False) -> di
         h, w = decoded.grid
         out["range"] = range_metrics(reference.data[..., 0], decoded.data[..., 0], Projection(h, w))
     return out
+
+
+#: MS-SSIM's five scales with an 11-pixel window need this many pixels on the short side.
+MS_SSIM_MIN_SIDE = 161
+
+
+def ms_ssim(reference: Signal, decoded: Signal) -> float | None:
+    """Multi-scale SSIM of an image against its reference (1 = identical), or ``None`` for a
+    one-dimensional signal or an image smaller than :data:`MS_SSIM_MIN_SIDE` on a side."""
+    if len(reference.grid) != 2 or min(reference.grid) < MS_SSIM_MIN_SIDE:
+        return None
+    import torch
+    from pytorch_msssim import ms_ssim as _ms_ssim
+
+    def nchw(sig: Signal) -> torch.Tensor:  # values from 0 (the reference's vmin) up to about the peak
+        return (torch.from_numpy(sig.data.astype(np.float64)) - reference.vmin).permute(2, 0, 1)[None]
+
+    return float(_ms_ssim(nchw(reference), nchw(decoded), data_range=reference.peak))

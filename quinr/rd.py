@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -239,8 +240,9 @@ def write_results(inp: RDInput, out: Path, tasks: list[Task], cfg: RDConfig) -> 
     family = {t.codec: t.family for t in tasks}
     for codec, points in by_codec.items():
         owner = reg[family[codec]]
+        points = _distinct(points)
         front = pareto(points) if owner.frontier else sorted(points, key=lambda q: q["bpp"])
-        keys = [k for k in front[0] if isinstance(front[0][k], (int, float))]
+        keys = [k for k in front[0] if all(isinstance(pt.get(k), (int, float)) for pt in front)]
         doc = {
             "name": codec,
             "description": owner.describe(codec, cfg.settings[family[codec]]),
@@ -257,25 +259,52 @@ def write_results(inp: RDInput, out: Path, tasks: list[Task], cfg: RDConfig) -> 
     return written
 
 
+def _distinct(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One point per distinct file: settings that produce the same file (JPEG2000 at rates below
+    its smallest codestream) give the same bytes and PSNR, and are shown once."""
+    seen, out = set(), []
+    for p in points:
+        key = (round(p["bpp"], 9), round(p["psnr"], 6))
+        if key not in seen:
+            seen.add(key)
+            out.append(p)
+    return out
+
+
 def plot(out: Path, files: dict[str, Path], inp: RDInput) -> Path:
+    """PSNR against bpp for every codec (quinr: its frontier, and every other network and bit
+    depth as pale dots, named in the legend); for a LiDAR range image a second panel with the
+    Chamfer distance of the re-projected point clouds."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 
-    fig, ax = plt.subplots(figsize=(6.5, 4.2), dpi=120)
-    for codec, path in files.items():
-        doc = json.loads(path.read_text())
-        ax.plot(doc["results"]["bpp"], doc["results"]["psnr"], "o-", label=codec)
-        if codec == "quinr":
-            pts = doc["all_points"]
-            ax.scatter([p["bpp"] for p in pts], [p["psnr"] for p in pts], s=8, alpha=0.3, color="grey")
-    ax.set_xscale("log")
-    ax.set_xlabel("bits per pixel (8 x file bytes / pixels)")
-    ax.set_ylabel(f"PSNR (dB, peak {inp.signal.peak:g})")
-    ax.set_title(f"rate-distortion: {inp.name}", fontsize=9)
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
+    docs = {codec: json.loads(path.read_text()) for codec, path in files.items()}
+    panels = [("psnr", f"PSNR (dB, peak {inp.signal.peak:g})")]
+    if inp.lidar and all("chamfer_m" in d["results"] for d in docs.values()):
+        panels.append(("chamfer_m", "Chamfer distance (m, lower is better)"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.2), dpi=120, squeeze=False)
+    for ax, (key, label) in zip(axes[0], panels, strict=True):
+        for codec, doc in docs.items():
+            res = doc["results"]
+            finite = [(b, v) for b, v in zip(res["bpp"], res[key], strict=True) if math.isfinite(v)]
+            ax.plot(*zip(*finite, strict=True), "o-", ms=4, label=f"{codec}" + (" (frontier)" if "all_points" in doc else ""))
+            if "all_points" in doc:
+                pts = [p for p in doc["all_points"] if math.isfinite(p.get(key, math.nan))]
+                ax.scatter([p["bpp"] for p in pts], [p[key] for p in pts], s=8, alpha=0.3, color="grey",
+                           label=f"{codec}: every network and bit depth tried")
+        ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.tick_params(axis="x", labelrotation=30, labelsize=8)
+        ax.set_xlabel("bits per pixel (8 x file bytes / pixels)")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7)
+    axes[0][0].set_title(f"rate-distortion: {inp.name}", fontsize=9)
     fig.tight_layout()
     path = out / "rd.png"
     with atomic_open(path, "wb") as f:

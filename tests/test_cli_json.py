@@ -136,5 +136,17 @@ def test_backend_decode_reports_progress_over_every_circuit_and_fold(photo, tmp_
                                         mitigate="zne", progress=lambda done, total: seen.append((done, total)))
     pixels = 20 * 24
     assert seen[-1] == (3 * pixels, 3 * pixels) and report.circuits == 3 * pixels  # three folding factors
-    assert all(a[0] < b[0] for a, b in zip(seen, seen[1:]))  # it advances
+    assert all(a[0] < b[0] for a, b in zip(seen, seen[1:], strict=False))  # it advances
     assert report.psnr_vs_exact is not None and report.psnr_vs_exact < 80  # noisy, and measured without --report
+
+
+def test_ms_ssim_is_reported_for_images_large_enough(tmp_path):
+    import quinr
+
+    big = quinr.Signal(smooth_rgb(170, 180, seed=5), quinr.SignalKind.U8, 0.0, 255.0)
+    noisy = big.data.astype(int) + np.random.default_rng(1).integers(-20, 21, big.data.shape)
+    other = quinr.Signal(np.clip(noisy, 0, 255).astype(np.uint8), quinr.SignalKind.U8, 0.0, 255.0)
+    assert quinr.compare(big, big)["ms_ssim"] == pytest.approx(1.0)
+    assert 0.5 < quinr.compare(big, other)["ms_ssim"] < 0.999
+    small = quinr.Signal(smooth_rgb(20, 24), quinr.SignalKind.U8, 0.0, 255.0)
+    assert quinr.compare(small, small)["ms_ssim"] is None  # five scales need 161 pixels a side

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import warnings
 
 import pytest
@@ -94,3 +95,32 @@ def test_cli_noise_encode_decode_and_mitigate(qinr_file, tmp_path, capsys):
     assert main(["decode", str(path), "-o", str(tmp_path / "e.png"), "--mitigate", "readout"]) == 1
     assert "need --backend" in capsys.readouterr().err
     assert main(["noise", "depolarizing=2"]) == 1
+
+
+def test_study_with_and_without_mitigation_lossless_point_and_counts(qinr_file, tmp_path, capsys):
+    """One plot with both series; a lossless point is kept (inf in JSON/CSV, drawn at the top); the
+    CSV has each column once; the progress bar counts the decodes that ran."""
+    import csv
+
+    path, _ = qinr_file
+    decodes = []
+    res = study_noise(str(path), "torch", "readout", [0.0, 0.05], shots=None, mitigate="readout",
+                      progress=lambda done, total: decodes.append((done, total)))
+    # exact: one decode per point; the mitigation applies only where there is readout error
+    assert decodes == [(1, 3), (2, 3), (3, 3)]
+    lossless, noisy = res.points
+    assert math.isinf(lossless.mean) and math.isinf(lossless.mitigated_mean)
+    assert math.isinf(noisy.mitigated_mean) and noisy.mean < 60  # exact probabilities: the inversion is exact
+    sampled = study_noise(str(path), "torch", "readout", [0.08], shots=4000, repeats=2, mitigate="readout").points[0]
+    assert sampled.mitigated_mean > sampled.mean + 1  # the readout correction helps under shot noise too
+    assert abs(sampled.predicted_mitigated - sampled.mitigated_mean) < 1.0
+    paths = res.save(tmp_path / "out")
+    rows = list(csv.reader(paths["csv"].open()))
+    assert len(rows[0]) == len(set(rows[0])) and "psnr_mean_readout" in rows[0]
+    assert rows[1][rows[0].index("psnr_mean")] == "inf"
+    shots = study_shots(str(path), "torch", [32, 64], repeats=2)
+    header = next(csv.reader(shots.save(tmp_path / "s")["csv"].open()))
+    assert header.count("shots") == 1 and header[0] == "shots"
+    rc = main(["study", "noise", str(path), "--backend", "torch", "--param", "readout", "--values", "0.05",
+               "--mitigate", "readout", "--quiet", "--out", str(tmp_path / "cli")])
+    assert rc == 0 and "with readout" in capsys.readouterr().out

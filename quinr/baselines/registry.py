@@ -31,10 +31,14 @@ class RDInput:
 
 
 def metrics(inp: RDInput, decoded: Signal) -> dict[str, float]:
-    """PSNR of a decoded signal against the sweep's, and, for a LiDAR range image, range metrics."""
+    """PSNR (and MS-SSIM for images large enough to have one) of a decoded signal against the
+    sweep's, and, for a LiDAR range image, range metrics."""
+    from ..fidelity import ms_ssim
     from ..signal import psnr
 
     out = {"psnr": psnr(inp.signal, decoded)}
+    if not inp.lidar and (m := ms_ssim(inp.signal, decoded)) is not None:
+        out["ms_ssim"] = m
     if inp.lidar:
         from ..lidar import range_metrics
 

@@ -167,16 +167,20 @@ def _cmd_study(args: argparse.Namespace) -> int:
     from ..study import study_noise, study_shots
 
     check_output_dir(args.out)
-    runs_per_point = args.repeats
-    points = len(args.shots) if args.study == "shots" else len(args.values)
     bar = None
     if not args.quiet:
         from tqdm import tqdm
 
-        bar = tqdm(total=points * runs_per_point, desc=f"study {args.study}", unit="decode", file=sys.stderr,
-                   dynamic_ncols=True)
+        bar = tqdm(total=0, desc=f"study {args.study}", unit="decode", file=sys.stderr, dynamic_ncols=True)
+
+    def progress(done: int, total: int) -> None:  # the study counts the decodes it makes
+        if bar is not None:
+            bar.total = total
+            bar.update(done - bar.n)
+
     common = dict(repeats=args.repeats, noise=args.noise, options=parse_options(args.option), reference=args.reference,
-                  seed=args.seed, crop=args.crop, scale=args.scale, progress=None if bar is None else lambda: bar.update(1))
+                  seed=args.seed, crop=args.crop, scale=args.scale, progress=progress,
+                  mitigate=args.mitigate)
     try:
         if args.study == "shots":
             res = study_shots(args.input, args.backend, args.shots, **common)
@@ -188,10 +192,15 @@ def _cmd_study(args: argparse.Namespace) -> int:
     paths = res.save(args.out)
     label = "shots" if res.kind == "shots" else res.parameter
     print(f"study {res.kind} on {res.backend}, PSNR vs {res.reference}, noise {res.noise}")
-    print(f"  {label:>14}  {'measured (dB)':>16}  {'predicted':>9}")
+    more = f"  {'with ' + res.mitigation:>16}  {'predicted':>9}" if res.mitigation else ""
+    print(f"  {label:>14}  {'measured (dB)':>16}  {'predicted':>9}{more}")
     for p in res.points:
         pred = "" if p.predicted_psnr is None else f"{p.predicted_psnr:9.2f}"
-        print(f"  {p.value:>14g}  {p.mean:8.2f} ± {p.std:5.2f}  {pred}")
+        line = f"  {p.value:>14g}  {p.mean:8.2f} ± {p.std:5.2f}  {pred:>9}"
+        if res.mitigation:
+            mpred = "" if p.predicted_mitigated is None else f"{p.predicted_mitigated:9.2f}"
+            line += f"  {p.mitigated_mean:16.2f}  {mpred:>9}"
+        print(line)
     if res.noise_source:
         print(f"  predicted from: {res.noise_source}")
     print("  wrote " + ", ".join(str(v) for v in paths.values()))

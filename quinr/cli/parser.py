@@ -220,6 +220,8 @@ def build_parser() -> argparse.ArgumentParser:
             q.add_argument("--values", type=float_list, required=True, metavar="V,V,...", help="values to try")
             q.add_argument("--shots", type=int, default=None, help="shots per circuit (omit for exact)")
         q.add_argument("--repeats", type=int, default=3, help="decodes per point with shots (default 3)")
+        q.add_argument("--mitigate", choices=MITIGATIONS, default=None,
+                       help="also decode every point with this mitigation (same seeds): both on one plot")
         q.add_argument("--noise", default=None, metavar="SPEC", help="(base) noise of the backend")
         q.add_argument("-O", "--option", action="append", default=[], metavar="KEY=VALUE", help="backend option")
         q.add_argument("--reference", default=None, help="the original signal (default: the exact decode)")
