@@ -11,6 +11,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 
 from .checks import check_max_cost, within_budget
@@ -31,6 +32,10 @@ class BudgetEstimate:
     total_shots: int
     tasks: int
     device_seconds: float | None
+    #: estimated wall time of the decode on this machine, from two timed probes of the backend:
+    #: local simulators by default, emulators when asked (``time_probe=True``: each probe pays
+    #: their setup); None otherwise and for backends whose tasks run at a provider
+    wall_seconds: float | None
     cost: float
     currency: str
     pricing: str
@@ -155,10 +160,14 @@ def plan_budget(
     options: dict | None = None,
     mitigate: str | None = None,
     samples: int = PREDICT_COORDINATES,
+    time_probe: bool | None = None,
 ) -> BudgetEstimate:
     """Everything ``quinr budget`` reports, computed locally (no network: a QPU's prediction uses
     only calibrations available offline). Its verdict on ``max_cost`` is the decode's guard's
-    (:class:`BudgetGuard`): the same checks, the same comparison, the same task count."""
+    (:class:`BudgetGuard`): the same checks, the same comparison, the same task count.
+    ``time_probe`` times two small runs of the backend to estimate the decode's wall time here
+    (``None``: on exact simulators only, where a probe costs milliseconds; the IBM emulators'
+    probes pay their setup, about 15 s each)."""
     from .backends import get_backend, get_profile
     from .backends.base import check_request
     from .backends.registry import check_billing
@@ -190,6 +199,10 @@ def plan_budget(
             raise ConfigError(f"even {profile.max_shots} shots (the backend's limit) lose more than {target_psnr_drop} dB")
     check_request(profile, hdr.model.circuit(), shots)
     tasks, cost, seconds = estimate_cost(profile, per_call, shots, calls, folds)
+    wall = None
+    local = be is not None and not be.driver.remote_tasks() and not be.billed and hdr.model.blocks == 1
+    if local and (profile.kind == "simulator" if time_probe is None else time_probe):
+        wall = _wall_seconds(be, bs, coords, shots, tasks, circuits, mitigate)
     pred = None
     if hdr.model.blocks == 1:
         coords_t = torch.from_numpy(coords)
@@ -219,6 +232,7 @@ def plan_budget(
         total_shots=circuits * (shots or 0),
         tasks=tasks,
         device_seconds=seconds,
+        wall_seconds=wall,
         cost=cost,
         currency=p.currency,
         pricing=p.describe(),
@@ -234,3 +248,32 @@ def plan_budget(
         within_budget=within,
         fits=fits,
     )
+
+
+#: Circuits of the two timed probes behind :attr:`BudgetEstimate.wall_seconds`.
+PROBES = (2, 8)
+
+
+def _wall_seconds(be, bs, coords, shots, tasks: int, circuits: int, mitigate: str | None) -> float:
+    """The decode's wall time on a local backend: two probes of the file's own first circuits
+    (2 and 8) time the backend as ``a + b * circuits`` per task (its setup and its per-circuit
+    cost); the decode's tasks and circuits at that rate. Folded circuits (zero-noise
+    extrapolation) are counted at their mean length."""
+    import time
+
+    from .codec import load_model
+
+    net = load_model(bs)
+    spec, theta = net.blocks[0].spec, net.blocks[0].theta.detach().double().numpy()
+    n = coords.shape[0]
+    times = []
+    for k in PROBES:
+        rows = np.resize(np.arange(n), k)  # the first circuits (repeated for a tiny decode)
+        h = net.blocks[0].embed(torch.from_numpy(coords[rows])).detach().double().numpy()
+        t0 = time.perf_counter()
+        be.driver.run(spec, h, theta, shots, 0, be.new_report(shots))
+        times.append(time.perf_counter() - t0)
+    per_circuit = max((times[1] - times[0]) / (PROBES[1] - PROBES[0]), 0.0)
+    setup = max(times[0] - PROBES[0] * per_circuit, 0.0)
+    scales = scales_of(mitigate)
+    return tasks * setup + circuits * per_circuit * sum(scales) / len(scales)

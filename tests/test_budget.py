@@ -129,3 +129,19 @@ def test_crop_and_scale_decode_windows_of_the_same_signal(encoded):
     assert half.shape == (8, 8, 3)
     with pytest.raises(quinr.ConfigError, match="outside"):
         quinr.decode(encoded.data, crop=(10, 10, 10, 10))
+
+
+def test_wall_time_is_estimated_on_simulators_by_default_and_on_request(tmp_path):
+    enc = quinr.encode(IMG, model=quinr.ModelConfig(n_qubits=4, embed_dim=8), train=quinr.TrainConfig(steps=5))
+    est = plan_budget(enc.data, "aer", shots=512)
+    assert est.wall_seconds is not None and est.wall_seconds > 0
+    import time
+
+    t0 = time.perf_counter()
+    quinr.decode_on_backend(enc.data, "aer", shots=512, seed=0)
+    took = time.perf_counter() - t0
+    assert est.wall_seconds < 20 * took + 1.0  # the right order of magnitude (timings on a shared machine vary)
+    assert plan_budget(enc.data, "aer", shots=512, time_probe=False).wall_seconds is None
+    assert plan_budget(enc.data, "torch.fake_torino", shots=512).wall_seconds is None  # an emulator: only on request
+    assert plan_budget(enc.data, "torch.fake_torino", shots=512, time_probe=True).wall_seconds > 0
+    assert plan_budget(enc.data, "ibm.torino", shots=512, max_cost=1e6).wall_seconds is None  # runs at IBM

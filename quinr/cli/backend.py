@@ -69,6 +69,12 @@ def _describe_backend(name: str, as_json: bool = False) -> int:
     return 0
 
 
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    return f"{seconds / 60:.1f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
+
+
 def _cmd_budget(args: argparse.Namespace) -> int:
     import json
 
@@ -82,7 +88,7 @@ def _cmd_budget(args: argparse.Namespace) -> int:
     est = plan_budget(args.input, args.backend, shots=args.shots, target_psnr_drop=args.target_psnr_drop,
                       reference=args.reference, crop=args.crop, scale=args.scale, max_cost=args.max_cost,
                       max_pixels=args.max_pixels, options=parse_options(args.option), mitigate=args.mitigate,
-                      samples=samples)
+                      samples=samples, time_probe=args.time_probe)
     over = 0 if est.within_budget else 1  # the report is printed; the exit code says "does not fit"
     if args.json:
         print(json.dumps(est.to_dict(), indent=2))
@@ -95,6 +101,8 @@ def _cmd_budget(args: argparse.Namespace) -> int:
     print(f"  tasks             {est.tasks}")
     if est.device_seconds is not None:
         print(f"  device time       {est.device_seconds:.1f} s (estimate)")
+    if est.wall_seconds is not None:
+        print(f"  wall time         {_duration(est.wall_seconds)} here (estimate from two timed probes)")
     print(f"  cost              {est.cost:.2f} {est.currency}  ({est.pricing}; {est.pricing_source})")
     for line in prediction_lines(est.predicted_psnr_vs_exact, est.predicted_psnr, est.predicted_psnr_shots_only,
                                  est.noise_source, est.prediction_coordinates, est.shots, args.reference):

@@ -168,6 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="price and predict the decode with this mitigation")
     bud.add_argument("--predict-samples", type=int, default=None, metavar="N",
                      help="coordinates the noise prediction evaluates (default 2048, a seeded subset)")
+    bud.add_argument("--time-probe", action=argparse.BooleanOptionalAction, default=None,
+                     help="estimate the decode's wall time here from two timed runs of the backend (default: on "
+                          "simulators; emulators' probes pay their setup, about 15 s each)")
     bud.add_argument("--json", action="store_true", help="machine-readable output")
     _add_max_pixels(bud)
 
