@@ -176,15 +176,16 @@ def _cmd_study(args: argparse.Namespace) -> int:
 
     check_output_dir(args.out)
     bar = None
-    if not args.quiet:
-        from tqdm import tqdm
-
-        bar = tqdm(total=0, desc=f"study {args.study}", unit="decode", file=sys.stderr, dynamic_ncols=True)
 
     def progress(done: int, total: int) -> None:  # the study counts the decodes it makes
-        if bar is not None:
-            bar.total = total
-            bar.update(done - bar.n)
+        nonlocal bar
+        if args.quiet:
+            return
+        if bar is None:  # appears once decodes run, so that a refusal stays one line
+            from tqdm import tqdm
+
+            bar = tqdm(total=total, desc=f"study {args.study}", unit="decode", file=sys.stderr, dynamic_ncols=True)
+        bar.update(done - bar.n)
 
     common = dict(repeats=args.repeats, noise=args.noise, options=parse_options(args.option), reference=args.reference,
                   seed=args.seed, crop=args.crop, scale=args.scale, progress=progress,

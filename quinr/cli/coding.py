@@ -152,15 +152,17 @@ def _cmd_decode(args: argparse.Namespace) -> int:
             options["noise"] = args.noise
         out = Path(args.output)
         bar = None
-        if not (args.quiet or args.json):
-            from tqdm import tqdm
 
-            bar = tqdm(total=0, desc=f"decode on {args.backend}", unit="circuit", file=sys.stderr, dynamic_ncols=True)
+        def progress(done: int, total: int) -> None:  # the bar appears once circuits run (errors stay one line)
+            nonlocal bar
+            if args.quiet or args.json:
+                return
+            if bar is None:
+                from tqdm import tqdm
 
-        def progress(done: int, total: int) -> None:
-            if bar is not None:
-                bar.total = total
-                bar.update(done - bar.n)
+                bar = tqdm(total=total, desc=f"decode on {args.backend}", unit="circuit", file=sys.stderr,
+                           dynamic_ncols=True)
+            bar.update(done - bar.n)
 
         try:
             sig, report = _decode_on_backend(args, options, out, progress)
