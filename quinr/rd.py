@@ -135,11 +135,16 @@ def skipped(inp: RDInput, cfg: RDConfig) -> dict[str, str]:
     return {name: why for name in cfg.codecs if (why := reg[name].unsupported(inp)) is not None}
 
 
-def run_task(inp: RDInput, task: Task) -> list[dict[str, Any]]:
-    """Evaluate one task through the codec that planned it."""
+def run_task(inp: RDInput, task: Task, step: Callable[[int, int], None] | None = None) -> list[dict[str, Any]]:
+    """Evaluate one task through the codec that planned it (``step``: its training progress)."""
+    import inspect
+
     from .baselines.registry import codecs as registered
 
-    return registered()[task.family].run(inp, task.params)
+    codec = registered()[task.family]
+    if step is not None and "step" in inspect.signature(codec.run).parameters:  # codecs written before it: none
+        return codec.run(inp, task.params, step)
+    return codec.run(inp, task.params)
 
 
 def _run_one(args: tuple[RDInput, Task]) -> tuple[Task, list[dict[str, Any]]]:
@@ -171,9 +176,11 @@ def run_rd(
     max_pixels: int | None = None,
     crop: tuple[int, ...] | None = None,
     scale: float | None = None,
+    step: Callable[[Task, int, int], None] | None = None,
 ) -> dict[str, Path]:
     """Run (or resume) a sweep; returns the written files by codec, plus ``"plot"``. ``crop`` and
-    ``scale`` sweep a window or a resampled copy of the signal (see :func:`load_input`)."""
+    ``scale`` sweep a window or a resampled copy of the signal (see :func:`load_input`).
+    ``step(task, done, total)`` follows the training steps of the point running (serial engine)."""
     from .files import check_output_dir
 
     cfg = cfg or RDConfig()
@@ -189,7 +196,7 @@ def run_rd(
             progress(t, True)
         if not done:
             todo.append(t)
-    for task, points in _execute(inp, todo, engine, workers):
+    for task, points in _execute(inp, todo, engine, workers, step):
         path = _point_path(out, task)
         make_dir(path.parent)
         data = json.dumps({"codec": task.codec, "params": task.params, "points": points}, indent=1)
@@ -203,10 +210,10 @@ def _point_path(out: Path, task: Task) -> Path:
     return out / "points" / task.codec / f"{task.key}.json"
 
 
-def _execute(inp: RDInput, todo: list[Task], engine: str, workers: int):
+def _execute(inp: RDInput, todo: list[Task], engine: str, workers: int, step=None):
     if engine == "serial" or len(todo) <= 1:
         for t in todo:
-            yield t, run_task(inp, t)
+            yield t, run_task(inp, t, None if step is None else (lambda done, total, t=t: step(t, done, total)))
         return
     if engine == "local":
         from concurrent.futures import ProcessPoolExecutor, as_completed

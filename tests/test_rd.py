@@ -81,7 +81,7 @@ def test_sweep_writes_compressai_json_and_plot_and_resumes(image, tmp_path, monk
     assert files["plot"].stat().st_size > 1000
     calls = []
     real = rd.run_task
-    monkeypatch.setattr(rd, "run_task", lambda inp, task: calls.append(task.codec) or real(inp, task))
+    monkeypatch.setattr(rd, "run_task", lambda inp, task, step=None: calls.append(task.codec) or real(inp, task))
     run_rd(image, out, TINY)
     assert calls == []  # everything was finished: nothing recomputed
     victim = next((out / "points" / "coin").iterdir())
@@ -180,3 +180,11 @@ def test_codecs_that_cannot_encode_a_signal_are_skipped(tmp_path, capsys):
     out = capsys.readouterr().out
     assert rc == 0 and "coin: skipped (COIN here encodes images" in out and "jpeg2000: skipped" in out
     assert json.loads((tmp_path / "o" / "quinr.json").read_text())["meta"]["pixels"] == 200
+
+
+def test_serial_sweep_reports_every_training_step(image, tmp_path):
+    seen: dict[str, list[tuple[int, int]]] = {}
+    run_rd(image, tmp_path / "rd", TINY, step=lambda task, done, total: seen.setdefault(task.key, []).append((done, total)))
+    assert seen  # quinr and COIN train; JPEG2000 does not
+    for steps in seen.values():
+        assert steps[-1][0] == steps[-1][1] and [d for d, _ in steps] == list(range(1, len(steps) + 1))

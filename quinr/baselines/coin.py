@@ -155,13 +155,14 @@ class CoinCodec(RDCodec):
     def plan(self, inp, settings, seed):
         return [("coin", {"config": name, "iters": settings["iters"], "seed": seed}) for name in settings["configs"]]
 
-    def run(self, inp, params):
+    def run(self, inp, params, step=None):
         import time
 
         from .registry import metrics
 
         t0 = time.perf_counter()
-        res = encode(inp.signal, params["config"], iters=params["iters"], seed=params["seed"])
+        res = encode(inp.signal, params["config"], iters=params["iters"], seed=params["seed"],
+                     callback=None if step is None else lambda it, _loss: step(it, params["iters"]))
         return [{"bpp": res.bpp, "bytes": len(res.data), "params": res.n_params, "best_iter": res.best_iter,
                  "train_seconds": time.perf_counter() - t0, **metrics(inp, res.decoded)}]
 

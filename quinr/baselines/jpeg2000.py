@@ -92,7 +92,7 @@ class Jpeg2000Codec(RDCodec):
         return [("jpeg2000" if d is None else f"jpeg2000-{d}bit", {"bpp": bpp, "depth": d})
                 for d in depths for bpp in settings["bpp"]]
 
-    def run(self, inp, params):
+    def run(self, inp, params, step=None):  # nothing trains
         import time
 
         from .registry import metrics

@@ -40,7 +40,7 @@ class QuinrCodec(RDCodec):
                            "format": FORMAT_VERSION})
                 for nq, m, r in settings["grid"]]
 
-    def run(self, inp, params: dict[str, Any]) -> list[dict[str, Any]]:
+    def run(self, inp, params: dict[str, Any], step=None) -> list[dict[str, Any]]:
         import torch
 
         from ..codec import choose_bits, decode, write_model
@@ -57,7 +57,8 @@ class QuinrCodec(RDCodec):
         net = QuINR(cfg, seed=params["seed"])
         coords = torch.from_numpy(coordinates(*sig.grid))
         values = torch.from_numpy(sig.normalized().reshape(-1, sig.channels))
-        fit(net, coords, values, TrainConfig(steps=params["steps"], batch_size=params["batch"], seed=params["seed"]))
+        fit(net, coords, values, TrainConfig(steps=params["steps"], batch_size=params["batch"], seed=params["seed"]),
+            None if step is None else lambda info: step(info.step, params["steps"]))
         net.canonicalize_()
         seconds = time.perf_counter() - t0
         points = []

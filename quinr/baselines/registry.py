@@ -91,8 +91,10 @@ class RDCodec:
         """The sweep's tasks: (results name, parameters); the parameters identify a task's result."""
         raise NotImplementedError
 
-    def run(self, inp: RDInput, params: dict[str, Any]) -> list[dict[str, Any]]:
-        """Evaluate one task: its points, each with ``bpp`` (from a real file) and metrics."""
+    def run(self, inp: RDInput, params: dict[str, Any], step: Callable[[int, int], None] | None = None,
+            ) -> list[dict[str, Any]]:
+        """Evaluate one task: its points, each with ``bpp`` (from a real file) and metrics.
+        Codecs that train call ``step(done, total)`` after every training step (progress bars)."""
         raise NotImplementedError
 
     def describe(self, results: str, settings: dict[str, Any]) -> str:

@@ -58,17 +58,35 @@ def _cmd_rd(args: argparse.Namespace) -> int:
 
         bar = tqdm(total=total, desc="rd", unit="point", file=sys.stderr, dynamic_ncols=True)
 
+    steps = None  # a second bar: the training steps of the point running, with its own ETA
+
     def progress(task, skipped: bool) -> None:
+        nonlocal steps
+        if steps is not None:
+            steps.close()
+            steps = None
         if bar is not None:
             bar.set_postfix_str(f"{task.codec}{' (done before)' if skipped else ''}", refresh=False)
             bar.update(1)
 
+    def step(task, done: int, total: int) -> None:
+        nonlocal steps
+        if bar is None:
+            return
+        if steps is None:
+            from tqdm import tqdm
+
+            steps = tqdm(total=total, desc=f"  {task.codec} training", unit="step", file=sys.stderr,
+                         dynamic_ncols=True, leave=False, position=1, mininterval=0.5)
+        steps.update(done - steps.n)
+
     try:
         files = run_rd(args.input, args.out, cfg, engine=args.engine, workers=args.workers, progress=progress,
-                       max_pixels=args.max_pixels, crop=args.crop, scale=args.scale)
+                       max_pixels=args.max_pixels, crop=args.crop, scale=args.scale, step=step)
     finally:
-        if bar is not None:
-            bar.close()
+        for b in (steps, bar):
+            if b is not None:
+                b.close()
     import json
 
     for codec, path in files.items():
