@@ -303,7 +303,9 @@ def plot(out: Path, files: dict[str, Path], inp: RDInput) -> Path:
                 ax.scatter([p["bpp"] for p in pts], [p[key] for p in pts], s=8, alpha=0.3, color="grey",
                            label=f"{codec}: every network and bit depth tried")
         ax.set_xscale("log")
-        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        lo, hi = ax.get_xlim()  # ticks at 1, 2, 5 x 10^k; every integer multiple within a narrow range
+        subs = (1.0, 2.0, 5.0) if hi / lo > 8 else tuple(float(k) for k in range(1, 10))
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=subs))
         ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
         ax.xaxis.set_minor_formatter(NullFormatter())
         ax.tick_params(axis="x", labelrotation=30, labelsize=8)
