@@ -150,3 +150,27 @@ def test_ms_ssim_is_reported_for_images_large_enough(tmp_path):
     assert 0.5 < quinr.compare(big, other)["ms_ssim"] < 0.999
     small = quinr.Signal(smooth_rgb(20, 24), quinr.SignalKind.U8, 0.0, 255.0)
     assert quinr.compare(small, small)["ms_ssim"] is None  # five scales need 161 pixels a side
+
+
+def test_encode_a_folder_is_resumable_and_summarised(tmp_path, capsys):
+    folder = tmp_path / "set"
+    folder.mkdir()
+    for k in range(3):
+        Image.fromarray(smooth_rgb(6, 8, seed=k)).save(folder / f"img{k}.png")
+    (folder / "notes.txt").write_text("not a signal")
+    out = tmp_path / "out"
+    assert main(["encode", str(folder), "-o", str(out), *FAST]) == 0
+    text = capsys.readouterr().out
+    assert "3 signals: mean" in text and sorted(p.name for p in out.iterdir()) == [
+        "img0.qinr", "img1.qinr", "img2.qinr", "summary.json"]
+    first = json.loads((out / "summary.json").read_text())
+    (out / "img1.qinr").write_bytes(b"garbage")  # a damaged output is encoded again
+    assert main(["encode", str(tmp_path / "set" / "img*.png"), "-o", str(out), *FAST, "--json"]) == 0
+    again = _json(capsys)
+    assert [i["done_before"] for i in again["items"]] == [True, False, True]
+    assert again["items"][0]["psnr"] == pytest.approx(first["items"][0]["psnr"])  # measured again, same file
+    assert again["mean_psnr"] == pytest.approx(first["mean_psnr"], abs=1e-6)  # training is deterministic
+    assert main(["encode", str(folder), "-o", str(tmp_path / "x.qinr"), *FAST]) == 1
+    assert "must be a folder" in capsys.readouterr().err
+    assert main(["encode", str(tmp_path / "nothing*.png"), "-o", str(out), *FAST]) == 1
+    assert "no signals found" in capsys.readouterr().err

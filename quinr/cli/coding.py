@@ -57,6 +57,12 @@ def _cmd_encode(args: argparse.Namespace) -> int:
     from ..codec import parse_bits
 
     bits = parse_bits(args.bits)
+    from ..batch import is_many
+
+    if is_many(args.input):
+        from .sweeps import encode_many_signals
+
+        return encode_many_signals(args, model, train, bits)
     source = args.input
     if args.crop is not None or args.scale is not None:
         from ..signal import load_signal

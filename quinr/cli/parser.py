@@ -103,8 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     enc = sub.add_parser("encode", help="compress an image or .npy array to a .qinr file")
-    enc.add_argument("input", help="8-bit grey/RGB PNG or JPEG, 16-bit grey PNG, or float .npy")
-    enc.add_argument("-o", "--output", required=True, help="output .qinr file")
+    enc.add_argument("input", help="8-bit grey/RGB PNG or JPEG, 16-bit grey PNG, or float .npy; or a folder or a "
+                     "quoted glob of them (and KITTI .bin scans): each becomes OUTDIR/<name>.qinr, resumable")
+    enc.add_argument("-o", "--output", required=True, help="output .qinr file (a folder for several inputs)")
     enc.add_argument("--quiet", action="store_true", help="no progress bar")
     enc.add_argument("--json", action="store_true", help="print the result as one JSON object (no progress bar)")
     enc.add_argument("--frame", type=int, default=None, metavar="K", help="encode frame K of a multi-frame image")

@@ -1,4 +1,4 @@
-"""``quinr rd`` (rate-distortion sweeps) and ``lidar-to-range``."""
+"""``quinr rd`` (rate-distortion sweeps), ``lidar-to-range`` and ``encode`` of a folder or glob."""
 
 from __future__ import annotations
 
@@ -100,3 +100,56 @@ def _cmd_rd(args: argparse.Namespace) -> int:
     return 0
 
 
+def encode_many_signals(args: argparse.Namespace, model, train, bits) -> int:
+    """``quinr encode DIR|GLOB -o OUTDIR``: every signal into the folder, resumable, one bar."""
+    from ..batch import encode_many, expand_inputs
+    from ..errors import ConfigError
+
+    if args.crop is not None or args.frame is not None or args.scale is not None:
+        raise ConfigError("--crop, --scale and --frame take one signal; a folder or glob is encoded whole")
+    if args.output.endswith(".qinr"):
+        raise ConfigError(f"{args.input} names several signals: -o must be a folder, not {args.output}")
+    inputs = expand_inputs(args.input)
+    bars: dict = {}
+    quiet = args.quiet or args.json
+
+    def progress(name: str, done: int, total: int) -> None:
+        if "steps" in bars:
+            bars.pop("steps").close()
+        if not quiet:
+            if "set" not in bars:
+                from tqdm import tqdm
+
+                bars["set"] = tqdm(total=total, desc="encode", unit="signal", file=sys.stderr, dynamic_ncols=True)
+            bars["set"].set_postfix_str(name, refresh=False)
+            bars["set"].update(done - bars["set"].n)
+
+    def step(info) -> None:
+        if quiet:
+            return
+        if "steps" not in bars:
+            from tqdm import tqdm
+
+            bars["steps"] = tqdm(total=train.steps, desc="  training", unit="step", file=sys.stderr,
+                                 dynamic_ncols=True, leave=False, position=1, mininterval=0.5)
+        bars["steps"].update(info.step - bars["steps"].n)
+
+    try:
+        summary = encode_many(inputs, args.output, model=model, train=train, bits=bits, max_pixels=args.max_pixels,
+                              progress=progress, step=step)
+    finally:
+        for b in bars.values():
+            b.close()
+    if args.json:
+        from .output import print_json
+
+        print_json(summary)
+        return 0
+    for item in summary["items"]:
+        again = "  (done before)" if item["done_before"] else ""
+        print(f"{Path(item['input']).name:>24}: {item['bytes']:>6} bytes, {item['bpp']:.4f} bpp, "
+              f"{item['psnr']:6.2f} dB{again}")
+    mean = summary["mean_psnr"]
+    print(f"{summary['signals']} signals: mean {mean:.2f} dB at mean {summary['mean_bpp']:.4f} bpp; "
+          f"wrote {Path(args.output) / 'summary.json'}")
+    return 0
