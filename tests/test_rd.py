@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 
 import numpy as np
 import pytest
@@ -188,3 +189,35 @@ def test_serial_sweep_reports_every_training_step(image, tmp_path):
     assert seen  # quinr and COIN train; JPEG2000 does not
     for steps in seen.values():
         assert steps[-1][0] == steps[-1][1] and [d for d, _ in steps] == list(range(1, len(steps) + 1))
+
+
+def test_a_folder_sweep_gives_mean_curves_and_bd_rates_against_jpeg2000(tmp_path, capsys):
+    from quinr.cli import main
+    from quinr.dataset import run_rd_many
+
+    folder = tmp_path / "set"
+    folder.mkdir()
+    for k in range(2):
+        Image.fromarray(smooth_rgb(16, 20, seed=10 + k)).save(folder / f"s{k}.png")
+    cfg = RDConfig(codecs=("quinr", "jpeg2000"), quinr_grid=((3, 4, 1),), quinr_bits=(8, 16), quinr_steps=5,
+                   quinr_batch=None, jpeg2000_bpp=(0.5, 1.0, 2.0, 4.0))
+    out = tmp_path / "rd"
+    summary = run_rd_many(sorted(folder.iterdir()), out, cfg)
+    assert summary["signals"] == ["s0", "s1"] and (out / "dataset.json").exists() and (out / "dataset.png").exists()
+    means = {p["setting"]["bpp"]: p for p in summary["codecs"]["jpeg2000"]["mean_points"]}
+    own = []  # each signal has its own resumable sweep; a mean point is the mean of theirs
+    for s in ("s0", "s1"):
+        pts = [json.loads(f.read_text()) for f in (out / s / "points" / "jpeg2000").glob("*.json")]
+        own.append({d["params"]["bpp"]: d["points"][0] for d in pts})
+    for rate, mean in means.items():
+        assert mean["psnr"] == pytest.approx((own[0][rate]["psnr"] + own[1][rate]["psnr"]) / 2)
+        assert mean["bpp"] == pytest.approx((own[0][rate]["bpp"] + own[1][rate]["bpp"]) / 2)
+    vs = summary["codecs"]["quinr"]["vs_anchor"]
+    assert set(vs["per_signal"]) == {"s0", "s1"} and "bd_rate_of_mean_curves" in vs
+    for v in vs["per_signal"].values():
+        assert v["bd_psnr"] is None or math.isfinite(v["bd_psnr"])
+    # the command line: resumes (nothing recomputed) and prints the dataset's curves
+    assert main(["rd", str(folder), "--codecs", "quinr,jpeg2000", "--quinr-grid", "3:4:1", "--quinr-bits", "8,16",
+                 "--quinr-steps", "5", "--jpeg2000-bpp", "0.5,1,2,4", "--out", str(out), "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert "mean dB@bpp over 2" in text and "dataset.json" in text

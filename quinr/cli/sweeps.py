@@ -48,6 +48,10 @@ def _cmd_rd(args: argparse.Namespace) -> int:
     from ..rd import load_input
 
     check_output_dir(args.out)
+    from ..batch import is_many
+
+    if is_many(args.input):
+        return _rd_many(args, cfg)
     inp = load_input(args.input, max_pixels=args.max_pixels, crop=args.crop, scale=args.scale)
     for name, why in skipped(inp, cfg).items():
         print(f"{name:>15}: skipped ({why})")
@@ -97,6 +101,58 @@ def _cmd_rd(args: argparse.Namespace) -> int:
         print(f"{codec:>15}: {pts}  (dB@bpp)  {path}")
     if "plot" in files:
         print(f"{'plot':>15}: {files['plot']}")
+    return 0
+
+
+def _rd_many(args: argparse.Namespace, cfg) -> int:
+    """``quinr rd DIR|GLOB``: a sweep per signal, then the dataset's mean curves and BD-rates."""
+    from ..batch import expand_inputs
+    from ..dataset import ANCHOR, run_rd_many
+    from ..errors import ConfigError
+
+    if args.crop is not None or args.scale is not None:
+        raise ConfigError("--crop and --scale take one signal; a folder or glob is swept whole")
+    inputs = expand_inputs(args.input)
+    bars: dict = {}
+
+    def signal_done(name: str, done: int, total: int) -> None:
+        if args.quiet:
+            return
+        if "set" not in bars:
+            from tqdm import tqdm
+
+            bars["set"] = tqdm(total=total, desc="rd", unit="signal", file=sys.stderr, dynamic_ncols=True)
+        bars["set"].set_postfix_str(name, refresh=False)
+        bars["set"].update(done - bars["set"].n)
+
+    def step(task, done: int, total: int) -> None:
+        if args.quiet:
+            return
+        if bars.get("task") is not task:
+            if "steps" in bars:
+                bars.pop("steps").close()
+            from tqdm import tqdm
+
+            bars["task"] = task
+            bars["steps"] = tqdm(total=total, desc=f"  {task.codec} training", unit="step", file=sys.stderr,
+                                 dynamic_ncols=True, leave=False, position=1, mininterval=0.5)
+        bars["steps"].update(done - bars["steps"].n)
+
+    try:
+        summary = run_rd_many(inputs, args.out, cfg, engine=args.engine, workers=args.workers,
+                              max_pixels=args.max_pixels, signal_done=signal_done, step=step)
+    finally:
+        for b in (bars.get("steps"), bars.get("set")):
+            if b is not None:
+                b.close()
+    for codec, doc in summary["codecs"].items():
+        pts = ", ".join(f"{p:.2f}@{b:.4f}" for b, p in zip(doc["curve"]["bpp"], doc["curve"]["psnr"], strict=True))
+        vs = doc.get("vs_anchor")
+        bd = ""
+        if vs and vs["mean_bd_rate"] is not None:
+            bd = f"  BD-rate vs {ANCHOR} {vs['mean_bd_rate']:+.1f} %, BD-PSNR {vs['mean_bd_psnr']:+.2f} dB"
+        print(f"{codec:>15}: {pts}  (mean dB@bpp over {len(inputs)}){bd}")
+    print(f"{'summary':>15}: {Path(args.out) / 'dataset.json'}, {summary['plot']}")
     return 0
 
 
