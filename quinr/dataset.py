@@ -13,6 +13,7 @@ and ``OUT/dataset.png``:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from collections.abc import Callable
@@ -35,10 +36,13 @@ def run_rd_many(inputs: list[Path], out_dir: str | Path, cfg=None, *, engine: st
 
     check_output_dir(out_dir)
     out = make_dir(out_dir)
-    for k, src in enumerate(inputs):
-        run_rd(src, out / src.stem, cfg, engine=engine, workers=workers, max_pixels=max_pixels, **kwargs)
-        if signal_done is not None:
-            signal_done(src.name, k + 1, len(inputs))
+    from .rd import ray_cluster
+
+    with ray_cluster(workers) if engine == "ray" else contextlib.nullcontext():  # one cluster for the set
+        for k, src in enumerate(inputs):
+            run_rd(src, out / src.stem, cfg, engine=engine, workers=workers, max_pixels=max_pixels, **kwargs)
+            if signal_done is not None:
+                signal_done(src.name, k + 1, len(inputs))
     return summarize(out, [src.stem for src in inputs])
 
 

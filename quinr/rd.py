@@ -11,13 +11,18 @@ PSNR-vs-bpp plot.
 
 Inputs: an image, a float ``.npy``, or a KITTI ``.bin`` scan (projected to its 64x1024 range
 image first; LiDAR metrics, including the Chamfer distance, are then added to every point).
-Independent points run in parallel through ``engine="local"`` (processes) or ``"dask"``
-(``pip install "quinr[cluster]"``; a running cluster via ``DASK_SCHEDULER_ADDRESS`` or a local
-one).
+Independent points run in parallel through ``engine="local"`` (processes on this machine) or
+``"ray"`` (``pip install "quinr[cluster]"``: a Ray cluster at ``RAY_ADDRESS``, e.g.
+``ray://head:10001``, or a local one of ``workers`` CPUs). Ray, not Dask: amazon-braket-sdk pins
+``cloudpickle==2.2.1`` while dask and distributed since 2024.9 need ``cloudpickle>=3``, so pip
+would hold Dask at an old release; Ray carries its own copy of cloudpickle and installs beside
+the pinned SDKs at its current version (``pip check`` clean, a test). Every point runs with one
+torch thread, and Ray retries a point whose worker process dies (three times).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -36,7 +41,9 @@ from .signal import Signal, SignalKind, load_signal
 
 __all__ = ["RDConfig", "RDInput", "Task", "load_input", "metrics", "pareto", "plan", "run_rd", "run_task", "skipped"]
 
-ENGINES = ("serial", "local", "dask")
+ENGINES = ("serial", "local", "ray")
+#: Attempts Ray makes at a point whose worker dies.
+RAY_RETRIES = 3
 
 
 class RDConfig:
@@ -147,11 +154,10 @@ def run_task(inp: RDInput, task: Task, step: Callable[[int, int], None] | None =
     return codec.run(inp, task.params)
 
 
-def _run_one(args: tuple[RDInput, Task]) -> tuple[Task, list[dict[str, Any]]]:
+def _run_one(inp: RDInput, task: Task) -> tuple[Task, list[dict[str, Any]]]:
     import torch
 
     torch.set_num_threads(1)  # one core per point when points run in parallel
-    inp, task = args
     return task, run_task(inp, task)
 
 
@@ -219,19 +225,42 @@ def _execute(inp: RDInput, todo: list[Task], engine: str, workers: int, step=Non
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(_run_one, (inp, t)) for t in todo]
+            futures = [pool.submit(_run_one, inp, t) for t in todo]
             for f in as_completed(futures):
                 yield f.result()
         return
+    yield from _execute_ray(inp, todo, workers)
+
+
+@contextlib.contextmanager
+def ray_cluster(workers: int):
+    """Ray, connected for the block: the cluster at ``RAY_ADDRESS`` or a local one of ``workers``
+    CPUs, started here and shut down after (a session already open is reused and left open)."""
     try:
-        from dask.distributed import Client, as_completed
+        import ray
     except ImportError:
-        raise ConfigError('engine "dask" needs dask.distributed: pip install "quinr[cluster]"') from None
-    address = os.environ.get("DASK_SCHEDULER_ADDRESS")
-    with (Client(address) if address else Client(n_workers=workers, threads_per_worker=1)) as client:
-        futures = client.map(_run_one, [(inp, t) for t in todo], pure=False)
-        for f in as_completed(futures):
-            yield f.result()
+        raise ConfigError('engine "ray" needs Ray: pip install "quinr[cluster]"') from None
+    started = not ray.is_initialized()
+    if started:
+        address = os.environ.get("RAY_ADDRESS")
+        ray.init(address=address, num_cpus=None if address else workers, include_dashboard=False,
+                 log_to_driver=False, configure_logging=False)
+    try:
+        yield ray
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _execute_ray(inp: RDInput, todo: list[Task], workers: int):
+    """Points as Ray tasks (one CPU each), results as they finish."""
+    with ray_cluster(workers) as ray:
+        point = ray.remote(num_cpus=1, max_retries=RAY_RETRIES)(_run_one)
+        shared = ray.put(inp)  # the signal is shipped once, not once per point
+        pending = [point.remote(shared, t) for t in todo]
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            yield ray.get(done[0])
 
 
 def write_results(inp: RDInput, out: Path, tasks: list[Task], cfg: RDConfig) -> dict[str, Path]:
