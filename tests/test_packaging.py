@@ -46,3 +46,13 @@ def test_the_default_install_covers_the_product_stack():
     for module in ("pennylane", "pennylane_qiskit", "qiskit_aer", "qiskit_ibm_runtime", "braket.pennylane_plugin",
                    "braket.devices", "torch", "numpy", "PIL"):
         assert importlib.util.find_spec(module) is not None, module
+
+
+def test_pip_check_is_clean_with_the_cluster_engine_installed():
+    """Ray installs beside the pinned quantum SDKs without breaking any requirement (the reason it
+    replaced Dask: amazon-braket-sdk pins cloudpickle 2.2.1, recent Dask needs >= 3)."""
+    import importlib.util
+
+    assert importlib.util.find_spec("ray") is not None, "make test installs the cluster extra"
+    out = subprocess.run([sys.executable, "-m", "pip", "check"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr

@@ -224,7 +224,6 @@ def test_a_folder_sweep_gives_mean_curves_and_bd_rates_against_jpeg2000(tmp_path
 def test_ray_engine_runs_a_folder_sweep_on_a_local_two_worker_cluster(tmp_path):
     """The cluster engine end to end: a local Ray cluster of two CPUs, a tiny folder sweep, the
     same resumable layout and the same results as the local process pool."""
-    pytest.importorskip("ray")  # installed by `make test` (the cluster extra)
     from quinr.dataset import run_rd_many
 
     folder = tmp_path / "set"
