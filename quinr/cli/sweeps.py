@@ -163,9 +163,9 @@ def encode_many_signals(args: argparse.Namespace, model, train, bits) -> int:
 
     if args.crop is not None or args.frame is not None or args.scale is not None:
         raise ConfigError("--crop, --scale and --frame take one signal; a folder or glob is encoded whole")
+    inputs = expand_inputs(args.input)
     if args.output.endswith(".qinr"):
         raise ConfigError(f"{args.input} names several signals: -o must be a folder, not {args.output}")
-    inputs = expand_inputs(args.input)
     bars: dict = {}
     quiet = args.quiet or args.json
 
