@@ -132,22 +132,13 @@ def _plot(out: Path, summary: dict[str, Any]) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .files import atomic_open
+    from .rd import bpp_axis, save_figure
 
     fig, ax = plt.subplots(figsize=(6.5, 4.2), dpi=120)
     for codec, doc in summary["codecs"].items():
         bd = doc.get("vs_anchor", {}).get("mean_bd_rate")
         label = codec + ("" if bd is None else f" (BD-rate vs {ANCHOR} {bd:+.1f} %)")
         ax.plot(doc["curve"]["bpp"], doc["curve"]["psnr"], "o-", ms=4, label=label)
-    ax.set_xscale("log")
-    ax.set_xlabel("mean bits per pixel")
-    ax.set_ylabel("mean PSNR (dB)")
+    bpp_axis(ax, "mean bits per pixel", "mean PSNR (dB)")
     ax.set_title(f"rate-distortion over {len(summary['signals'])} signals", fontsize=9)
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    path = out / "dataset.png"
-    with atomic_open(path, "wb") as f:
-        fig.savefig(f, format="png")
-    plt.close(fig)
-    return path
+    return save_figure(fig, out / "dataset.png")

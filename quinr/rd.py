@@ -315,7 +315,6 @@ def plot(out: Path, files: dict[str, Path], inp: RDInput) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 
     docs = {codec: json.loads(path.read_text()) for codec, path in files.items()}
     panels = [("psnr", f"PSNR (dB, peak {inp.signal.peak:g})")]
@@ -331,20 +330,34 @@ def plot(out: Path, files: dict[str, Path], inp: RDInput) -> Path:
                 pts = [p for p in doc["all_points"] if math.isfinite(p.get(key, math.nan))]
                 ax.scatter([p["bpp"] for p in pts], [p[key] for p in pts], s=8, alpha=0.3, color="grey",
                            label=f"{codec}: every network and bit depth tried")
-        ax.set_xscale("log")
-        lo, hi = ax.get_xlim()  # ticks at 1, 2, 5 x 10^k; every integer multiple within a narrow range
-        subs = (1.0, 2.0, 5.0) if hi / lo > 8 else tuple(float(k) for k in range(1, 10))
-        ax.xaxis.set_major_locator(LogLocator(base=10, subs=subs))
-        ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
-        ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.tick_params(axis="x", labelrotation=30, labelsize=8)
-        ax.set_xlabel("bits per pixel (8 x file bytes / pixels)")
-        ax.set_ylabel(label)
-        ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=7)
+        bpp_axis(ax, "bits per pixel (8 x file bytes / pixels)", label)
     axes[0][0].set_title(f"rate-distortion: {inp.name}", fontsize=9)
+    return save_figure(fig, out / "rd.png")
+
+
+def bpp_axis(ax, xlabel: str, ylabel: str) -> None:
+    """A log bpp axis a reader can read: plain numbers at 1, 2, 5 x 10^k (every integer multiple
+    within a narrow range), no minor labels; a grid and the legend."""
+    from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
+
+    ax.set_xscale("log")
+    lo, hi = ax.get_xlim()
+    subs = (1.0, 2.0, 5.0) if hi / lo > 8 else tuple(float(k) for k in range(1, 10))
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=subs))
+    ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.tick_params(axis="x", labelrotation=30, labelsize=8)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7)
+
+
+def save_figure(fig, path: Path) -> Path:
+    """Write a figure as PNG atomically and release it."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
-    path = out / "rd.png"
     with atomic_open(path, "wb") as f:
         fig.savefig(f, format="png")
     plt.close(fig)
