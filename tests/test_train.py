@@ -57,7 +57,8 @@ def test_default_embed_learning_rate_is_lr_over_w0():
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"lr": -1.0}, {"lr": math.nan}, {"schedule": "step"}, {"batch_size": 0}, {"eval_every": 0}, {"weight_decay": -1}]
+    "kwargs", [{"lr": -1.0}, {"lr": math.nan}, {"schedule": "step"}, {"batch_size": 0}, {"eval_every": 0}, {"weight_decay": -1},
+               {"eval_coordinates": 0}, {"eval_coordinates": True}]
 )
 def test_invalid_train_configs(kwargs):
     with pytest.raises(ConfigError):
@@ -97,3 +98,31 @@ def test_a_time_budget_stops_training_and_ends_the_schedule():
     for bad in (0, -1.0, math.nan, math.inf):
         with pytest.raises(ConfigError, match="time_budget"):
             TrainConfig(time_budget=bad)
+
+
+def test_checkpoints_are_chosen_on_a_fixed_subset_of_a_large_signal():
+    """With mini-batches the best checkpoint is measured on a seeded subset (eval_coordinates):
+    the same subset every time (deterministic), and the chosen weights are the subset's best."""
+    c, y = _ramp(16, 20)  # 320 coordinates
+    runs = []
+    for _ in range(2):
+        net = QuINR(ModelConfig(out_features=1, n_qubits=3, embed_dim=6), seed=0)
+        res = fit(net, c, y, TrainConfig(steps=40, batch_size=32, eval_every=5, eval_coordinates=64))
+        runs.append((res.best_step, res.best_loss, net))
+    assert runs[0][:2] == runs[1][:2]
+    full = QuINR(ModelConfig(out_features=1, n_qubits=3, embed_dim=6), seed=0)
+    every = fit(full, c, y, TrainConfig(steps=40, batch_size=32, eval_every=5, eval_coordinates=None))
+    with torch.no_grad():
+        whole = float(((full(c) - y) ** 2).mean())
+    assert every.best_loss == pytest.approx(whole, rel=1e-4)  # None: the whole signal, as before
+    assert runs[0][1] != pytest.approx(every.best_loss, rel=1e-6)  # the subset is another measure
+
+
+@pytest.mark.slow
+def test_compiled_training_matches_eager():
+    c, y = _ramp()
+    out = []
+    for compiled in (False, True):
+        net = QuINR(ModelConfig(out_features=1, n_qubits=3, embed_dim=6), seed=0)
+        out.append(fit(net, c, y, TrainConfig(steps=10, compile=compiled)).losses)
+    assert max(abs(a - b) for a, b in zip(*out, strict=True)) < 1e-4

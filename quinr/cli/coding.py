@@ -49,6 +49,7 @@ def _cmd_encode(args: argparse.Namespace) -> int:
         schedule=args.schedule,
         batch_size=args.batch_size,
         time_budget=args.time_budget,
+        compile=args.compile,
         seed=args.seed,
         device=args.device,
         noise=None if noise is None else training_noise(noise),  # device=NAME resolved here, not in training

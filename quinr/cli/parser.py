@@ -36,6 +36,9 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
                    help="coordinates per step (default auto: full batch up to 16,384 coordinates, else 4,096)")
     g.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
                    help="stop training after this long (the learning-rate schedule runs on time)")
+    g.add_argument("--compile", action="store_true",
+                   help="torch.compile the model (about 1.2x faster steps after ~40 s of compiling on CPU: pays "
+                        "above ~2,000 steps)")
     g.add_argument("--seed", type=int, default=d.seed, help="seed of initialisation and sampling")
     g.add_argument("--device", default=d.device, help="torch device for training: cpu or cuda")
     g.add_argument("--bits", default="16", help="bits per stored weight (default 16), or auto[:DB]: per-tensor "
