@@ -60,9 +60,9 @@ class TrainConfig:
             best checkpoint (and at the last step).
         eval_coordinates: with mini-batches, that measurement uses a fixed, seeded subset of at most
             this many coordinates (``None``: all of them). A full pass over kodim02 costs as much
-            as about 20 training steps, so measuring every coordinate took half of a default
-            encode; a 65,536-coordinate subset picks the same checkpoint to within a few
-            hundredths of a dB (docs/performance.md).
+            as about 20 training steps, so measuring every coordinate took a third of a default
+            encode; the 65,536-coordinate subset picked the same checkpoint there (the identical
+            file; docs/performance.md).
         compile: run the model through ``torch.compile`` (exact, noise-free training only). On
             two CPU cores it makes a step about 1.2x faster after about 40 s of compilation, so it
             pays only for runs of more than about 2,000 steps; off by default.
