@@ -321,11 +321,18 @@ def plot(out: Path, files: dict[str, Path], inp: RDInput) -> Path:
     if inp.lidar and all("chamfer_m" in d["results"] for d in docs.values()):
         panels.append(("chamfer_m", "Chamfer distance (m, lower is better)"))
     fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.2), dpi=120, squeeze=False)
+    top = {key: max([v for d in docs.values() for v in d["results"].get(key, []) if math.isfinite(v)] or [0.0]) + 3.0
+           for key, _ in panels}
     for ax, (key, label) in zip(axes[0], panels, strict=True):
         for codec, doc in docs.items():
             res = doc["results"]
             finite = [(b, v) for b, v in zip(res["bpp"], res[key], strict=True) if math.isfinite(v)]
-            ax.plot(*zip(*finite, strict=True), "o-", ms=4, label=f"{codec}" + (" (frontier)" if "all_points" in doc else ""))
+            line = ax.plot(*zip(*finite, strict=True), "o-", ms=4,
+                           label=f"{codec}" + (" (frontier)" if "all_points" in doc else ""))[0] if finite else None
+            lossless = [b for b, v in zip(res["bpp"], res[key], strict=True) if math.isinf(v) and v > 0]
+            if lossless:  # infinite PSNR: drawn at the top edge, never dropped
+                ax.plot(lossless, [top[key]] * len(lossless), "^", ms=8, color=None if line is None else line.get_color(),
+                        label=f"{codec}: lossless (PSNR infinite, drawn at the top)")
             if "all_points" in doc:
                 pts = [p for p in doc["all_points"] if math.isfinite(p.get(key, math.nan))]
                 ax.scatter([p["bpp"] for p in pts], [p[key] for p in pts], s=8, alpha=0.3, color="grey",
