@@ -25,18 +25,19 @@ from .errors import BitstreamError, ConfigError
 SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".npy", ".bin")
 
 
-def expand_inputs(pattern: str | Path) -> list[Path]:
-    """The signals a folder (its files with a known suffix, sorted) or a glob names."""
+def expand_inputs(pattern: str | Path, suffixes: tuple[str, ...] = SUFFIXES) -> list[Path]:
+    """The files a folder (those with one of ``suffixes``, sorted) or a glob names."""
     text = str(pattern)
     p = Path(text)
     if p.is_dir():
-        files = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in SUFFIXES)
+        files = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in suffixes)
     elif any(ch in text for ch in "*?["):
         files = sorted(Path(f) for f in glob.glob(text, recursive=True) if Path(f).is_file())
     else:
         return [p]
     if not files:
-        raise ConfigError(f"{text}: no signals found (looked for {', '.join(SUFFIXES)})")
+        what = "signals" if suffixes == SUFFIXES else "files"
+        raise ConfigError(f"{text}: no {what} found (looked for {', '.join(suffixes)})")
     stems = [f.stem for f in files]
     clash = sorted({s for s in stems if stems.count(s) > 1})
     if clash:
@@ -124,4 +125,69 @@ def encode_many(
         "items": [asdict(i) for i in items],
     }
     atomic_write(out / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())
+    return summary
+
+
+def decode_many(
+    inputs: list[Path],
+    out_dir: str | Path,
+    backend: str,
+    *,
+    shots: int | None,
+    max_cost: float | None = None,
+    yes: bool = False,
+    options: dict[str, Any] | None = None,
+    seed: int | None = None,
+    mitigate: str | None = None,
+    max_pixels: int | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Decode every ``.qinr`` on one backend under ONE budget: the whole set's estimate is summed
+    and checked against ``max_cost`` before the first submission (a billed backend needs a
+    ``max_cost`` or ``yes``, as one decode does), and each decode then runs under what is left of
+    it. Outputs: ``out_dir/<name>.png`` (images) or ``.npy``; ``summary.json`` with every report."""
+    from .backends import get_backend
+    from .budget import estimate_cost
+    from .checks import check_max_cost, within_budget
+    from .codec import info
+    from .errors import BudgetError
+    from .files import atomic_write, check_output_dir, make_dir
+    from .grid import size
+    from .hardware import decode_on_backend
+    from .mitigation import scales_of
+    from .signal import SignalKind
+
+    max_cost = check_max_cost(max_cost)
+    check_output_dir(out_dir)
+    be = get_backend(backend, options)
+    plan = []
+    for src in inputs:
+        hdr = info(src)
+        _, cost, _ = estimate_cost(be.profile, size(hdr.grid), shots, hdr.model.blocks, len(scales_of(mitigate)))
+        suffix = ".png" if len(hdr.grid) == 2 and hdr.channels in (1, 3) and hdr.kind is not SignalKind.F32 else ".npy"
+        plan.append((src, cost, suffix))
+    total = sum(cost for _, cost, _ in plan)
+    currency = be.profile.pricing.currency
+    if be.billed and max_cost is None and not yes:
+        raise BudgetError(f"backend {be.name} is billed; the {len(plan)} decodes are estimated at {total:.2f} {currency} "
+                          "together; give --max-cost (the whole set's budget) or --yes")
+    if max_cost is not None and not within_budget(total, max_cost):
+        each = ", ".join(f"{src.name} {cost:.2f}" for src, cost, _ in plan[:6])
+        raise BudgetError(f"the {len(plan)} decodes are estimated at {total:.2f} {currency} together, over --max-cost "
+                          f"{max_cost:.2f} ({each}{', ...' if len(plan) > 6 else ''}); nothing was submitted")
+    out = make_dir(out_dir)
+    spent, items = 0.0, []
+    for k, (src, cost, suffix) in enumerate(plan):
+        left = None if max_cost is None else max(0.0, max_cost - spent)
+        target = out / f"{src.stem}{suffix}"
+        _, report = decode_on_backend(src, be, shots=shots, options=None, seed=seed, max_cost=left, yes=yes,
+                                      mitigate=mitigate, output=target, max_pixels=max_pixels)
+        spent += report.billed_cost if report.billed_cost is not None else report.estimated_cost
+        items.append({"input": str(src), "output": str(target), "estimated_cost": cost,
+                      "cost": report.estimated_cost, "report": report.to_dict()})
+        if progress is not None:
+            progress(src.name, k + 1, len(plan))
+    summary = {"backend": be.name, "decodes": len(items), "estimated_total": total, "spent": spent,
+               "max_cost": max_cost, "currency": currency, "items": items}
+    atomic_write(out / "summary.json", (json.dumps(summary, indent=2, default=str) + "\n").encode())
     return summary

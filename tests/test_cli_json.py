@@ -174,3 +174,32 @@ def test_encode_a_folder_is_resumable_and_summarised(tmp_path, capsys):
     assert "must be a folder" in capsys.readouterr().err
     assert main(["encode", str(tmp_path / "nothing*.png"), "-o", str(out), *FAST]) == 1
     assert "no signals found" in capsys.readouterr().err
+
+
+def test_decoding_a_folder_on_a_backend_shares_one_budget(tmp_path, capsys, monkeypatch):
+    import quinr
+    from quinr.budget import plan_budget
+
+    folder = tmp_path / "files"
+    folder.mkdir()
+    for k in range(2):
+        quinr.encode(quinr.Signal(smooth_rgb(4, 4, seed=k), quinr.SignalKind.U8, 0.0, 255.0), folder / f"f{k}.qinr",
+                     model=quinr.ModelConfig(n_qubits=3, embed_dim=6), train=quinr.TrainConfig(steps=3))
+    out = tmp_path / "out"
+    assert main(["decode", str(folder), "-o", str(out), "--backend", "torch", "--shots", "64", "--seed", "1"]) == 0
+    text = capsys.readouterr().out
+    assert "2 decodes on torch" in text and (out / "f0.png").exists() and (out / "summary.json").exists()
+    # a billed QPU: each file fits the budget alone, the two together do not -> refused before any submission
+    one = plan_budget(folder / "f0.qinr", "ibm.torino", shots=100).cost
+    submitted = []
+    from quinr.backends import base
+
+    monkeypatch.setattr(base.Backend, "submit", lambda *a, **k: submitted.append(1) or None)
+    budget = f"{1.5 * one:.2f}"
+    assert main(["decode", str(folder), "-o", str(tmp_path / "q"), "--backend", "ibm.torino", "--shots", "100",
+                 "--max-cost", budget]) == 1
+    err = capsys.readouterr().err
+    assert "together, over --max-cost" in err and "nothing was submitted" in err and submitted == []
+    assert not (tmp_path / "q").exists()
+    assert main(["decode", str(folder), "-o", str(tmp_path / "q"), "--backend", "ibm.torino", "--shots", "100"]) == 1
+    assert "give --max-cost (the whole set's budget)" in capsys.readouterr().err

@@ -132,10 +132,15 @@ def _placed(model, entangler: str | None, target: str | None, noise: str | None)
 
 
 def _cmd_decode(args: argparse.Namespace) -> int:
+    from ..batch import is_many
     from ..codec import decode, info
     from ..files import check_output
     from ..signal import output_suffixes, save_signal
 
+    if is_many(args.input):
+        from .sweeps import decode_many_files
+
+        return decode_many_files(args)
     t0 = time.perf_counter()
     report = None
     ref = _reference(args)  # loaded and checked against the decode's shape before anything runs

@@ -1,4 +1,4 @@
-"""``quinr rd`` (rate-distortion sweeps), ``lidar-to-range`` and ``encode`` of a folder or glob."""
+"""``quinr rd`` (rate-distortion sweeps), ``lidar-to-range``, and ``encode``/``decode`` of a folder or glob."""
 
 from __future__ import annotations
 
@@ -208,4 +208,56 @@ def encode_many_signals(args: argparse.Namespace, model, train, bits) -> int:
     mean = summary["mean_psnr"]
     print(f"{summary['signals']} signals: mean {mean:.2f} dB at mean {summary['mean_bpp']:.4f} bpp; "
           f"wrote {Path(args.output) / 'summary.json'}")
+    return 0
+
+
+def decode_many_files(args: argparse.Namespace) -> int:
+    """``quinr decode DIR|GLOB -o OUTDIR --backend B``: every file under one budget."""
+    from ..backends import parse_options
+    from ..batch import decode_many, expand_inputs
+    from ..errors import ConfigError
+
+    if args.backend is None:
+        raise ConfigError("decoding a folder or glob is for backends: give --backend (the exact decode is `quinr decode "
+                          "FILE`, one file at a time)")
+    if args.reference or args.crop or args.scale or args.record or args.run_dir:
+        raise ConfigError("--reference, --crop, --scale, --record and --run-dir take one file; a folder is decoded whole")
+    inputs = [p for p in expand_inputs(args.input, (".qinr",)) if p.suffix.lower() == ".qinr"]
+    if not inputs:
+        raise ConfigError(f"{args.input}: no .qinr files found")
+    options = parse_options(args.option)
+    if args.noise is not None:
+        options["noise"] = args.noise
+    bars: dict = {}
+
+    def progress(name: str, done: int, total: int) -> None:
+        if args.quiet or args.json:
+            return
+        if "set" not in bars:
+            from tqdm import tqdm
+
+            bars["set"] = tqdm(total=total, desc=f"decode on {args.backend}", unit="file", file=sys.stderr,
+                               dynamic_ncols=True)
+        bars["set"].set_postfix_str(name, refresh=False)
+        bars["set"].update(done - bars["set"].n)
+
+    try:
+        summary = decode_many(inputs, args.output, args.backend, shots=args.shots, max_cost=args.max_cost, yes=args.yes,
+                              options=options, seed=args.seed, mitigate=args.mitigate, max_pixels=args.max_pixels,
+                              progress=progress)
+    finally:
+        for b in bars.values():
+            b.close()
+    if args.json:
+        from .output import print_json
+
+        print_json(summary)
+        return 0
+    cur = summary["currency"]
+    for item in summary["items"]:
+        psnr = item["report"].get("psnr_vs_exact")
+        quality = "" if psnr is None else f", {psnr:.2f} dB against the exact decode"
+        print(f"{Path(item['input']).name:>24} -> {item['output']}: {item['cost']:.2f} {cur}{quality}")
+    print(f"{summary['decodes']} decodes on {summary['backend']}: estimated {summary['estimated_total']:.2f} {cur} "
+          f"together, {summary['spent']:.2f} {cur} charged to the budget")
     return 0
