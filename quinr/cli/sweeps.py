@@ -7,6 +7,57 @@ import sys
 from pathlib import Path
 
 
+class _Bars:
+    """The progress bars of a set: one over its items, one over the training steps of the item
+    running (transient, with its own ETA); off when quiet; all closed when the work ends or fails."""
+
+    def __init__(self, quiet: bool, desc: str, unit: str) -> None:
+        self.quiet, self.desc, self.unit = quiet, desc, unit
+        self.set = self.steps = None
+        self.owner: object = None
+        self.done = 0  # items finished: the owner of the training steps of the one running
+
+    def __enter__(self) -> _Bars:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for b in (self.steps, self.set):
+            if b is not None:
+                b.close()
+
+    def item(self, name: str, done: int, total: int) -> None:
+        self.done = done
+        if self.quiet:
+            return
+        if self.set is None:
+            from tqdm import tqdm
+
+            self.set = tqdm(total=total, desc=self.desc, unit=self.unit, file=sys.stderr, dynamic_ncols=True)
+        self.set.set_postfix_str(name, refresh=False)
+        self.set.update(done - self.set.n)
+
+    def step(self, owner: object, label: str, done: int, total: int) -> None:
+        if self.quiet:
+            return
+        if self.steps is None or owner != self.owner:
+            if self.steps is not None:
+                self.steps.close()
+            from tqdm import tqdm
+
+            self.owner = owner
+            self.steps = tqdm(total=total, desc=f"  {label}", unit="step", file=sys.stderr, dynamic_ncols=True,
+                              leave=False, position=1, mininterval=0.5)
+        self.steps.update(done - self.steps.n)
+
+
+def _print_json(args: argparse.Namespace, summary: dict) -> bool:
+    if args.json:
+        from .output import print_json
+
+        print_json(summary)
+    return bool(args.json)
+
+
 def _cmd_lidar_to_range(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -113,38 +164,10 @@ def _rd_many(args: argparse.Namespace, cfg) -> int:
     if args.crop is not None or args.scale is not None:
         raise ConfigError("--crop and --scale take one signal; a folder or glob is swept whole")
     inputs = expand_inputs(args.input)
-    bars: dict = {}
-
-    def signal_done(name: str, done: int, total: int) -> None:
-        if args.quiet:
-            return
-        if "set" not in bars:
-            from tqdm import tqdm
-
-            bars["set"] = tqdm(total=total, desc="rd", unit="signal", file=sys.stderr, dynamic_ncols=True)
-        bars["set"].set_postfix_str(name, refresh=False)
-        bars["set"].update(done - bars["set"].n)
-
-    def step(task, done: int, total: int) -> None:
-        if args.quiet:
-            return
-        if bars.get("task") is not task:
-            if "steps" in bars:
-                bars.pop("steps").close()
-            from tqdm import tqdm
-
-            bars["task"] = task
-            bars["steps"] = tqdm(total=total, desc=f"  {task.codec} training", unit="step", file=sys.stderr,
-                                 dynamic_ncols=True, leave=False, position=1, mininterval=0.5)
-        bars["steps"].update(done - bars["steps"].n)
-
-    try:
+    with _Bars(args.quiet, "rd", "signal") as bars:
         summary = run_rd_many(inputs, args.out, cfg, engine=args.engine, workers=args.workers,
-                              max_pixels=args.max_pixels, signal_done=signal_done, step=step)
-    finally:
-        for b in (bars.get("steps"), bars.get("set")):
-            if b is not None:
-                b.close()
+                              max_pixels=args.max_pixels, signal_done=bars.item,
+                              step=lambda task, done, total: bars.step(task, f"{task.codec} training", done, total))
     for codec, doc in summary["codecs"].items():
         pts = ", ".join(f"{p:.2f}@{b:.4f}" for b, p in zip(doc["curve"]["bpp"], doc["curve"]["psnr"], strict=True))
         vs = doc.get("vs_anchor")
@@ -166,40 +189,11 @@ def encode_many_signals(args: argparse.Namespace, model, train, bits) -> int:
     inputs = expand_inputs(args.input)
     if args.output.endswith(".qinr"):
         raise ConfigError(f"{args.input} names several signals: -o must be a folder, not {args.output}")
-    bars: dict = {}
-    quiet = args.quiet or args.json
-
-    def progress(name: str, done: int, total: int) -> None:
-        if "steps" in bars:
-            bars.pop("steps").close()
-        if not quiet:
-            if "set" not in bars:
-                from tqdm import tqdm
-
-                bars["set"] = tqdm(total=total, desc="encode", unit="signal", file=sys.stderr, dynamic_ncols=True)
-            bars["set"].set_postfix_str(name, refresh=False)
-            bars["set"].update(done - bars["set"].n)
-
-    def step(info) -> None:
-        if quiet:
-            return
-        if "steps" not in bars:
-            from tqdm import tqdm
-
-            bars["steps"] = tqdm(total=train.steps, desc="  training", unit="step", file=sys.stderr,
-                                 dynamic_ncols=True, leave=False, position=1, mininterval=0.5)
-        bars["steps"].update(info.step - bars["steps"].n)
-
-    try:
+    with _Bars(args.quiet or args.json, "encode", "signal") as bars:
         summary = encode_many(inputs, args.output, model=model, train=train, bits=bits, max_pixels=args.max_pixels,
-                              progress=progress, step=step)
-    finally:
-        for b in bars.values():
-            b.close()
-    if args.json:
-        from .output import print_json
-
-        print_json(summary)
+                              progress=bars.item, step=lambda info: bars.step(bars.done, "training", info.step,
+                                                                              train.steps))
+    if _print_json(args, summary):
         return 0
     for item in summary["items"]:
         again = "  (done before)" if item["done_before"] else ""
@@ -228,30 +222,11 @@ def decode_many_files(args: argparse.Namespace) -> int:
     options = parse_options(args.option)
     if args.noise is not None:
         options["noise"] = args.noise
-    bars: dict = {}
-
-    def progress(name: str, done: int, total: int) -> None:
-        if args.quiet or args.json:
-            return
-        if "set" not in bars:
-            from tqdm import tqdm
-
-            bars["set"] = tqdm(total=total, desc=f"decode on {args.backend}", unit="file", file=sys.stderr,
-                               dynamic_ncols=True)
-        bars["set"].set_postfix_str(name, refresh=False)
-        bars["set"].update(done - bars["set"].n)
-
-    try:
+    with _Bars(args.quiet or args.json, f"decode on {args.backend}", "file") as bars:
         summary = decode_many(inputs, args.output, args.backend, shots=args.shots, max_cost=args.max_cost, yes=args.yes,
                               options=options, seed=args.seed, mitigate=args.mitigate, max_pixels=args.max_pixels,
-                              progress=progress)
-    finally:
-        for b in bars.values():
-            b.close()
-    if args.json:
-        from .output import print_json
-
-        print_json(summary)
+                              progress=bars.item)
+    if _print_json(args, summary):
         return 0
     cur = summary["currency"]
     for item in summary["items"]:
