@@ -198,9 +198,10 @@ def build_parser() -> argparse.ArgumentParser:
         for key, opt in codec.options.items():
             rd.add_argument(f"--{name}-{key}", default=None, metavar=opt.metavar,
                             help=f"{name}: {opt.help} (default {_default(opt.default)})")
-    rd.add_argument("--engine", choices=("serial", "local", "ray"), default="serial",
-                    help="run points one by one (with a bar over each point's training steps), in local processes, "
-                         "or on Ray (pip install 'quinr[cluster]'; the cluster at RAY_ADDRESS, else a local one)")
+    rd.add_argument("--engine", choices=("serial", "local", "ray"), default="local",
+                    help="run points in local processes (default), one by one in this process (serial: with a bar "
+                         "over each point's training steps), or on Ray (pip install 'quinr[cluster]'; the cluster at "
+                         "RAY_ADDRESS, else a local one)")
     rd.add_argument("--workers", type=int, default=2, help="parallel points for local/ray (default 2)")
     rd.add_argument("--quiet", action="store_true", help="no progress bar")
     rd.add_argument("--crop", type=_crop, default=None, metavar="X,Y,W,H", help="sweep only this window, after --scale")
