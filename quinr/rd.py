@@ -154,11 +154,25 @@ def run_task(inp: RDInput, task: Task, step: Callable[[int, int], None] | None =
     return codec.run(inp, task.params)
 
 
-def _run_one(inp: RDInput, task: Task) -> tuple[Task, list[dict[str, Any]]]:
+def _run_one(inp: RDInput, task: Task, queue=None) -> tuple[Task, list[dict[str, Any]]]:
+    """One point in a worker process, with one torch thread; its training steps go to ``queue``
+    (at most twice a second, and the last one always) for the parent's progress bar."""
+    import time
+
     import torch
 
     torch.set_num_threads(1)  # one core per point when points run in parallel
-    return task, run_task(inp, task)
+    if queue is None:
+        return task, run_task(inp, task)
+    sent = [0.0]
+
+    def step(done: int, total: int) -> None:
+        now = time.monotonic()
+        if done == total or now - sent[0] > 0.5:
+            sent[0] = now
+            queue.put((task.key, done, total))
+
+    return task, run_task(inp, task, step)
 
 
 def pareto(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -222,14 +236,33 @@ def _execute(inp: RDInput, todo: list[Task], engine: str, workers: int, step=Non
             yield t, run_task(inp, t, None if step is None else (lambda done, total, t=t: step(t, done, total)))
         return
     if engine == "local":
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(_run_one, inp, t) for t in todo]
-            for f in as_completed(futures):
-                yield f.result()
+        yield from _execute_local(inp, todo, workers, step)
         return
     yield from _execute_ray(inp, todo, workers)
+
+
+def _execute_local(inp: RDInput, todo: list[Task], workers: int, step=None):
+    """Points in a pool of local processes, results as they finish; with ``step``, the workers'
+    training steps come back through a queue and are passed on while the parent waits."""
+    import multiprocessing as mp
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from queue import Empty
+
+    by_key = {t.key: t for t in todo}
+    with contextlib.ExitStack() as stack:
+        queue = stack.enter_context(mp.Manager()).Queue() if step is not None else None
+        pool = stack.enter_context(ProcessPoolExecutor(max_workers=workers))
+        pending = {pool.submit(_run_one, inp, t, queue) for t in todo}
+        while pending:
+            done, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
+            while queue is not None:
+                try:
+                    key, n, total = queue.get_nowait()
+                except Empty:
+                    break
+                step(by_key[key], n, total)
+            for f in done:
+                yield f.result()
 
 
 @contextlib.contextmanager

@@ -241,3 +241,11 @@ def test_ray_engine_runs_a_folder_sweep_on_a_local_two_worker_cluster(tmp_path):
         for p, q in zip(a, b, strict=True):
             assert p["setting"] == q["setting"] and p["psnr"] == pytest.approx(q["psnr"], abs=1e-6)
     assert len(list((tmp_path / "ray" / "r0" / "points" / "quinr").glob("*.json"))) == 2
+
+
+def test_local_engine_passes_on_the_training_steps_of_its_workers(image, tmp_path):
+    seen: dict[str, list[int]] = {}
+    cfg = RDConfig(codecs=("quinr",), quinr_grid=((3, 4, 1), (4, 6, 1)), quinr_bits=(8,), quinr_steps=6, quinr_batch=None)
+    run_rd(image, tmp_path / "rd", cfg, engine="local", workers=2,
+           step=lambda task, done, total: seen.setdefault(task.key, []).append(done))
+    assert len(seen) == 2 and all(steps[-1] == 6 for steps in seen.values())  # the last step always arrives

@@ -11,8 +11,9 @@ class _Bars:
     """The progress bars of a set: one over its items, one over the training steps of the item
     running (transient, with its own ETA); off when quiet; all closed when the work ends or fails."""
 
-    def __init__(self, quiet: bool, desc: str, unit: str) -> None:
+    def __init__(self, quiet: bool, desc: str, unit: str, parallel: bool = False) -> None:
         self.quiet, self.desc, self.unit = quiet, desc, unit
+        self.parallel = parallel  # items run at once: follow one until it finishes
         self.set = self.steps = None
         self.owner: object = None
         self.done = 0  # items finished: the owner of the training steps of the one running
@@ -38,6 +39,8 @@ class _Bars:
 
     def step(self, owner: object, label: str, done: int, total: int) -> None:
         if self.quiet:
+            return
+        if self.steps is not None and owner != self.owner and self.parallel and self.steps.n < self.steps.total:
             return
         if self.steps is None or owner != self.owner:
             if self.steps is not None:
@@ -124,11 +127,19 @@ def _cmd_rd(args: argparse.Namespace) -> int:
             bar.set_postfix_str(f"{task.codec}{' (done before)' if skipped else ''}", refresh=False)
             bar.update(1)
 
+    following = None  # with parallel points, the bar follows one point until it finishes
+
     def step(task, done: int, total: int) -> None:
-        nonlocal steps
+        nonlocal steps, following
         if bar is None:
             return
+        if steps is not None and task != following:
+            if steps.n < steps.total:
+                return
+            steps.close()
+            steps = None
         if steps is None:
+            following = task
             from tqdm import tqdm
 
             steps = tqdm(total=total, desc=f"  {task.codec} training", unit="step", file=sys.stderr,
@@ -164,7 +175,7 @@ def _rd_many(args: argparse.Namespace, cfg) -> int:
     if args.crop is not None or args.scale is not None:
         raise ConfigError("--crop and --scale take one signal; a folder or glob is swept whole")
     inputs = expand_inputs(args.input)
-    with _Bars(args.quiet, "rd", "signal") as bars:
+    with _Bars(args.quiet, "rd", "signal", parallel=args.engine != "serial") as bars:
         summary = run_rd_many(inputs, args.out, cfg, engine=args.engine, workers=args.workers,
                               max_pixels=args.max_pixels, signal_done=bars.item,
                               step=lambda task, done, total: bars.step(task, f"{task.codec} training", done, total))
