@@ -36,7 +36,7 @@ def run_rd_many(inputs: list[Path], out_dir: str | Path, cfg=None, *, engine: st
 
     check_output_dir(out_dir)
     out = make_dir(out_dir)
-    from .rd import ray_cluster
+    from .engines import ray_cluster
 
     with ray_cluster(workers) if engine == "ray" else contextlib.nullcontext():  # one cluster for the set
         for k, src in enumerate(inputs):

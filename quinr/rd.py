@@ -12,21 +12,14 @@ PSNR-vs-bpp plot.
 Inputs: an image, a float ``.npy``, or a KITTI ``.bin`` scan (projected to its 64x1024 range
 image first; LiDAR metrics, including the Chamfer distance, are then added to every point).
 Independent points run in parallel through ``engine="local"`` (processes on this machine) or
-``"ray"`` (``pip install "quinr[cluster]"``: a Ray cluster at ``RAY_ADDRESS``, e.g.
-``ray://head:10001``, or a local one of ``workers`` CPUs). Ray, not Dask: amazon-braket-sdk pins
-``cloudpickle==2.2.1`` while dask and distributed since 2024.9 need ``cloudpickle>=3``, so pip
-would hold Dask at an old release; Ray carries its own copy of cloudpickle and installs beside
-the pinned SDKs at its current version (``pip check`` clean, a test). Every point runs with one
-torch thread, and Ray retries a point whose worker process dies (three times).
+``"ray"`` (a Ray cluster): see :mod:`quinr.engines`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,17 +27,13 @@ from typing import Any
 
 import numpy as np
 
-from .baselines.registry import RDInput, metrics
+from .baselines.registry import RDInput, metrics, run_task
+from .engines import ENGINES, execute
 from .errors import ConfigError
 from .files import atomic_open, atomic_write, make_dir
 from .signal import Signal, SignalKind, load_signal
 
 __all__ = ["RDConfig", "RDInput", "Task", "load_input", "metrics", "pareto", "plan", "run_rd", "run_task", "skipped"]
-
-ENGINES = ("serial", "local", "ray")
-#: Attempts Ray makes at a point whose worker dies.
-RAY_RETRIES = 3
-
 
 class RDConfig:
     """What to sweep: which codecs, and each codec's settings, named ``<codec>_<option>`` after the
@@ -142,39 +131,6 @@ def skipped(inp: RDInput, cfg: RDConfig) -> dict[str, str]:
     return {name: why for name in cfg.codecs if (why := reg[name].unsupported(inp)) is not None}
 
 
-def run_task(inp: RDInput, task: Task, step: Callable[[int, int], None] | None = None) -> list[dict[str, Any]]:
-    """Evaluate one task through the codec that planned it (``step``: its training progress)."""
-    import inspect
-
-    from .baselines.registry import codecs as registered
-
-    codec = registered()[task.family]
-    if step is not None and "step" in inspect.signature(codec.run).parameters:  # codecs written before it: none
-        return codec.run(inp, task.params, step)
-    return codec.run(inp, task.params)
-
-
-def _run_one(inp: RDInput, task: Task, queue=None) -> tuple[Task, list[dict[str, Any]]]:
-    """One point in a worker process, with one torch thread; its training steps go to ``queue``
-    (at most twice a second, and the last one always) for the parent's progress bar."""
-    import time
-
-    import torch
-
-    torch.set_num_threads(1)  # one core per point when points run in parallel
-    if queue is None:
-        return task, run_task(inp, task)
-    sent = [0.0]
-
-    def step(done: int, total: int) -> None:
-        now = time.monotonic()
-        if done == total or now - sent[0] > 0.5:
-            sent[0] = now
-            queue.put((task.key, done, total))
-
-    return task, run_task(inp, task, step)
-
-
 def pareto(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Points no other point beats in both rate and PSNR, bpp ascending."""
     front, best = [], -np.inf
@@ -216,7 +172,7 @@ def run_rd(
             progress(t, True)
         if not done:
             todo.append(t)
-    for task, points in _execute(inp, todo, engine, workers, step):
+    for task, points in execute(inp, todo, engine, workers, step):
         path = _point_path(out, task)
         make_dir(path.parent)
         data = json.dumps({"codec": task.codec, "params": task.params, "points": points}, indent=1)
@@ -228,72 +184,6 @@ def run_rd(
 
 def _point_path(out: Path, task: Task) -> Path:
     return out / "points" / task.codec / f"{task.key}.json"
-
-
-def _execute(inp: RDInput, todo: list[Task], engine: str, workers: int, step=None):
-    if engine == "serial" or len(todo) <= 1:
-        for t in todo:
-            yield t, run_task(inp, t, None if step is None else (lambda done, total, t=t: step(t, done, total)))
-        return
-    if engine == "local":
-        yield from _execute_local(inp, todo, workers, step)
-        return
-    yield from _execute_ray(inp, todo, workers)
-
-
-def _execute_local(inp: RDInput, todo: list[Task], workers: int, step=None):
-    """Points in a pool of local processes, results as they finish; with ``step``, the workers'
-    training steps come back through a queue and are passed on while the parent waits."""
-    import multiprocessing as mp
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-    from queue import Empty
-
-    by_key = {t.key: t for t in todo}
-    with contextlib.ExitStack() as stack:
-        queue = stack.enter_context(mp.Manager()).Queue() if step is not None else None
-        pool = stack.enter_context(ProcessPoolExecutor(max_workers=workers))
-        pending = {pool.submit(_run_one, inp, t, queue) for t in todo}
-        while pending:
-            done, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
-            while queue is not None:
-                try:
-                    key, n, total = queue.get_nowait()
-                except Empty:
-                    break
-                step(by_key[key], n, total)
-            for f in done:
-                yield f.result()
-
-
-@contextlib.contextmanager
-def ray_cluster(workers: int):
-    """Ray, connected for the block: the cluster at ``RAY_ADDRESS`` or a local one of ``workers``
-    CPUs, started here and shut down after (a session already open is reused and left open)."""
-    try:
-        import ray
-    except ImportError:
-        raise ConfigError('engine "ray" needs Ray: pip install "quinr[cluster]"') from None
-    started = not ray.is_initialized()
-    if started:
-        address = os.environ.get("RAY_ADDRESS")
-        ray.init(address=address, num_cpus=None if address else workers, include_dashboard=False,
-                 log_to_driver=False, configure_logging=False)
-    try:
-        yield ray
-    finally:
-        if started:
-            ray.shutdown()
-
-
-def _execute_ray(inp: RDInput, todo: list[Task], workers: int):
-    """Points as Ray tasks (one CPU each), results as they finish."""
-    with ray_cluster(workers) as ray:
-        point = ray.remote(num_cpus=1, max_retries=RAY_RETRIES)(_run_one)
-        shared = ray.put(inp)  # the signal is shipped once, not once per point
-        pending = [point.remote(shared, t) for t in todo]
-        while pending:
-            done, pending = ray.wait(pending, num_returns=1)
-            yield ray.get(done[0])
 
 
 def write_results(inp: RDInput, out: Path, tasks: list[Task], cfg: RDConfig) -> dict[str, Path]:

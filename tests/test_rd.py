@@ -80,8 +80,10 @@ def test_sweep_writes_compressai_json_and_plot_and_resumes(image, tmp_path, monk
     assert 1 <= len(pairs) <= 2 and len(set(pairs)) == len(pairs)  # two rates, one point per distinct file
     assert files["plot"].stat().st_size > 1000
     calls = []
-    real = rd.run_task
-    monkeypatch.setattr(rd, "run_task", lambda inp, task, step=None: calls.append(task.codec) or real(inp, task))
+    import quinr.engines as engines
+
+    real = engines.run_task
+    monkeypatch.setattr(engines, "run_task", lambda inp, task, step=None: calls.append(task.codec) or real(inp, task))
     run_rd(image, out, TINY)
     assert calls == []  # everything was finished: nothing recomputed
     victim = next((out / "points" / "coin").iterdir())

@@ -123,3 +123,13 @@ def float_list(text: str) -> tuple[float, ...]:
 
 def str_list(text: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in text.split(",") if v.strip())
+
+
+def run_task(inp: RDInput, task: Any, step: Callable[[int, int], None] | None = None) -> list[dict[str, Any]]:
+    """Evaluate one task through the codec that planned it (``step``: its training progress)."""
+    import inspect
+
+    codec = codecs()[task.family]
+    if step is not None and "step" in inspect.signature(codec.run).parameters:  # codecs written before it: none
+        return codec.run(inp, task.params, step)
+    return codec.run(inp, task.params)
