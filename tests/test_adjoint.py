@@ -30,7 +30,7 @@ def _grads(spec, h, theta, last, chunk, backward, wants=("h", "theta")):
     theta = theta.clone().requires_grad_("theta" in wants)
     p = probabilities(spec, h, theta, last=last, chunk_amplitudes=chunk, backward=backward)
     g = torch.Generator().manual_seed(7)
-    weights = torch.rand(p.shape, generator=g, dtype=p.dtype) - 0.3
+    weights = (torch.rand(p.shape, generator=g, dtype=p.dtype) - 0.3).to(p.device)
     (p * weights).sum().backward()
     return p.detach(), h.grad, theta.grad
 
@@ -104,3 +104,15 @@ def test_training_step_through_the_model_uses_the_adjoint_and_learns():
         losses[backward] = trace
     assert losses["adjoint"][-1] < losses["adjoint"][0]
     assert max(abs(a - b) for a, b in zip(losses["adjoint"], losses["autograd"], strict=True)) < 1e-4
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+def test_adjoint_on_cuda_matches_autograd_on_cpu():
+    spec = CircuitSpec(8, 24, 2, 1)
+    g = torch.Generator().manual_seed(11)
+    h = torch.rand(300, 24, generator=g) * 2 - 1
+    theta = torch.rand(spec.n_theta, generator=g) * 6
+    ref = _grads(spec, h, theta, 3, 1 << 14, "autograd")
+    got = _grads(spec, h.cuda(), theta.cuda(), 3, 1 << 14, "adjoint")
+    for a, b in zip(ref, got, strict=True):
+        assert (a - b.cpu()).abs().max() <= 2e-5 * max(1.0, float(a.abs().max()))
