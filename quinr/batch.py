@@ -88,7 +88,7 @@ def encode_many(
     """Encode every input into ``out_dir``; returns (and writes as ``summary.json``) the summary.
     ``progress(name, done, total)`` after every signal; ``step`` is the training callback."""
     from .codec import decode, encode
-    from .files import atomic_write, check_output_dir, make_dir
+    from .files import atomic_write, check_output_dir, make_dir, read_bytes
     from .signal import psnr
 
     check_output_dir(out_dir)
@@ -101,10 +101,10 @@ def encode_many(
         done_before = False
         if target.exists():
             try:
-                decoded = decode(target, max_pixels=max_pixels)
+                data = read_bytes(target, "bitstream")
+                decoded = decode(data, max_pixels=max_pixels)
                 if decoded.shape != signal.shape:
                     raise BitstreamError("another signal's file")
-                data = target.read_bytes()
                 done_before = True
                 quality = psnr(signal, decoded)
             except BitstreamError:
@@ -155,7 +155,7 @@ def decode_many(
     from .grid import size
     from .hardware import decode_on_backend
     from .mitigation import scales_of
-    from .signal import SignalKind
+    from .signal import output_suffixes
 
     max_cost = check_max_cost(max_cost)
     check_output_dir(out_dir)
@@ -164,7 +164,11 @@ def decode_many(
     for src in inputs:
         hdr = info(src)
         _, cost, _ = estimate_cost(be.profile, size(hdr.grid), shots, hdr.model.blocks, len(scales_of(mitigate)))
-        suffix = ".png" if len(hdr.grid) == 2 and hdr.channels in (1, 3) and hdr.kind is not SignalKind.F32 else ".npy"
+        suffixes = output_suffixes(hdr.kind, hdr.channels, len(hdr.grid))  # the kind's own file first
+        if not suffixes:
+            raise ConfigError(f"{src}: a {hdr.channels}-channel {hdr.kind.name.lower()} signal has no file format to "
+                              "decode to")
+        suffix = suffixes[0]
         plan.append((src, cost, suffix))
     total = sum(cost for _, cost, _ in plan)
     currency = be.profile.pricing.currency

@@ -235,11 +235,11 @@ def _sweep(
             if noise not in predictors:  # the backend's own model of what it samples (noise spec, device)
                 predictors[noise] = predictor_on(be, bs, torch.from_numpy(coords), samples=coords.shape[0],
                                                  reference=ref if reference is not None else None)
-            predicted, predicted_m = (_predicted(predictors[noise].at(shots, how), reference is not None)
-                                      for how in (None, mitigate if applies else None))
-            result.noise_source = predictors[noise].at(shots).source
-            if not mitigate:
-                predicted_m = None
+            plain = predictors[noise].at(shots)
+            predicted, result.noise_source = _predicted(plain, reference is not None), plain.source
+            if mitigate:  # where nothing is corrected, the mitigated decode is the decode
+                predicted_m = (_predicted(predictors[noise].at(shots, mitigate), reference is not None) if applies
+                               else predicted)
         result.points.append(StudyPoint(value, shots, psnrs, predicted, time.perf_counter() - t0, mitigated, predicted_m))
     return result
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from ..errors import ConfigError
@@ -175,29 +174,16 @@ def _cmd_study(args: argparse.Namespace) -> int:
     from ..study import study_noise, study_shots
 
     check_output_dir(args.out)
-    bar = None
-
-    def progress(done: int, total: int) -> None:  # the study counts the decodes it makes
-        nonlocal bar
-        if args.quiet:
-            return
-        if bar is None:  # appears once decodes run, so that a refusal stays one line
-            from tqdm import tqdm
-
-            bar = tqdm(total=total, desc=f"study {args.study}", unit="decode", file=sys.stderr, dynamic_ncols=True)
-        bar.update(done - bar.n)
+    from .progress import Bars
 
     common = dict(repeats=args.repeats, noise=args.noise, options=parse_options(args.option), reference=args.reference,
-                  seed=args.seed, crop=args.crop, scale=args.scale, progress=progress,
-                  mitigate=args.mitigate)
-    try:
+                  seed=args.seed, crop=args.crop, scale=args.scale, mitigate=args.mitigate)
+    with Bars(args.quiet, f"study {args.study}", "decode") as bars:  # the study counts the decodes it makes
         if args.study == "shots":
-            res = study_shots(args.input, args.backend, args.shots, **common)
+            res = study_shots(args.input, args.backend, args.shots, progress=bars.count, **common)
         else:
-            res = study_noise(args.input, args.backend, args.param, args.values, shots=args.shots, **common)
-    finally:
-        if bar is not None:
-            bar.close()
+            res = study_noise(args.input, args.backend, args.param, args.values, shots=args.shots,
+                              progress=bars.count, **common)
     paths = res.save(args.out)
     label = "shots" if res.kind == "shots" else res.parameter
     print(f"study {res.kind} on {res.backend}, PSNR vs {res.reference}, noise {res.noise}")

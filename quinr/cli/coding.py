@@ -163,24 +163,10 @@ def _cmd_decode(args: argparse.Namespace) -> int:
         if args.noise is not None:
             options["noise"] = args.noise
         out = Path(args.output)
-        bar = None
+        from .progress import Bars
 
-        def progress(done: int, total: int) -> None:  # the bar appears once circuits run (errors stay one line)
-            nonlocal bar
-            if args.quiet or args.json:
-                return
-            if bar is None:
-                from tqdm import tqdm
-
-                bar = tqdm(total=total, desc=f"decode on {args.backend}", unit="circuit", file=sys.stderr,
-                           dynamic_ncols=True)
-            bar.update(done - bar.n)
-
-        try:
-            sig, report = _decode_on_backend(args, options, out, progress)
-        finally:
-            if bar is not None:
-                bar.close()
+        with Bars(args.quiet or args.json, f"decode on {args.backend}", "circuit") as bars:
+            sig, report = _decode_on_backend(args, options, out, bars.count)
     seconds = time.perf_counter() - t0
     quality = None
     if ref is not None:

@@ -3,54 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-
-class _Bars:
-    """The progress bars of a set: one over its items, one over the training steps of the item
-    running (transient, with its own ETA); off when quiet; all closed when the work ends or fails."""
-
-    def __init__(self, quiet: bool, desc: str, unit: str, parallel: bool = False) -> None:
-        self.quiet, self.desc, self.unit = quiet, desc, unit
-        self.parallel = parallel  # items run at once: follow one until it finishes
-        self.set = self.steps = None
-        self.owner: object = None
-        self.done = 0  # items finished: the owner of the training steps of the one running
-
-    def __enter__(self) -> _Bars:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for b in (self.steps, self.set):
-            if b is not None:
-                b.close()
-
-    def item(self, name: str, done: int, total: int) -> None:
-        self.done = done
-        if self.quiet:
-            return
-        if self.set is None:
-            from tqdm import tqdm
-
-            self.set = tqdm(total=total, desc=self.desc, unit=self.unit, file=sys.stderr, dynamic_ncols=True)
-        self.set.set_postfix_str(name, refresh=False)
-        self.set.update(done - self.set.n)
-
-    def step(self, owner: object, label: str, done: int, total: int) -> None:
-        if self.quiet:
-            return
-        if self.steps is not None and owner != self.owner and self.parallel and self.steps.n < self.steps.total:
-            return
-        if self.steps is None or owner != self.owner:
-            if self.steps is not None:
-                self.steps.close()
-            from tqdm import tqdm
-
-            self.owner = owner
-            self.steps = tqdm(total=total, desc=f"  {label}", unit="step", file=sys.stderr, dynamic_ncols=True,
-                              leave=False, position=1, mininterval=0.5)
-        self.steps.update(done - self.steps.n)
+from .progress import Bars
 
 
 def _print_json(args: argparse.Namespace, summary: dict) -> bool:
@@ -110,49 +65,16 @@ def _cmd_rd(args: argparse.Namespace) -> int:
     for name, why in skipped(inp, cfg).items():
         print(f"{name:>15}: skipped ({why})")
     total = len(plan(inp, cfg))
-    bar = None
-    if not args.quiet:
-        from tqdm import tqdm
+    finished = [0]
+    with Bars(args.quiet, "rd", "point", parallel=args.engine != "serial", total=total) as bars:
 
-        bar = tqdm(total=total, desc="rd", unit="point", file=sys.stderr, dynamic_ncols=True)
+        def progress(task, skipped: bool) -> None:
+            finished[0] += 1
+            bars.item(f"{task.codec}{' (done before)' if skipped else ''}", finished[0], total)
 
-    steps = None  # a second bar: the training steps of the point running, with its own ETA
-
-    def progress(task, skipped: bool) -> None:
-        nonlocal steps
-        if steps is not None:
-            steps.close()
-            steps = None
-        if bar is not None:
-            bar.set_postfix_str(f"{task.codec}{' (done before)' if skipped else ''}", refresh=False)
-            bar.update(1)
-
-    following = None  # with parallel points, the bar follows one point until it finishes
-
-    def step(task, done: int, total: int) -> None:
-        nonlocal steps, following
-        if bar is None:
-            return
-        if steps is not None and task != following:
-            if steps.n < steps.total:
-                return
-            steps.close()
-            steps = None
-        if steps is None:
-            following = task
-            from tqdm import tqdm
-
-            steps = tqdm(total=total, desc=f"  {task.codec} training", unit="step", file=sys.stderr,
-                         dynamic_ncols=True, leave=False, position=1, mininterval=0.5)
-        steps.update(done - steps.n)
-
-    try:
         files = run_rd(args.input, args.out, cfg, engine=args.engine, workers=args.workers, progress=progress,
-                       max_pixels=args.max_pixels, crop=args.crop, scale=args.scale, step=step)
-    finally:
-        for b in (steps, bar):
-            if b is not None:
-                b.close()
+                       max_pixels=args.max_pixels, crop=args.crop, scale=args.scale,
+                       step=lambda task, done, n: bars.step(task, f"{task.codec} training", done, n))
     import json
 
     for codec, path in files.items():
@@ -175,7 +97,7 @@ def _rd_many(args: argparse.Namespace, cfg) -> int:
     if args.crop is not None or args.scale is not None:
         raise ConfigError("--crop and --scale take one signal; a folder or glob is swept whole")
     inputs = expand_inputs(args.input)
-    with _Bars(args.quiet, "rd", "signal", parallel=args.engine != "serial") as bars:
+    with Bars(args.quiet, "rd", "signal", parallel=args.engine != "serial") as bars:
         summary = run_rd_many(inputs, args.out, cfg, engine=args.engine, workers=args.workers,
                               max_pixels=args.max_pixels, signal_done=bars.item,
                               step=lambda task, done, total: bars.step(task, f"{task.codec} training", done, total))
@@ -200,7 +122,7 @@ def encode_many_signals(args: argparse.Namespace, model, train, bits) -> int:
     inputs = expand_inputs(args.input)
     if args.output.endswith(".qinr"):
         raise ConfigError(f"{args.input} names several signals: -o must be a folder, not {args.output}")
-    with _Bars(args.quiet or args.json, "encode", "signal") as bars:
+    with Bars(args.quiet or args.json, "encode", "signal") as bars:
         summary = encode_many(inputs, args.output, model=model, train=train, bits=bits, max_pixels=args.max_pixels,
                               progress=bars.item, step=lambda info: bars.step(bars.done, "training", info.step,
                                                                               train.steps))
@@ -233,7 +155,7 @@ def decode_many_files(args: argparse.Namespace) -> int:
     options = parse_options(args.option)
     if args.noise is not None:
         options["noise"] = args.noise
-    with _Bars(args.quiet or args.json, f"decode on {args.backend}", "file") as bars:
+    with Bars(args.quiet or args.json, f"decode on {args.backend}", "file") as bars:
         summary = decode_many(inputs, args.output, args.backend, shots=args.shots, max_cost=args.max_cost, yes=args.yes,
                               options=options, seed=args.seed, mitigate=args.mitigate, max_pixels=args.max_pixels,
                               progress=bars.item)

@@ -125,7 +125,7 @@ class _Circuit(torch.autograd.Function):
             for i, (g, t) in enumerate(zip(gp, params, strict=True)):
                 if g is None:
                     continue
-                if t.ndim > 1 and t.shape[0] > 1:  # batched: the rows of this chunk
+                if _batched(t):  # the rows of this chunk
                     if grads[i] is None:
                         grads[i] = torch.zeros_like(t)
                     grads[i][sl] = g  # type: ignore[index]
@@ -135,9 +135,14 @@ class _Circuit(torch.autograd.Function):
         return (None, None, None, None, None, gva, gvb, *grads)
 
 
+def _batched(t: torch.Tensor) -> bool:
+    """Whether a stage tensor has a row per coordinate (L = B), not one shared by all (L = 1)."""
+    return t.ndim > 1 and t.shape[0] > 1
+
+
 def _pick(t: torch.Tensor, sl: slice) -> torch.Tensor:
-    """A stage tensor's rows for a chunk: batched tensors are sliced, shared ones (L = 1) kept."""
-    return t[sl] if t.ndim > 1 and t.shape[0] > 1 else t
+    """A stage tensor's rows for a chunk: batched tensors are sliced, shared ones kept."""
+    return t[sl] if _batched(t) else t
 
 
 def _forward_chunk(n, kinds, mid, final, rows, phases, va, vb, sl):

@@ -49,6 +49,8 @@ def probabilities(
         backward: how gradients are computed when h or theta requires them: "adjoint" (the
             hand-written backward, faster) or "autograd" (through the forward's ops).
     """
+    if backward not in ("adjoint", "autograd"):
+        raise ValueError(f"backward must be 'adjoint' or 'autograd', got {backward!r}")
     h, theta = _check_inputs(spec, h, theta)
     if h.shape[0] == 0:
         return torch.zeros(0, spec.n_states if last is None else last, device=h.device, dtype=h.dtype)
@@ -63,8 +65,6 @@ def probabilities(
         rows = last is not None and last <= 1 << (n - n // 2)
         final = list(_last_rows(stages[-1][1], n, last)) if rows else [stages[-1][1]]
         return probabilities_adjoint(n, last, step, kinds, rows, va, vb, params + final)
-    if backward not in ("adjoint", "autograd"):
-        raise ValueError(f"backward must be 'adjoint' or 'autograd', got {backward!r}")
     prepared = _prepare(spec, h, theta)
     chunks = [slice(i, i + step) for i in range(0, h.shape[0], step)]
     if not wants_grad:
