@@ -74,6 +74,45 @@ def load_any(path: Path, max_pixels: int | None = None):
     return load_signal(path, max_pixels=max_pixels)
 
 
+@dataclass(frozen=True)
+class EncodeJob:
+    """What every signal of a set is encoded with (shipped once to each worker)."""
+
+    out: Path
+    model: Any = None
+    train: Any = None
+    bits: int | str | tuple[int, ...] = 16
+    max_pixels: int | None = None
+
+
+def encode_one(job: EncodeJob, src: Path, step: Callable[[int, int], None] | None = None) -> Item:
+    """One signal of a set into ``job.out/<stem>.qinr``, or the file already there measured again
+    (a damaged or foreign one is encoded again). ``step(done, total)`` follows training."""
+    from .codec import decode, encode
+    from .files import read_bytes
+    from .signal import psnr
+    from .train import TrainConfig
+
+    target = job.out / f"{src.stem}.qinr"
+    t0 = time.perf_counter()
+    signal = load_any(src, job.max_pixels)
+    if target.exists():
+        try:
+            data = read_bytes(target, "bitstream")
+            decoded = decode(data, max_pixels=job.max_pixels)
+            if decoded.shape != signal.shape:
+                raise BitstreamError("another signal's file")
+            return Item(str(src), str(target), len(data), 8 * len(data) / signal.pixels, psnr(signal, decoded),
+                        time.perf_counter() - t0, True)
+        except BitstreamError:
+            pass  # damaged or foreign: encode it again
+    steps = (job.train or TrainConfig()).steps
+    res = encode(signal, target, model=job.model, train=job.train, bits=job.bits,
+                 callback=None if step is None else lambda info: step(info.step, steps))
+    return Item(str(src), str(target), len(res.data), 8 * len(res.data) / signal.pixels, res.psnr,
+                time.perf_counter() - t0, False)
+
+
 def encode_many(
     inputs: list[Path],
     out_dir: str | Path,
@@ -82,40 +121,27 @@ def encode_many(
     train=None,
     bits: int | str | tuple[int, ...] = 16,
     max_pixels: int | None = None,
+    engine: str = "serial",
+    workers: int = 2,
     progress: Callable[[str, int, int], None] | None = None,
-    step: Callable[[Any], None] | None = None,
+    step: Callable[[Path, int, int], None] | None = None,
 ) -> dict[str, Any]:
-    """Encode every input into ``out_dir``; returns (and writes as ``summary.json``) the summary.
-    ``progress(name, done, total)`` after every signal; ``step`` is the training callback."""
-    from .codec import decode, encode
-    from .files import atomic_write, check_output_dir, make_dir, read_bytes
-    from .signal import psnr
+    """Encode every input into ``out_dir`` on ``engine`` (:mod:`quinr.engines`: signals train in
+    parallel on ``local`` or ``ray``); returns (and writes as ``summary.json``) the summary, items
+    in input order. ``progress(name, done, total)`` after every signal; ``step(input, done,
+    total)`` follows training steps."""
+    from .engines import check_engine, execute
+    from .files import atomic_write, check_output_dir, make_dir
 
+    check_engine(engine)
     check_output_dir(out_dir)
-    out = make_dir(out_dir)
-    items: list[Item] = []
-    for k, src in enumerate(inputs):
-        target = out / f"{src.stem}.qinr"
-        t0 = time.perf_counter()
-        signal = load_any(src, max_pixels)
-        done_before = False
-        if target.exists():
-            try:
-                data = read_bytes(target, "bitstream")
-                decoded = decode(data, max_pixels=max_pixels)
-                if decoded.shape != signal.shape:
-                    raise BitstreamError("another signal's file")
-                done_before = True
-                quality = psnr(signal, decoded)
-            except BitstreamError:
-                done_before = False  # damaged or foreign: encode it again
-        if not done_before:
-            res = encode(signal, target, model=model, train=train, bits=bits, callback=step)
-            data, quality = res.data, res.psnr
-        items.append(Item(str(src), str(target), len(data), 8 * len(data) / signal.pixels, quality,
-                          time.perf_counter() - t0, done_before))
+    job = EncodeJob(make_dir(out_dir), model, train, bits, max_pixels)
+    found: dict[Path, Item] = {}
+    for src, item in execute(encode_one, job, list(inputs), engine, workers, step):
+        found[src] = item
         if progress is not None:
-            progress(src.name, k + 1, len(inputs))
+            progress(src.name, len(found), len(inputs))
+    items = [found[src] for src in inputs]
     finite = [i.psnr for i in items if math.isfinite(i.psnr)]
     summary = {
         "signals": len(items),
@@ -124,7 +150,7 @@ def encode_many(
         "total_bytes": sum(i.bytes for i in items),
         "items": [asdict(i) for i in items],
     }
-    atomic_write(out / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())
+    atomic_write(job.out / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())
     return summary
 
 

@@ -56,8 +56,8 @@ from .header import pack as pack_header
 from .header import unpack as unpack_header
 from .quant import MAX_BITS, MIN_BITS, QuantizedTensor
 
-__all__ = ["FORMAT_VERSION", "MAGIC", "OUTPUT_LAST_AFFINE_QRELU", "SHUFFLE_SPLITMIX", "Bitstream", "Header", "read",
-           "write"]
+__all__ = ["FORMAT_VERSION", "MAGIC", "OUTPUT_LAST_AFFINE_QRELU", "SHUFFLE_SPLITMIX", "Bitstream", "Header",
+           "pack_tensors", "read", "read_tensors", "stored_bits", "write"]
 
 MAGIC = b"QINR"
 FORMAT_VERSION = 4
@@ -128,29 +128,52 @@ def write(header: Header, tensors: list[QuantizedTensor], version: int | None = 
             raise ConfigError(f"quantized values do not fit in {b} bits")
         if not (math.isfinite(t.lo) and math.isfinite(t.hi) and max(abs(t.lo), abs(t.hi)) <= MAX_WEIGHT):
             raise ConfigError(f"tensor {name} has weights beyond +-2^32 ({t.lo:g}..{t.hi:g}); training diverged")
+    placement = pack_placement(m.spec) if version >= 4 else b""
+    body = MAGIC + bytes([version]) + pack_header(header) + placement + pack_tensors(tensors, bits, version)
+    return body + struct.pack(">I", zlib.crc32(body))
+
+
+def pack_tensors(tensors: list[QuantizedTensor], bits: tuple[int, ...], version: int = FORMAT_VERSION) -> bytes:
+    """The weights block of a file (``version`` 2 to 4): the tensor table, the raw tensors, the
+    entropy-coded ones. Shared with the SIREN control codec, so that both store their weights
+    with the same quantization and entropy coding."""
     table, raw, coded = [], [], []
     for t, b in zip(tensors, bits, strict=True):
-        if version == 2 and (gauss := gaussian_cost(t.values, b)) and gauss[0] + _GAUSS.size * 8 < t.values.size * b:
-            table.append(_TENSOR.pack(MODEL_GAUSSIAN << 5 | (b - 1), t.lo, t.hi) + _GAUSS.pack(*gauss[1:]))
-            coded.append((t.values, b, gauss[1], gauss[2]))
-            continue
-        if version >= 3 and b <= MAX_MODEL_BITS and t.values.size:
-            mu, q, cost = laplace_fit(t.values, b)
-            if cost + 8 * _LAPLACE.size < t.values.size * b:  # worth its 6 bytes of parameters
-                table.append(_TENSOR.pack(MODEL_LAPLACE << 5 | (b - 1), t.lo, t.hi) + _LAPLACE.pack(mu, q))
-                coded.append((t.values, b, mu, q))
-                continue
-        table.append(_TENSOR.pack(MODEL_RAW << 5 | (b - 1), t.lo, t.hi))
-        raw.append((t.values, b))
+        model, params, _ = _tensor_model(t, b, version)
+        entry = _TENSOR.pack(model << 5 | (b - 1), t.lo, t.hi)
+        if model == MODEL_RAW:
+            table.append(entry)
+            raw.append((t.values, b))
+        else:
+            table.append(entry + (_GAUSS if version == 2 else _LAPLACE).pack(*params))
+            coded.append((t.values, b, *params))
     if version == 2:
         words = gaussian_encode(coded)
         tail = _COUNT.pack(len(words)) + words.astype(">u4").tobytes() if coded else b""
     else:
         stream = laplace_encode(coded) if coded else b""
         tail = _COUNT.pack(len(stream)) + stream if coded else b""
-    placement = pack_placement(m.spec) if version >= 4 else b""
-    body = MAGIC + bytes([version]) + pack_header(header) + placement + b"".join(table) + _pack_mixed(raw) + tail
-    return body + struct.pack(">I", zlib.crc32(body))
+    return b"".join(table) + _pack_mixed(raw) + tail
+
+
+def _tensor_model(t: QuantizedTensor, b: int, version: int) -> tuple[int, tuple, int]:
+    """How a tensor is stored: (entropy model, its parameters, the bits it takes in the file,
+    table entry included). Raw unless coding it (parameters included) is smaller."""
+    raw_bits = 8 * _TENSOR.size + t.values.size * b
+    if version == 2 and (gauss := gaussian_cost(t.values, b)) and gauss[0] + _GAUSS.size * 8 < t.values.size * b:
+        return MODEL_GAUSSIAN, gauss[1:], 8 * (_TENSOR.size + _GAUSS.size) + gauss[0]
+    if version >= 3 and b <= MAX_MODEL_BITS and t.values.size:
+        mu, q, cost = laplace_fit(t.values, b)
+        if cost + 8 * _LAPLACE.size < t.values.size * b:  # worth its 6 bytes of parameters
+            return MODEL_LAPLACE, (mu, q), 8 * (_TENSOR.size + _LAPLACE.size) + math.ceil(cost)
+    return MODEL_RAW, (), raw_bits
+
+
+def stored_bits(t: QuantizedTensor, b: int, version: int = FORMAT_VERSION) -> int:
+    """The bits one tensor takes in a file at ``b`` bits (its table entry and its payload; the
+    file adds its header, byte padding and a few bytes of coder state): what a bit allocation
+    adds up to predict a file's size without writing it."""
+    return _tensor_model(t, b, version)[2]
 
 
 def _pack_mixed(raw: list[tuple[np.ndarray, int]]) -> bytes:
@@ -233,11 +256,19 @@ def _read_v1(data: bytes, header: Header) -> Bitstream:
 
 
 def _read_coded(data: bytes, header: Header, off: int) -> Bitstream:
-    """Versions 2 to 4 from ``off`` (after the header): the tensor table, raw tensors, then the
-    entropy-coded ones."""
-    version = header.version
+    """Versions 2 to 4 from ``off`` (after the header): the weights block, then the CRC."""
+    tensors, bits_all = read_tensors(data, off, header.model.tensor_shapes(), header.version)
+    if max(bits_all) != header.bits:
+        raise BitstreamError(f"the header's bit depth {header.bits} is not the tensor table's largest, {max(bits_all)}")
+    return Bitstream(replace(header, tensor_bits=bits_all), tensors)
+
+
+def read_tensors(data: bytes, off: int, shapes: list[tuple[str, tuple[int, ...]]],
+                 version: int = FORMAT_VERSION) -> tuple[list[QuantizedTensor], tuple[int, ...]]:
+    """The weights block written by :func:`pack_tensors` at ``off``, which must end with the
+    file's CRC (checked): the tensors and their bit depths. Sizes are checked against ``shapes``
+    before anything is allocated."""
     coded_model = MODEL_GAUSSIAN if version == 2 else MODEL_LAPLACE
-    shapes = header.model.tensor_shapes()
     entries = []  # (name, shape, bits, model, lo, hi, parameters)
     for name, shape in shapes:
         if len(data) < off + _TENSOR.size + _CRC:
@@ -289,11 +320,8 @@ def _read_coded(data: bytes, header: Header, off: int) -> Bitstream:
         else:
             ints, k = decoded[k], k + 1
         tensors.append(QuantizedTensor(ints, lo, hi, shape))
-    bits_all = tuple(e[2] for e in entries)
-    if max(bits_all) != header.bits:
-        raise BitstreamError(f"the header's bit depth {header.bits} is not the tensor table's largest, {max(bits_all)}")
     _check_padding(bit_string, pos)
-    return Bitstream(replace(header, tensor_bits=bits_all), tensors)
+    return tensors, tuple(e[2] for e in entries)
 
 
 def _check_padding(bit_string: np.ndarray, used: int) -> None:

@@ -8,7 +8,6 @@ bpp from the real file size and PSNR from that decoded signal.
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,11 +18,12 @@ import torch
 
 from . import bitstream
 from . import grid as grids
+from .allocation import AUTO_BITS_DROP_DB, choose_bits
 from .bitstream import Header
 from .errors import BitstreamError, ConfigError, FileError
 from .files import atomic_write, check_output, read_bytes
 from .model import Evaluator, ModelConfig, QuINR
-from .quant import MIN_BITS, check_bits, dequantize, quantize
+from .quant import check_bits, dequantize, quantize
 from .signal import MAX_PIXELS, Signal, check_pixels, coordinates, load_signal, psnr
 from .train import StepInfo, TrainConfig, TrainResult, fit, resolve_device
 
@@ -78,9 +78,10 @@ def encode(
         model: network shape; ``out_features`` is set from the signal's channels.
         train: fitting settings (steps, lr, seed, device, ...).
         bits: bits per stored weight (per-tensor uniform quantization): one depth, one per tensor,
-            or ``"auto"`` / ``"auto:DB"``: per-tensor depths chosen by :func:`choose_bits` within
-            DB (default 0.05) of the 16-bit file's PSNR. The weights are then entropy coded
-            (bitstream version 2).
+            or a rule (:func:`allocate`): ``"auto"`` / ``"auto:DB"``, per-tensor depths within DB
+            (default 0.05) of the 16-bit file's PSNR; ``"bytes:N"``, the best file of at most N
+            bytes; ``"psnr:DB"``, the smallest file of at least DB. The weights are then entropy
+            coded.
         callback: called after every training step (progress bars).
         max_pixels: refuse a larger image before decoding its pixels (default
             :data:`quinr.signal.DEFAULT_MAX_PIXELS`).
@@ -115,8 +116,7 @@ def encode(
     train_seconds = time.perf_counter() - t1
     net.canonicalize_()
     if isinstance(bits, str):
-        drop = AUTO_BITS_DROP_DB if bits == "auto" else float(bits[5:])
-        bits = choose_bits(net, signal, drop)
+        bits = allocate(net, signal, bits)
     data = write_model(net, signal, bits)
     path = None
     if output is not None:
@@ -145,12 +145,6 @@ def encode(
     )
 
 
-#: ``bits="auto"`` keeps the PSNR within this many dB of the ``max_bits`` file.
-AUTO_BITS_DROP_DB = 0.05
-#: Pixels sampled to measure the PSNR of a bit allocation.
-AUTO_BITS_SAMPLE = 16384
-
-
 def write_model(net: QuINR, signal: Signal, bits: int | tuple[int, ...]) -> bytes:
     """The bitstream of a trained (canonicalized) network for ``signal``, at ``bits`` per weight
     (one depth, or one per tensor): one training gives the files of every bit depth (what
@@ -168,56 +162,61 @@ def write_model(net: QuINR, signal: Signal, bits: int | tuple[int, ...]) -> byte
     return bitstream.write(header, tensors)
 
 
-def choose_bits(net: QuINR, signal: Signal, max_drop_db: float = AUTO_BITS_DROP_DB, max_bits: int = 16,
-                sample: int = AUTO_BITS_SAMPLE, seed: int = 0) -> tuple[int, ...]:
-    """A bit depth per tensor: for each tensor the fewest bits whose quantization costs at most
-    its share of ``max_drop_db`` against all tensors at ``max_bits`` (measured on a fixed sample
-    of pixels), then raised together until the whole allocation is within ``max_drop_db``."""
-    import copy
-
-    check_bits(max_bits)
-    rng = np.random.default_rng(seed)
-    idx = rng.choice(signal.pixels, size=min(sample, signal.pixels), replace=False)
-    coords = torch.from_numpy(coordinates(*signal.grid)[idx]).to(next(net.parameters()).device)
-    target = signal.normalized().reshape(-1, signal.channels)[idx].astype(np.float64)
-    originals = [t.detach().cpu().numpy() for _, t in net.named_tensors()]
-    trial = copy.deepcopy(net)
-
-    def score(per: tuple[int, ...]) -> float:
-        with torch.no_grad():
-            for (_, param), x, b in zip(trial.named_tensors(), originals, per, strict=True):
-                param.copy_(torch.from_numpy(dequantize(quantize(x, b), b)))
-        pred = np.clip(trial.predict(coords).cpu().numpy().astype(np.float64), 0, 1)
-        mse = float(np.mean((pred - target) ** 2))
-        return math.inf if mse == 0 else -10 * math.log10(mse)
-
-    n = len(originals)
-    top = (max_bits,) * n
-    reference = score(top)
-    floor = reference - max_drop_db
-    share = reference - max_drop_db / n
-    per = list(top)
-    for i in range(n):
-        lo, hi = MIN_BITS, max_bits
-        while lo < hi:  # fewest bits for tensor i alone (the PSNR grows with the bits)
-            mid = (lo + hi) // 2
-            if score(tuple(top[:i]) + (mid,) + tuple(top[i + 1 :])) >= share:
-                hi = mid
-            else:
-                lo = mid + 1
-        per[i] = lo
-    while score(tuple(per)) < floor and any(b < max_bits for b in per):
-        per = [min(b + 1, max_bits) for b in per]
-    return tuple(per)
-
-
 def parse_bits(text: str | int) -> int | str:
-    """``--bits``: an integer, ``auto`` or ``auto:DB``."""
+    """``--bits``: an integer, ``auto`` or ``auto:DB`` (within DB of the 16-bit PSNR), ``bytes:N``
+    (the best file of at most N bytes) or ``psnr:DB`` (the smallest file of at least DB)."""
     if isinstance(text, int) or str(text).lstrip("-").isdigit():
         return int(text)
-    if text == "auto" or (text.startswith("auto:") and _is_float(text[5:])):
-        return text
-    raise ConfigError(f"bits must be an integer, 'auto' or 'auto:DB', got {text!r}")
+    kind, colon, value = str(text).partition(":")
+    if (kind == "auto" and (not colon or _is_float(value))) or (kind == "psnr" and _is_float(value)) or (
+            kind == "bytes" and value.isdigit() and int(value) > 0):
+        return str(text)
+    raise ConfigError(f"bits must be an integer, 'auto', 'auto:DB', 'bytes:N' or 'psnr:DB', got {text!r}")
+
+
+def file_sizes(net: QuINR, signal: Signal) -> tuple[Callable[[tuple[int, ...]], int], Callable[[tuple[int, ...]], int]]:
+    """Two functions of a per-tensor allocation: the size of the real file (written, cached) and
+    a fast prediction of it (each tensor's stored bits costed once per depth, plus the overhead
+    measured on one real file), for the bit allocator's search."""
+    from .bitstream import stored_bits
+
+    sizes: dict[tuple[int, ...], int] = {}
+    weights = [t.detach().cpu().numpy() for _, t in net.named_tensors()]
+    costs: dict[tuple[int, int], int] = {}
+
+    def size(per: tuple[int, ...]) -> int:
+        if per not in sizes:
+            sizes[per] = len(write_model(net, signal, per))
+        return sizes[per]
+
+    def payload(per: tuple[int, ...]) -> int:
+        for k, b in enumerate(per):
+            if (k, b) not in costs:
+                costs[(k, b)] = stored_bits(quantize(weights[k], b), b)
+        return sum(costs[(k, b)] for k, b in enumerate(per))
+
+    start = (8,) * len(weights)
+    overhead = size(start) - (payload(start) + 7) // 8  # header, padding, coder state
+
+    def estimate(per: tuple[int, ...]) -> int:
+        return overhead + (payload(per) + 7) // 8
+
+    return size, estimate
+
+
+def allocate(net: QuINR, signal: Signal, rule: str) -> tuple[int, ...]:
+    """Per-tensor bit depths of a trained network by a ``--bits`` rule (:func:`parse_bits`); see
+    :mod:`quinr.allocation`. ``psnr:DB`` out of the network's reach gives 16 bits everywhere."""
+    from .allocation import Scorer, bits_for_psnr, fit_bytes
+
+    kind, _, value = rule.partition(":")
+    if kind == "auto":
+        return choose_bits(net, signal, float(value) if value else AUTO_BITS_DROP_DB)
+    scorer = Scorer(net, signal)
+    size, estimate = file_sizes(net, signal)
+    if kind == "bytes":
+        return fit_bytes(net, signal, int(value), size, scorer, estimate)
+    return bits_for_psnr(net, signal, float(value), estimate, scorer=scorer) or (16,) * scorer.n
 
 
 def _is_float(text: str) -> bool:

@@ -16,6 +16,7 @@ from pathlib import Path
 from .baselines.jpeg2000 import encode_at_bpp
 from .codec import encode
 from .errors import SignalError
+from .figures import side_by_side
 from .files import atomic_write, make_dir
 from .model import ModelConfig
 from .signal import Signal, save_signal, signal_from_image
@@ -66,6 +67,8 @@ def run_demo(
     j2k_seconds = time.perf_counter() - t0
     atomic_write(out_dir / "jpeg2000.jp2", j2k.data)
     save_signal(j2k.decoded, out_dir / "jpeg2000.png")
+    side_by_side([("original", signal), (f"quinr: {res.n_bytes} bytes, {res.psnr:.2f} dB", res.decoded),
+                  (f"JPEG2000: {len(j2k.data)} bytes, {j2k.psnr:.2f} dB", j2k.decoded)], out_dir / "side_by_side.png")
     rows = [
         DemoRow("quinr", res.n_bytes, res.bpp, res.psnr, res.total_seconds),
         DemoRow("JPEG2000", len(j2k.data), j2k.bpp, j2k.psnr, j2k_seconds),
@@ -83,6 +86,7 @@ def run_demo(
     lines += [
         "",
         "PSNR over RGB, peak 255; quinr's is measured by decoding its own file.",
-        f"files in {out_dir}/: original.png, grace_hopper.qinr, quinr.png, jpeg2000.jp2, jpeg2000.png",
+        f"files in {out_dir}/: side_by_side.png (the three at once), original.png, grace_hopper.qinr, quinr.png, "
+        "jpeg2000.jp2, jpeg2000.png",
     ]
     return "\n".join(lines)

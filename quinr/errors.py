@@ -63,3 +63,8 @@ class NoDeviceModel(BackendError):
     """A backend's noise has no model quinr can evaluate (a QPU without a calibration it can read
     offline, a replay): a quality prediction says so instead of giving a shot-noise-only number as
     if it were the answer."""
+
+
+class WorkerDied(QuinrError):
+    """A worker process of a parallel engine died on the same item more than its retries allow
+    (killed, out of memory); every item finished before it is kept."""

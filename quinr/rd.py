@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from .baselines.registry import RDInput, metrics, run_task
-from .engines import ENGINES, execute
+from .engines import check_engine, execute
 from .errors import ConfigError
 from .files import atomic_open, atomic_write, make_dir
 from .signal import Signal, SignalKind, load_signal
@@ -57,6 +57,11 @@ class RDConfig:
                 valid = [f"{c}_{o}" for c, opts in self.settings.items() for o in opts]
                 raise ConfigError(f"unknown sweep setting {key!r}; valid: {', '.join(valid)}")
             self.settings[codec][option] = value
+        for name, c in reg.items():  # a control's unset options follow the codec it controls
+            if c.follows is not None:
+                for key, value in self.settings[name].items():
+                    if value is None and key in self.settings[c.follows]:
+                        self.settings[name][key] = self.settings[c.follows][key]
 
     def __getattr__(self, key: str) -> Any:  # cfg.quinr_grid, cfg.coin_iters, ...
         codec, _, option = key.partition("_")
@@ -160,8 +165,7 @@ def run_rd(
     from .files import check_output_dir
 
     cfg = cfg or RDConfig()
-    if engine not in ENGINES:
-        raise ConfigError(f"unknown engine {engine!r}; valid: {', '.join(ENGINES)}")
+    check_engine(engine)
     out = check_output_dir(out_dir)
     inp = load_input(source, max_pixels, crop, scale)
     tasks = plan(inp, cfg)
@@ -172,7 +176,7 @@ def run_rd(
             progress(t, True)
         if not done:
             todo.append(t)
-    for task, points in execute(inp, todo, engine, workers, step):
+    for task, points in execute(run_task, inp, todo, engine, workers, step):
         path = _point_path(out, task)
         make_dir(path.parent)
         data = json.dumps({"codec": task.codec, "params": task.params, "points": points}, indent=1)
@@ -258,7 +262,8 @@ def plot(out: Path, files: dict[str, Path], inp: RDInput) -> Path:
                         label=f"{codec}: lossless (PSNR infinite, drawn at the top)")
             if "all_points" in doc:
                 pts = [p for p in doc["all_points"] if math.isfinite(p.get(key, math.nan))]
-                ax.scatter([p["bpp"] for p in pts], [p[key] for p in pts], s=8, alpha=0.3, color="grey",
+                ax.scatter([p["bpp"] for p in pts], [p[key] for p in pts], s=8, alpha=0.3,
+                           color="grey" if line is None else line.get_color(),
                            label=f"{codec}: every network and bit depth tried")
         bpp_axis(ax, "bits per pixel (8 x file bytes / pixels)", label)
     axes[0][0].set_title(f"rate-distortion: {inp.name}", fontsize=9)

@@ -161,6 +161,8 @@ def resolve_device(name: str) -> torch.device:
 
 
 def _param_groups(model: QuINR, cfg: TrainConfig) -> list[dict]:
+    if not isinstance(model, QuINR):  # a classical control network (quinr.baselines.siren): one group
+        return [{"params": list(model.parameters()), "lr": cfg.lr, "weight_decay": 0.0}]
     embed_w = [b.weight for b in model.blocks]
     embed_b = [b.bias for b in model.blocks]
     quantum = [b.theta for b in model.blocks] + [model.scale, model.offset]

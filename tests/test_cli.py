@@ -79,7 +79,7 @@ def test_demo_runs_end_to_end_with_few_steps(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path / "demo"), "--steps", "3", "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "quinr demo" in out and "JPEG2000" in out
-    for name in ("original.png", "grace_hopper.qinr", "quinr.png", "jpeg2000.jp2", "jpeg2000.png"):
+    for name in ("original.png", "grace_hopper.qinr", "quinr.png", "jpeg2000.jp2", "jpeg2000.png", "side_by_side.png"):
         assert (tmp_path / "demo" / name).stat().st_size > 0
     row = next(line for line in out.splitlines() if line.startswith("quinr ") and line.split()[1].isdigit())
     size = (tmp_path / "demo" / "grace_hopper.qinr").stat().st_size

@@ -70,7 +70,7 @@ def test_pareto_keeps_only_undominated_points():
 def test_sweep_writes_compressai_json_and_plot_and_resumes(image, tmp_path, monkeypatch):
     out = tmp_path / "rd"
     files = run_rd(image, out, TINY)
-    assert set(files) == {"quinr", "coin", "jpeg2000", "plot"}
+    assert set(files) == {"quinr", "siren", "coin", "jpeg2000", "plot"}
     q = json.loads(files["quinr"].read_text())
     assert q["name"] == "quinr" and len(q["all_points"]) == 4
     assert q["results"]["bpp"] == sorted(q["results"]["bpp"]) and len(q["results"]["psnr"]) == len(q["results"]["bpp"])
@@ -80,10 +80,10 @@ def test_sweep_writes_compressai_json_and_plot_and_resumes(image, tmp_path, monk
     assert 1 <= len(pairs) <= 2 and len(set(pairs)) == len(pairs)  # two rates, one point per distinct file
     assert files["plot"].stat().st_size > 1000
     calls = []
-    import quinr.engines as engines
+    import quinr.rd as rd
 
-    real = engines.run_task
-    monkeypatch.setattr(engines, "run_task", lambda inp, task, step=None: calls.append(task.codec) or real(inp, task))
+    real = rd.run_task
+    monkeypatch.setattr(rd, "run_task", lambda inp, task, step=None: calls.append(task.codec) or real(inp, task))
     run_rd(image, out, TINY)
     assert calls == []  # everything was finished: nothing recomputed
     victim = next((out / "points" / "coin").iterdir())

@@ -2,8 +2,9 @@
 
 Every ``$ .venv/bin/quinr ...`` line of README.md runs through ``main`` in a scratch folder laid out
 like the README assumes (``quinr-demo/original.png``, ``photo.png``, ``../shared/data/...``) with a
-tiny image in place of each photo. Encodes get a small network and few steps, rate-distortion
-sweeps JPEG2000 only; nothing else is changed. Each command must succeed (``budget`` may report
+tiny image in place of each photo. Encodes get a small network and few steps (and a
+``--target-bpp`` the bits a 4x6 image can hold), rate-distortion sweeps JPEG2000 only; nothing
+else is changed. Each command must succeed (``budget`` may report
 "over --max-cost" with exit 1, as documented), and for the tour's commands every label the README
 shows in their output (``signal``, ``network``, ``PSNR``, ...) must appear in the real output.
 """
@@ -62,6 +63,8 @@ def _layout(root: Path) -> Path:
 
 def _small(argv: list[str]) -> list[str]:
     if argv[0] == "encode":
+        if "--target-bpp" in argv:  # a photo's bpp is no file at all on 24 pixels
+            argv = [*argv[: argv.index("--target-bpp") + 1], "40", *argv[argv.index("--target-bpp") + 2 :]]
         return [*argv, *FAST_ENCODE]
     if argv[0] == "rd":
         return [*argv, "--codecs", "jpeg2000", "--points", "1", "--quiet"]

@@ -39,10 +39,11 @@ _VERSION = 1
 class Siren(nn.Module):
     """SIREN with ``layers`` sine layers of ``width`` units and a linear output layer."""
 
-    def __init__(self, layers: int, width: int, out_features: int, w0: float = 30.0, seed: int = 0) -> None:
+    def __init__(self, layers: int, width: int, out_features: int, w0: float = 30.0, seed: int = 0,
+                 in_features: int = 2) -> None:
         super().__init__()
         gen = torch.Generator().manual_seed(seed)
-        dims = [2] + [width] * layers
+        dims = [in_features] + [width] * layers
         self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:], strict=True))
         self.last = nn.Linear(width, out_features)
         self.w0 = w0

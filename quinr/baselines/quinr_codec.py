@@ -11,34 +11,50 @@ from ..bitstream import FORMAT_VERSION
 from .registry import CodecOption, RDCodec
 
 
-def _grid(text: str) -> tuple[tuple[int, int, int], ...]:
+def grid_items(text: str) -> tuple[tuple[int, ...], ...]:
+    """``NQ:M:R[:E[:B]]`` items: qubits, embedding, re-uploads, entangling layers, stacked blocks."""
     grid = tuple(tuple(int(v) for v in item.split(":")) for item in text.split(",") if item.strip())
-    if not grid or any(len(g) != 3 for g in grid):
+    if not grid or any(not 3 <= len(g) <= 5 for g in grid):
         raise ValueError(text)
     return grid
 
 
-def _bits(text: str) -> tuple[int | str, ...]:
+def bit_items(text: str) -> tuple[int | str, ...]:
     return tuple(b.strip() if b.strip() == "auto" else int(b) for b in text.split(",") if b.strip())
+
+
+def network(item: tuple[int, ...]) -> dict[str, int]:
+    """A grid item as :class:`~quinr.config.ModelConfig` keywords."""
+    names = ("n_qubits", "embed_dim", "reuploads", "layers", "blocks")
+    return dict(zip(names, item, strict=False))
 
 
 class QuinrCodec(RDCodec):
     name = "quinr"
     frontier = True
     options = {
-        "grid": CodecOption(((6, 12, 2), (8, 24, 2), (8, 32, 3), (10, 40, 2)), _grid,
-                            "networks: Nq:M:R items", "NQ:M:R,...", points=True),
-        "bits": CodecOption((8, 10, 12, 16, "auto"), _bits, "bit depths each network is written at; 'auto' = "
+        "grid": CodecOption(((6, 12, 2), (8, 24, 2), (8, 32, 3), (10, 40, 2)), grid_items,
+                            "networks: Nq:M:R items, optionally :E (entangling layers) and :B (stacked blocks)",
+                            "NQ:M:R[:E[:B]],...", points=True),
+        "bits": CodecOption((8, 10, 12, 16, "auto"), bit_items, "bit depths each network is written at; 'auto' = "
                             "per-tensor depths", "B,..."),
         "steps": CodecOption(300, int, "training steps per network", "N"),
         "batch": CodecOption(4096, int, "coordinates per training step", "N"),
+        "lr": CodecOption(None, float, "learning rate of the circuit (default: the paper's 0.1)", "LR"),
     }
 
     def plan(self, inp, settings, seed):
-        return [("quinr", {"n_qubits": nq, "embed_dim": m, "reuploads": r, "bits": list(settings["bits"]),
-                           "steps": settings["steps"], "batch": settings["batch"], "seed": seed,
-                           "format": FORMAT_VERSION})
-                for nq, m, r in settings["grid"]]
+        tasks = []
+        for item in settings["grid"]:
+            net = network(item)
+            extra = {k: v for k, v in net.items() if k in ("layers", "blocks") and v != 1}  # old keys stay valid
+            if settings["lr"] is not None:
+                extra["lr"] = settings["lr"]
+            tasks.append(("quinr", {"n_qubits": net["n_qubits"], "embed_dim": net["embed_dim"],
+                                    "reuploads": net["reuploads"], **extra, "bits": list(settings["bits"]),
+                                    "steps": settings["steps"], "batch": settings["batch"], "seed": seed,
+                                    "format": FORMAT_VERSION}))
+        return tasks
 
     def run(self, inp, params: dict[str, Any], step=None) -> list[dict[str, Any]]:
         import torch
@@ -52,12 +68,14 @@ class QuinrCodec(RDCodec):
         t0 = time.perf_counter()
         sig = inp.signal
         cfg = ModelConfig(in_features=len(sig.grid), out_features=sig.channels, n_qubits=params["n_qubits"],
-                          embed_dim=params["embed_dim"], reuploads=params["reuploads"])
+                          embed_dim=params["embed_dim"], reuploads=params["reuploads"], layers=params.get("layers", 1),
+                          blocks=params.get("blocks", 1))
         torch.manual_seed(params["seed"])
         net = QuINR(cfg, seed=params["seed"])
         coords = torch.from_numpy(coordinates(*sig.grid))
         values = torch.from_numpy(sig.normalized().reshape(-1, sig.channels))
-        fit(net, coords, values, TrainConfig(steps=params["steps"], batch_size=params["batch"], seed=params["seed"]),
+        lr = {"lr": params["lr"]} if "lr" in params else {}
+        fit(net, coords, values, TrainConfig(steps=params["steps"], batch_size=params["batch"], seed=params["seed"], **lr),
             None if step is None else lambda info: step(info.step, params["steps"]))
         net.canonicalize_()
         seconds = time.perf_counter() - t0
@@ -72,4 +90,4 @@ class QuinrCodec(RDCodec):
 
     def describe(self, results, settings):
         return (f"quINR, Pareto frontier over Nq/M/R grid {list(settings['grid'])} x bits {list(settings['bits'])}, "
-                f"{settings['steps']} steps")
+                f"{settings['steps']} steps" + (f", lr {settings['lr']}" if settings["lr"] is not None else ""))

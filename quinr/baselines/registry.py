@@ -51,6 +51,7 @@ def metrics(inp: RDInput, decoded: Signal) -> dict[str, float]:
 #: list them.
 BUILTIN: dict[str, str | type[RDCodec]] = {
     "quinr": "quinr.baselines.quinr_codec:QuinrCodec",
+    "siren": "quinr.baselines.siren:SirenCodec",
     "coin": "quinr.baselines.coin:CoinCodec",
     "jpeg2000": "quinr.baselines.jpeg2000:Jpeg2000Codec",
 }
@@ -82,6 +83,8 @@ class RDCodec:
     options: ClassVar[dict[str, CodecOption]] = {}
     #: results files whose points are reduced to their Pareto frontier (one network, many rates)
     frontier: ClassVar[bool] = False
+    #: another codec whose settings this one's unset (None) options take (an equal-size control)
+    follows: ClassVar[str | None] = None
 
     def unsupported(self, inp: RDInput) -> str | None:
         """Why this codec cannot encode the sweep's signal (None when it can)."""

@@ -26,15 +26,18 @@ def _progress(total: int, quiet: bool, desc: str):
 def _cmd_encode(args: argparse.Namespace) -> int:
     from ..codec import encode
     from ..model import ModelConfig
-    from ..sim.device import DeviceModel
     from ..train import TrainConfig
+    from .parser import NETWORK_DEFAULTS
 
+    explicit = args.entangler is not None or args.target is not None or any(
+        getattr(args, k) is not None for k in NETWORK_DEFAULTS)  # a rate target takes the network from its table
+    net = {k: NETWORK_DEFAULTS[k] if getattr(args, k) is None else getattr(args, k) for k in NETWORK_DEFAULTS}
     model = ModelConfig(
-        n_qubits=args.qubits,
-        embed_dim=args.embed,
-        reuploads=args.reuploads,
-        layers=args.layers,
-        blocks=args.blocks,
+        n_qubits=net["qubits"],
+        embed_dim=net["embed"],
+        reuploads=net["reuploads"],
+        layers=net["layers"],
+        blocks=net["blocks"],
         shuffle_seed=args.shuffle_seed,
         angle_scale=args.angle_scale,
     )
@@ -57,10 +60,20 @@ def _cmd_encode(args: argparse.Namespace) -> int:
     )
     from ..codec import parse_bits
 
-    bits = parse_bits(args.bits)
+    rate = args.target_bpp is not None or args.max_bytes is not None or args.target_psnr is not None
+    if rate and args.bits is not None:
+        from ..errors import ConfigError
+
+        raise ConfigError("--bits and a rate target (--target-bpp, --max-bytes, --target-psnr) both choose the bits; "
+                          "give one")
+    bits = parse_bits("16" if args.bits is None else args.bits)
     from ..batch import is_many
 
     if is_many(args.input):
+        if rate:
+            from ..errors import ConfigError
+
+            raise ConfigError("a rate target takes one signal; a folder is encoded with --bits (e.g. bytes:N)")
         from .sweeps import encode_many_signals
 
         return encode_many_signals(args, model, train, bits)
@@ -70,6 +83,10 @@ def _cmd_encode(args: argparse.Namespace) -> int:
         from ..views import view
 
         source = view(load_signal(args.input, max_pixels=args.max_pixels, frame=args.frame), args.crop, args.scale)
+    if rate:
+        from .rating import encode_at_target
+
+        return encode_at_target(args, source, model if explicit else None, train)
     bar, callback = _progress(args.steps, args.quiet or args.json, "encode")
     try:
         res = encode(source, args.output, model=model, train=train, bits=bits, callback=callback,
@@ -82,21 +99,11 @@ def _cmd_encode(args: argparse.Namespace) -> int:
 
         print_json(encode_dict(res, train))
         return 0
-    print(f"wrote {res.path} ({res.n_bytes} bytes)")
-    print(f"  signal   {res.decoded.describe()}")
-    print(f"  network  {res.model.circuit().describe()} blocks={res.model.blocks}")
-    if res.model.spec.describe_target():
-        print(f"  target   {res.model.spec.describe_target()}")
-    bits = f"{res.bits} bits" if len(set(res.tensor_bits)) <= 1 else f"({', '.join(map(str, res.tensor_bits))}) bits per tensor"
-    print(f"  params   {res.n_params} x {bits}")
-    print(f"  bpp      {res.bpp:.4f}  (8 x {res.n_bytes} bytes / {res.decoded.pixels} pixels)")
-    print(f"  PSNR     {res.psnr:.2f} dB  (peak {res.peak:g}, measured by decoding the written file)")
-    if res.noisy_psnr is not None:
-        mode = "" if isinstance(train.noise, DeviceModel) else f", {train.noise_mode}"
-        print(f"  noisy    {res.noisy_psnr:.2f} dB  decoded under the training noise ({train.noise.describe()}{mode})")
-    print(f"  time     {res.total_seconds:.1f} s  (training {res.train_seconds:.1f} s, {len(res.train.losses)} steps, best step "
-          f"{res.train.best_step})")
+    from .output import print_encode
+
+    print_encode(res, train)
     return 0
+
 
 
 def _placed(model, entangler: str | None, target: str | None, noise: str | None):

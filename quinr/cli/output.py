@@ -1,4 +1,5 @@
-"""Machine-readable output of the commands (``--json``) and the quality a decode is judged by.
+"""Machine-readable output of the commands (``--json``), the lines an encode prints, and the
+quality a decode is judged by.
 
 One JSON object per command on standard output, nothing else there (progress bars go to standard
 error and are off with ``--json``). Non-finite numbers, which JSON cannot carry, are written as the
@@ -94,3 +95,23 @@ def describe_quality(q: dict[str, Any]) -> str:
         text += (f"; range RMSE {r['rmse_m']:.3f} m, MAE {r['mae_m']:.3f} m, mask accuracy "
                  f"{100 * r['mask_accuracy']:.1f} %, Chamfer {r['chamfer_m']:.3f} m")
     return text
+
+
+def print_encode(res, train) -> None:
+    """The lines ``quinr encode`` prints about a written file."""
+    from ..sim.device import DeviceModel
+
+    print(f"wrote {res.path} ({res.n_bytes} bytes)")
+    print(f"  signal   {res.decoded.describe()}")
+    print(f"  network  {res.model.circuit().describe()} blocks={res.model.blocks}")
+    if res.model.spec.describe_target():
+        print(f"  target   {res.model.spec.describe_target()}")
+    bits = f"{res.bits} bits" if len(set(res.tensor_bits)) <= 1 else f"({', '.join(map(str, res.tensor_bits))}) bits per tensor"
+    print(f"  params   {res.n_params} x {bits}")
+    print(f"  bpp      {res.bpp:.4f}  (8 x {res.n_bytes} bytes / {res.decoded.pixels} pixels)")
+    print(f"  PSNR     {res.psnr:.2f} dB  (peak {res.peak:g}, measured by decoding the written file)")
+    if res.noisy_psnr is not None:
+        mode = "" if isinstance(train.noise, DeviceModel) else f", {train.noise_mode}"
+        print(f"  noisy    {res.noisy_psnr:.2f} dB  decoded under the training noise ({train.noise.describe()}{mode})")
+    print(f"  time     {res.total_seconds:.1f} s  (training {res.train_seconds:.1f} s, {len(res.train.losses)} steps, best step "
+          f"{res.train.best_step})")

@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import argparse
 
+NETWORK_FLAGS = {"qubits": "Nq, number of qubits", "embed": "M, embedding size", "reuploads": "R, data re-uploads",
+                 "layers": "E, entangling layers per upload", "blocks": "stacked quINR blocks"}
+NETWORK_DEFAULTS = {"qubits": 8, "embed": 24, "reuploads": 2, "layers": 1, "blocks": 1}
+
+
+def _add_rate_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("rate control (one of them; the network from the table and the bits to fit)")
+    x = g.add_mutually_exclusive_group()
+    x.add_argument("--target-bpp", type=float, default=None, metavar="BPP", help="the best file of at most BPP")
+    x.add_argument("--max-bytes", type=int, default=None, metavar="N", help="the best file of at most N bytes")
+    x.add_argument("--target-psnr", type=float, default=None, metavar="DB",
+                   help="the smallest file of at least DB (trains a larger network if the first falls short)")
+
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("network")
-    g.add_argument("--qubits", type=int, default=8, help="Nq, number of qubits (default 8)")
-    g.add_argument("--embed", type=int, default=24, help="M, embedding size (default 24)")
-    g.add_argument("--reuploads", type=int, default=2, help="R, data re-uploads (default 2)")
-    g.add_argument("--layers", type=int, default=1, help="E, entangling layers per upload (default 1)")
-    g.add_argument("--blocks", type=int, default=1, help="stacked quINR blocks (default 1)")
+    g = p.add_argument_group("network (with a rate target: from the rate-control table unless given)")
+    for flag, what in NETWORK_FLAGS.items():  # default None: a rate target sees which were given
+        g.add_argument(f"--{flag}", type=int, default=None, help=f"{what} (default {NETWORK_DEFAULTS[flag]})")
     g.add_argument("--shuffle-seed", type=int, default=0, help="seed of the re-upload permutations")
     g.add_argument("--angle-scale", type=float, default=1.0, help="h is embedded as SCALE*h radians")
     g.add_argument("--entangler", default=None, metavar="KIND",
@@ -41,8 +51,9 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
                         "above ~2,000 steps)")
     g.add_argument("--seed", type=int, default=d.seed, help="seed of initialisation and sampling")
     g.add_argument("--device", default=d.device, help="torch device for training: cpu or cuda")
-    g.add_argument("--bits", default="16", help="bits per stored weight (default 16), or auto[:DB]: per-tensor "
-                   "depths within DB (default 0.05) of the 16-bit PSNR")
+    g.add_argument("--bits", default=None, help="bits per stored weight (default 16), or auto[:DB]: per-tensor "
+                   "depths within DB (default 0.05) of the 16-bit PSNR; bytes:N the best file of at most N bytes; "
+                   "psnr:DB the smallest file of at least DB")
     g.add_argument("--noise", default=None, metavar="SPEC",
                    help="train noise-aware under this noise (e.g. depolarizing=0.002,readout=0.03 or device=FakeTorino)")
     g.add_argument("--noise-mode", choices=("global", "dm"), default=d.noise_mode,
@@ -110,12 +121,14 @@ def build_parser() -> argparse.ArgumentParser:
                      "quoted glob of them (and KITTI .bin scans): each becomes OUTDIR/<name>.qinr, resumable")
     enc.add_argument("-o", "--output", required=True, help="output .qinr file (a folder for several inputs)")
     enc.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_engine(enc, "signals of a folder")
     enc.add_argument("--json", action="store_true", help="print the result as one JSON object (no progress bar)")
     enc.add_argument("--frame", type=int, default=None, metavar="K", help="encode frame K of a multi-frame image")
     enc.add_argument("--crop", type=_crop, default=None, metavar="X,Y,W,H",
                      help="encode only this window (X,W for a 1-D signal), after --scale")
     enc.add_argument("--scale", type=float, default=None, help="encode the signal resampled to SCALE times its size")
     _add_max_pixels(enc)
+    _add_rate_args(enc)
     _add_model_args(enc)
     _add_train_args(enc)
 
@@ -188,8 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     rd = sub.add_parser("rd", help="rate-distortion sweep of quinr, COIN and JPEG2000: JSON per codec and a plot")
     rd.add_argument("input", help="image, float .npy, or KITTI .bin scan (projected to its range image)")
-    rd.add_argument("--codecs", default="quinr,coin,jpeg2000", help="comma-separated subset of the registered codecs "
-                    "(quinr, coin, jpeg2000)")
+    rd.add_argument("--codecs", default="quinr,siren,coin,jpeg2000", help="comma-separated subset of the registered "
+                    "codecs (quinr; siren, the equal-size classical control; coin; jpeg2000)")
     rd.add_argument("--points", type=int, default=None, help="at most this many settings per codec")
     rd.add_argument("--out", default="quinr-rd", help="output folder (default ./quinr-rd); rerunning resumes")
     from ..baselines.registry import codecs as registered
@@ -198,11 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
         for key, opt in codec.options.items():
             rd.add_argument(f"--{name}-{key}", default=None, metavar=opt.metavar,
                             help=f"{name}: {opt.help} (default {_default(opt.default)})")
-    rd.add_argument("--engine", choices=("serial", "local", "ray"), default="local",
-                    help="run points in local processes (default), one by one in this process (serial: with a bar "
-                         "over each point's training steps), or on Ray (pip install 'quinr[cluster]'; the cluster at "
-                         "RAY_ADDRESS, else a local one)")
-    rd.add_argument("--workers", type=int, default=2, help="parallel points for local/ray (default 2)")
+    _add_engine(rd, "points")
     rd.add_argument("--quiet", action="store_true", help="no progress bar")
     rd.add_argument("--crop", type=_crop, default=None, metavar="X,Y,W,H", help="sweep only this window, after --scale")
     rd.add_argument("--scale", type=float, default=None, help="sweep the signal resampled to SCALE times its size")
@@ -259,3 +268,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_engine(p: argparse.ArgumentParser, what: str) -> None:
+    """Where independent trainings run (quinr.engines): the same choices for rd and encode."""
+    p.add_argument("--engine", choices=("serial", "local", "ray"), default="local",
+                   help=f"run {what} in local processes (default), one by one in this process (serial), or on Ray "
+                        "(pip install 'quinr[cluster]'; the cluster at RAY_ADDRESS, else a local one)")
+    p.add_argument("--workers", type=_workers, default=2, help=f"{what} at once for local/ray (default 2)")
+
+
+def _workers(text: str) -> int:
+    n = int(text)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {n}")
+    return n

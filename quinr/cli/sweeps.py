@@ -122,10 +122,10 @@ def encode_many_signals(args: argparse.Namespace, model, train, bits) -> int:
     inputs = expand_inputs(args.input)
     if args.output.endswith(".qinr"):
         raise ConfigError(f"{args.input} names several signals: -o must be a folder, not {args.output}")
-    with Bars(args.quiet or args.json, "encode", "signal") as bars:
+    with Bars(args.quiet or args.json, "encode", "signal", parallel=args.engine != "serial") as bars:
         summary = encode_many(inputs, args.output, model=model, train=train, bits=bits, max_pixels=args.max_pixels,
-                              progress=bars.item, step=lambda info: bars.step(bars.done, "training", info.step,
-                                                                              train.steps))
+                              engine=args.engine, workers=args.workers, progress=bars.item,
+                              step=lambda src, done, total: bars.step(src, f"{src.name} training", done, total))
     if _print_json(args, summary):
         return 0
     for item in summary["items"]:

@@ -1,0 +1,191 @@
+"""Rate control: a file of a size or a quality the user asks for, not of an Nq, M, R, E and blocks.
+
+``quinr encode --target-bpp B``, ``--max-bytes N`` and ``--target-psnr DB`` (and
+:func:`encode_to`). The network comes from :data:`PRESETS`, a table measured on kodim02 and the
+KITTI range image (docs/results.md, "Rate control"): the network that gave the best PSNR on the
+reference signal at the same file bytes per stored weight. A larger network squeezed to fewer
+bits can beat a smaller one at full precision, and the table knows where. Then the bits: after
+training, :func:`quinr.allocation.fit_bytes`
+picks the per-tensor depths of the best file that fits the budget, filling it to within one bit
+of one tensor, so a size target lands by construction (the result says how close). A PSNR target
+cannot be predicted from another signal's numbers, so it is measured: the smallest preset that
+reached it on the reference signal is trained, and when the file falls short the next larger
+one is tried (``tries`` trainings at most), each written at the fewest bits that reach the
+target (:func:`quinr.allocation.bits_for_psnr`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .codec import EncodeResult, encode
+from .config import ModelConfig
+from .errors import ConfigError
+from .files import atomic_write, check_output
+from .signal import Signal, SignalKind, load_signal
+
+#: A PSNR target counts as reached within this (the bits are chosen on a sample of pixels).
+PSNR_TOLERANCE = 0.05
+
+
+@dataclass(frozen=True)
+class Preset:
+    """One network of the rate-control table and how it measured (benchmarks/rate_table.py:
+    trained once, 1,000 steps of 4,096 coordinates, then written at a ladder of byte budgets by
+    the bit allocator): PSNR against file bytes per stored weight, on the reference image
+    (kodim02) and the reference range image (KITTI 00/000000)."""
+
+    network: tuple[int, int, int, int, int]  # Nq, M, R, E, blocks
+    image: tuple[tuple[float, float], ...]  # (bytes per weight, PSNR dB), ascending
+    range: tuple[tuple[float, float], ...]
+
+    def model(self, signal: Signal) -> ModelConfig:
+        nq, m, r, e, b = self.network
+        return ModelConfig(in_features=len(signal.grid), out_features=signal.channels, n_qubits=nq, embed_dim=m,
+                           reuploads=r, layers=e, blocks=b)
+
+    def curve(self, signal: Signal) -> tuple[tuple[float, float], ...]:
+        return self.range if signal.kind is SignalKind.F32 else self.image
+
+    def expected_psnr(self, signal: Signal, max_bytes: int) -> float:
+        """What this network gave on the reference signal at the same bytes per weight (linear in
+        between the measured files; -inf below the smallest one, the largest one's above it)."""
+        bpw = max_bytes / self.model(signal).n_params()
+        pts = self.curve(signal)
+        if bpw < pts[0][0]:
+            return -math.inf
+        for (x0, y0), (x1, y1) in zip(pts, pts[1:], strict=False):
+            if bpw <= x1:
+                return y0 + (y1 - y0) * (bpw - x0) / (x1 - x0)
+        return pts[-1][1]
+
+    def smallest_bytes(self, signal: Signal) -> int:
+        return math.ceil(self.curve(signal)[0][0] * self.model(signal).n_params())
+
+    def describe(self) -> str:
+        nq, m, r, e, b = self.network
+        return f"Nq {nq}, M {m}, R {r}" + (f", E {e}" if e != 1 else "") + (f", {b} blocks" if b != 1 else "")
+
+
+#: The rate-control table, smallest network first (docs/results.md, "Rate control", has the run
+#: that measured it).
+PRESETS: tuple[Preset, ...] = (
+    Preset((4, 6, 2, 1, 1),
+           image=((1.765, 19.03), (1.985, 20.81), (2.206, 21.32), (2.426, 21.34), (3.309, 21.35)),
+           range=((1.703, 6.21), (1.953, 19.31), (2.188, 21.17), (2.438, 21.75), (2.688, 21.76), (3.031, 21.77))),
+    Preset((6, 12, 2, 1, 1),
+           image=((1.067, 16.31), (1.242, 18.92), (1.417, 21.46), (1.6, 22.13), (1.775, 22.18), (1.95, 22.2)),
+           range=((1.172, 9.57), (1.362, 19.47), (1.56, 21.6), (1.75, 22.29), (1.948, 22.34))),
+    Preset((6, 12, 2, 1, 2),
+           image=((0.879, 19.09), (1.028, 22.38), (1.174, 23.44), (1.323, 23.86), (1.468, 23.94), (1.613, 23.95)),
+           range=((0.968, 19.07), (1.129, 22.11), (1.284, 23.17), (1.45, 23.38), (1.612, 23.42))),
+    Preset((6, 12, 2, 1, 3),
+           image=((0.894, 20.34), (1.043, 22.56), (1.191, 24.16), (1.34, 24.44), (1.489, 24.56), (1.637, 24.58)),
+           range=((0.866, 18.64), (1.009, 22.86), (1.155, 23.7), (1.3, 24.32), (1.443, 24.39), (1.584, 24.4), (2.164, 24.41))),
+)
+
+
+@dataclass(frozen=True)
+class RateResult:
+    """What rate control produced: the encode's result, what was asked, how close it landed."""
+
+    result: EncodeResult
+    preset: Preset | None  # None when the caller gave the network
+    asked: str
+    landed: str
+    miss: float  # relative size error (size targets) or dB short of the target (0 when reached)
+    trainings: int
+
+
+def choose_preset(signal: Signal, max_bytes: int) -> Preset:
+    """The preset that did best on the reference signal at this many bytes per weight (the
+    smallest network when none was measured that small: fitting its bits then says whether it
+    can)."""
+    best = max(PRESETS, key=lambda p: p.expected_psnr(signal, max_bytes))
+    return best if best.expected_psnr(signal, max_bytes) > -math.inf else PRESETS[0]
+
+
+def _reference_psnr(p: Preset, signal: Signal) -> float:
+    return max(psnr for _, psnr in p.curve(signal))
+
+
+def encode_to(
+    source: str | Path | Signal,
+    output: str | Path | None = None,
+    *,
+    target_bpp: float | None = None,
+    max_bytes: int | None = None,
+    target_psnr: float | None = None,
+    model: ModelConfig | None = None,
+    train: Any = None,
+    tries: int = 3,
+    callback: Any = None,
+    max_pixels: int | None = None,
+) -> RateResult:
+    """Encode ``source`` at one target: ``target_bpp``, ``max_bytes`` or ``target_psnr`` (exactly
+    one). ``model`` fixes the network (only the bits are then chosen)."""
+    given = [k for k, v in (("target_bpp", target_bpp), ("max_bytes", max_bytes), ("target_psnr", target_psnr))
+             if v is not None]
+    if len(given) != 1:
+        raise ConfigError(f"give exactly one of target_bpp, max_bytes, target_psnr (got {', '.join(given) or 'none'})")
+    signal = source if isinstance(source, Signal) else load_signal(source, max_pixels=max_pixels)
+    if output is not None:
+        check_output(output, inputs=[] if isinstance(source, Signal) else [source], suffixes=(".qinr",),
+                     what="bitstream")
+    if target_psnr is not None:
+        return _to_psnr(signal, output, float(target_psnr), model, train, tries, callback)
+    if target_bpp is not None:
+        if not (math.isfinite(target_bpp) and target_bpp > 0):
+            raise ConfigError(f"target bpp must be a positive number, got {target_bpp}")
+        max_bytes = math.floor(target_bpp * signal.pixels / 8)
+        asked = f"{target_bpp:g} bpp ({max_bytes} bytes)"
+    else:
+        asked = f"{max_bytes} bytes"
+    assert max_bytes is not None
+    if max_bytes < 1:
+        raise ConfigError(f"a budget of {max_bytes} bytes holds no file")
+    preset = None if model is not None else choose_preset(signal, max_bytes)
+    net = model if model is not None else preset.model(signal)  # type: ignore[union-attr]
+    res = encode(signal, None, model=net, train=train, bits=f"bytes:{max_bytes}", callback=callback)
+    miss = len(res.data) / max_bytes - 1.0
+    landed = f"{len(res.data)} bytes, {res.bpp:.4f} bpp ({100 * miss:+.1f} % of the budget), {res.psnr:.2f} dB"
+    return _written(RateResult(res, preset, asked, landed, miss, 1), output)
+
+
+def _to_psnr(signal: Signal, output, target: float, model, train, tries: int, callback) -> RateResult:
+    if not math.isfinite(target):
+        raise ConfigError(f"target PSNR must be a finite number of dB, got {target}")
+    if model is not None:
+        candidates: list[Preset | None] = [None]
+    else:
+        start = next((i for i, p in enumerate(PRESETS) if _reference_psnr(p, signal) >= target), len(PRESETS) - 1)
+        candidates = list(PRESETS[start : start + max(1, tries)])
+    best: tuple[EncodeResult, Preset | None] | None = None
+    runs = 0
+    for preset in candidates:
+        net = model if preset is None else preset.model(signal)
+        res = encode(signal, None, model=net, train=train, bits=f"psnr:{target}", callback=callback)
+        runs += 1
+        reached = res.psnr >= target - PSNR_TOLERANCE
+        if best is None or reached or res.psnr > best[0].psnr:
+            best = (res, preset)
+        if reached:
+            break
+    assert best is not None
+    res, preset = best
+    short = target - res.psnr if res.psnr < target - PSNR_TOLERANCE else 0.0
+    landed = f"{res.psnr:.2f} dB at {len(res.data)} bytes, {res.bpp:.4f} bpp" + (
+        f" ({short:.2f} dB short: the largest network tried cannot reach it)" if short else "")
+    return _written(RateResult(res, preset, f"{target:g} dB", landed, short, runs), output)
+
+
+def _written(r: RateResult, output: str | Path | None) -> RateResult:
+    if output is None:
+        return r
+    path = atomic_write(Path(output), r.result.data)
+    from dataclasses import replace
+
+    return replace(r, result=replace(r.result, path=path))
