@@ -154,7 +154,7 @@ def encode_to(
     net = model if model is not None else preset.model(signal)  # type: ignore[union-attr]
     res = encode(signal, None, model=net, train=train, bits=f"bytes:{max_bytes}", callback=callback)
     miss = len(res.data) / max_bytes - 1.0
-    landed = f"{len(res.data)} bytes, {res.bpp:.4f} bpp ({100 * miss:+.1f} % of the budget), {res.psnr:.2f} dB"
+    landed = f"{len(res.data)} bytes, {res.bpp:.4f} bpp ({100 * miss:+.1f} % against the budget), {res.psnr:.2f} dB"
     return _written(RateResult(res, preset, asked, landed, miss, 1), output)
 
 

@@ -86,7 +86,7 @@ def test_a_size_target_lands_within_ten_percent(tmp_path):
         assert r.result.n_bytes <= budget and abs(r.miss) <= 0.10 and r.preset is None
         assert (tmp_path / f"a{bpp}.qinr").stat().st_size == r.result.n_bytes
     r = encode_to(sig, None, max_bytes=260, model=SMALL, train=train)
-    assert r.result.n_bytes <= 260 and r.asked == "260 bytes" and "% of the budget" in r.landed
+    assert r.result.n_bytes <= 260 and r.asked == "260 bytes" and "% against the budget" in r.landed
 
 
 def test_the_table_picks_the_network_that_measured_best_at_the_budget():

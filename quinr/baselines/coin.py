@@ -101,7 +101,7 @@ def encode(signal: Signal, config: str = "5x20", *, iters: int = 50_000, lr: flo
                 best, best_iter = p, it
                 best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
         if callback is not None:
-            callback(it + 1, float(loss))
+            callback(it + 1, float(loss.detach()))
     assert best_state is not None
     net.load_state_dict(best_state)
     data = write(net.cpu(), signal, layers, width)
