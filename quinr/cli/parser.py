@@ -199,7 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
     li.add_argument("--fov-up", type=float, default=3.0, help="upper field of view, degrees (default 3)")
     li.add_argument("--fov-down", type=float, default=-25.0, help="lower field of view, degrees (default -25)")
 
-    rd = sub.add_parser("rd", help="rate-distortion sweep of quinr, COIN and JPEG2000: JSON per codec and a plot")
+    rd = sub.add_parser("rd", help="rate-distortion sweep of quinr, its equal-size SIREN control, COIN and JPEG2000: JSON per "
+                        "codec and a plot")
     rd.add_argument("input", help="image, float .npy, or KITTI .bin scan (projected to its range image)")
     rd.add_argument("--codecs", default="quinr,siren,coin,jpeg2000", help="comma-separated subset of the registered "
                     "codecs (quinr; siren, the equal-size classical control; coin; jpeg2000)")
