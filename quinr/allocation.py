@@ -133,9 +133,9 @@ def fit_bytes(net: Any, signal: Signal, max_bytes: int, size: Callable[[Bits], i
     model = Additive(score)
     guess = estimate or size
     n = score.n
-    floor = (MIN_BITS,) * n
-    if size(floor) > max_bytes:
-        raise ConfigError(f"this network's smallest file is {size(floor)} bytes, over the {max_bytes} asked for: "
+    smallest = size((MIN_BITS,) * n)
+    if smallest > max_bytes:
+        raise ConfigError(f"this network's smallest file is {smallest} bytes, over the {max_bytes} asked for: "
                           "choose a smaller network")
     per = choose_bits(net, signal, scorer=score)
 

@@ -17,7 +17,7 @@ target (:func:`quinr.allocation.bits_for_psnr`).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -189,6 +189,4 @@ def _written(r: RateResult, output: str | Path | None) -> RateResult:
     if output is None:
         return r
     path = atomic_write(Path(output), r.result.data)
-    from dataclasses import replace
-
     return replace(r, result=replace(r.result, path=path))

@@ -59,35 +59,57 @@ class QuinrCodec(RDCodec):
     def run(self, inp, params: dict[str, Any], step=None) -> list[dict[str, Any]]:
         import torch
 
-        from ..codec import choose_bits, decode, write_model
+        from ..codec import decode, write_model
         from ..model import ModelConfig, QuINR
-        from ..signal import coordinates
-        from ..train import TrainConfig, fit
-        from .registry import metrics
 
-        t0 = time.perf_counter()
         sig = inp.signal
         cfg = ModelConfig(in_features=len(sig.grid), out_features=sig.channels, n_qubits=params["n_qubits"],
                           embed_dim=params["embed_dim"], reuploads=params["reuploads"], layers=params.get("layers", 1),
                           blocks=params.get("blocks", 1))
         torch.manual_seed(params["seed"])
         net = QuINR(cfg, seed=params["seed"])
-        coords = torch.from_numpy(coordinates(*sig.grid))
-        values = torch.from_numpy(sig.normalized().reshape(-1, sig.channels))
-        lr = {"lr": params["lr"]} if "lr" in params else {}
-        fit(net, coords, values, TrainConfig(steps=params["steps"], batch_size=params["batch"], seed=params["seed"], **lr),
-            None if step is None else lambda info: step(info.step, params["steps"]))
+        seconds = fit_to_signal(net, inp, params, step, **({"lr": params["lr"]} if "lr" in params else {}))
         net.canonicalize_()
-        seconds = time.perf_counter() - t0
-        points = []
-        for bits in params["bits"]:
-            per = choose_bits(net, sig) if bits == "auto" else bits
-            data = write_model(net, sig, per)
-            points.append({"bpp": 8.0 * len(data) / sig.pixels, "bytes": len(data),
-                           "bits": max(per) if bits == "auto" else bits, "auto_bits": bits == "auto",
-                           "params": cfg.n_params(), "train_seconds": seconds, **metrics(inp, decode(data))})
-        return points
+        return written_points(inp, net, params["bits"], write_model, decode, seconds)
 
     def describe(self, results, settings):
         return (f"quINR, Pareto frontier over Nq/M/R grid {list(settings['grid'])} x bits {list(settings['bits'])}, "
                 f"{settings['steps']} steps" + (f", lr {settings['lr']}" if settings["lr"] is not None else ""))
+
+
+def fit_to_signal(net: Any, inp: Any, params: dict[str, Any], step=None, **train: Any) -> float:
+    """Train ``net`` on the sweep's signal with quinr's trainer (``params``' steps, batch and seed;
+    ``train``: other :class:`~quinr.train.TrainConfig` settings); returns the seconds it took.
+    Shared by quinr and its equal-size control, so both get the same training."""
+    import torch
+
+    from ..signal import coordinates
+    from ..train import TrainConfig, fit
+
+    t0 = time.perf_counter()
+    sig = inp.signal
+    coords = torch.from_numpy(coordinates(*sig.grid))
+    values = torch.from_numpy(sig.normalized().reshape(-1, sig.channels))
+    fit(net, coords, values, TrainConfig(steps=params["steps"], batch_size=params["batch"], seed=params["seed"], **train),
+        None if step is None else lambda info: step(info.step, params["steps"]))
+    return time.perf_counter() - t0
+
+
+def written_points(inp: Any, net: Any, bit_list: list, write: Any, decode: Any, seconds: float) -> list[dict[str, Any]]:
+    """One trained network written at every bit depth of the sweep (``"auto"``: per-tensor depths,
+    :func:`quinr.allocation.choose_bits`) by ``write(net, signal, per_tensor_bits)``, each file
+    decoded by ``decode`` and measured: the network's points."""
+    from ..allocation import choose_bits
+    from .registry import metrics
+
+    sig = inp.signal
+    n = len(net.named_tensors())
+    weights = sum(t.numel() for _, t in net.named_tensors())
+    points = []
+    for bits in bit_list:
+        per = choose_bits(net, sig) if bits == "auto" else (int(bits),) * n
+        data = write(net, sig, per)
+        points.append({"bpp": 8.0 * len(data) / sig.pixels, "bytes": len(data), "bits": max(per),
+                       "auto_bits": bits == "auto", "params": weights, "train_seconds": seconds,
+                       **metrics(inp, decode(data))})
+    return points

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 import struct
-import time
 import zlib
 from typing import Any
 
@@ -27,7 +26,7 @@ import torch
 from ..errors import BitstreamError
 from ..signal import Signal, SignalKind, coordinates
 from .coin import Siren
-from .quinr_codec import bit_items, grid_items, network
+from .quinr_codec import bit_items, fit_to_signal, grid_items, network, written_points
 from .registry import CodecOption, RDCodec, float_list
 
 _MAGIC = b"SIRC"
@@ -150,29 +149,11 @@ class SirenCodec(RDCodec):
         return tasks
 
     def run(self, inp, params, step=None):
-        from ..allocation import choose_bits
-        from ..train import TrainConfig, fit
-        from .registry import metrics
-
-        t0 = time.perf_counter()
         sig = inp.signal
         torch.manual_seed(params["seed"])
         net = ControlSiren(len(sig.grid), sig.channels, params["layers"], params["width"], seed=params["seed"])
-        coords = torch.from_numpy(coordinates(*sig.grid))
-        values = torch.from_numpy(sig.normalized().reshape(-1, sig.channels))
-        fit(net, coords, values, TrainConfig(steps=params["steps"], batch_size=params["batch"], lr=params["lr"],
-                                             seed=params["seed"]),
-            None if step is None else lambda info: step(info.step, params["steps"]))
-        seconds = time.perf_counter() - t0
-        n = len(net.named_tensors())
-        points = []
-        for bits in params["bits"]:
-            per = choose_bits(net, sig) if bits == "auto" else (int(bits),) * n
-            data = write(net, sig, per)
-            points.append({"bpp": 8.0 * len(data) / sig.pixels, "bytes": len(data), "bits": max(per),
-                           "auto_bits": bits == "auto", "params": sum(p.numel() for p in net.parameters()),
-                           "train_seconds": seconds, **metrics(inp, decode(data))})
-        return points
+        seconds = fit_to_signal(net, inp, params, step, lr=params["lr"])
+        return written_points(inp, net, params["bits"], write, decode, seconds)
 
     def describe(self, results, settings):
         return (f"equal-size SIREN control ({settings['layers']} sine layers, w0=30, width matched to each quinr "
