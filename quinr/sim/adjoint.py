@@ -29,21 +29,30 @@ from __future__ import annotations
 
 import torch
 
-from .statevector import _apply_local, _apply_rows, _groups, _swap_halves, phase_pair
+from .statevector import _apply_local, _apply_rows, _groups, _swap_halves, outer, phase_pair
 
 Kinds = tuple[tuple[str, bool], ...]
 
 
-def _traces(c: torch.Tensor, k: int) -> list[torch.Tensor]:
-    """Per-qubit partial traces of a group's cross matrices (L, 2^k, 2^k) -> k of (L, 2, 2)."""
-    out = []
-    while k > 1:
-        c5 = c.reshape(c.shape[0], 2, c.shape[1] // 2, 2, c.shape[2] // 2)
-        out.append(c5.diagonal(0, 2, 4).sum(-1))
-        c = c5.diagonal(0, 1, 3).sum(-1)
-        k -= 1
-    out.append(c)
-    return out
+_PROJECTORS: dict[tuple[int, torch.dtype, str], torch.Tensor] = {}
+
+
+def _traces(c: torch.Tensor, k: int) -> torch.Tensor:
+    """Per-qubit partial traces of a group's cross matrices: (L, 2^k, 2^k) -> (L, k, 2, 2), as one
+    small GEMM with a constant 0/1 projector (a chain of diagonal-and-sum reductions over such tiny
+    axes costs several times more)."""
+    key = (k, c.dtype, str(c.device))
+    if key not in _PROJECTORS:
+        d = 1 << k
+        rows = torch.arange(d * d)
+        i, j = rows // d, rows % d
+        proj = torch.zeros(d * d, k, 2, 2)
+        for q in range(k):
+            shift = k - 1 - q
+            same = ((i ^ j) & ~(1 << shift)) == 0  # every bit but q's agrees: on the trace
+            proj[rows[same], q, (i[same] >> shift) & 1, (j[same] >> shift) & 1] = 1.0
+        _PROJECTORS[key] = proj.reshape(d * d, 4 * k).to(device=c.device, dtype=c.dtype)
+    return torch.matmul(c.reshape(c.shape[0], -1), _PROJECTORS[key]).reshape(c.shape[0], k, 2, 2)
 
 
 def _edge_cross(g: torch.Tensor, psi: torch.Tensor, n: int, swapped: bool, shared: bool) -> dict[int, torch.Tensor]:
@@ -64,7 +73,7 @@ def _edge_cross(g: torch.Tensor, psi: torch.Tensor, n: int, swapped: bool, share
             c = torch.matmul(gc.reshape(bsz, -1, d).mT, psi.reshape(bsz, -1, d))
         if shared:
             c = c.sum(0, keepdim=True)
-        out.update(zip(range(lo, hi), _traces(c, hi - lo), strict=True))
+        out.update(zip(range(lo, hi), _traces(c, hi - lo).unbind(1), strict=True))
     return out
 
 
@@ -147,7 +156,7 @@ def _pick(t: torch.Tensor, sl: slice) -> torch.Tensor:
 
 def _forward_chunk(n, kinds, mid, final, rows, phases, va, vb, sl):
     """Run one chunk; keep the input state of every local stage (and of the final stage)."""
-    psi = torch.bmm(va[:, :, None], vb[:, None, :]).reshape(va.shape[0], -1)
+    psi = outer(va, vb)
     swapped = False
     states = []
     for i, (kind, _) in enumerate(kinds):
