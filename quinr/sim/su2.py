@@ -18,6 +18,9 @@ from dataclasses import dataclass
 
 import torch
 
+#: Coordinates composed at a time without gradients (a decode's batch).
+CHUNK = 8192
+
 
 @dataclass(frozen=True)
 class GateRow:
@@ -49,44 +52,64 @@ class Runs:
     """The gate runs of a group of local stages, laid out for :meth:`matrices`.
 
     ``batched`` groups read h (one matrix per coordinate); the others read theta only (one matrix
-    shared by the batch). Angles are gathered from the rows of [angle_scale * h | theta | 0]^T
-    (without the h part for shared groups); gaps and masked gates point at the trailing 0.
+    shared by the batch). A gate's angle is the sum of two gathers, from the rows of
+    [angle_scale * h | 0]^T and from [theta | 0]: it reads its own source and the other's
+    trailing 0; gaps and masked gates read both zeros.
     """
 
     def __init__(self, stages: list[tuple[GateRow, ...]], n: int, embed_dim: int, n_theta: int,
                  batched: bool, device: torch.device) -> None:
         self.n_stages, self.n, self.batched = len(stages), n, batched
         self.names = common_sequence([[row.name for row in rows] for rows in stages])
-        h_off = embed_dim if batched else 0
-        zero = h_off + n_theta
-        index = torch.full((len(self.names), len(stages), n), zero, dtype=torch.long)
+        # two gathers added: h's rows [angle_scale * h | 0] and theta's entries [theta | 0]; each
+        # gate reads one of them and the other's trailing zero (no (n_theta, B) copy of theta)
+        h_index = torch.full((len(self.names), len(stages), n), embed_dim, dtype=torch.long)
+        t_index = torch.full((len(self.names), len(stages), n), n_theta, dtype=torch.long)
         for s, rows in enumerate(stages):
             r = 0
             for row in rows:
                 while self.names[r] != row.name:
                     r += 1
-                idx = row.index + (0 if row.source == "h" else h_off)
-                if row.mask is not None:
-                    idx = torch.where(row.mask > 0, idx, torch.full_like(idx, zero))
-                index[r, s] = idx
+                idx = row.index if row.mask is None else torch.where(row.mask > 0, row.index, -1)
+                if row.source == "h":
+                    h_index[r, s] = torch.where(idx >= 0, idx, embed_dim)
+                else:
+                    t_index[r, s] = torch.where(idx >= 0, idx, n_theta)
                 r += 1
-        self.index = index.reshape(-1).to(device)
+        self.reads_h = bool((h_index < embed_dim).any())
+        self.h_index = h_index.reshape(-1).to(device)
+        self.t_index = t_index.reshape(-1).to(device)
 
     def matrices(self, h: torch.Tensor, theta: torch.Tensor, scale: float) -> torch.Tensor:
         """The fused runs as complex matrices (stages, L, Nq, 2, 2), L = B for batched groups,
-        else 1."""
-        zero = theta.new_zeros(1, 1)
-        if self.batched:
-            bsz = h.shape[0]
-            source = torch.cat(((h * scale).T, theta[:, None].expand(-1, bsz), zero.expand(1, bsz)))
-        else:
-            source = torch.cat((theta[:, None], zero))
-        width = source.shape[1]
-        half = 0.5 * source[self.index].reshape(len(self.names), self.n_stages * self.n, width)
-        # unbind, not indexing: one backward op for all rows instead of a zero-filled copy each
-        cos, sin = torch.cos(half).unbind(0), torch.sin(half).unbind(0)
+        else 1. Without gradients a large batch (a decode) is composed :data:`CHUNK` coordinates at
+        a time, so its working tensors stay small beside the result."""
+        bsz = h.shape[0]
+        if not self.batched or bsz <= CHUNK or (torch.is_grad_enabled() and (h.requires_grad or theta.requires_grad)):
+            return self._matrices(h, theta, scale)
+        first = self._matrices(h[:CHUNK], theta, scale)
+        out = first.new_empty(self.n_stages, bsz, *first.shape[2:])
+        out[:, :CHUNK] = first
+        for start in range(CHUNK, bsz, CHUNK):
+            out[:, start : start + CHUNK] = self._matrices(h[start : start + CHUNK], theta, scale)
+        return out
+
+    def _matrices(self, h: torch.Tensor, theta: torch.Tensor, scale: float) -> torch.Tensor:
+        rows, k = len(self.names), self.n_stages * self.n
+        angles = torch.cat((theta, theta.new_zeros(1)))[self.t_index].reshape(rows, k, 1)
+        if self.batched and self.reads_h:  # in place: a decode batch holds one (rows, k, B) tensor
+            h_rows = torch.cat(((h * scale).T, h.new_zeros(1, h.shape[0])))
+            angles = h_rows[self.h_index].reshape(rows, k, h.shape[0]).add_(angles)
+            del h_rows
+        elif self.batched:
+            angles = angles.expand(-1, -1, h.shape[0])
+        width = angles.shape[-1]
+        # unbind, not indexing: one backward op for all rows instead of a zero-filled copy each;
+        # cosines and sines row by row, so a large decode batch holds one row of them at a time
         q: tuple[torch.Tensor, ...] = ()
-        for name, c, s in zip(self.names, cos, sin, strict=True):
+        for name, angle in zip(self.names, angles.unbind(0), strict=True):
+            half = 0.5 * angle
+            c, s = torch.cos(half), torch.sin(half)
             if not q:  # the first gate acts on the identity
                 zeros = torch.zeros_like(c)
                 q = (c, -s, zeros, zeros) if name == "RZ" else (c, zeros, zeros, -s)
@@ -96,8 +119,9 @@ class Runs:
                 q = (c * ar + s * bi, c * ai - s * br, c * br + s * ai, c * bi - s * ar)
             else:  # RZ: a' = e^{-i t/2} a ; b' = e^{+i t/2} b
                 q = (c * ar + s * ai, c * ai - s * ar, c * br - s * bi, c * bi + s * br)
+        del angles
         ar, ai, br, bi = q
-        # [[a, -conj(b)], [b, conj(a)]] as (re, im) pairs, then (stage, coordinate, qubit) order
-        parts = torch.stack((ar, ai, -br, bi, br, bi, ar, -ai), -1)  # (S * Nq, L, 8)
-        parts = parts.reshape(self.n_stages, self.n, width, 8).transpose(1, 2).contiguous()
-        return torch.view_as_complex(parts.reshape(self.n_stages, width, self.n, 2, 2, 2))
+        # [[a, -conj(b)], [b, conj(a)]] as (re, im) pairs, written once in (stage, coordinate,
+        # qubit) order
+        parts = [x.reshape(self.n_stages, self.n, width).transpose(1, 2) for x in (ar, ai, -br, bi, br, bi, ar, -ai)]
+        return torch.view_as_complex(torch.stack(parts, -1).reshape(self.n_stages, width, self.n, 2, 2, 2))
