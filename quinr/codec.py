@@ -25,7 +25,7 @@ from .files import atomic_write, check_output, read_bytes
 from .model import Evaluator, ModelConfig, QuINR
 from .quant import check_bits, dequantize, quantize
 from .signal import MAX_PIXELS, Signal, check_pixels, coordinates, load_signal, psnr
-from .train import StepInfo, TrainConfig, TrainResult, fit, resolve_device
+from .train import StepInfo, TrainConfig, TrainResult, fit, qat_config, resolve_device
 
 #: The extension of a quinr bitstream (``encode -o`` must use it).
 SUFFIX = ".qinr"
@@ -115,8 +115,22 @@ def encode(
     result = fit(net, coords, values, train, callback)
     train_seconds = time.perf_counter() - t1
     net.canonicalize_()
-    if isinstance(bits, str):
-        bits = allocate(net, signal, bits)
+    rule = bits if isinstance(bits, str) else None
+    if rule is not None:
+        bits = allocate(net, signal, rule)
+    if train.qat_steps:
+        t2 = time.perf_counter()
+        per = (bits,) * len(cfg.tensor_shapes()) if isinstance(bits, int) else tuple(bits)
+        done = len(result.losses)
+
+        def after(info: StepInfo) -> None:  # the fine-tuning's steps continue the training's count
+            if callback is not None:
+                callback(dataclasses.replace(info, step=done + info.step))
+
+        fit(net, coords, values, qat_config(train), after, bits=per)
+        if rule is not None and not rule.startswith("auto"):  # a budget or a target: choose again
+            bits = allocate(net, signal, rule)
+        train_seconds += time.perf_counter() - t2
     data = write_model(net, signal, bits)
     path = None
     if output is not None:

@@ -103,12 +103,54 @@ class RateResult:
     trainings: int
 
 
-def choose_preset(signal: Signal, max_bytes: int) -> Preset:
+def choose_preset(signal: Signal, max_bytes: int, presets: tuple[Preset, ...] = PRESETS) -> Preset:
     """The preset that did best on the reference signal at this many bytes per weight (the
     smallest network when none was measured that small: fitting its bits then says whether it
     can)."""
-    best = max(PRESETS, key=lambda p: p.expected_psnr(signal, max_bytes))
-    return best if best.expected_psnr(signal, max_bytes) > -math.inf else PRESETS[0]
+    best = max(presets, key=lambda p: p.expected_psnr(signal, max_bytes))
+    return best if best.expected_psnr(signal, max_bytes) > -math.inf else presets[0]
+
+
+def load_table(path: str | Path, signal: Signal | None = None) -> tuple[Preset, ...]:
+    """A rate-control table written by ``quinr search --table`` (:func:`quinr.search.write_table`),
+    checked; measured on one kind of signal, so ``signal`` must be of that kind."""
+    import json
+
+    from .files import read_bytes
+
+    p = Path(path)
+    try:
+        doc = json.loads(read_bytes(p, "rate-control table", 1 << 22))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ConfigError(f"{p} is not JSON: not a rate-control table") from None
+    if not isinstance(doc, dict) or doc.get("format") != "quinr-rate-table" or doc.get("version") != 1:
+        raise ConfigError(f"{p} is not a quinr rate-control table (version 1)")
+    kind = doc.get("kind")
+    if kind not in ("image", "range"):
+        raise ConfigError(f"{p}: kind must be image or range, got {kind!r}")
+    if signal is not None and (kind == "range") != (signal.kind is SignalKind.F32):
+        other = "range image" if kind == "range" else "image"
+        raise ConfigError(f"{p} was measured on a {other}; this signal is not one: search on one like it")
+    presets = []
+    for n, item in enumerate(doc.get("presets") or [], 1):
+        try:
+            network = tuple(int(v) for v in item["network"])
+            curve = tuple((float(x), float(y)) for x, y in item["curve"])
+            ok = len(network) == 5 and len(curve) >= 2 and all(math.isfinite(x) and x > 0 and math.isfinite(y)
+                                                               for x, y in curve)
+            ok = ok and all(a[0] < b[0] for a, b in zip(curve, curve[1:], strict=False))
+            if ok:
+                nq, m, r, e, b = network
+                ModelConfig(n_qubits=nq, embed_dim=m, reuploads=r, layers=e, blocks=b)  # a network quinr can build
+        except (KeyError, TypeError, ValueError, ConfigError):
+            ok = False
+        if not ok:
+            raise ConfigError(f"{p}: preset {n} needs a network of 5 integers and a curve of two or more "
+                              "[bytes per weight, dB] points, bytes ascending")
+        presets.append(Preset(network, image=curve, range=curve))  # type: ignore[arg-type]
+    if not presets:
+        raise ConfigError(f"{p} has no presets")
+    return tuple(presets)
 
 
 def _reference_psnr(p: Preset, signal: Signal) -> float:
@@ -127,9 +169,11 @@ def encode_to(
     tries: int = 3,
     callback: Any = None,
     max_pixels: int | None = None,
+    presets: tuple[Preset, ...] = PRESETS,
 ) -> RateResult:
     """Encode ``source`` at one target: ``target_bpp``, ``max_bytes`` or ``target_psnr`` (exactly
-    one). ``model`` fixes the network (only the bits are then chosen)."""
+    one). ``model`` fixes the network (only the bits are then chosen); ``presets`` replaces the
+    shipped table (:func:`load_table`)."""
     given = [k for k, v in (("target_bpp", target_bpp), ("max_bytes", max_bytes), ("target_psnr", target_psnr))
              if v is not None]
     if len(given) != 1:
@@ -139,7 +183,7 @@ def encode_to(
         check_output(output, inputs=[] if isinstance(source, Signal) else [source], suffixes=(".qinr",),
                      what="bitstream")
     if target_psnr is not None:
-        return _to_psnr(signal, output, float(target_psnr), model, train, tries, callback)
+        return _to_psnr(signal, output, float(target_psnr), model, train, tries, callback, presets)
     if target_bpp is not None:
         if not (math.isfinite(target_bpp) and target_bpp > 0):
             raise ConfigError(f"target bpp must be a positive number, got {target_bpp}")
@@ -150,7 +194,7 @@ def encode_to(
     assert max_bytes is not None
     if max_bytes < 1:
         raise ConfigError(f"a budget of {max_bytes} bytes holds no file")
-    preset = None if model is not None else choose_preset(signal, max_bytes)
+    preset = None if model is not None else choose_preset(signal, max_bytes, presets)
     net = model if model is not None else preset.model(signal)  # type: ignore[union-attr]
     res = encode(signal, None, model=net, train=train, bits=f"bytes:{max_bytes}", callback=callback)
     miss = len(res.data) / max_bytes - 1.0
@@ -158,14 +202,15 @@ def encode_to(
     return _written(RateResult(res, preset, asked, landed, miss, 1), output)
 
 
-def _to_psnr(signal: Signal, output, target: float, model, train, tries: int, callback) -> RateResult:
+def _to_psnr(signal: Signal, output, target: float, model, train, tries: int, callback,
+             presets: tuple[Preset, ...]) -> RateResult:
     if not math.isfinite(target):
         raise ConfigError(f"target PSNR must be a finite number of dB, got {target}")
     if model is not None:
         candidates: list[Preset | None] = [None]
     else:
-        start = next((i for i, p in enumerate(PRESETS) if _reference_psnr(p, signal) >= target), len(PRESETS) - 1)
-        candidates = list(PRESETS[start : start + max(1, tries)])
+        start = next((i for i, p in enumerate(presets) if _reference_psnr(p, signal) >= target), len(presets) - 1)
+        candidates = list(presets[start : start + max(1, tries)])
     best: tuple[EncodeResult, Preset | None] | None = None
     runs = 0
     for preset in candidates:

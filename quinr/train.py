@@ -15,8 +15,9 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 
 import torch
 
@@ -63,6 +64,11 @@ class TrainConfig:
             as about 20 training steps, so measuring every coordinate took a third of a default
             encode; the 65,536-coordinate subset picked the same checkpoint there (the identical
             file; docs/performance.md).
+        qat_steps: after the bits are chosen, fine-tune this many steps through the weights
+            quantized at those bits (quantization-aware fine-tuning, :func:`fit`'s ``bits``), at
+            ``lr * qat_lr_ratio``; 0 = off. The file then keeps the quantized weights that the
+            fine-tuning measured, not the rounding of weights trained without knowing it.
+        qat_lr_ratio: learning rate of that fine-tuning as a fraction of ``lr`` (and ``lr_embed``).
         compile: run the model through ``torch.compile`` (exact, noise-free training only). On
             two CPU cores it makes a step about 1.2x faster after about 40 s of compilation, so it
             pays only for runs of more than about 2,000 steps; off by default.
@@ -95,6 +101,8 @@ class TrainConfig:
     noise: NoiseSpec | DeviceModel | str | None = None
     noise_mode: str = "global"
     time_budget: float | None = None
+    qat_steps: int = 0
+    qat_lr_ratio: float = 0.1
     compile: bool = False
 
     def __post_init__(self) -> None:
@@ -108,6 +116,10 @@ class TrainConfig:
             raise ConfigError(f"noise_mode must be one of {NOISE_MODES}, got {self.noise_mode!r}")
         if not isinstance(self.steps, int) or self.steps < 1:
             raise ConfigError(f"steps must be a positive integer, got {self.steps!r}")
+        if isinstance(self.qat_steps, bool) or not isinstance(self.qat_steps, int) or self.qat_steps < 0:
+            raise ConfigError(f"qat_steps must be a non-negative integer, got {self.qat_steps!r}")
+        if not (isinstance(self.qat_lr_ratio, (int, float)) and 0 < self.qat_lr_ratio <= 1):
+            raise ConfigError(f"qat_lr_ratio must be in (0, 1], got {self.qat_lr_ratio!r}")
         for name in ("lr", "lr_embed"):
             v = getattr(self, name)
             if v is not None and not (math.isfinite(v) and v > 0):
@@ -202,8 +214,15 @@ def fit(
     values: torch.Tensor,
     cfg: TrainConfig,
     callback: Callable[[StepInfo], None] | None = None,
+    bits: tuple[int, ...] | None = None,
 ) -> TrainResult:
-    """Fit ``model`` to ``values`` (N, C) at ``coords`` (N, 2); leaves the best weights loaded."""
+    """Fit ``model`` to ``values`` (N, C) at ``coords`` (N, 2); leaves the best weights loaded.
+
+    With ``bits`` (one depth per stored tensor) every loss is taken at the weights quantized at
+    those depths and its gradient applied to the float weights (the straight-through estimator:
+    quantization-aware fine-tuning); the best checkpoint is the one whose quantized weights
+    measured best.
+    """
     if coords.shape[0] != values.shape[0] or coords.shape[0] == 0:
         raise ConfigError("coords and values must be non-empty and of the same length")
     device = next(model.parameters()).device
@@ -240,26 +259,73 @@ def fit(
             g["lr"] = base * factor
         opt.zero_grad(set_to_none=True)
         if full:
-            loss = _full_loss(net, coords, values, True, ev)
+            with quantized(model, bits):
+                loss = _full_loss(net, coords, values, True, ev)
             consider(loss, step)  # the loss of the weights before this update
         else:
             idx = torch.randint(0, coords.shape[0], (batch,), generator=gen).to(device)
-            loss = _full_loss(net, coords[idx], values[idx], True, ev)
+            with quantized(model, bits):
+                loss = _full_loss(net, coords[idx], values[idx], True, ev)
         if not math.isfinite(loss):
             raise ConfigError(f"training diverged at step {step} (loss {loss}); lower the learning rate")
         losses.append(loss)
         opt.step()
         last = step + 1
         if not full and (last % cfg.eval_every == 0 or last == cfg.steps):
-            consider(_full_loss(net, eval_coords, eval_values, False, ev), last)
+            with quantized(model, bits):
+                measure = _full_loss(net, eval_coords, eval_values, False, ev)
+            consider(measure, last)
             measured = last
         if callback is not None:
             callback(StepInfo(step + 1, loss, best_loss, base_lrs[-1] * factor))
     if measured != last:  # the final weights (full batch, or a time budget's early stop)
-        consider(_full_loss(net, eval_coords, eval_values, False, ev), last)
+        with quantized(model, bits):
+            measure = _full_loss(net, eval_coords, eval_values, False, ev)
+        consider(measure, last)
     assert best_state is not None
     model.load_state_dict(best_state)
     return TrainResult(best_loss, best_step, losses)
+
+
+def fake_quantize(t: torch.Tensor, bits: int) -> torch.Tensor:
+    """The values :func:`quinr.quant.quantize` then ``dequantize`` give (the same float64 grid
+    between float32 ends, the same half-to-even rounding), computed in torch."""
+    levels = (1 << bits) - 1
+    x = t.detach().double()
+    lo, hi = x.min().float().double(), x.max().float().double()  # the file stores the ends as float32
+    if not hi > lo:
+        return lo.expand_as(x).to(t.dtype).clone()
+    q = torch.round((x - lo) / (hi - lo) * levels).clamp_(0, levels)
+    return (lo + q * ((hi - lo) / levels)).to(t.dtype)
+
+
+@contextmanager
+def quantized(model: QuINR, bits: tuple[int, ...] | None) -> Iterator[None]:
+    """Within the block the model's stored tensors hold their values quantized at ``bits`` (one
+    depth per tensor, the file's grid); the float values come back after it. ``None``: no change."""
+    if bits is None:
+        yield
+        return
+    tensors = [t for _, t in model.named_tensors()]
+    if len(bits) != len(tensors):
+        raise ConfigError(f"need {len(tensors)} per-tensor bit depths, got {len(bits)}")
+    saved = [t.detach().clone() for t in tensors]
+    with torch.no_grad():
+        for t, b in zip(tensors, bits, strict=True):
+            t.copy_(fake_quantize(t, b))
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for t, s in zip(tensors, saved, strict=True):
+                t.copy_(s)
+
+
+def qat_config(cfg: TrainConfig) -> TrainConfig:
+    """The settings of the quantization-aware fine-tuning that follows a training by ``cfg``."""
+    return replace(cfg, steps=cfg.qat_steps, lr=cfg.lr * cfg.qat_lr_ratio, time_budget=None,
+                   lr_embed=None if cfg.lr_embed is None else cfg.lr_embed * cfg.qat_lr_ratio,
+                   eval_every=min(cfg.eval_every, cfg.qat_steps), qat_steps=0, compile=False)
 
 
 def _compiled(model: QuINR):

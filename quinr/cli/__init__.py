@@ -17,6 +17,7 @@ from ..errors import Interrupted, QuinrError
 from .backend import _cmd_backends, _cmd_budget, _cmd_noise, _cmd_replay, _cmd_study
 from .coding import _cmd_compare, _cmd_decode, _cmd_demo, _cmd_encode, _cmd_info
 from .parser import build_parser
+from .rating import _cmd_search
 from .sweeps import _cmd_lidar_to_range, _cmd_rd
 
 _COMMANDS = {
@@ -30,6 +31,7 @@ _COMMANDS = {
     "noise": _cmd_noise,
     "replay": _cmd_replay,
     "rd": _cmd_rd,
+    "search": _cmd_search,
     "lidar-to-range": _cmd_lidar_to_range,
     "study": _cmd_study,
 }

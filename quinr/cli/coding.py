@@ -52,6 +52,7 @@ def _cmd_encode(args: argparse.Namespace) -> int:
         schedule=args.schedule,
         batch_size=args.batch_size,
         time_budget=args.time_budget,
+        qat_steps=args.qat_steps,
         compile=args.compile,
         seed=args.seed,
         device=args.device,
@@ -66,6 +67,11 @@ def _cmd_encode(args: argparse.Namespace) -> int:
 
         raise ConfigError("--bits and a rate target (--target-bpp, --max-bytes, --target-psnr) both choose the bits; "
                           "give one")
+    if args.rate_table is not None and not rate:
+        from ..errors import ConfigError
+
+        raise ConfigError("--rate-table chooses the network of a rate target: give --target-bpp, --max-bytes or "
+                          "--target-psnr with it")
     bits = parse_bits("16" if args.bits is None else args.bits)
     from ..batch import is_many
 
@@ -87,7 +93,7 @@ def _cmd_encode(args: argparse.Namespace) -> int:
         from .rating import encode_at_target
 
         return encode_at_target(args, source, model if explicit else None, train)
-    bar, callback = _progress(args.steps, args.quiet or args.json, "encode")
+    bar, callback = _progress(args.steps + args.qat_steps, args.quiet or args.json, "encode")
     try:
         res = encode(source, args.output, model=model, train=train, bits=bits, callback=callback,
                      max_pixels=args.max_pixels, frame=args.frame)

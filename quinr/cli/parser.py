@@ -16,6 +16,8 @@ def _add_rate_args(p: argparse.ArgumentParser) -> None:
     x.add_argument("--max-bytes", type=int, default=None, metavar="N", help="the best file of at most N bytes")
     x.add_argument("--target-psnr", type=float, default=None, metavar="DB",
                    help="the smallest file of at least DB (trains a larger network if the first falls short)")
+    g.add_argument("--rate-table", default=None, metavar="FILE",
+                   help="choose the network from this table (written by quinr search --table) instead of the shipped one")
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
@@ -46,6 +48,9 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
                    help="coordinates per step (default auto: full batch up to 16,384 coordinates, else 4,096)")
     g.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
                    help="stop training after this long (the learning-rate schedule runs on time)")
+    g.add_argument("--qat-steps", type=int, default=d.qat_steps, metavar="N",
+                   help=f"after the bits are chosen, fine-tune N steps through the quantized weights "
+                        f"(quantization-aware; default {d.qat_steps}: off)")
     g.add_argument("--compile", action="store_true",
                    help="torch.compile the model (about 1.2x faster steps after ~40 s of compiling on CPU: pays "
                         "above ~2,000 steps)")
@@ -217,6 +222,27 @@ def build_parser() -> argparse.ArgumentParser:
     rd.add_argument("--crop", type=_crop, default=None, metavar="X,Y,W,H", help="sweep only this window, after --scale")
     rd.add_argument("--scale", type=float, default=None, help="sweep the signal resampled to SCALE times its size")
     _add_max_pixels(rd)
+
+    se = sub.add_parser("search", help="a budgeted search of the network for one signal: its frontier, and a "
+                        "rate-control table for encode --rate-table")
+    se.add_argument("input", help="image, float .npy, or KITTI .bin scan (projected to its range image)")
+    se.add_argument("--minutes", type=float, required=True, help="time budget: a network starts only if its "
+                    "estimated time fits what is left")
+    se.add_argument("--out", default="quinr-search.jsonl", help="results, one line per network (default "
+                    "./quinr-search.jsonl); rerunning resumes")
+    se.add_argument("--table", default=None, metavar="FILE", help="also write the rate-control table (JSON) here")
+    se.add_argument("--networks", default=None, metavar="NQ:M:R[:E[:B]],...",
+                    help="networks to try (default: the shipped table's five and two wider ones)")
+    se.add_argument("--steps", type=int, default=1000, help="training steps per network (default 1000)")
+    se.add_argument("--qat-steps", type=int, default=0, metavar="N",
+                    help="fine-tune each file N steps through its quantized weights (default 0: off)")
+    se.add_argument("--ladder", type=float_list, default=None, metavar="F,F,...",
+                    help="byte budgets written besides the --bits auto file, as fractions of its size "
+                         "(default 0.6,0.7,0.8,0.9,1.1,1.25,1.5)")
+    se.add_argument("--seed", type=int, default=0, help="seed of initialisation and sampling")
+    se.add_argument("--json", action="store_true", help="machine-readable output")
+    se.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_max_pixels(se)
 
     nz = sub.add_parser("noise", help="show a noise spec or a device's calibration snapshot, or save it as JSON")
     nz.add_argument("spec", help="a noise spec, e.g. device=FakeTorino or depolarizing=0.001,readout=0.02")

@@ -1,0 +1,105 @@
+"""Quantization-aware fine-tuning at equal bytes and equal training steps.
+
+For each signal and byte budget, the network rate control picks for it (quinr.rate.choose_preset)
+is trained two ways with the same number of steps in all: plainly for S + Q steps, and for S steps
+followed by Q steps of fine-tuning through the weights quantized at the budget's allocation
+(``TrainConfig.qat_steps``). Both are written at the budget by the bit allocator (``--bits
+bytes:N``), decoded from their bytes and measured. The plain S + Q training is shared by every
+budget of the same network; the S-step one too, each budget fine-tuning its own copy.
+
+    python benchmarks/qat.py --signal kodim02 --bpp 0.0078 0.0103 0.013 --out qat_kodim02.jsonl
+    python benchmarks/qat.py --signal kitti --bpp 0.02 0.03 0.04 --out qat_kitti.jsonl
+    python benchmarks/qat.py --table qat_kodim02.jsonl qat_kitti.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import math
+import time
+
+import torch
+from windows import DATA, append_row, read_rows
+
+from quinr.codec import allocate, decode, write_model
+from quinr.model import QuINR
+from quinr.rate import choose_preset
+from quinr.rd import load_input
+from quinr.signal import coordinates, psnr
+from quinr.train import TrainConfig, fit, qat_config
+
+SIGNALS = {"kodim02": DATA / "kodak" / "kodim02.png", "kitti": DATA / "kitti" / "seq00_000000.bin"}
+
+
+def _trained(cfg, sig, steps: int) -> QuINR:
+    torch.manual_seed(0)
+    net = QuINR(cfg, seed=0)
+    fit(net, torch.from_numpy(coordinates(*sig.grid)), torch.from_numpy(sig.normalized().reshape(-1, sig.channels)),
+        TrainConfig(steps=steps, batch_size=4096))
+    return net.canonicalize_()
+
+
+def _written(net, sig, budget: int) -> dict:
+    per = allocate(net, sig, f"bytes:{budget}")
+    data = write_model(net, sig, per)
+    return {"bytes": len(data), "bpp": 8 * len(data) / sig.pixels, "psnr": psnr(sig, decode(data)), "bits": list(per)}
+
+
+def run(signal: str, bpps: list[float], steps: int, qat: int, out: str) -> None:
+    sig = load_input(SIGNALS[signal]).signal
+    done = {r["bpp_asked"] for r in read_rows(out)}
+    budgets = [(b, math.floor(b * sig.pixels / 8)) for b in bpps if b not in done]
+    by_net: dict = {}
+    for bpp, budget in budgets:
+        by_net.setdefault(choose_preset(sig, budget).model(sig), []).append((bpp, budget))
+    coords = torch.from_numpy(coordinates(*sig.grid))
+    values = torch.from_numpy(sig.normalized().reshape(-1, sig.channels))
+    for cfg, items in by_net.items():
+        t0 = time.perf_counter()
+        plain = _trained(cfg, sig, steps + qat)
+        base = _trained(cfg, sig, steps)
+        seconds = time.perf_counter() - t0
+        for bpp, budget in items:
+            row = {"signal": signal, "bpp_asked": bpp, "budget": budget, "weights": cfg.n_params(),
+                   "network": [cfg.n_qubits, cfg.embed_dim, cfg.reuploads, cfg.layers, cfg.blocks],
+                   "steps": steps, "qat_steps": qat, "plain": _written(plain, sig, budget)}
+            tuned = copy.deepcopy(base)
+            per = allocate(tuned, sig, f"bytes:{budget}")
+            fit(tuned, coords, values, qat_config(TrainConfig(steps=steps, batch_size=4096, qat_steps=qat)),
+                bits=tuple(per))
+            row["qat"] = _written(tuned, sig, budget)
+            row["train_seconds"] = seconds + 0.0
+            append_row(out, row)
+            print(signal, bpp, budget, row["network"], f"plain {row['plain']['bytes']} B {row['plain']['psnr']:.2f} dB",
+                  f"qat {row['qat']['bytes']} B {row['qat']['psnr']:.2f} dB", flush=True)
+
+
+def table(paths: list[str]) -> None:
+    print("| signal | bpp asked | network (Nq, M, R, E, blocks) | weights | plain bytes | plain dB | "
+          "QAT bytes | QAT dB | gain dB |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for path in paths:
+        for r in read_rows(path):
+            p, q = r["plain"], r["qat"]
+            print(f"| {r['signal']} | {r['bpp_asked']} | {tuple(r['network'])} | {r['weights']} | {p['bytes']} | "
+                  f"{p['psnr']:.2f} | {q['bytes']} | {q['psnr']:.2f} | {q['psnr'] - p['psnr']:+.2f} |")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--signal", choices=tuple(SIGNALS), default="kodim02")
+    ap.add_argument("--bpp", type=float, nargs="+", default=[0.0078, 0.0103, 0.013])
+    ap.add_argument("--steps", type=int, default=800, help="training steps before the fine-tuning")
+    ap.add_argument("--qat", type=int, default=200, help="fine-tuning steps (the plain run trains steps + qat)")
+    ap.add_argument("--out", default="qat.jsonl")
+    ap.add_argument("--table", nargs="+", default=None)
+    args = ap.parse_args()
+    if args.table:
+        table(args.table)
+    else:
+        run(args.signal, args.bpp, args.steps, args.qat, args.out)
+
+
+if __name__ == "__main__":
+    main()

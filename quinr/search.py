@@ -1,0 +1,253 @@
+"""``quinr search``: a budgeted search of the network for one signal, its frontier, and a
+rate-control table built from it.
+
+Why: rate control (:mod:`quinr.rate`) picks the network from a table measured on two reference
+signals. A user with another class of signal (their own sensor's range images, a photo
+collection) gets better choices from a table measured on one of their own signals. The search
+trains each candidate network once (quantization needs no retraining), writes it at the ``--bits
+auto`` file and at a ladder of byte budgets around it with the bit allocator, decodes every file
+from its bytes, and keeps the points. Candidates run smallest first; one starts only when its
+estimated time fits what is left of the budget (the estimate times a few training steps and one
+decode pass on this machine), so the search ends within the budget up to the error of that
+estimate. Results are saved after every candidate: a rerun with the same output resumes.
+
+The table it writes (:func:`write_table`) is what ``quinr encode --target-bpp ... --rate-table
+FILE`` reads (:func:`quinr.rate.load_table`).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .codec import allocate, decode, write_model
+from .config import ModelConfig
+from .errors import ConfigError
+from .files import atomic_write, read_bytes
+from .model import QuINR
+from .signal import Signal, SignalKind, coordinates, psnr
+from .train import StepInfo, TrainConfig, fit, qat_config
+
+#: Budgets of the ladder, as fractions of the network's ``--bits auto`` file (what
+#: benchmarks/rate_table.py measured the shipped table with).
+LADDER = (0.6, 0.7, 0.8, 0.9, 1.1, 1.25, 1.5)
+#: The networks searched by default: those of the shipped table, and two wider ones.
+DEFAULT_NETWORKS: tuple[tuple[int, int, int, int, int], ...] = (
+    (4, 6, 2, 1, 1), (6, 12, 2, 1, 1), (6, 12, 2, 1, 2), (6, 12, 2, 1, 3), (6, 12, 2, 1, 4),
+    (8, 16, 2, 1, 2), (8, 16, 2, 1, 3),
+)
+#: The format name and version of a rate-control table file.
+TABLE_FORMAT, TABLE_VERSION = "quinr-rate-table", 1
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One network of the search and how it is trained."""
+
+    network: tuple[int, int, int, int, int]  # Nq, M, R, E, blocks
+    steps: int = 1000
+    qat_steps: int = 0
+
+    @property
+    def key(self) -> str:
+        return ":".join(map(str, self.network)) + f"@{self.steps}" + (f"+qat{self.qat_steps}" if self.qat_steps else "")
+
+    def model(self, signal: Signal) -> ModelConfig:
+        nq, m, r, e, b = self.network
+        return ModelConfig(in_features=len(signal.grid), out_features=signal.channels, n_qubits=nq, embed_dim=m,
+                           reuploads=r, layers=e, blocks=b)
+
+    def train(self, seed: int) -> TrainConfig:
+        return TrainConfig(steps=self.steps, qat_steps=self.qat_steps, seed=seed)
+
+
+def candidates(networks: tuple[tuple[int, ...], ...] = DEFAULT_NETWORKS, steps: int = 1000,
+               qat_steps: int = 0) -> list[Candidate]:
+    """Candidates from ``NQ:M:R[:E[:B]]`` items (E and B default to 1), checked as networks."""
+    out = []
+    for item in networks:
+        if not 3 <= len(item) <= 5:
+            raise ConfigError(f"a network is NQ:M:R[:E[:B]], got {':'.join(map(str, item))}")
+        full = (tuple(item) + (1, 1))[:5]
+        ModelConfig(n_qubits=full[0], embed_dim=full[1], reuploads=full[2], layers=full[3], blocks=full[4])
+        out.append(Candidate(full, steps, qat_steps))  # type: ignore[arg-type]
+    return out
+
+
+@dataclass(frozen=True)
+class Point:
+    """One written file of the search."""
+
+    candidate: str
+    rule: str
+    n_bytes: int
+    bpp: float
+    psnr: float
+    bits: tuple[int, ...]
+
+
+@dataclass
+class SearchResult:
+    rows: list[dict[str, Any]]  # one per candidate measured (resumed ones included)
+    skipped: list[tuple[str, str]]  # (candidate, why)
+    seconds: float
+
+    @property
+    def points(self) -> list[Point]:
+        return [Point(r["candidate"], f["rule"], f["bytes"], f["bpp"], f["psnr"], tuple(f["bits"]))
+                for r in self.rows for f in r["files"] if "bytes" in f]
+
+    def frontier(self) -> list[Point]:
+        """The points no other point beats: fewer or equal bytes and a higher PSNR."""
+        out: list[Point] = []
+        for p in sorted(self.points, key=lambda p: (p.n_bytes, -p.psnr)):
+            if not out or p.psnr > out[-1].psnr:
+                out.append(p)
+        return out
+
+
+def fingerprint(signal: Signal) -> str:
+    """What a results file is tied to: the signal's values, grid and kind."""
+    h = hashlib.sha256(signal.data.tobytes())
+    h.update(f"{signal.data.shape} {signal.data.dtype} {signal.kind.value} {signal.vmin} {signal.vmax}".encode())
+    return h.hexdigest()[:16]
+
+
+def estimate_seconds(signal: Signal, cand: Candidate, seed: int = 0, ladder: tuple[float, ...] = LADDER) -> float:
+    """Time of :func:`measure` on this machine: a few timed training steps, times the steps, plus
+    about three passes over the signal per file (its decode and the bit allocator's samples)."""
+    cfg = cand.model(signal)
+    net = QuINR(cfg, seed=seed)
+    coords, values = _tensors(signal)
+    probe = TrainConfig(steps=3, seed=seed, eval_every=1000)
+    fit(net, coords, values, probe)  # warm-up: caches, first allocations
+    t0 = time.perf_counter()
+    fit(net, coords, values, probe)
+    per_step = (time.perf_counter() - t0) / probe.steps
+    sample = coords[: min(len(coords), 16384)]
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        net.predict(sample)
+    per_pass = (time.perf_counter() - t0) * len(coords) / len(sample)
+    files = 1 + len(ladder)
+    return per_step * (cand.steps + files * cand.qat_steps) + 3 * files * per_pass
+
+
+def measure(signal: Signal, cand: Candidate, seed: int = 0, callback: Callable[[StepInfo], None] | None = None,
+            ladder: tuple[float, ...] = LADDER) -> dict[str, Any]:
+    """Train ``cand`` once on ``signal``; write and decode its ``--bits auto`` file and the
+    ladder's files (each budget's file fine-tuned through its own bits first when the candidate
+    has ``qat_steps``)."""
+    cfg = cand.model(signal)
+    torch.manual_seed(seed)
+    net = QuINR(cfg, seed=seed)
+    coords, values = _tensors(signal)
+    t0 = time.perf_counter()
+    train = cand.train(seed)
+    fit(net, coords, values, replace(train, qat_steps=0), callback)
+    net.canonicalize_()
+    files = [_file(signal, net, coords, values, cand, train, "auto")]
+    auto_bytes = files[0]["bytes"]
+    files += [_file(signal, net, coords, values, cand, train, f"bytes:{round(k * auto_bytes)}") for k in ladder]
+    return {"candidate": cand.key, "network": list(cand.network), "weights": cfg.n_params(), "steps": cand.steps,
+            "qat_steps": cand.qat_steps, "seconds": time.perf_counter() - t0, "files": files}
+
+
+def _file(signal: Signal, net: QuINR, coords: torch.Tensor, values: torch.Tensor, cand: Candidate,
+          train: TrainConfig, rule: str) -> dict[str, Any]:
+    """One file of the network by a ``--bits`` rule, decoded and measured (or why there is none)."""
+    try:
+        per = allocate(net, signal, rule)
+        if cand.qat_steps:
+            net = copy.deepcopy(net)
+            fit(net, coords, values, qat_config(train), bits=per)
+            if rule != "auto":  # a budget: the fine-tuned weights choose their bits again
+                per = allocate(net, signal, rule)
+    except ConfigError as exc:  # a budget below the network's smallest file
+        return {"rule": rule, "error": str(exc)}
+    data = write_model(net, signal, per)
+    return {"rule": rule, "bytes": len(data), "bpp": 8 * len(data) / signal.pixels,
+            "psnr": psnr(signal, decode(data)), "bits": list(per)}
+
+
+def search(signal: Signal, cands: list[Candidate], seconds: float, out: str | Path | None = None, *, seed: int = 0,
+           on_candidate: Callable[[str, int, int], None] | None = None,
+           callback: Callable[[StepInfo], None] | None = None, ladder: tuple[float, ...] = LADDER) -> SearchResult:
+    """Measure the candidates that fit in ``seconds`` (smallest first), resuming from ``out``;
+    ``ladder``: the budgets written besides the ``--bits auto`` file, as fractions of its size."""
+    if not ladder or not all(isinstance(k, (int, float)) and math.isfinite(k) and k > 0 for k in ladder):
+        raise ConfigError(f"the ladder needs positive fractions of the auto file, got {ladder!r}")
+    if not (isinstance(seconds, (int, float)) and math.isfinite(seconds) and seconds > 0):
+        raise ConfigError(f"the search needs a positive, finite time budget, got {seconds!r}")
+    digest = fingerprint(signal)
+    rows = _resumed(out, digest) if out is not None else []
+    done = {r["candidate"] for r in rows}
+    order = sorted(cands, key=lambda c: (c.model(signal).n_params(), c.key))
+    start = time.perf_counter()
+    skipped: list[tuple[str, str]] = []
+    for i, cand in enumerate(order):
+        if on_candidate is not None:
+            on_candidate(cand.key, i, len(order))
+        if cand.key in done:
+            continue
+        need = estimate_seconds(signal, cand, seed, ladder)
+        left = seconds - (time.perf_counter() - start)
+        if need > left:
+            skipped.append((cand.key, f"needs about {need:.0f} s, {max(0.0, left):.0f} s left"))
+            continue
+        rows.append({**measure(signal, cand, seed, callback, tuple(ladder)), "estimate": need, "signal": digest})
+        if out is not None:
+            atomic_write(Path(out), "".join(json.dumps(r) + "\n" for r in rows).encode())
+    if on_candidate is not None:
+        on_candidate("", len(order), len(order))
+    return SearchResult(rows, skipped, time.perf_counter() - start)
+
+
+def write_table(result: SearchResult, signal: Signal, path: str | Path) -> dict[str, Any]:
+    """The search as a rate-control table (:func:`quinr.rate.load_table`): per network, PSNR
+    against file bytes per stored weight, smallest network first."""
+    presets = []
+    for r in sorted(result.rows, key=lambda r: r["weights"]):
+        pts = sorted((f["bytes"] / r["weights"], f["psnr"]) for f in r["files"] if "bytes" in f)
+        if len(pts) >= 2:
+            presets.append({"network": r["network"], "curve": [[round(x, 4), round(y, 3)] for x, y in pts]})
+    if not presets:
+        raise ConfigError("the search measured no network with two files or more: nothing to write as a table")
+    table = {"format": TABLE_FORMAT, "version": TABLE_VERSION,
+             "kind": "range" if signal.kind is SignalKind.F32 else "image", "signal": fingerprint(signal),
+             "presets": presets}
+    atomic_write(Path(path), (json.dumps(table, indent=1) + "\n").encode())
+    return table
+
+
+def _tensors(signal: Signal) -> tuple[torch.Tensor, torch.Tensor]:
+    return (torch.from_numpy(coordinates(*signal.grid)),
+            torch.from_numpy(signal.normalized().reshape(-1, signal.channels)))
+
+
+def _resumed(out: str | Path, digest: str) -> list[dict[str, Any]]:
+    p = Path(out)
+    if not p.exists():
+        return []
+    rows = []
+    for n, line in enumerate(read_bytes(p, "search results", 1 << 26).decode("utf-8", "replace").splitlines(), 1):
+        try:
+            row = json.loads(line)
+            ok = isinstance(row, dict) and isinstance(row.get("candidate"), str) and isinstance(row.get("files"), list)
+        except json.JSONDecodeError:
+            ok = False
+        if not ok:
+            raise ConfigError(f"{p}: line {n} is not a search result; give another --out")
+        if row.get("signal") != digest:
+            raise ConfigError(f"{p} holds the search of another signal; give another --out")
+        rows.append(row)
+    return rows
