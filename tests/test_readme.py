@@ -48,7 +48,8 @@ def _commands() -> list[tuple[list[str], list[str]]]:
 
 def _layout(root: Path) -> Path:
     work = root / "work"
-    for rel in ("quinr-demo/original.png", "photo.png", "kodim02.png", "../shared/data/kodak/kodim02.png"):
+    for rel in ("quinr-demo/original.png", "photo.png", "another-photo.png", "kodim02.png",
+                "../shared/data/kodak/kodim02.png"):
         p = (work / rel).resolve()
         p.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(smooth_rgb(4, 6, seed=len(rel))).save(p)
@@ -70,6 +71,8 @@ def _small(argv: list[str]) -> list[str]:
         return [*argv, "--codecs", "jpeg2000", "--points", "1", "--quiet"]
     if argv[0] == "study":
         return [*argv, "--quiet"]
+    if argv[0] == "search":  # one tiny network, two files: a table rate control can read
+        return [*argv, "--networks", "2:4:1", "--steps", "5", "--ladder", "1.2", "--quiet"]
     return argv
 
 
