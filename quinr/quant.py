@@ -51,4 +51,3 @@ def dequantize(qt: QuantizedTensor, bits: int) -> np.ndarray:
     levels = (1 << bits) - 1
     step = (qt.hi - qt.lo) / levels
     return (qt.lo + qt.values.astype(np.float64) * step).astype(np.float32).reshape(qt.shape)
-

@@ -250,6 +250,9 @@ def fit(
             best_loss, best_step = loss, step
             best_state = copy.deepcopy(model.state_dict())
 
+    if bits is not None and not full:  # the quantized weights as they came are a candidate: never worse
+        with quantized(model, bits):
+            consider(_full_loss(net, eval_coords, eval_values, False, ev), 0)
     for step in range(cfg.steps):
         elapsed = time.perf_counter() - start
         if cfg.time_budget is not None and step > 0 and elapsed >= cfg.time_budget:
