@@ -9,6 +9,7 @@ budget of the same network; the S-step one too, each budget fine-tuning its own 
 
     python benchmarks/qat.py --signal kodim02 --bpp 0.0078 0.0103 0.013 --out qat_kodim02.jsonl
     python benchmarks/qat.py --signal kitti --bpp 0.02 0.03 0.04 --out qat_kitti.jsonl
+    python benchmarks/qat.py --signal kodim02 --bpp 0.0103 --network 6:12:2:1:3 --out qat_kodim02.jsonl
     python benchmarks/qat.py --table qat_kodim02.jsonl qat_kitti.jsonl
 """
 
@@ -22,10 +23,12 @@ import time
 import torch
 from windows import DATA, append_row, read_rows
 
+from quinr.baselines.quinr_codec import grid_items
 from quinr.codec import allocate, decode, write_model
 from quinr.model import QuINR
 from quinr.rate import choose_preset
 from quinr.rd import load_input
+from quinr.search import candidates
 from quinr.signal import coordinates, psnr
 from quinr.train import TrainConfig, fit, qat_config
 
@@ -46,13 +49,16 @@ def _written(net, sig, budget: int) -> dict:
     return {"bytes": len(data), "bpp": 8 * len(data) / sig.pixels, "psnr": psnr(sig, decode(data)), "bits": list(per)}
 
 
-def run(signal: str, bpps: list[float], steps: int, qat: int, out: str) -> None:
+def run(signal: str, bpps: list[float], steps: int, qat: int, out: str, network: tuple[int, ...] | None) -> None:
     sig = load_input(SIGNALS[signal]).signal
-    done = {r["bpp_asked"] for r in read_rows(out)}
-    budgets = [(b, math.floor(b * sig.pixels / 8)) for b in bpps if b not in done]
+    done = {(r["bpp_asked"], tuple(r["network"])) for r in read_rows(out)}
+    forced = None if network is None else candidates((network,))[0].model(sig)
     by_net: dict = {}
-    for bpp, budget in budgets:
-        by_net.setdefault(choose_preset(sig, budget).model(sig), []).append((bpp, budget))
+    for bpp in bpps:
+        budget = math.floor(bpp * sig.pixels / 8)
+        cfg = forced or choose_preset(sig, budget).model(sig)
+        if (bpp, (cfg.n_qubits, cfg.embed_dim, cfg.reuploads, cfg.layers, cfg.blocks)) not in done:
+            by_net.setdefault(cfg, []).append((bpp, budget))
     coords = torch.from_numpy(coordinates(*sig.grid))
     values = torch.from_numpy(sig.normalized().reshape(-1, sig.channels))
     for cfg, items in by_net.items():
@@ -92,13 +98,16 @@ def main() -> None:
     ap.add_argument("--bpp", type=float, nargs="+", default=[0.0078, 0.0103, 0.013])
     ap.add_argument("--steps", type=int, default=800, help="training steps before the fine-tuning")
     ap.add_argument("--qat", type=int, default=200, help="fine-tuning steps (the plain run trains steps + qat)")
+    ap.add_argument("--network", default=None, metavar="NQ:M:R[:E[:B]]",
+                    help="this network at every budget (default: the one rate control picks)")
     ap.add_argument("--out", default="qat.jsonl")
     ap.add_argument("--table", nargs="+", default=None)
     args = ap.parse_args()
     if args.table:
         table(args.table)
     else:
-        run(args.signal, args.bpp, args.steps, args.qat, args.out)
+        run(args.signal, args.bpp, args.steps, args.qat, args.out,
+            None if args.network is None else grid_items(args.network)[0])
 
 
 if __name__ == "__main__":
