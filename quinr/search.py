@@ -73,6 +73,7 @@ class Candidate:
 def candidates(networks: tuple[tuple[int, ...], ...] = DEFAULT_NETWORKS, steps: int = 1000,
                qat_steps: int = 0) -> list[Candidate]:
     """Candidates from ``NQ:M:R[:E[:B]]`` items (E and B default to 1), checked as networks."""
+    TrainConfig(steps=steps, qat_steps=qat_steps)  # the training settings, checked before anything runs
     out = []
     for item in networks:
         if not 3 <= len(item) <= 5:

@@ -74,6 +74,8 @@ def test_a_network_that_does_not_fit_the_budget_is_skipped_with_its_estimate():
         search(_signal(), candidates(NETS), 10, ladder=(0.5, -1.0))
     with pytest.raises(ConfigError, match="NQ:M:R"):
         candidates(((2, 4),))
+    with pytest.raises(ConfigError, match="steps"):
+        candidates(NETS, steps=0)
 
 
 def test_the_table_drives_rate_control_and_is_checked(tmp_path):

@@ -51,6 +51,10 @@ def _cmd_search(args: argparse.Namespace) -> int:
             networks = grid_items(args.networks)
         except ValueError:
             raise ConfigError(f"--networks takes NQ:M:R[:E[:B]],... items, got {args.networks!r}") from None
+    import math
+
+    if not (math.isfinite(args.minutes) and args.minutes > 0):
+        raise ConfigError(f"--minutes must be a positive number, got {args.minutes:g}")
     cands = candidates(networks, args.steps, args.qat_steps)
     if args.table is not None:
         check_output(args.table, inputs=[args.input], suffixes=(".json",), what="rate-control table")
@@ -77,7 +81,8 @@ def _cmd_search(args: argparse.Namespace) -> int:
         for p in front:
             print(f"  {p.n_bytes:>7} {p.bpp:>8.4f} {p.psnr:>8.2f}  {p.candidate}  ({p.rule})")
     if table is not None:
-        print(f"  rate-control table ({len(table['presets'])} networks) in {args.table}: "
+        n = len(table["presets"])
+        print(f"  rate-control table ({n} network{'s' if n > 1 else ''}) in {args.table}: "
               f"quinr encode ... --target-bpp B --rate-table {args.table}")
     elif args.table is not None:
         print("  no table written: no network was measured")
