@@ -75,3 +75,17 @@ def test_fused_runs_match_the_gates_applied_one_by_one():
         assert torch.allclose(u.expand_as(want), want, atol=1e-5)
         checked += 1
     assert checked == 2 * 2 + 1
+
+
+def test_a_large_batch_without_gradients_is_composed_in_chunks_with_the_same_result():
+    from quinr.sim import probabilities
+    from quinr.sim.su2 import CHUNK
+
+    spec = CircuitSpec(4, 8, 2, 1)
+    g = torch.Generator().manual_seed(2)
+    h = torch.rand(2 * CHUNK + 5, 8, generator=g) * 2 - 1
+    theta = torch.rand(spec.n_theta, generator=g) * 6
+    with torch.no_grad():
+        chunked = probabilities(spec, h, theta, last=3)
+    whole = probabilities(spec, h, theta.requires_grad_(), last=3)  # gradients wanted: one piece
+    assert torch.allclose(chunked, whole.detach(), atol=1e-6)
