@@ -15,6 +15,7 @@ exact simulator in a fresh process and report its peak resident memory.
 
     python benchmarks/simulator.py            # full table (default.qubit at 65536 takes ~1 min)
     python benchmarks/simulator.py --quick    # skip the 65536-coordinate default.qubit row
+    python benchmarks/simulator.py --tq-only  # only quinr against TorchQuantum, in turns
 """
 
 from __future__ import annotations
@@ -221,17 +222,43 @@ def decode_peak_memory(threads: int) -> tuple[float, float]:
     return float(seconds), float(peak_mib)
 
 
+def against_torchquantum(args: argparse.Namespace) -> None:
+    """quinr and TorchQuantum in turns (TorchQuantum runs in its own process, so the machine's
+    drift between the two measurements is what pairing them round by round takes out): each round
+    times quinr's forward and forward + backward, then TorchQuantum's; the ratio of each round, and
+    their median."""
+    print(f"\nagainst TorchQuantum (all probabilities, batch 4096; {args.tq_rounds} rounds in turns)")
+    rounds = []
+    for _ in range(args.tq_rounds):
+        ours = in_turns({m: quinr_call(4096, m) for m in (None, "adjoint")}, args.repeats)
+        tq = torchquantum(args.tq_python, 4096, args.threads, 3)
+        if isinstance(tq, str):
+            print(tq)
+            return
+        rounds.append((tq[0] / ours[None], tq[1] / ours["adjoint"]))
+        print(f"  round {len(rounds)}: TorchQuantum {tq[0]:.4f} s forward, {tq[1]:.4f} s forward + backward; quinr "
+              f"{ours[None]:.4f} s, {ours['adjoint']:.4f} s: {rounds[-1][0]:.1f}x, {rounds[-1][1]:.1f}x")
+    fwd, fb = (statistics.median(r[k] for r in rounds) for k in (0, 1))
+    print(f"forward: quinr {fwd:.1f}x faster (rounds {min(r[0] for r in rounds):.1f}-{max(r[0] for r in rounds):.1f}x); "
+          f"forward + backward: {fb:.1f}x ({min(r[1] for r in rounds):.1f}-{max(r[1] for r in rounds):.1f}x)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="skip default.qubit at 65536 coordinates")
     ap.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--tq-python", default=None, help="a Python with torchquantum-ng installed")
+    ap.add_argument("--tq-rounds", type=int, default=3, help="rounds of quinr and TorchQuantum in turns (default 3)")
+    ap.add_argument("--tq-only", action="store_true", help="only the TorchQuantum comparison")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     print(f"quinr simulator benchmark  (torch {torch.__version__}, {args.threads} threads, "
           f"{platform.processor() or platform.machine()})")
     print(f"circuit: {SPEC.describe()}, batch 4096 unless stated, median of repeated calls\n")
+    if args.tq_only:
+        against_torchquantum(args)
+        return
 
     print("quinr's backward: forward + backward against the forward, measured in turns")
     print(f"| {'outputs':<7} | {'forward s':>9} | {'autograd fwd+bwd s':>18} | {'ratio':>5} | "
@@ -272,14 +299,7 @@ def main() -> None:
         ratio = ["-" if math.isnan(r) else f"{r:.0f}x" for _, r in cells]
         print(f"| {label:<18} | {batch:>6} | {ours:>8.4f} | {text[0]:>15} | {ratio[0]:>5} | {text[1]:>17} | {ratio[1]:>5} |")
 
-    print("\nagainst TorchQuantum (all probabilities, batch 4096)")
-    tq = torchquantum(args.tq_python, 4096, args.threads, 3)
-    if isinstance(tq, str):
-        print(tq)
-    else:
-        print(f"forward: TorchQuantum {tq[0]:.4f} s, quinr {own[None][None]:.4f} s: {tq[0] / own[None][None]:.1f}x")
-        print(f"forward + backward: TorchQuantum {tq[1]:.4f} s, quinr {own[None]['adjoint']:.4f} s: "
-              f"{tq[1] / own[None]['adjoint']:.1f}x")
+    against_torchquantum(args)
 
     seconds, peak = decode_peak_memory(args.threads)
     print(f"\ndecode 768x512 RGB at Nq=10 (M=40, R=2, E=1), exact simulator: {seconds:.1f} s, "
