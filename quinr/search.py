@@ -192,7 +192,8 @@ def search(signal: Signal, cands: list[Candidate], seconds: float, out: str | Pa
     digest = fingerprint(signal)
     rows = _resumed(out, digest) if out is not None else []
     done = {r["candidate"] for r in rows}
-    order = sorted(cands, key=lambda c: (c.model(signal).n_params(), c.key))
+    unique = {c.key: c for c in cands}  # a network listed twice is measured once
+    order = sorted(unique.values(), key=lambda c: (c.model(signal).n_params(), c.key))
     start = time.perf_counter()
     skipped: list[tuple[str, str]] = []
     for i, cand in enumerate(order):
