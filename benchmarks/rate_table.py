@@ -12,22 +12,14 @@ and the PSNR at each budget, and the frontier: for each budget, which network is
 from __future__ import annotations
 
 import argparse
-import time
 
-import torch
 from windows import DATA, append_row, read_rows
 
-from quinr.baselines.quinr_codec import network
-from quinr.codec import allocate, decode, write_model
-from quinr.config import ModelConfig
-from quinr.model import QuINR
 from quinr.rd import load_input
-from quinr.signal import coordinates, psnr
-from quinr.train import TrainConfig, fit
+from quinr.search import candidates, measure
 
 NETWORKS = ((4, 6, 2), (6, 12, 2), (6, 12, 2, 1, 2), (6, 12, 2, 1, 3), (6, 12, 2, 1, 4))
-#: Budgets as fractions of the size of the network's ``--bits auto`` file.
-LADDER = (0.6, 0.7, 0.8, 0.9, 1.1, 1.25, 1.5)
+# The budgets are quinr.search.LADDER: 0.6 to 1.5 times the size of the network's ``--bits auto`` file.
 SIGNALS = {"kodim02": DATA / "kodak" / "kodim02.png", "kitti": DATA / "kitti" / "seq00_000000.bin"}
 
 
@@ -37,29 +29,12 @@ def run(signal: str, out: str, steps: int) -> None:
     for item in NETWORKS:
         if item in done:
             continue
-        cfg = ModelConfig(in_features=2, out_features=sig.channels, **network(item))
-        torch.manual_seed(0)
-        net = QuINR(cfg, seed=0)
-        t0 = time.perf_counter()
-        fit(net, torch.from_numpy(coordinates(*sig.grid)), torch.from_numpy(sig.normalized().reshape(-1, sig.channels)),
-            TrainConfig(steps=steps, batch_size=4096))
-        net.canonicalize_()
-        seconds = time.perf_counter() - t0
-        rows: list[dict] = []
-        auto_bytes = len(write_model(net, sig, allocate(net, sig, "auto")))
-        for rule in ["auto"] + [f"bytes:{round(k * auto_bytes)}" for k in LADDER]:
-            try:
-                per = allocate(net, sig, rule)
-            except Exception as exc:  # noqa: BLE001 - a budget below the network's smallest file
-                rows.append({"rule": rule, "error": str(exc)})
-                continue
-            data = write_model(net, sig, per)
-            rows.append({"rule": rule, "bytes": len(data), "bpp": 8 * len(data) / sig.pixels,
-                         "psnr": psnr(sig, decode(data)), "bits": list(per)})
-        append_row(out, {"signal": signal, "network": list(item), "weights": cfg.n_params(), "steps": steps,
-                         "train_seconds": seconds, "files": rows})
-        print(signal, item, cfg.n_params(), f"{seconds:.0f} s",
-              [(r["rule"], r.get("bytes"), round(r.get("psnr", 0), 2)) for r in rows], flush=True)
+        row = measure(sig, candidates((item,), steps)[0])  # quinr search's measurement: one training, every file
+        files = row["files"]
+        append_row(out, {"signal": signal, "network": list(item), "weights": row["weights"], "steps": steps,
+                         "seconds": row["seconds"], "files": files})
+        print(signal, item, row["weights"], f"{row['seconds']:.0f} s",
+              [(r["rule"], r.get("bytes"), round(r.get("psnr", 0), 2)) for r in files], flush=True)
 
 
 def table(paths: list[str]) -> None:
