@@ -16,7 +16,6 @@ budget of the same network; the S-step one too, each budget fine-tuning its own 
 from __future__ import annotations
 
 import argparse
-import copy
 import math
 import time
 
@@ -24,35 +23,27 @@ import torch
 from windows import DATA, append_row, read_rows
 
 from quinr.baselines.quinr_codec import grid_items
-from quinr.codec import allocate, decode, write_model
 from quinr.model import QuINR
-from quinr.rate import choose_preset
+from quinr.rate import choose_preset, network_model
 from quinr.rd import load_input
-from quinr.search import candidates
-from quinr.signal import coordinates, psnr
-from quinr.train import TrainConfig, fit, qat_config
+from quinr.search import written
+from quinr.signal import coordinates
+from quinr.train import TrainConfig, fit
 
 SIGNALS = {"kodim02": DATA / "kodak" / "kodim02.png", "kitti": DATA / "kitti" / "seq00_000000.bin"}
 
 
-def _trained(cfg, sig, steps: int) -> QuINR:
+def _trained(cfg, sig, coords, values, steps: int) -> QuINR:
     torch.manual_seed(0)
     net = QuINR(cfg, seed=0)
-    fit(net, torch.from_numpy(coordinates(*sig.grid)), torch.from_numpy(sig.normalized().reshape(-1, sig.channels)),
-        TrainConfig(steps=steps, batch_size=4096))
+    fit(net, coords, values, TrainConfig(steps=steps, batch_size=4096))
     return net.canonicalize_()
-
-
-def _written(net, sig, budget: int) -> dict:
-    per = allocate(net, sig, f"bytes:{budget}")
-    data = write_model(net, sig, per)
-    return {"bytes": len(data), "bpp": 8 * len(data) / sig.pixels, "psnr": psnr(sig, decode(data)), "bits": list(per)}
 
 
 def run(signal: str, bpps: list[float], steps: int, qat: int, out: str, network: tuple[int, ...] | None) -> None:
     sig = load_input(SIGNALS[signal]).signal
     done = {(r["bpp_asked"], tuple(r["network"])) for r in read_rows(out)}
-    forced = None if network is None else candidates((network,))[0].model(sig)
+    forced = None if network is None else network_model(network, sig)
     by_net: dict = {}
     for bpp in bpps:
         budget = math.floor(bpp * sig.pixels / 8)
@@ -61,21 +52,19 @@ def run(signal: str, bpps: list[float], steps: int, qat: int, out: str, network:
             by_net.setdefault(cfg, []).append((bpp, budget))
     coords = torch.from_numpy(coordinates(*sig.grid))
     values = torch.from_numpy(sig.normalized().reshape(-1, sig.channels))
+    tuning = TrainConfig(steps=steps, batch_size=4096, qat_steps=qat)
     for cfg, items in by_net.items():
         t0 = time.perf_counter()
-        plain = _trained(cfg, sig, steps + qat)
-        base = _trained(cfg, sig, steps)
+        plain = _trained(cfg, sig, coords, values, steps + qat)
+        base = _trained(cfg, sig, coords, values, steps)
         seconds = time.perf_counter() - t0
         for bpp, budget in items:
+            rule = f"bytes:{budget}"
             row = {"signal": signal, "bpp_asked": bpp, "budget": budget, "weights": cfg.n_params(),
                    "network": [cfg.n_qubits, cfg.embed_dim, cfg.reuploads, cfg.layers, cfg.blocks],
-                   "steps": steps, "qat_steps": qat, "plain": _written(plain, sig, budget)}
-            tuned = copy.deepcopy(base)
-            per = allocate(tuned, sig, f"bytes:{budget}")
-            fit(tuned, coords, values, qat_config(TrainConfig(steps=steps, batch_size=4096, qat_steps=qat)),
-                bits=tuple(per))
-            row["qat"] = _written(tuned, sig, budget)
-            row["train_seconds"] = seconds + 0.0
+                   "steps": steps, "qat_steps": qat, "plain": written(sig, plain, rule),
+                   "qat": written(sig, base, rule, tuning),  # a copy of base, fine-tuned at the rule's bits
+                   "train_seconds": seconds}
             append_row(out, row)
             print(signal, bpp, budget, row["network"], f"plain {row['plain']['bytes']} B {row['plain']['psnr']:.2f} dB",
                   f"qat {row['qat']['bytes']} B {row['qat']['psnr']:.2f} dB", flush=True)

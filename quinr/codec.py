@@ -12,13 +12,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from . import bitstream
 from . import grid as grids
-from .allocation import AUTO_BITS_DROP_DB, choose_bits
+from .allocation import AUTO_BITS_DROP_DB, TOP_BITS, Scorer, bits_for_psnr, choose_bits, fit_bytes
 from .bitstream import Header
 from .errors import BitstreamError, ConfigError, FileError
 from .files import atomic_write, check_output, read_bytes
@@ -116,22 +117,18 @@ def encode(
     train_seconds = time.perf_counter() - t1
     net.canonicalize_()
     rule = bits if isinstance(bits, str) else None
-    if rule is not None:
-        bits = allocate(net, signal, rule)
+    per = allocate(net, signal, rule) if rule is not None else per_tensor(bits, cfg)  # type: ignore[arg-type]
     if train.qat_steps:
         t2 = time.perf_counter()
-        per = (bits,) * len(cfg.tensor_shapes()) if isinstance(bits, int) else tuple(bits)
         done = len(result.losses)
 
         def after(info: StepInfo) -> None:  # the fine-tuning's steps continue the training's count
             if callback is not None:
                 callback(dataclasses.replace(info, step=done + info.step))
 
-        fit(net, coords, values, qat_config(train), after, bits=per)
-        if rule is not None and not rule.startswith("auto"):  # a budget or a target: choose again
-            bits = allocate(net, signal, rule)
+        per = fine_tune(net, signal, coords, values, train, per, rule, after)
         train_seconds += time.perf_counter() - t2
-    data = write_model(net, signal, bits)
+    data = write_model(net, signal, per)
     path = None
     if output is not None:
         path = atomic_write(Path(output), data)
@@ -148,8 +145,8 @@ def encode(
         psnr=psnr(signal, decoded),
         peak=signal.peak,
         n_params=cfg.n_params(),
-        bits=bits if isinstance(bits, int) else max(bits),
-        tensor_bits=(bits,) * len(cfg.tensor_shapes()) if isinstance(bits, int) else tuple(bits),
+        bits=max(per),
+        tensor_bits=per,
         model=cfg,
         train=result,
         train_seconds=train_seconds,
@@ -165,7 +162,7 @@ def write_model(net: QuINR, signal: Signal, bits: int | tuple[int, ...]) -> byte
     ``quinr rd`` sweeps)."""
     grid = signal.grid
     n = len(net.cfg.tensor_shapes())
-    per = (bits,) * n if isinstance(bits, int) else tuple(bits)
+    per = per_tensor(bits, net.cfg)
     if len(per) != n:
         raise ConfigError(f"need {n} per-tensor bit depths, got {len(per)}")
     for b in per:
@@ -174,6 +171,21 @@ def write_model(net: QuINR, signal: Signal, bits: int | tuple[int, ...]) -> byte
     header = Header(signal.kind, height, grid[-1], signal.channels, signal.vmin, signal.vmax, net.cfg, max(per), per)
     tensors = [quantize(t.detach().cpu().numpy(), b) for (_, t), b in zip(net.named_tensors(), per, strict=True)]
     return bitstream.write(header, tensors)
+
+
+def per_tensor(bits: int | tuple[int, ...], cfg: ModelConfig) -> tuple[int, ...]:
+    """One bit depth per stored tensor: ``bits`` itself, or one depth repeated."""
+    return (bits,) * len(cfg.tensor_shapes()) if isinstance(bits, int) else tuple(bits)
+
+
+def fine_tune(net: Any, signal: Signal, coords: torch.Tensor, values: torch.Tensor, train: TrainConfig,
+              per: tuple[int, ...], rule: str | None = None,
+              callback: Callable[[StepInfo], None] | None = None) -> tuple[int, ...]:
+    """Quantization-aware fine-tuning of a trained ``net`` at the depths ``per`` (``train``'s
+    ``qat_steps``, :func:`quinr.train.qat_config`); returns the depths to write: ``per``, or, for a
+    budget or a target rule (``bytes:N``, ``psnr:DB``), the rule's choice for the tuned weights."""
+    fit(net, coords, values, qat_config(train), callback, bits=per)
+    return allocate(net, signal, rule) if rule is not None and not rule.startswith("auto") else per
 
 
 def parse_bits(text: str | int) -> int | str:
@@ -192,8 +204,6 @@ def file_sizes(net: QuINR, signal: Signal) -> tuple[Callable[[tuple[int, ...]], 
     """Two functions of a per-tensor allocation: the size of the real file (written, cached) and
     a fast prediction of it (each tensor's stored bits costed once per depth, plus the overhead
     measured on one real file), for the bit allocator's search."""
-    from .bitstream import stored_bits
-
     sizes: dict[tuple[int, ...], int] = {}
     weights = [t.detach().cpu().numpy() for _, t in net.named_tensors()]
     costs: dict[tuple[int, int], int] = {}
@@ -206,7 +216,7 @@ def file_sizes(net: QuINR, signal: Signal) -> tuple[Callable[[tuple[int, ...]], 
     def payload(per: tuple[int, ...]) -> int:
         for k, b in enumerate(per):
             if (k, b) not in costs:
-                costs[(k, b)] = stored_bits(quantize(weights[k], b), b)
+                costs[(k, b)] = bitstream.stored_bits(quantize(weights[k], b), b)
         return sum(costs[(k, b)] for k, b in enumerate(per))
 
     start = (8,) * len(weights)
@@ -221,8 +231,6 @@ def file_sizes(net: QuINR, signal: Signal) -> tuple[Callable[[tuple[int, ...]], 
 def allocate(net: QuINR, signal: Signal, rule: str) -> tuple[int, ...]:
     """Per-tensor bit depths of a trained network by a ``--bits`` rule (:func:`parse_bits`); see
     :mod:`quinr.allocation`. ``psnr:DB`` out of the network's reach gives 16 bits everywhere."""
-    from .allocation import Scorer, bits_for_psnr, fit_bytes
-
     kind, _, value = rule.partition(":")
     if kind == "auto":
         return choose_bits(net, signal, float(value) if value else AUTO_BITS_DROP_DB)
@@ -230,7 +238,7 @@ def allocate(net: QuINR, signal: Signal, rule: str) -> tuple[int, ...]:
     size, estimate = file_sizes(net, signal)
     if kind == "bytes":
         return fit_bytes(net, signal, int(value), size, scorer, estimate)
-    return bits_for_psnr(net, signal, float(value), estimate, scorer=scorer) or (16,) * scorer.n
+    return bits_for_psnr(net, signal, float(value), estimate, scorer=scorer) or (TOP_BITS,) * scorer.n
 
 
 def _is_float(text: str) -> bool:

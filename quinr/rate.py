@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from .baselines.quinr_codec import network as network_keywords
 from .codec import EncodeResult, encode
 from .config import ModelConfig
 from .errors import ConfigError
@@ -29,6 +30,13 @@ from .signal import Signal, SignalKind, load_signal
 
 #: A PSNR target counts as reached within this (the bits are chosen on a sample of pixels).
 PSNR_TOLERANCE = 0.05
+
+
+def network_model(network: tuple[int, ...], signal: Signal | None = None) -> ModelConfig:
+    """The network of an ``NQ:M:R[:E[:B]]`` item (checked as :class:`ModelConfig` checks it),
+    with the coordinate and channel counts of ``signal`` when given."""
+    io = {} if signal is None else {"in_features": len(signal.grid), "out_features": signal.channels}
+    return ModelConfig(**io, **network_keywords(network))
 
 
 @dataclass(frozen=True)
@@ -43,9 +51,7 @@ class Preset:
     range: tuple[tuple[float, float], ...]
 
     def model(self, signal: Signal) -> ModelConfig:
-        nq, m, r, e, b = self.network
-        return ModelConfig(in_features=len(signal.grid), out_features=signal.channels, n_qubits=nq, embed_dim=m,
-                           reuploads=r, layers=e, blocks=b)
+        return network_model(self.network, signal)
 
     def curve(self, signal: Signal) -> tuple[tuple[float, float], ...]:
         return self.range if signal.kind is SignalKind.F32 else self.image
@@ -140,8 +146,7 @@ def load_table(path: str | Path, signal: Signal | None = None) -> tuple[Preset, 
                                                                for x, y in curve)
             ok = ok and all(a[0] < b[0] for a, b in zip(curve, curve[1:], strict=False))
             if ok:
-                nq, m, r, e, b = network
-                ModelConfig(n_qubits=nq, embed_dim=m, reuploads=r, layers=e, blocks=b)  # a network quinr can build
+                network_model(network)  # a network quinr can build
         except (KeyError, TypeError, ValueError, ConfigError):
             ok = False
         if not ok:

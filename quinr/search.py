@@ -23,19 +23,20 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from .codec import allocate, decode, write_model
+from .codec import allocate, decode, fine_tune, write_model
 from .config import ModelConfig
 from .errors import ConfigError
 from .files import atomic_write, read_bytes
 from .model import QuINR
+from .rate import network_model
 from .signal import Signal, SignalKind, coordinates, psnr
-from .train import StepInfo, TrainConfig, fit, qat_config
+from .train import StepInfo, TrainConfig, fit
 
 #: Budgets of the ladder, as fractions of the network's ``--bits auto`` file (what
 #: benchmarks/rate_table.py measured the shipped table with).
@@ -62,9 +63,7 @@ class Candidate:
         return ":".join(map(str, self.network)) + f"@{self.steps}" + (f"+qat{self.qat_steps}" if self.qat_steps else "")
 
     def model(self, signal: Signal) -> ModelConfig:
-        nq, m, r, e, b = self.network
-        return ModelConfig(in_features=len(signal.grid), out_features=signal.channels, n_qubits=nq, embed_dim=m,
-                           reuploads=r, layers=e, blocks=b)
+        return network_model(self.network, signal)
 
     def train(self, seed: int) -> TrainConfig:
         return TrainConfig(steps=self.steps, qat_steps=self.qat_steps, seed=seed)
@@ -79,7 +78,7 @@ def candidates(networks: tuple[tuple[int, ...], ...] = DEFAULT_NETWORKS, steps: 
         if not 3 <= len(item) <= 5:
             raise ConfigError(f"a network is NQ:M:R[:E[:B]], got {':'.join(map(str, item))}")
         full = (tuple(item) + (1, 1))[:5]
-        ModelConfig(n_qubits=full[0], embed_dim=full[1], reuploads=full[2], layers=full[3], blocks=full[4])
+        network_model(full)
         out.append(Candidate(full, steps, qat_steps))  # type: ignore[arg-type]
     return out
 
@@ -154,25 +153,24 @@ def measure(signal: Signal, cand: Candidate, seed: int = 0, callback: Callable[[
     coords, values = _tensors(signal)
     t0 = time.perf_counter()
     train = cand.train(seed)
-    fit(net, coords, values, replace(train, qat_steps=0), callback)
+    fit(net, coords, values, train, callback)  # fit itself never fine-tunes: qat_steps are the files'
     net.canonicalize_()
-    files = [_file(signal, net, coords, values, cand, train, "auto")]
+    files = [written(signal, net, "auto", train)]
     auto_bytes = files[0]["bytes"]
-    files += [_file(signal, net, coords, values, cand, train, f"bytes:{round(k * auto_bytes)}") for k in ladder]
+    files += [written(signal, net, f"bytes:{round(k * auto_bytes)}", train) for k in ladder]
     return {"candidate": cand.key, "network": list(cand.network), "weights": cfg.n_params(), "steps": cand.steps,
             "qat_steps": cand.qat_steps, "seconds": time.perf_counter() - t0, "files": files}
 
 
-def _file(signal: Signal, net: QuINR, coords: torch.Tensor, values: torch.Tensor, cand: Candidate,
-          train: TrainConfig, rule: str) -> dict[str, Any]:
-    """One file of the network by a ``--bits`` rule, decoded and measured (or why there is none)."""
+def written(signal: Signal, net: QuINR, rule: str, train: TrainConfig | None = None) -> dict[str, Any]:
+    """One file of a trained network by a ``--bits`` rule, decoded and measured (or why there is
+    none); with ``train.qat_steps``, a copy of the network is fine-tuned at the rule's depths first
+    (:func:`quinr.codec.fine_tune`)."""
     try:
         per = allocate(net, signal, rule)
-        if cand.qat_steps:
+        if train is not None and train.qat_steps:
             net = copy.deepcopy(net)
-            fit(net, coords, values, qat_config(train), bits=per)
-            if rule != "auto":  # a budget: the fine-tuned weights choose their bits again
-                per = allocate(net, signal, rule)
+            per = fine_tune(net, signal, *_tensors(signal), train, per, rule)
     except ConfigError as exc:  # a budget below the network's smallest file
         return {"rule": rule, "error": str(exc)}
     data = write_model(net, signal, per)

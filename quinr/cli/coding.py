@@ -60,16 +60,13 @@ def _cmd_encode(args: argparse.Namespace) -> int:
         noise_mode=args.noise_mode,
     )
     from ..codec import parse_bits
+    from ..errors import ConfigError
 
     rate = args.target_bpp is not None or args.max_bytes is not None or args.target_psnr is not None
     if rate and args.bits is not None:
-        from ..errors import ConfigError
-
         raise ConfigError("--bits and a rate target (--target-bpp, --max-bytes, --target-psnr) both choose the bits; "
                           "give one")
     if args.rate_table is not None and not rate:
-        from ..errors import ConfigError
-
         raise ConfigError("--rate-table chooses the network of a rate target: give --target-bpp, --max-bytes or "
                           "--target-psnr with it")
     bits = parse_bits("16" if args.bits is None else args.bits)
@@ -77,8 +74,6 @@ def _cmd_encode(args: argparse.Namespace) -> int:
 
     if is_many(args.input):
         if rate:
-            from ..errors import ConfigError
-
             raise ConfigError("a rate target takes one signal; a folder is encoded with --bits (e.g. bytes:N)")
         from .sweeps import encode_many_signals
 
@@ -109,7 +104,6 @@ def _cmd_encode(args: argparse.Namespace) -> int:
 
     print_encode(res, train)
     return 0
-
 
 
 def _placed(model, entangler: str | None, target: str | None, noise: str | None):
