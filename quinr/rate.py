@@ -27,9 +27,13 @@ from .config import ModelConfig
 from .errors import ConfigError
 from .files import atomic_write, check_output
 from .signal import Signal, SignalKind, load_signal
+from .train import TrainConfig
 
 #: A PSNR target counts as reached within this (the bits are chosen on a sample of pixels).
 PSNR_TOLERANCE = 0.05
+#: The training steps the shipped table was measured with (of 4,096 coordinates): what a rate
+#: target trains for unless told otherwise, so that the table's predictions hold.
+TABLE_STEPS = 1000
 
 
 def network_model(network: tuple[int, ...], signal: Signal | None = None) -> ModelConfig:
@@ -42,7 +46,7 @@ def network_model(network: tuple[int, ...], signal: Signal | None = None) -> Mod
 @dataclass(frozen=True)
 class Preset:
     """One network of the rate-control table and how it measured (benchmarks/rate_table.py:
-    trained once, 1,000 steps of 4,096 coordinates, then written at a ladder of byte budgets by
+    trained once, :data:`TABLE_STEPS` steps of 4,096 coordinates, then written at a ladder of byte budgets by
     the bit allocator): PSNR against file bytes per stored weight, on the reference image
     (kodim02) and the reference range image (KITTI 00/000000)."""
 
@@ -178,12 +182,15 @@ def encode_to(
 ) -> RateResult:
     """Encode ``source`` at one target: ``target_bpp``, ``max_bytes`` or ``target_psnr`` (exactly
     one). ``model`` fixes the network (only the bits are then chosen); ``presets`` replaces the
-    shipped table (:func:`load_table`)."""
+    shipped table (:func:`load_table`); ``train`` defaults to :data:`TABLE_STEPS` steps, the
+    training the table's predictions assume."""
     given = [k for k, v in (("target_bpp", target_bpp), ("max_bytes", max_bytes), ("target_psnr", target_psnr))
              if v is not None]
     if len(given) != 1:
         raise ConfigError(f"give exactly one of target_bpp, max_bytes, target_psnr (got {', '.join(given) or 'none'})")
     signal = source if isinstance(source, Signal) else load_signal(source, max_pixels=max_pixels)
+    if train is None:
+        train = TrainConfig(steps=TABLE_STEPS)
     if output is not None:
         check_output(output, inputs=[] if isinstance(source, Signal) else [source], suffixes=(".qinr",),
                      what="bitstream")

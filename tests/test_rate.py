@@ -138,3 +138,20 @@ def test_cli_rate_control(tmp_path, capsys):
         main(["encode", str(img), "-o", str(q), "--max-bytes", "300", "--target-psnr", "20"])
     assert main(["encode", str(tmp_path), "-o", str(tmp_path / "out"), "--max-bytes", "300", *fast]) == 1
     assert "takes one signal" in capsys.readouterr().err
+
+
+def test_rate_target_trains_the_table_steps(tmp_path, capsys):
+    """Without --steps, a rate target trains as long as its table was measured (its predictions
+    assume it) and a plain encode keeps its own default; --steps overrides both."""
+    from quinr.rate import TABLE_STEPS
+
+    img = tmp_path / "img.png"
+    Image.fromarray(smooth_rgb(4, 6, seed=3)).save(img)
+    q = tmp_path / "x.qinr"
+    net = ["--qubits", "2", "--embed", "2", "--reuploads", "1", "--json"]
+    runs = {}
+    for name, extra in (("rate", ["--max-bytes", "300"]), ("plain", []), ("given", ["--max-bytes", "300", "--steps", "7"])):
+        assert main(["encode", str(img), "-o", str(q), *net, *extra]) == 0
+        runs[name] = json.loads(capsys.readouterr().out)["training"]["steps_run"]
+    assert runs == {"rate": TABLE_STEPS, "plain": TrainConfig().steps, "given": 7}
+    assert TrainConfig().steps != TABLE_STEPS

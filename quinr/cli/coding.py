@@ -44,6 +44,11 @@ def _cmd_encode(args: argparse.Namespace) -> int:
     model, noise = _placed(model, args.entangler, args.target, args.noise)
     from ..backends import training_noise
 
+    rate = args.target_bpp is not None or args.max_bytes is not None or args.target_psnr is not None
+    if args.steps is None:
+        from ..rate import TABLE_STEPS
+
+        args.steps = TABLE_STEPS if rate else TrainConfig().steps
     train = TrainConfig(
         steps=args.steps,
         lr=args.lr,
@@ -62,7 +67,6 @@ def _cmd_encode(args: argparse.Namespace) -> int:
     from ..codec import parse_bits
     from ..errors import ConfigError
 
-    rate = args.target_bpp is not None or args.max_bytes is not None or args.target_psnr is not None
     if rate and args.bits is not None:
         raise ConfigError("--bits and a rate target (--target-bpp, --max-bytes, --target-psnr) both choose the bits; "
                           "give one")

@@ -39,7 +39,9 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
 
     d = TrainConfig()
     g = p.add_argument_group("training")
-    g.add_argument("--steps", type=int, default=d.steps, help=f"optimizer steps (default {d.steps})")
+    g.add_argument("--steps", type=int, default=None,
+                   help=f"optimizer steps (default {d.steps}; with a rate target, the steps its table was "
+                        "measured with: 1000)")
     g.add_argument("--lr", type=float, default=d.lr, help=f"AdamW learning rate of the circuit (default {d.lr})")
     g.add_argument("--lr-embed", type=float, default=None, help="learning rate of the sine layer (default: see docs)")
     g.add_argument("--weight-decay", type=float, default=d.weight_decay)
