@@ -42,15 +42,22 @@ def qrelu(x: torch.Tensor) -> torch.Tensor:
 class QuINRBlock(nn.Module):
     """sin(w0 W x + b) followed by the circuit; returns basis-state probabilities."""
 
-    def __init__(self, cfg: ModelConfig, index: int, generator: torch.Generator, init_freq: float) -> None:
+    def __init__(self, cfg: ModelConfig, index: int, generator: torch.Generator,
+                 init_freq: float | tuple[float, ...]) -> None:
         super().__init__()
         self.spec = cfg.spec
         self.w0 = cfg.w0
         fan_in = cfg.block_in_features(index)
         # First layer: U(-f/w0, f/w0), i.e. at most f radians per unit coordinate (SIREN's
         # U(-1/n, 1/n) gives 15 for n = 2, far too high for a QNN to combine; see docs/model.md).
-        # Later blocks: SIREN's hidden-layer U(-sqrt(6/n)/w0, +).
-        bound = init_freq / cfg.w0 if index == 0 else math.sqrt(6.0 / fan_in) / cfg.w0
+        # Later blocks: SIREN's hidden-layer U(-sqrt(6/n)/w0, +). One f per coordinate axis bounds
+        # each axis's column on its own.
+        if index > 0:
+            bound: float | torch.Tensor = math.sqrt(6.0 / fan_in) / cfg.w0
+        elif isinstance(init_freq, tuple):
+            bound = torch.tensor(init_freq, dtype=torch.float32) / cfg.w0
+        else:
+            bound = init_freq / cfg.w0
         self.weight = nn.Parameter(_uniform((cfg.embed_dim, fan_in), bound, generator))
         # The paper's bias sits outside w0; U(-pi, pi) gives every feature a random phase, as
         # SIREN's w0 * b does.
@@ -77,16 +84,17 @@ class QuINR(nn.Module):
         cfg: the network shape.
         seed: seed of the parameter initialisation.
         init_freq: the first layer starts with frequencies of at most this many radians per unit
-            coordinate (training only; not stored in the bitstream).
+            coordinate, or one such bound per coordinate axis (training only; not stored in the
+            bitstream).
         gain_init: how the output affine starts, one of :data:`GAIN_INITS`.
     """
 
-    def __init__(self, cfg: ModelConfig, seed: int = 0, init_freq: float = 3.0, gain_init: str = "offset") -> None:
+    def __init__(self, cfg: ModelConfig, seed: int = 0, init_freq: float | tuple[float, ...] = 3.0,
+                 gain_init: str = "offset") -> None:
         super().__init__()
         if gain_init not in GAIN_INITS:
             raise ConfigError(f"gain_init must be one of {GAIN_INITS}, got {gain_init!r}")
-        if not (math.isfinite(init_freq) and init_freq > 0):
-            raise ConfigError(f"init_freq must be positive, got {init_freq!r}")
+        check_init_freq(init_freq, cfg.in_features)
         self.cfg = cfg
         gen = torch.Generator().manual_seed(seed)
         self.blocks = nn.ModuleList(QuINRBlock(cfg, k, gen, init_freq) for k in range(cfg.blocks))
@@ -138,7 +146,17 @@ class QuINR(nn.Module):
         return self
 
 
-def _uniform(shape: tuple[int, ...], bound: float, gen: torch.Generator) -> torch.Tensor:
+def check_init_freq(init_freq: object, axes: int | None = None) -> None:
+    """A first-layer frequency bound: a positive number, or one per coordinate axis."""
+    values = init_freq if isinstance(init_freq, tuple) else (init_freq,)
+    if not values or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+                             for v in values):
+        raise ConfigError(f"init_freq must be a positive number or one per coordinate axis, got {init_freq!r}")
+    if isinstance(init_freq, tuple) and axes is not None and len(init_freq) != axes:
+        raise ConfigError(f"init_freq gives {len(init_freq)} bounds for a signal of {axes} coordinate axes")
+
+
+def _uniform(shape: tuple[int, ...], bound: float | torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return (torch.rand(shape, generator=gen) * 2.0 - 1.0) * bound
 
 

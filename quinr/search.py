@@ -57,29 +57,33 @@ class Candidate:
     network: tuple[int, int, int, int, int]  # Nq, M, R, E, blocks
     steps: int = 1000
     qat_steps: int = 0
+    init_freq: float | tuple[float, ...] = 3.0  # TrainConfig.init_freq
 
     @property
     def key(self) -> str:
-        return ":".join(map(str, self.network)) + f"@{self.steps}" + (f"+qat{self.qat_steps}" if self.qat_steps else "")
+        freq = "" if self.init_freq == 3.0 else "/f" + ",".join(
+            f"{v:g}" for v in (self.init_freq if isinstance(self.init_freq, tuple) else (self.init_freq,)))
+        return (":".join(map(str, self.network)) + f"@{self.steps}" + (f"+qat{self.qat_steps}" if self.qat_steps else "")
+                + freq)
 
     def model(self, signal: Signal) -> ModelConfig:
         return network_model(self.network, signal)
 
     def train(self, seed: int) -> TrainConfig:
-        return TrainConfig(steps=self.steps, qat_steps=self.qat_steps, seed=seed)
+        return TrainConfig(steps=self.steps, qat_steps=self.qat_steps, seed=seed, init_freq=self.init_freq)
 
 
 def candidates(networks: tuple[tuple[int, ...], ...] = DEFAULT_NETWORKS, steps: int = 1000,
-               qat_steps: int = 0) -> list[Candidate]:
+               qat_steps: int = 0, init_freq: float | tuple[float, ...] = 3.0) -> list[Candidate]:
     """Candidates from ``NQ:M:R[:E[:B]]`` items (E and B default to 1), checked as networks."""
-    TrainConfig(steps=steps, qat_steps=qat_steps)  # the training settings, checked before anything runs
+    TrainConfig(steps=steps, qat_steps=qat_steps, init_freq=init_freq)  # checked before anything runs
     out = []
     for item in networks:
         if not 3 <= len(item) <= 5:
             raise ConfigError(f"a network is NQ:M:R[:E[:B]], got {':'.join(map(str, item))}")
         full = (tuple(item) + (1, 1))[:5]
         network_model(full)
-        out.append(Candidate(full, steps, qat_steps))  # type: ignore[arg-type]
+        out.append(Candidate(full, steps, qat_steps, init_freq))  # type: ignore[arg-type]
     return out
 
 
@@ -126,7 +130,7 @@ def estimate_seconds(signal: Signal, cand: Candidate, seed: int = 0, ladder: tup
     """Time of :func:`measure` on this machine: a few timed training steps, times the steps, plus
     about three passes over the signal per file (its decode and the bit allocator's samples)."""
     cfg = cand.model(signal)
-    net = QuINR(cfg, seed=seed)
+    net = QuINR(cfg, seed=seed, init_freq=cand.init_freq)
     coords, values = _tensors(signal)
     probe = TrainConfig(steps=3, seed=seed, eval_every=1000)
     fit(net, coords, values, probe)  # warm-up: caches, first allocations
@@ -149,7 +153,7 @@ def measure(signal: Signal, cand: Candidate, seed: int = 0, callback: Callable[[
     has ``qat_steps``)."""
     cfg = cand.model(signal)
     torch.manual_seed(seed)
-    net = QuINR(cfg, seed=seed)
+    net = QuINR(cfg, seed=seed, init_freq=cand.init_freq)
     coords, values = _tensors(signal)
     t0 = time.perf_counter()
     train = cand.train(seed)

@@ -97,3 +97,17 @@ def test_invalid_init_options():
         QuINR(ModelConfig(), gain_init="bright")
     with pytest.raises(ConfigError):
         QuINR(ModelConfig(), init_freq=0.0)
+
+
+def test_init_freq_per_axis():
+    """One first-layer bound per coordinate axis bounds each axis's column on its own; equal
+    bounds give the single bound's weights exactly; bad bounds are refused in one line."""
+    cfg = ModelConfig(in_features=2, out_features=1, n_qubits=4, embed_dim=256)
+    w = QuINR(cfg, seed=3, init_freq=(3.0, 12.0)).blocks[0].weight.detach() * cfg.w0
+    assert w[:, 0].abs().max() <= 3.0 and w[:, 1].abs().max() <= 12.0
+    assert w[:, 0].abs().max() > 2.5 and w[:, 1].abs().max() > 10.0  # 256 draws fill the range
+    same = QuINR(cfg, seed=3, init_freq=(3.0, 3.0)).blocks[0].weight
+    assert torch.equal(same, QuINR(cfg, seed=3, init_freq=3.0).blocks[0].weight)
+    for bad in ((3.0,), (3.0, 12.0, 1.0), 0.0, (3.0, math.inf), (True, 3.0)):
+        with pytest.raises(ConfigError, match="init_freq"):
+            QuINR(cfg, init_freq=bad)

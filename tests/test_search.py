@@ -117,3 +117,26 @@ def test_the_command_writes_results_and_table_and_encode_uses_it(tmp_path, capsy
     assert "--rate-table" in capsys.readouterr().err
     assert main(["search", str(src), "--minutes", "1", "--networks", "2:x:1"]) == 1
     assert "NQ:M:R" in capsys.readouterr().err
+
+
+def test_candidate_init_freq_is_in_its_key_and_training():
+    """A search with its own first-layer bounds keeps its results apart from the default's
+    (whose keys stay as they were, so older results files resume) and trains with them."""
+    plain, wide = candidates(((4, 6, 2),)), candidates(((4, 6, 2),), init_freq=(3.0, 12.0))
+    assert plain[0].key == "4:6:2:1:1@1000" and wide[0].key == "4:6:2:1:1@1000/f3,12"
+    assert wide[0].train(5).init_freq == (3.0, 12.0) and plain[0].train(5).init_freq == 3.0
+    with pytest.raises(ConfigError, match="init_freq"):
+        candidates(((4, 6, 2),), init_freq=(0.0, 1.0))
+
+
+def test_cli_init_freq(tmp_path, capsys):
+    img = tmp_path / "img.png"
+    Image.fromarray(smooth_rgb(6, 8, seed=2)).save(img)
+    q = tmp_path / "x.qinr"
+    net = ["--qubits", "2", "--embed", "2", "--reuploads", "1", "--steps", "3", "--quiet"]
+    assert main(["encode", str(img), "-o", str(q), *net, "--init-freq", "2,5"]) == 0 and q.exists()
+    assert main(["encode", str(img), "-o", str(tmp_path / "y.qinr"), *net, "--init-freq", "2,5,1"]) == 1
+    err = capsys.readouterr().err
+    assert "init_freq gives 3 bounds for a signal of 2 coordinate axes" in err and "Traceback" not in err
+    with pytest.raises(SystemExit):
+        main(["encode", str(img), "-o", str(q), *net, "--init-freq", "fast"])

@@ -58,6 +58,7 @@ def _cmd_encode(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         time_budget=args.time_budget,
         qat_steps=args.qat_steps,
+        init_freq=args.init_freq,
         compile=args.compile,
         seed=args.seed,
         device=args.device,
