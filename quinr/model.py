@@ -71,6 +71,9 @@ class QuINRBlock(nn.Module):
         return evaluator(self.spec, self.embed(x), self.theta, last)
 
 
+#: The first layer's starting frequency bound, radians per unit coordinate (docs/model.md, row 2).
+INIT_FREQ = 3.0
+
 #: Output-affine initialisations. Both map a uniform state (p = 2^-Nq) to mid-grey 0.5:
 #: "gain" with the gain alone (scale 2^(Nq-1), offset 0); "offset" with the smallest gain that
 #: reaches all of [0, 1]^N_out (scale N_out) and the offset 0.5 - N_out * 2^-Nq.
@@ -89,7 +92,7 @@ class QuINR(nn.Module):
         gain_init: how the output affine starts, one of :data:`GAIN_INITS`.
     """
 
-    def __init__(self, cfg: ModelConfig, seed: int = 0, init_freq: float | tuple[float, ...] = 3.0,
+    def __init__(self, cfg: ModelConfig, seed: int = 0, init_freq: float | tuple[float, ...] = INIT_FREQ,
                  gain_init: str = "offset") -> None:
         super().__init__()
         if gain_init not in GAIN_INITS:

@@ -33,7 +33,7 @@ from .codec import allocate, decode, fine_tune, write_model
 from .config import ModelConfig
 from .errors import ConfigError
 from .files import atomic_write, read_bytes
-from .model import QuINR
+from .model import INIT_FREQ, QuINR
 from .rate import network_model
 from .signal import Signal, SignalKind, coordinates, psnr
 from .train import StepInfo, TrainConfig, fit
@@ -57,11 +57,11 @@ class Candidate:
     network: tuple[int, int, int, int, int]  # Nq, M, R, E, blocks
     steps: int = 1000
     qat_steps: int = 0
-    init_freq: float | tuple[float, ...] = 3.0  # TrainConfig.init_freq
+    init_freq: float | tuple[float, ...] = INIT_FREQ  # TrainConfig.init_freq
 
     @property
     def key(self) -> str:
-        freq = "" if self.init_freq == 3.0 else "/f" + ",".join(
+        freq = "" if self.init_freq == INIT_FREQ else "/f" + ",".join(
             f"{v:g}" for v in (self.init_freq if isinstance(self.init_freq, tuple) else (self.init_freq,)))
         return (":".join(map(str, self.network)) + f"@{self.steps}" + (f"+qat{self.qat_steps}" if self.qat_steps else "")
                 + freq)
@@ -74,7 +74,7 @@ class Candidate:
 
 
 def candidates(networks: tuple[tuple[int, ...], ...] = DEFAULT_NETWORKS, steps: int = 1000,
-               qat_steps: int = 0, init_freq: float | tuple[float, ...] = 3.0) -> list[Candidate]:
+               qat_steps: int = 0, init_freq: float | tuple[float, ...] = INIT_FREQ) -> list[Candidate]:
     """Candidates from ``NQ:M:R[:E[:B]]`` items (E and B default to 1), checked as networks."""
     TrainConfig(steps=steps, qat_steps=qat_steps, init_freq=init_freq)  # checked before anything runs
     out = []

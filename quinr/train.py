@@ -23,7 +23,7 @@ import torch
 
 from .checks import check_seed
 from .errors import ConfigError
-from .model import Evaluator, QuINR, check_init_freq
+from .model import INIT_FREQ, Evaluator, QuINR, check_init_freq
 from .noise import NoiseSpec, names_device
 from .noise import parse as parse_noise
 from .sim.density import NOISE_MODES, noisy_evaluator
@@ -97,7 +97,7 @@ class TrainConfig:
     eval_every: int = 25
     eval_coordinates: int | None = 65536
     seed: int = 0
-    init_freq: float | tuple[float, ...] = 3.0
+    init_freq: float | tuple[float, ...] = INIT_FREQ
     gain_init: str = "offset"
     device: str = "cpu"
     noise: NoiseSpec | DeviceModel | str | None = None

@@ -95,7 +95,7 @@ def init_freq(text: str) -> float | tuple[float, ...]:
 
 
 INIT_FREQ_HELP = ("first-layer frequency bound at the start, radians per unit coordinate: F, or FROWS,FCOLS "
-                  "per axis (default 3; 3,12 fits the 64x1024 KITTI range image 0.36 dB better)")
+                  "per axis (default 3; range images: 3,12, see docs/model.md)")
 
 
 def int_list(text: str) -> list[int]:
@@ -252,7 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--steps", type=int, default=1000, help="training steps per network (default 1000)")
     se.add_argument("--qat-steps", type=int, default=0, metavar="N",
                     help="fine-tune each file N steps through its quantized weights (default 0: off)")
-    se.add_argument("--init-freq", type=init_freq, default=3.0, metavar="F[,F]", help=INIT_FREQ_HELP)
+    se.add_argument("--init-freq", type=init_freq, default=None, metavar="F[,F]", help=INIT_FREQ_HELP)
     se.add_argument("--ladder", type=float_list, default=None, metavar="F,F,...",
                     help="byte budgets written besides the --bits auto file, as fractions of its size "
                          "(default 0.6,0.7,0.8,0.9,1.1,1.25,1.5)")
