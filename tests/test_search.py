@@ -117,6 +117,11 @@ def test_the_command_writes_results_and_table_and_encode_uses_it(tmp_path, capsy
     assert "--rate-table" in capsys.readouterr().err
     assert main(["search", str(src), "--minutes", "1", "--networks", "2:x:1"]) == 1
     assert "NQ:M:R" in capsys.readouterr().err
+    # one network asked, resumed from the results; the other row of the file is counted apart
+    assert main(["search", str(src), "--minutes", "5", "--networks", "2:4:1", "--steps", "20", "--ladder", "0.8",
+                 "--out", str(out), "--quiet"]) == 0
+    said = capsys.readouterr().out
+    assert "searched 1 of 1 networks" in said and "also holds 1 measured earlier" in said
 
 
 def test_candidate_init_freq_is_in_its_key_and_training():

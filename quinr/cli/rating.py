@@ -75,7 +75,12 @@ def _cmd_search(args: argparse.Namespace) -> int:
                                   "psnr": p.psnr, "bits": list(p.bits)} for p in front],
                     "seconds": result.seconds, "results": str(args.out), "table": args.table if table else None})
         return 0
-    print(f"searched {len(result.rows)} of {len(cands)} networks in {result.seconds:.0f} s; results in {args.out}")
+    asked = {c.key for c in cands}
+    mine = sum(r["candidate"] in asked for r in result.rows)
+    earlier = len(result.rows) - mine
+    print(f"searched {mine} of {len(asked)} networks in {result.seconds:.0f} s"
+          + (f" (the frontier also holds {earlier} measured earlier into the same results)" if earlier else "")
+          + f"; results in {args.out}")
     for key, why in result.skipped:
         print(f"  skipped  {key}: {why}")
     if front:
