@@ -16,8 +16,8 @@ does not earn a field in the format.
   variant is also the "marginal probabilities" readout: the affine absorbs the difference.
 - ``residual``: block k >= 2 reads <Z> of block k-1 plus <Z> of block k-2 (a residual connection;
   it needs three blocks to differ from ``paper``).
-- ``m=A,B``: per-block M (two blocks); (19, 9) and (26, 6) store exactly as many weights as
-  (12, 12) at Nq 6.
+- ``m=A,B``: per-block M (two blocks); (19, 9), (26, 6) and (33, 3) store exactly as many
+  weights as (12, 12) at Nq 6 (a first-block feature costs 3 weights, a second-block one 7).
 
 Not measured: blocks connected by "probabilities of more states" (the next block's input layer
 reads all 2^Nq probabilities): at Nq 6, M 12 that layer grows from 84 to 780 weights, 2.8 times the
@@ -38,7 +38,7 @@ from windows import DATA, append_row, read_rows
 
 from quinr import bitstream
 from quinr.config import ModelConfig
-from quinr.model import QuINR, QuINRBlock, exact_evaluator, qrelu
+from quinr.model import INIT_FREQ, QuINR, QuINRBlock, exact_evaluator, qrelu
 from quinr.quant import quantize
 from quinr.rate import network_model
 from quinr.rd import load_input
@@ -69,7 +69,7 @@ class Variant(QuINR):
                 raise SystemExit(f"{variant}: needs one M per block ({cfg.blocks})")
             gen = torch.Generator().manual_seed(seed)
             self.blocks = torch.nn.ModuleList(
-                QuINRBlock(ModelConfig(**{**cfg.to_dict(), "embed_dim": m}), k, gen, 3.0) for k, m in enumerate(dims))
+                QuINRBlock(ModelConfig(**{**cfg.to_dict(), "embed_dim": m}), k, gen, INIT_FREQ) for k, m in enumerate(dims))
         elif variant not in ("paper", "residual"):
             raise SystemExit(f"unknown variant {variant!r}")
 
