@@ -36,7 +36,7 @@ from .files import atomic_write, read_bytes
 from .model import INIT_FREQ, QuINR
 from .rate import network_model
 from .signal import Signal, SignalKind, coordinates, psnr
-from .train import StepInfo, TrainConfig, fit, resolve_batch
+from .train import StepInfo, TrainConfig, fit
 
 #: Budgets of the ladder, as fractions of the network's ``--bits auto`` file (what
 #: benchmarks/rate_table.py measured the shipped table with).
@@ -46,8 +46,6 @@ DEFAULT_NETWORKS: tuple[tuple[int, int, int, int, int], ...] = (
     (4, 6, 2, 1, 1), (6, 12, 2, 1, 1), (6, 12, 2, 1, 2), (6, 12, 2, 1, 3), (6, 12, 2, 1, 4),
     (8, 16, 2, 1, 2), (8, 16, 2, 1, 3),
 )
-#: Training steps the time estimate's probe times (besides a warm-up step and a final one).
-PROBE_STEPS = 3
 #: The format name and version of a rate-control table file.
 TABLE_FORMAT, TABLE_VERSION = "quinr-rate-table", 1
 
@@ -129,31 +127,23 @@ def fingerprint(signal: Signal) -> str:
 
 
 def estimate_seconds(signal: Signal, cand: Candidate, seed: int = 0, ladder: tuple[float, ...] = LADDER) -> float:
-    """Time of :func:`measure` on this machine: training steps timed on their own (the probe's
-    first step, which warms caches, and its last, which ends in a measure of the checkpoint, are
-    left out), times the steps; the trainer's checkpoint measures (one pass over up to
-    ``eval_coordinates`` coordinates every ``eval_every`` steps); and about three passes over the
-    signal per file (its decode and the bit allocator's samples)."""
+    """Time of :func:`measure` on this machine: a few timed training steps, times the steps, plus
+    about three passes over the signal per file (its decode and the bit allocator's samples)."""
     cfg = cand.model(signal)
     net = QuINR(cfg, seed=seed, init_freq=cand.init_freq)
     coords, values = _tensors(signal)
-    stamps: list[float] = []
-    probe = TrainConfig(steps=PROBE_STEPS + 2, seed=seed, eval_every=1000)
-    fit(net, coords, values, probe, lambda _: stamps.append(time.perf_counter()))
-    per_step = (stamps[-2] - stamps[0]) / PROBE_STEPS
+    probe = TrainConfig(steps=3, seed=seed, eval_every=1000)
+    fit(net, coords, values, probe)  # warm-up: caches, first allocations
+    t0 = time.perf_counter()
+    fit(net, coords, values, probe)
+    per_step = (time.perf_counter() - t0) / probe.steps
     sample = coords[: min(len(coords), 16384)]
     t0 = time.perf_counter()
     with torch.no_grad():
         net.predict(sample)
-    per_coordinate = (time.perf_counter() - t0) / len(sample)
-    train = cand.train(seed)
+    per_pass = (time.perf_counter() - t0) * len(coords) / len(sample)
     files = 1 + len(ladder)
-    steps = cand.steps + files * cand.qat_steps
-    checks = 0.0
-    if resolve_batch(train.batch_size, len(coords)) is not None:  # mini-batches: measured every eval_every steps
-        measured = len(coords) if train.eval_coordinates is None else min(len(coords), train.eval_coordinates)
-        checks = (steps / train.eval_every + 1 + files) * measured * per_coordinate
-    return per_step * steps + checks + 3 * files * len(coords) * per_coordinate
+    return per_step * (cand.steps + files * cand.qat_steps) + 3 * files * per_pass
 
 
 def measure(signal: Signal, cand: Candidate, seed: int = 0, callback: Callable[[StepInfo], None] | None = None,

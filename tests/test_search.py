@@ -121,7 +121,7 @@ def test_the_command_writes_results_and_table_and_encode_uses_it(tmp_path, capsy
     assert main(["search", str(src), "--minutes", "5", "--networks", "2:4:1", "--steps", "20", "--ladder", "0.8",
                  "--out", str(out), "--quiet"]) == 0
     said = capsys.readouterr().out
-    assert "searched 1 of 1 networks" in said and "also holds 1 measured earlier" in said
+    assert "searched 1 of 1 networks" in said and "also counts 1 from earlier runs" in said
 
 
 def test_candidate_init_freq_is_in_its_key_and_training():

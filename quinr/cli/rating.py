@@ -79,7 +79,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
     mine = sum(r["candidate"] in asked for r in result.rows)
     earlier = len(result.rows) - mine
     print(f"searched {mine} of {len(asked)} networks in {result.seconds:.0f} s"
-          + (f" (the frontier also holds {earlier} measured earlier into the same results)" if earlier else "")
+          + (f" (the frontier below also counts {earlier} from earlier runs)" if earlier else "")
           + f"; results in {args.out}")
     for key, why in result.skipped:
         print(f"  skipped  {key}: {why}")
