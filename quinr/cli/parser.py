@@ -131,6 +131,7 @@ def _crop(text: str) -> tuple[int, ...]:
 
 def build_parser() -> argparse.ArgumentParser:
     from ..mitigation import MITIGATIONS
+    from ..model import INIT_FREQ
     from ..version import __version__
 
     parser = argparse.ArgumentParser(prog="quinr", description="Quantum implicit neural compression (quINR).")
@@ -252,7 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--steps", type=int, default=1000, help="training steps per network (default 1000)")
     se.add_argument("--qat-steps", type=int, default=0, metavar="N",
                     help="fine-tune each file N steps through its quantized weights (default 0: off)")
-    se.add_argument("--init-freq", type=init_freq, default=None, metavar="F[,F]", help=INIT_FREQ_HELP)
+    se.add_argument("--init-freq", type=init_freq, default=INIT_FREQ, metavar="F[,F]", help=INIT_FREQ_HELP)
     se.add_argument("--ladder", type=float_list, default=None, metavar="F,F,...",
                     help="byte budgets written besides the --bits auto file, as fractions of its size "
                          "(default 0.6,0.7,0.8,0.9,1.1,1.25,1.5)")
