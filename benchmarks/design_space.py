@@ -17,7 +17,9 @@ does not earn a field in the format.
 - ``residual``: block k >= 2 reads <Z> of block k-1 plus <Z> of block k-2 (a residual connection;
   it needs three blocks to differ from ``paper``).
 - ``m=A,B``: per-block M (two blocks); (19, 9), (26, 6) and (33, 3) store exactly as many
-  weights as (12, 12) at Nq 6 (a first-block feature costs 3 weights, a second-block one 7).
+  weights as (12, 12) at Nq 6 (a first-block feature costs 3 weights, a second-block one 7). Since
+  this measurement quinr writes it (``ModelConfig.embed_dims``, format version 5, ``--embed 26+6``);
+  the variant is now that model, initialised exactly as the benchmark's own variant was.
 
 Not measured: blocks connected by "probabilities of more states" (the next block's input layer
 reads all 2^Nq probabilities): at Nq 6, M 12 that layer grows from 84 to 780 weights, 2.8 times the
@@ -31,14 +33,14 @@ whole two-block network, so it cannot be compared at equal size.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 
 import torch
 from windows import DATA, append_row, read_rows
 
 from quinr import bitstream
-from quinr.config import ModelConfig
-from quinr.model import INIT_FREQ, QuINR, QuINRBlock, exact_evaluator, qrelu
+from quinr.model import QuINR, exact_evaluator, qrelu
 from quinr.quant import quantize
 from quinr.rate import network_model
 from quinr.rd import load_input
@@ -63,14 +65,7 @@ class Variant(QuINR):
             with torch.no_grad():
                 self.scale.fill_(0.5)
                 self.offset.fill_(0.5)
-        elif variant.startswith("m="):
-            dims = [int(v) for v in variant[2:].split(",")]
-            if len(dims) != cfg.blocks:
-                raise SystemExit(f"{variant}: needs one M per block ({cfg.blocks})")
-            gen = torch.Generator().manual_seed(seed)
-            self.blocks = torch.nn.ModuleList(
-                QuINRBlock(ModelConfig(**{**cfg.to_dict(), "embed_dim": m}), k, gen, INIT_FREQ) for k, m in enumerate(dims))
-        elif variant not in ("paper", "residual"):
+        elif variant not in ("paper", "residual") and not variant.startswith("m="):  # m=: the config's embed_dims
             raise SystemExit(f"unknown variant {variant!r}")
 
     def forward(self, x: torch.Tensor, evaluator=None) -> torch.Tensor:
@@ -106,6 +101,9 @@ def run(signal: str, runs: list[tuple[str, str]], steps: int, out: str, seed: in
         if (variant, net_text, seed) in done:
             continue
         cfg = network_model(tuple(int(v) for v in net_text.split(":")), sig)
+        if variant.startswith("m="):  # per-block M, as quinr now writes it (format version 5)
+            cfg = dataclasses.replace(cfg, spec=dataclasses.replace(cfg.spec, embed_dim=int(variant[2:].split(",")[0])),
+                                      embed_dims=tuple(int(v) for v in variant[2:].split(",")))
         torch.manual_seed(seed)
         net = Variant(cfg, variant, seed)
         t0 = time.perf_counter()

@@ -10,6 +10,7 @@ budget tools use it without loading the network.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -48,6 +49,9 @@ class ModelConfig:
             made to run (:class:`~quinr.circuit.CircuitSpec`).
         blocks: how many times the whole structure is stacked (the paper's optional iteration).
         w0: the sine frequency of the input layer (30 in the paper).
+        embed_dims: one M per block, when the blocks' differ (format version 5); block 0's is
+            the spec's (``embed_dim`` is then ignored). Empty, or all equal: every block has
+            the spec's M.
         spec: the circuit itself, instead of its keywords.
     """
 
@@ -56,24 +60,31 @@ class ModelConfig:
     blocks: int
     w0: float
     spec: CircuitSpec
+    #: one M per block when they differ, else empty (normalised: equal Ms are stored as empty)
+    embed_dims: tuple[int, ...]
 
     def __init__(self, in_features: int = 2, out_features: int = 3, n_qubits: int = 8, embed_dim: int = 24,
                  reuploads: int = 2, layers: int = 1, blocks: int = 1, shuffle_seed: int = 0, w0: float = 30.0,
                  angle_scale: float = 1.0, entangler: str = "all", couplings: tuple = (), layout: tuple = (),
-                 target: str = "", *, spec: CircuitSpec | None = None) -> None:
+                 target: str = "", *, embed_dims: tuple[int, ...] = (), spec: CircuitSpec | None = None) -> None:
+        dims = _embed_dims(embed_dims, blocks)
         if spec is None:
-            spec = CircuitSpec(n_qubits=n_qubits, embed_dim=embed_dim, reuploads=reuploads, layers=layers,
-                               shuffle_seed=shuffle_seed, angle_scale=angle_scale, entangler=entangler,
+            spec = CircuitSpec(n_qubits=n_qubits, embed_dim=dims[0] if dims else embed_dim, reuploads=reuploads,
+                               layers=layers, shuffle_seed=shuffle_seed, angle_scale=angle_scale, entangler=entangler,
                                couplings=tuple(map(tuple, couplings)), layout=tuple(layout), target=target)
         elif not isinstance(spec, CircuitSpec):
             raise ConfigError(f"spec must be a CircuitSpec, got {type(spec).__name__}")
+        elif dims and spec.embed_dim != dims[0]:
+            raise ConfigError(f"embed_dims starts with M = {dims[0]} but the spec's M is {spec.embed_dim}")
         for name, value in (("in_features", in_features), ("out_features", out_features), ("blocks", blocks),
-                            ("w0", w0), ("spec", spec)):
+                            ("w0", w0), ("spec", spec), ("embed_dims", () if len(set(dims)) <= 1 else dims)):
             object.__setattr__(self, name, value)
         for name, lo, hi in (("in_features", 1, 8), ("out_features", 1, 16), ("blocks", 1, MAX_BLOCKS)):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
                 raise ConfigError(f"{name} must be an integer in [{lo}, {hi}], got {v!r}")
+        for m in dims:
+            dataclasses.replace(spec, embed_dim=m)  # checks each M as the circuit checks its own
         if not (isinstance(w0, (int, float)) and math.isfinite(w0) and 0.0 < w0 <= MAX_W0):
             raise ConfigError(f"w0 must be in (0, {MAX_W0:g}], got {w0!r}")
         if out_features > spec.n_states:
@@ -92,8 +103,26 @@ class ModelConfig:
     entangler = property(lambda self: self.spec.entangler)
 
     def circuit(self) -> CircuitSpec:
-        """The circuit of every block (the same spec; kept for callers of the earlier API)."""
+        """The circuit of block 0: every block's, unless their M differ (:meth:`block_spec`)."""
         return self.spec
+
+    def block_embed_dim(self, block: int) -> int:
+        """M of one block."""
+        return self.embed_dims[block] if self.embed_dims else self.spec.embed_dim
+
+    def block_spec(self, block: int) -> CircuitSpec:
+        """The circuit of one block: the spec with that block's M (its uploads and their shuffles)."""
+        m = self.block_embed_dim(block)
+        return self.spec if m == self.spec.embed_dim else dataclasses.replace(self.spec, embed_dim=m)
+
+    def describe(self) -> str:
+        """The circuit's one-line description, with one M per block when they differ."""
+        text, s = self.spec.describe(), self.spec
+        if self.embed_dims:
+            specs = [self.block_spec(k) for k in range(self.blocks)]
+            text = text.replace(f"M={s.embed_dim} folds={s.folds} ", "M={} folds={} ".format(
+                "+".join(str(b.embed_dim) for b in specs), "+".join(str(b.folds) for b in specs)), 1)
+        return text
 
     def block_in_features(self, block: int) -> int:
         return self.in_features if block == 0 else self.n_qubits
@@ -104,8 +133,8 @@ class ModelConfig:
         shapes: list[tuple[str, tuple[int, ...]]] = []
         for k in range(self.blocks):
             shapes += [
-                (f"blocks.{k}.weight", (self.embed_dim, self.block_in_features(k))),
-                (f"blocks.{k}.bias", (self.embed_dim,)),
+                (f"blocks.{k}.weight", (self.block_embed_dim(k), self.block_in_features(k))),
+                (f"blocks.{k}.bias", (self.block_embed_dim(k),)),
                 (f"blocks.{k}.theta", (n_theta,)),
             ]
         shapes += [("scale", (self.out_features,)), ("offset", (self.out_features,))]
@@ -120,4 +149,16 @@ class ModelConfig:
         return {"in_features": self.in_features, "out_features": self.out_features, "n_qubits": s.n_qubits,
                 "embed_dim": s.embed_dim, "reuploads": s.reuploads, "layers": s.layers, "blocks": self.blocks,
                 "shuffle_seed": s.shuffle_seed, "w0": self.w0, "angle_scale": s.angle_scale, "entangler": s.entangler,
-                "couplings": [list(p) for p in s.couplings], "layout": list(s.layout), "target": s.target}
+                "couplings": [list(p) for p in s.couplings], "layout": list(s.layout), "target": s.target,
+                **({"embed_dims": list(self.embed_dims)} if self.embed_dims else {})}
+
+
+def _embed_dims(dims: object, blocks: object) -> tuple[int, ...]:
+    """``embed_dims`` checked as a tuple of one integer per block (empty: none given)."""
+    try:
+        out = tuple(dims)  # type: ignore[arg-type]
+    except TypeError:
+        raise ConfigError(f"embed_dims must be one M per block, got {dims!r}") from None
+    if out and (any(isinstance(m, bool) or not isinstance(m, int) for m in out) or len(out) != blocks):
+        raise ConfigError(f"embed_dims must be one integer M per block ({blocks} blocks), got {dims!r}")
+    return out

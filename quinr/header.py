@@ -14,6 +14,10 @@ Version 4 follows the fixed header with the circuit's *placement* (:func:`pack_p
 entangler (its id, and the pairs of a listed one), the target backend's name and the layout (the
 physical qubit of each wire). A file of the paper's circuit with nothing placed is still written
 as version 3, so a decoder that knows only version 3 reads it.
+
+Version 5 follows the placement with one M per block after the first (:func:`pack_embed_dims`;
+the fixed header's M is block 0's): blocks of different embedding sizes. Only a file whose
+blocks' M differ is written as version 5.
 """
 
 from __future__ import annotations
@@ -198,8 +202,26 @@ def unpack_placement(data: bytes, offset: int) -> tuple[dict[str, Any], int]:
     return out, offset
 
 
+def pack_embed_dims(model: ModelConfig) -> bytes:
+    """Version 5's bytes: u16 M of each block after the first (block 0's is the fixed header's)."""
+    return b"".join(struct.pack(">H", model.block_embed_dim(k)) for k in range(1, model.blocks))
+
+
+def unpack_embed_dims(data: bytes, offset: int, blocks: int) -> tuple[tuple[int, ...], int]:
+    """Read version 5's M of blocks 1 .. blocks-1 at ``offset``; the Ms and the offset after them."""
+    need = 2 * (blocks - 1)
+    if len(data) < offset + need + 4:  # the CRC follows everything
+        raise BitstreamError("truncated file: the blocks' embedding sizes are cut short")
+    dims = struct.unpack_from(f">{blocks - 1}H", data, offset)
+    bad = [m for m in dims if not 1 <= m <= MAX_EMBED]
+    if bad:
+        raise BitstreamError(f"invalid network configuration in header: a block's M {bad[0]} is out of range "
+                             f"1..{MAX_EMBED}")
+    return dims, offset + need
+
+
 def unpack(data: bytes, version: int) -> tuple[Header, int]:
-    """Read and check the fixed header (and version 4's placement); raises
+    """Read and check the fixed header (and version 4's placement, version 5's Ms); raises
     :class:`BitstreamError` naming the field. Returns the header and the offset after it."""
     v = dict(zip((f.name for f in FIELDS), FIXED.unpack_from(data, OFFSET), strict=True))
     for f in FIELDS:
@@ -216,6 +238,9 @@ def unpack(data: bytes, version: int) -> tuple[Header, int]:
     placement: dict[str, Any] = {}
     if version >= 4:
         placement, end = unpack_placement(data, end)
+    if version >= 5:
+        rest, end = unpack_embed_dims(data, end, v["blocks"])
+        placement["embed_dims"] = (v["embed_dim"], *rest)
     try:
         model = ModelConfig(in_features=v["in_features"], out_features=v["channels"], n_qubits=v["n_qubits"],
                             embed_dim=v["embed_dim"], reuploads=v["reuploads"], layers=v["layers"], blocks=v["blocks"],

@@ -4,7 +4,7 @@
 of its last ``out_features`` basis states (ascending index = channel 0, 1, ...) pass through a
 learnable per-channel affine map and QReLU (Parisi et al. 2022). With ``blocks > 1`` the structure
 is iterated: block ``k > 0`` embeds the per-qubit ``<Z>`` of block ``k - 1`` instead of the
-coordinates. Every choice the paper leaves open is documented in ``docs/model.md``.
+coordinates, each block with its own M when ``cfg.embed_dims`` says so. Every choice the paper leaves open is documented in ``docs/model.md``.
 
 The model never knows where its circuit runs: :meth:`QuINR.forward` takes an *evaluator* (a
 function returning basis-state probabilities). The default is the exact torch simulator, which is
@@ -45,7 +45,7 @@ class QuINRBlock(nn.Module):
     def __init__(self, cfg: ModelConfig, index: int, generator: torch.Generator,
                  init_freq: float | tuple[float, ...]) -> None:
         super().__init__()
-        self.spec = cfg.spec
+        self.spec = cfg.block_spec(index)
         self.w0 = cfg.w0
         fan_in = cfg.block_in_features(index)
         # First layer: U(-f/w0, f/w0), i.e. at most f radians per unit coordinate (SIREN's
@@ -58,10 +58,10 @@ class QuINRBlock(nn.Module):
             bound = torch.tensor(init_freq, dtype=torch.float32) / cfg.w0
         else:
             bound = init_freq / cfg.w0
-        self.weight = nn.Parameter(_uniform((cfg.embed_dim, fan_in), bound, generator))
+        self.weight = nn.Parameter(_uniform((self.spec.embed_dim, fan_in), bound, generator))
         # The paper's bias sits outside w0; U(-pi, pi) gives every feature a random phase, as
         # SIREN's w0 * b does.
-        self.bias = nn.Parameter(_uniform((cfg.embed_dim,), math.pi, generator))
+        self.bias = nn.Parameter(_uniform((self.spec.embed_dim,), math.pi, generator))
         self.theta = nn.Parameter(_uniform((self.spec.n_theta,), math.pi, generator))
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:

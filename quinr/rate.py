@@ -21,11 +21,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from .baselines.quinr_codec import network as network_keywords
 from .codec import EncodeResult, encode
 from .config import ModelConfig
 from .errors import ConfigError
 from .files import atomic_write, check_output
+from .networks import Network, from_json
+from .networks import keywords as network_keywords
 from .signal import Signal, SignalKind, load_signal
 from .train import TrainConfig
 
@@ -36,8 +37,8 @@ PSNR_TOLERANCE = 0.05
 TABLE_STEPS = 1000
 
 
-def network_model(network: tuple[int, ...], signal: Signal | None = None) -> ModelConfig:
-    """The network of an ``NQ:M:R[:E[:B]]`` item (checked as :class:`ModelConfig` checks it),
+def network_model(network: Network, signal: Signal | None = None) -> ModelConfig:
+    """The network of an ``NQ:M:R[:E[:B]]`` item (:mod:`quinr.networks`; checked as :class:`ModelConfig` checks it),
     with the coordinate and channel counts of ``signal`` when given."""
     io = {} if signal is None else {"in_features": len(signal.grid), "out_features": signal.channels}
     return ModelConfig(**io, **network_keywords(network))
@@ -50,7 +51,7 @@ class Preset:
     the bit allocator): PSNR against file bytes per stored weight, on the reference image
     (kodim02) and the reference range image (KITTI 00/000000)."""
 
-    network: tuple[int, int, int, int, int]  # Nq, M, R, E, blocks
+    network: Network  # Nq, M (or one per block), R, E, blocks
     image: tuple[tuple[float, float], ...]  # (bytes per weight, PSNR dB), ascending
     range: tuple[tuple[float, float], ...]
 
@@ -144,7 +145,7 @@ def load_table(path: str | Path, signal: Signal | None = None) -> tuple[Preset, 
     presets = []
     for n, item in enumerate(doc.get("presets") or [], 1):
         try:
-            network = tuple(int(v) for v in item["network"])
+            network = from_json(item["network"])
             curve = tuple((float(x), float(y)) for x, y in item["curve"])
             ok = len(network) == 5 and len(curve) >= 2 and all(math.isfinite(x) and x > 0 and math.isfinite(y)
                                                                for x, y in curve)
@@ -154,8 +155,8 @@ def load_table(path: str | Path, signal: Signal | None = None) -> tuple[Preset, 
         except (KeyError, TypeError, ValueError, ConfigError):
             ok = False
         if not ok:
-            raise ConfigError(f"{p}: preset {n} needs a network of 5 integers and a curve of two or more "
-                              "[bytes per weight, dB] points, bytes ascending")
+            raise ConfigError(f"{p}: preset {n} needs a network of 5 fields (NQ, M or one M per block, R, E, B) "
+                              "and a curve of two or more [bytes per weight, dB] points, bytes ascending")
         presets.append(Preset(network, image=curve, range=curve))  # type: ignore[arg-type]
     if not presets:
         raise ConfigError(f"{p} has no presets")

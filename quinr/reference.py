@@ -1,8 +1,8 @@
 """Reference decoder for .qinr files, written from docs/bitstream.md alone (clean room).
-Revised for the spec's revision of 2026-11-29 (zero padding, state range, tolerance wording).
-
-It reads versions 1 to 4: the fixed header (spec section 2) and version 4's placement (2.1:
-the entangler's pairs; the target and layout only say where to run), the tensor table and
+Revised for the spec's revisions of 2026-11-29 (zero padding, state range, tolerance wording)
+and 2026-11-30 (version 5). It reads versions 1 to 5: the fixed header (spec section 2), the
+placement (2.1: the entangler's pairs; the target and layout only say where to run) and version
+5's per-block M (2.2), the tensor table and
 dequantization (3), raw weights (4), the version 3 integer-Laplace rANS stream (5), and
 decodes the signal by simulating the circuit as a float64 / complex128 statevector (6, 7),
 batched over coordinates. It checks the file in section 8's order and raises FormatError.
@@ -36,31 +36,33 @@ def _parse_header(data):
     _require(data[:4] == MAGIC, "not a quinr bitstream (wrong magic)")
     _require(len(data) >= 5, "truncated file: no version")
     version = data[4]
-    _require(version in (1, 2, 3, 4), f"unsupported format version {version}")
+    _require(version in (1, 2, 3, 4, 5), f"unsupported format version {version}")
     _require(len(data) >= 5 + HEADER.size, "truncated file: fixed header")
     names = ("kind height width channels vmin vmax in_features nq m r e blocks "
              "shuffle seed w0 angle_scale output_map bits").split()
     h = dict(zip(names, HEADER.unpack_from(data, 5)))
     _require(h["kind"] in (0, 1, 2), "unknown signal kind")
-    _require(h["height"] >= 1 and h["width"] >= 1
-             and h["height"] * h["width"] <= 2 ** 26, "signal size is out of range")
-    _require(np.isfinite(h["vmin"]) and np.isfinite(h["vmax"]) and h["vmax"] >= h["vmin"],
-             "invalid value range")
-    _require(1 <= h["nq"] <= 20 and 1 <= h["m"] <= 4096 and 1 <= h["r"] <= 64
-             and 1 <= h["e"] <= 64 and 1 <= h["blocks"] <= 8,
-             "invalid network configuration in header")
+    _require(h["height"] >= 1 and h["width"] >= 1 and h["height"] * h["width"] <= 2 ** 26,
+             "signal size is out of range")
+    _require(np.isfinite(h["vmin"]) and np.isfinite(h["vmax"]) and h["vmax"] >= h["vmin"], "invalid value range")
+    _require(1 <= h["nq"] <= 20 and 1 <= h["m"] <= 4096 and 1 <= h["r"] <= 64 and 1 <= h["e"] <= 64
+             and 1 <= h["blocks"] <= 8, "invalid network configuration in header")
     _require(1 <= h["channels"] <= 16 and h["channels"] <= 2 ** h["nq"], "invalid channel count")
-    _require(h["in_features"] == 2 or (h["in_features"] == 1 and h["height"] == 1),
-             "invalid in_features")
+    _require(h["in_features"] == 2 or (h["in_features"] == 1 and h["height"] == 1), "invalid in_features")
     _require(h["shuffle"] == 1, "unknown shuffle scheme id")
     _require(0 < h["w0"] <= 1000 and 0 < h["angle_scale"] <= 64, "w0 or angle scale out of range")
     _require(h["output_map"] == 1, "unknown output map")
     _require(2 <= h["bits"] <= 32, "invalid bit depth")
-    nq = h["nq"]
-    h["pairs"] = [(i, j) for i in range(nq) for j in range(i + 1, nq)]
-    h["end"] = 5 + HEADER.size
+    h["pairs"] = [(i, j) for i in range(h["nq"]) for j in range(i + 1, h["nq"])]
+    h["end"], h["ms"] = 5 + HEADER.size, [h["m"]] * h["blocks"]
     if version >= 4:
         _parse_placement(data, h)
+    if version >= 5:  # section 2.2: u16 M of blocks 1 .. B-1
+        n = h["blocks"] - 1
+        _require(len(data) >= h["end"] + 2 * n + 4, "truncated file: the blocks' M")
+        h["ms"] = [h["m"], *struct.unpack_from(f">{n}H", data, h["end"])]
+        _require(all(1 <= m <= 4096 for m in h["ms"]), "invalid network configuration in header")
+        h["end"] += 2 * n
     return version, h
 
 
@@ -96,10 +98,8 @@ def _parse_placement(data, h):
 
 def _tensor_shapes(h):
     """Section 3: (name, element count) of the 3 blocks + 2 stored tensors, in order."""
-    nq, m = h["nq"], h["m"]
-    p = 4 * nq + len(h["pairs"])
-    out = []
-    for k in range(h["blocks"]):
+    nq, p, out = h["nq"], 4 * h["nq"] + len(h["pairs"]), []
+    for k, m in enumerate(h["ms"]):
         in_k = h["in_features"] if k == 0 else nq
         out += [(f"blocks.{k}.weight", m * in_k), (f"blocks.{k}.bias", m),
                 (f"blocks.{k}.theta", h["r"] * h["e"] * p)]
@@ -282,7 +282,7 @@ def _crz(psi, c, j, t):
 def _block_probs(h, hid, theta, perms):
     """Sections 6.3 and 6.4: basis-state probabilities of one block for a batch of h vectors."""
     pairs = h["pairs"]
-    nq, m, big_c = h["nq"], h["m"], len(pairs)
+    nq, m, big_c = h["nq"], hid.shape[1], len(pairs)
     p_len = 4 * nq + big_c
     psi = np.zeros((hid.shape[0], 2 ** nq), dtype=np.complex128)
     psi[:, 0] = 1.0
@@ -322,17 +322,17 @@ def decode_unit(data):
         coords = np.stack([rows.ravel(), cols.ravel()], axis=1)
     else:
         coords = _lin(h["width"])[:, None]
-    nq, m, n_out = h["nq"], h["m"], h["channels"]
-    perms = [_perm(m, r, h["seed"]) for r in range(h["r"])]
+    nq, n_out = h["nq"], h["channels"]
+    perms = [[_perm(m, r, h["seed"]) for r in range(h["r"])] for m in h["ms"]]
     signs = 1.0 - 2.0 * ((np.arange(2 ** nq)[:, None] >> (nq - 1 - np.arange(nq))) & 1)
     batch = max(1, 2 ** 20 // 2 ** nq)
     ys = []
     for start in range(0, len(coords), batch):
         x = coords[start:start + batch]
         for k in range(h["blocks"]):
-            w = wts[f"blocks.{k}.weight"].reshape(m, -1)
+            w = wts[f"blocks.{k}.weight"].reshape(h["ms"][k], -1)
             hid = np.sin(h["w0"] * (x @ w.T) + wts[f"blocks.{k}.bias"])
-            p = _block_probs(h, hid, wts[f"blocks.{k}.theta"], perms)
+            p = _block_probs(h, hid, wts[f"blocks.{k}.theta"], perms[k])
             x = p @ signs
         u = wts["scale"] * p[:, 2 ** nq - n_out:] + wts["offset"]
         ys.append(np.clip(np.where(u > 0, u, -1.99 * u), 0.0, 1.0))

@@ -34,6 +34,7 @@ from .config import ModelConfig
 from .errors import ConfigError
 from .files import atomic_write, read_bytes
 from .model import INIT_FREQ, QuINR
+from .networks import Network, full, text
 from .rate import network_model
 from .signal import Signal, SignalKind, coordinates, psnr
 from .train import StepInfo, TrainConfig, fit
@@ -42,7 +43,7 @@ from .train import StepInfo, TrainConfig, fit
 #: benchmarks/rate_table.py measured the shipped table with).
 LADDER = (0.6, 0.7, 0.8, 0.9, 1.1, 1.25, 1.5)
 #: The networks searched by default: those of the shipped table, and two wider ones.
-DEFAULT_NETWORKS: tuple[tuple[int, int, int, int, int], ...] = (
+DEFAULT_NETWORKS: tuple[Network, ...] = (
     (4, 6, 2, 1, 1), (6, 12, 2, 1, 1), (6, 12, 2, 1, 2), (6, 12, 2, 1, 3), (6, 12, 2, 1, 4),
     (8, 16, 2, 1, 2), (8, 16, 2, 1, 3),
 )
@@ -54,7 +55,7 @@ TABLE_FORMAT, TABLE_VERSION = "quinr-rate-table", 1
 class Candidate:
     """One network of the search and how it is trained."""
 
-    network: tuple[int, int, int, int, int]  # Nq, M, R, E, blocks
+    network: Network  # Nq, M (or one per block), R, E, blocks
     steps: int = 1000
     qat_steps: int = 0
     init_freq: float | tuple[float, ...] = INIT_FREQ  # TrainConfig.init_freq
@@ -63,7 +64,7 @@ class Candidate:
     def key(self) -> str:
         freq = "" if self.init_freq == INIT_FREQ else "/f" + ",".join(
             f"{v:g}" for v in (self.init_freq if isinstance(self.init_freq, tuple) else (self.init_freq,)))
-        return (":".join(map(str, self.network)) + f"@{self.steps}" + (f"+qat{self.qat_steps}" if self.qat_steps else "")
+        return (text(self.network) + f"@{self.steps}" + (f"+qat{self.qat_steps}" if self.qat_steps else "")
                 + freq)
 
     def model(self, signal: Signal) -> ModelConfig:
@@ -73,17 +74,17 @@ class Candidate:
         return TrainConfig(steps=self.steps, qat_steps=self.qat_steps, seed=seed, init_freq=self.init_freq)
 
 
-def candidates(networks: tuple[tuple[int, ...], ...] = DEFAULT_NETWORKS, steps: int = 1000,
+def candidates(networks: tuple[Network, ...] = DEFAULT_NETWORKS, steps: int = 1000,
                qat_steps: int = 0, init_freq: float | tuple[float, ...] = INIT_FREQ) -> list[Candidate]:
-    """Candidates from ``NQ:M:R[:E[:B]]`` items (E and B default to 1), checked as networks."""
+    """Candidates from ``NQ:M:R[:E[:B]]`` items (:mod:`quinr.networks`: E defaults to 1, B to 1 or
+    the number of per-block Ms), checked as networks."""
     TrainConfig(steps=steps, qat_steps=qat_steps, init_freq=init_freq)  # checked before anything runs
     out = []
     for item in networks:
         if not 3 <= len(item) <= 5:
-            raise ConfigError(f"a network is NQ:M:R[:E[:B]], got {':'.join(map(str, item))}")
-        full = (tuple(item) + (1, 1))[:5]
-        network_model(full)
-        out.append(Candidate(full, steps, qat_steps, init_freq))  # type: ignore[arg-type]
+            raise ConfigError(f"a network is NQ:M:R[:E[:B]], got {text(item)}")
+        network_model(full(item))
+        out.append(Candidate(full(item), steps, qat_steps, init_freq))
     return out
 
 
@@ -162,7 +163,7 @@ def measure(signal: Signal, cand: Candidate, seed: int = 0, callback: Callable[[
     files = [written(signal, net, "auto", train)]
     auto_bytes = files[0]["bytes"]
     files += [written(signal, net, f"bytes:{round(k * auto_bytes)}", train) for k in ladder]
-    return {"candidate": cand.key, "network": list(cand.network), "weights": cfg.n_params(), "steps": cand.steps,
+    return {"candidate": cand.key, "network": [list(v) if isinstance(v, tuple) else v for v in cand.network], "weights": cfg.n_params(), "steps": cand.steps,
             "qat_steps": cand.qat_steps, "seconds": time.perf_counter() - t0, "files": files}
 
 

@@ -245,6 +245,24 @@ BAD_FILES.update({
     "non-zero padding bits": (_reforge(_C05[:-1] + bytes([_C05[-1] | 1])), "padding bits are not zero"),
 })
 
+#: a version 5 file: three blocks of M 40, 2 and 5 (conformance file c21); the paper's circuit's
+#: placement is 3 bytes (offsets 41-43), then the u16 M of blocks 1 and 2 (offsets 44 and 46)
+_V5_FILE = (Path(__file__).parent / "conformance" / "c21_v5_per_block_m.qinr").read_bytes()
+
+
+def _v5_with(offset: int, value: int) -> bytes:
+    body = bytearray(_V5_FILE[:-4])
+    struct.pack_into(">H", body, offset, value)
+    return _reforge(bytes(body))
+
+
+BAD_FILES.update({
+    "v5 a block's M of zero": (_v5_with(44, 0), "a block's M 0 is out of range"),
+    "v5 a block's M beyond the limit": (_v5_with(46, 4097), "a block's M 4097 is out of range"),
+    "v5 the blocks' M cut short": (_reforge(_V5_FILE[:45]), "truncated"),
+    "v5 a block's M that does not match the table": (_v5_with(46, 6), "truncated|trailing"),
+})
+
 
 @pytest.mark.parametrize("case", sorted(BAD_FILES))
 def test_bad_bitstreams_raise_a_clear_bitstream_error(case, tmp_path):
@@ -303,7 +321,7 @@ def _fuzz(count: int, seed: int) -> int:
     declared shape (or raises BitstreamError). Returns how many mutated files were valid."""
     rng = np.random.default_rng(seed)
     valid = 0
-    for base in (_valid(), _V2_FILE, _V3_FILE, _V4_FILE):
+    for base in (_valid(), _V2_FILE, _V3_FILE, _V4_FILE, _V5_FILE):
         for _ in range(count):
             data = bytearray(base)
             for _ in range(int(rng.integers(1, 5))):
@@ -343,7 +361,7 @@ def test_two_thousand_mutations_of_each_format_only_ever_raise_bitstream_error()
 
 @pytest.mark.slow
 def test_fifty_thousand_mutations_only_ever_raise_bitstream_error():
-    assert _fuzz(13_000, seed=12) > 1_000  # 13,000 of each of the four formats
+    assert _fuzz(10_000, seed=12) > 1_000  # 10,000 of each of the five formats
 
 
 def test_the_documented_header_table_is_the_declared_one():

@@ -8,25 +8,22 @@ import time
 from typing import Any
 
 from ..bitstream import FORMAT_VERSION
+from ..networks import keywords, parse_networks
 from .registry import CodecOption, RDCodec
 
 
-def grid_items(text: str) -> tuple[tuple[int, ...], ...]:
-    """``NQ:M:R[:E[:B]]`` items: qubits, embedding, re-uploads, entangling layers, stacked blocks."""
-    grid = tuple(tuple(int(v) for v in item.split(":")) for item in text.split(",") if item.strip())
-    if not grid or any(not 3 <= len(g) <= 5 for g in grid):
-        raise ValueError(text)
-    return grid
+def grid_items(text: str) -> tuple[tuple[Any, ...], ...]:
+    """``NQ:M:R[:E[:B]]`` items (:mod:`quinr.networks`; M may be one size per block, ``A+B``)."""
+    return parse_networks(text)
 
 
 def bit_items(text: str) -> tuple[int | str, ...]:
     return tuple(b.strip() if b.strip() == "auto" else int(b) for b in text.split(",") if b.strip())
 
 
-def network(item: tuple[int, ...]) -> dict[str, int]:
+def network(item: tuple[Any, ...]) -> dict[str, Any]:
     """A grid item as :class:`~quinr.config.ModelConfig` keywords."""
-    names = ("n_qubits", "embed_dim", "reuploads", "layers", "blocks")
-    return dict(zip(names, item, strict=False))
+    return keywords(item)
 
 
 class QuinrCodec(RDCodec):
@@ -48,6 +45,8 @@ class QuinrCodec(RDCodec):
         for item in settings["grid"]:
             net = network(item)
             extra = {k: v for k, v in net.items() if k in ("layers", "blocks") and v != 1}  # old keys stay valid
+            if "embed_dims" in net:
+                extra["embed_dims"] = list(net["embed_dims"])
             if settings["lr"] is not None:
                 extra["lr"] = settings["lr"]
             tasks.append(("quinr", {"n_qubits": net["n_qubits"], "embed_dim": net["embed_dim"],
@@ -65,7 +64,7 @@ class QuinrCodec(RDCodec):
         sig = inp.signal
         cfg = ModelConfig(in_features=len(sig.grid), out_features=sig.channels, n_qubits=params["n_qubits"],
                           embed_dim=params["embed_dim"], reuploads=params["reuploads"], layers=params.get("layers", 1),
-                          blocks=params.get("blocks", 1))
+                          blocks=params.get("blocks", 1), embed_dims=tuple(params.get("embed_dims", ())))
         torch.manual_seed(params["seed"])
         net = QuINR(cfg, seed=params["seed"])
         seconds = fit_to_signal(net, inp, params, step, **({"lr": params["lr"]} if "lr" in params else {}))

@@ -32,12 +32,14 @@ def _cmd_encode(args: argparse.Namespace) -> int:
     explicit = args.entangler is not None or args.target is not None or any(
         getattr(args, k) is not None for k in NETWORK_DEFAULTS)  # a rate target takes the network from its table
     net = {k: NETWORK_DEFAULTS[k] if getattr(args, k) is None else getattr(args, k) for k in NETWORK_DEFAULTS}
+    per_block = net["embed"] if isinstance(net["embed"], tuple) else ()
     model = ModelConfig(
         n_qubits=net["qubits"],
-        embed_dim=net["embed"],
+        embed_dim=per_block[0] if per_block else net["embed"],
+        embed_dims=per_block,
         reuploads=net["reuploads"],
         layers=net["layers"],
-        blocks=net["blocks"],
+        blocks=len(per_block) if per_block and args.blocks is None else net["blocks"],
         shuffle_seed=args.shuffle_seed,
         angle_scale=args.angle_scale,
     )
@@ -323,7 +325,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
     from ..signal import describe_shape
 
     print(f"  signal   {describe_shape(hdr.grid, hdr.channels, hdr.kind)} range [{hdr.vmin:g}, {hdr.vmax:g}]")
-    print(f"  network  {m.circuit().describe()} blocks={m.blocks} w0={m.w0:g} angle_scale={m.angle_scale:g}")
+    print(f"  network  {m.describe()} blocks={m.blocks} w0={m.w0:g} angle_scale={m.angle_scale:g}")
     if m.spec.describe_target():
         print(f"  target   {m.spec.describe_target()}")
     per = hdr.bits_of()

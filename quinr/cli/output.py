@@ -44,7 +44,7 @@ def encode_dict(res, train) -> dict[str, Any]:
         "peak": res.peak,
         "signal": signal_dict(res.decoded),
         "network": res.model.to_dict(),
-        "circuit": res.model.circuit().describe(),
+        "circuit": res.model.describe(),
         "target": spec.describe_target() or None,
         "params": res.n_params,
         "bits": list(res.tensor_bits) or [res.bits],
@@ -66,7 +66,7 @@ def info_dict(path: str, size: int, hdr) -> dict[str, Any]:
         "format_version": hdr.version,
         "signal": {"shape": [*hdr.grid, hdr.channels], "kind": hdr.kind.name.lower(), "range": [hdr.vmin, hdr.vmax]},
         "network": m.to_dict(),
-        "circuit": m.circuit().describe(),
+        "circuit": m.describe(),
         "target": m.spec.describe_target() or None,
         "params": m.n_params(),
         "bits": list(hdr.bits_of()),
@@ -103,7 +103,7 @@ def print_encode(res, train) -> None:
 
     print(f"wrote {res.path} ({res.n_bytes} bytes)")
     print(f"  signal   {res.decoded.describe()}")
-    print(f"  network  {res.model.circuit().describe()} blocks={res.model.blocks}")
+    print(f"  network  {res.model.describe()} blocks={res.model.blocks}")
     if res.model.spec.describe_target():
         print(f"  target   {res.model.spec.describe_target()}")
     bits = f"{res.bits} bits" if len(set(res.tensor_bits)) <= 1 else f"({', '.join(map(str, res.tensor_bits))}) bits per tensor"

@@ -23,6 +23,11 @@ def _add_rate_args(p: argparse.ArgumentParser) -> None:
 def _add_model_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("network (with a rate target: from the rate-control table unless given)")
     for flag, what in NETWORK_FLAGS.items():  # default None: a rate target sees which were given
+        if flag == "embed":
+            g.add_argument("--embed", type=embed_sizes, default=None, metavar="M|M+M...",
+                           help=f"{what} (default {NETWORK_DEFAULTS[flag]}), or one per block: 26+6 (format version 5; "
+                                "--blocks defaults to their number)")
+            continue
         g.add_argument(f"--{flag}", type=int, default=None, help=f"{what} (default {NETWORK_DEFAULTS[flag]})")
     g.add_argument("--shuffle-seed", type=int, default=0, help="seed of the re-upload permutations")
     g.add_argument("--angle-scale", type=float, default=1.0, help="h is embedded as SCALE*h radians")
@@ -83,6 +88,15 @@ def batch_size(text: str) -> int | str | None:
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number of coordinates, auto or full, got {text!r}") from None
+
+
+def embed_sizes(text: str) -> int | tuple[int, ...]:
+    """``--embed M`` or one M per block, ``M+M+...``."""
+    try:
+        values = tuple(int(v) for v in text.split("+"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected M or M+M+... (one per block), got {text!r}") from None
+    return values[0] if len(values) == 1 else values
 
 
 def init_freq(text: str) -> float | tuple[float, ...]:
@@ -249,7 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "./quinr-search.jsonl); rerunning resumes")
     se.add_argument("--table", default=None, metavar="FILE", help="also write the rate-control table (JSON) here")
     se.add_argument("--networks", default=None, metavar="NQ:M:R[:E[:B]],...",
-                    help="networks to try (default: the shipped table's five and two wider ones)")
+                    help="networks to try (default: the shipped table's five and two wider ones); M may be one "
+                         "size per block, 6:26+6:2:1:2")
     se.add_argument("--steps", type=int, default=1000, help="training steps per network (default 1000)")
     se.add_argument("--qat-steps", type=int, default=0, metavar="N",
                     help="fine-tune each file N steps through its quantized weights (default 0: off)")

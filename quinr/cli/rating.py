@@ -50,7 +50,8 @@ def _cmd_search(args: argparse.Namespace) -> int:
         try:
             networks = grid_items(args.networks)
         except ValueError:
-            raise ConfigError(f"--networks takes NQ:M:R[:E[:B]],... items, got {args.networks!r}") from None
+            raise ConfigError(f"--networks takes NQ:M:R[:E[:B]],... items (M may be one size per block, "
+                              f"A+B), got {args.networks!r}") from None
     import math
 
     if not (math.isfinite(args.minutes) and args.minutes > 0):

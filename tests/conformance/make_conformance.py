@@ -110,6 +110,9 @@ CASES = [
      "qubits above 255"),
     ("c20_v4_all_target.qinr", 4, Header(U8, 4, 5, 1, 0.0, 255.0, cfg(out_features=1, target="aer.fake_fez"), 9), 9,
      "peaked", 2.0, "version 4: the paper's all-pairs entangler with a target and no layout"),
+    ("c21_v5_per_block_m.qinr", 5, Header(U8, 5, 6, 3, 0.0, 255.0, cfg(out_features=3, n_qubits=3, blocks=3,
+                                                                      embed_dims=(40, 2, 5)), 12), 12, "peaked", 2.1,
+     "version 5: three blocks of M = 40, 2 and 5 (one re-upload shuffle per block's M), entropy-coded weights"),
 ]
 
 
