@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 NETWORK_FLAGS = {"qubits": "Nq, number of qubits", "embed": "M, embedding size", "reuploads": "R, data re-uploads",
                  "layers": "E, entangling layers per upload", "blocks": "stacked quINR blocks"}
@@ -90,22 +91,23 @@ def batch_size(text: str) -> int | str | None:
         raise argparse.ArgumentTypeError(f"expected a number of coordinates, auto or full, got {text!r}") from None
 
 
+def _one_or_many(text: str, sep: str, kind: type, expected: str) -> Any:
+    """One value, or a tuple of several joined by ``sep``; argparse's error names ``expected``."""
+    try:
+        values = tuple(kind(v) for v in text.split(sep))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+    return values[0] if len(values) == 1 else values
+
+
 def embed_sizes(text: str) -> int | tuple[int, ...]:
     """``--embed M`` or one M per block, ``M+M+...``."""
-    try:
-        values = tuple(int(v) for v in text.split("+"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected M or M+M+... (one per block), got {text!r}") from None
-    return values[0] if len(values) == 1 else values
+    return _one_or_many(text, "+", int, "M or M+M+... (one per block)")
 
 
 def init_freq(text: str) -> float | tuple[float, ...]:
     """``--init-freq F`` or one bound per coordinate axis, ``FROWS,FCOLS``."""
-    try:
-        values = tuple(float(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected F or F,F (radians per unit coordinate), got {text!r}") from None
-    return values[0] if len(values) == 1 else values
+    return _one_or_many(text, ",", float, "F or F,F (radians per unit coordinate)")
 
 
 INIT_FREQ_HELP = ("first-layer frequency bound at the start, radians per unit coordinate: F, or FROWS,FCOLS "
