@@ -15,23 +15,25 @@ import argparse
 
 from windows import DATA, append_row, read_rows
 
+from quinr.networks import from_json
 from quinr.rd import load_input
 from quinr.search import candidates, measure
 
-NETWORKS = ((4, 6, 2), (6, 12, 2), (6, 12, 2, 1, 2), (6, 12, 2, 1, 3), (6, 12, 2, 1, 4))
+NETWORKS = ((4, 6, 2), (6, 12, 2), (6, 12, 2, 1, 2), (6, 12, 2, 1, 3), (6, 12, 2, 1, 4),
+            (6, (26, 6), 2, 1, 2), (6, (26, 9, 9), 2, 1, 3))  # the last two: one M per block (format version 5)
 # The budgets are quinr.search.LADDER: 0.6 to 1.5 times the size of the network's ``--bits auto`` file.
 SIGNALS = {"kodim02": DATA / "kodak" / "kodim02.png", "kitti": DATA / "kitti" / "seq00_000000.bin"}
 
 
 def run(signal: str, out: str, steps: int) -> None:
     sig = load_input(SIGNALS[signal]).signal
-    done = {tuple(r["network"]) for r in read_rows(out)}
+    done = {from_json(r["network"]) for r in read_rows(out)}
     for item in NETWORKS:
         if item in done:
             continue
         row = measure(sig, candidates((item,), steps)[0])  # quinr search's measurement: one training, every file
         files = row["files"]
-        append_row(out, {"signal": signal, "network": list(item), "weights": row["weights"], "steps": steps,
+        append_row(out, {"signal": signal, "network": row["network"], "weights": row["weights"], "steps": steps,
                          "seconds": row["seconds"], "files": files})
         print(signal, item, row["weights"], f"{row['seconds']:.0f} s",
               [(r["rule"], r.get("bytes"), round(r.get("psnr", 0), 2)) for r in files], flush=True)

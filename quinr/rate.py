@@ -78,11 +78,12 @@ class Preset:
 
     def describe(self) -> str:
         nq, m, r, e, b = self.network
-        return f"Nq {nq}, M {m}, R {r}" + (f", E {e}" if e != 1 else "") + (f", {b} blocks" if b != 1 else "")
+        ms = "+".join(map(str, m)) if isinstance(m, tuple) else m
+        return f"Nq {nq}, M {ms}, R {r}" + (f", E {e}" if e != 1 else "") + (f", {b} blocks" if b != 1 else "")
 
 
-#: The rate-control table, smallest network first (docs/results.md, "Rate control", has the run
-#: that measured it).
+#: The rate-control table, smallest network first, and of two networks of the same size the one
+#: with one M per block first (docs/results.md, "Rate control", has the run that measured it).
 PRESETS: tuple[Preset, ...] = (
     Preset((4, 6, 2, 1, 1),
            image=((1.765, 19.03), (1.985, 20.72), (2.206, 21.32), (2.426, 21.34), (3.309, 21.35)),
@@ -90,9 +91,18 @@ PRESETS: tuple[Preset, ...] = (
     Preset((6, 12, 2, 1, 1),
            image=((1.067, 15.61), (1.242, 18.92), (1.417, 21.44), (1.6, 22.13), (1.775, 22.18), (1.95, 22.2)),
            range=((1.172, 9.66), (1.362, 19.47), (1.56, 21.86), (1.75, 22.24), (1.948, 22.34))),
+    Preset((6, (26, 6), 2, 1, 2),  # one M per block (format version 5): the same 282 weights as (12, 12)
+           image=((0.887, 16.64), (1.035, 21.68), (1.184, 23.74), (1.33, 23.97), (1.479, 24.16), (1.628, 24.18)),
+           range=((0.921, 15.66), (1.072, 20.5), (1.227, 22.83), (1.378, 23.62), (1.532, 23.66), (1.687, 23.67),
+                  (2.299, 23.69))),
     Preset((6, 12, 2, 1, 2),
            image=((0.879, 18.9), (1.028, 22.3), (1.174, 23.37), (1.323, 23.84), (1.468, 23.94), (1.613, 23.95)),
            range=((0.968, 18.95), (1.129, 22.11), (1.255, 22.93), (1.45, 23.4), (1.612, 23.42))),
+    Preset((6, (26, 9, 9), 2, 1, 3),  # the same 444 weights as (12, 12, 12)
+           image=((0.878, 18.91), (1.025, 23.23), (1.171, 24.53), (1.318, 24.73), (1.464, 24.8), (1.61, 24.81),
+                  (2.196, 24.82)),
+           range=((0.864, 17.9), (1.009, 22.37), (1.152, 23.99), (1.298, 24.2), (1.441, 24.25), (1.584, 24.26),
+                  (1.8, 24.27))),
     Preset((6, 12, 2, 1, 3),
            image=((0.894, 17.74), (1.043, 22.81), (1.191, 23.91), (1.34, 24.47), (1.489, 24.56), (1.637, 24.58)),
            range=((0.866, 18.58), (1.009, 22.66), (1.155, 23.84), (1.3, 24.34), (1.443, 24.39), (1.586, 24.4), (2.164, 24.41))),
