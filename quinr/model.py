@@ -4,7 +4,8 @@
 of its last ``out_features`` basis states (ascending index = channel 0, 1, ...) pass through a
 learnable per-channel affine map and QReLU (Parisi et al. 2022). With ``blocks > 1`` the structure
 is iterated: block ``k > 0`` embeds the per-qubit ``<Z>`` of block ``k - 1`` instead of the
-coordinates, each block with its own M when ``cfg.embed_dims`` says so. Every choice the paper leaves open is documented in ``docs/model.md``.
+coordinates, each block with its own M when ``cfg.embed_dims`` says so. Every choice the paper
+leaves open is documented in ``docs/model.md``.
 
 The model never knows where its circuit runs: :meth:`QuINR.forward` takes an *evaluator* (a
 function returning basis-state probabilities). The default is the exact torch simulator, which is

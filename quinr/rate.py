@@ -38,8 +38,8 @@ TABLE_STEPS = 1000
 
 
 def network_model(network: Network, signal: Signal | None = None) -> ModelConfig:
-    """The network of an ``NQ:M:R[:E[:B]]`` item (:mod:`quinr.networks`; checked as :class:`ModelConfig` checks it),
-    with the coordinate and channel counts of ``signal`` when given."""
+    """The network of an ``NQ:M:R[:E[:B]]`` item (:mod:`quinr.networks`; checked as
+    :class:`ModelConfig` checks it), with the coordinate and channel counts of ``signal`` when given."""
     io = {} if signal is None else {"in_features": len(signal.grid), "out_features": signal.channels}
     return ModelConfig(**io, **network_keywords(network))
 

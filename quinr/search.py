@@ -44,8 +44,8 @@ from .train import StepInfo, TrainConfig, fit
 LADDER = (0.6, 0.7, 0.8, 0.9, 1.1, 1.25, 1.5)
 #: The networks searched by default: those of the shipped table, and two wider ones.
 DEFAULT_NETWORKS: tuple[Network, ...] = (
-    (4, 6, 2, 1, 1), (6, 12, 2, 1, 1), (6, 12, 2, 1, 2), (6, 12, 2, 1, 3), (6, 12, 2, 1, 4),
-    (8, 16, 2, 1, 2), (8, 16, 2, 1, 3),
+    (4, 6, 2, 1, 1), (6, 12, 2, 1, 1), (6, (26, 6), 2, 1, 2), (6, 12, 2, 1, 2), (6, (26, 9, 9), 2, 1, 3),
+    (6, 12, 2, 1, 3), (6, 12, 2, 1, 4), (8, 16, 2, 1, 2), (8, 16, 2, 1, 3),
 )
 #: The format name and version of a rate-control table file.
 TABLE_FORMAT, TABLE_VERSION = "quinr-rate-table", 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from .output import encode_dict, print_encode, print_json
 
@@ -45,7 +46,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
     from .progress import Bars
 
     if args.networks is None:
-        networks: tuple[tuple[int, ...], ...] = DEFAULT_NETWORKS
+        networks: tuple[tuple[Any, ...], ...] = DEFAULT_NETWORKS
     else:
         try:
             networks = grid_items(args.networks)
