@@ -33,7 +33,6 @@ whole two-block network, so it cannot be compared at equal size.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import time
 
 import torch
@@ -41,6 +40,7 @@ from windows import DATA, append_row, read_rows
 
 from quinr import bitstream
 from quinr.model import QuINR, exact_evaluator, qrelu
+from quinr.networks import parse_network
 from quinr.quant import quantize
 from quinr.rate import network_model
 from quinr.rd import load_input
@@ -100,10 +100,10 @@ def run(signal: str, runs: list[tuple[str, str]], steps: int, out: str, seed: in
     for variant, net_text in runs:
         if (variant, net_text, seed) in done:
             continue
-        cfg = network_model(tuple(int(v) for v in net_text.split(":")), sig)
+        item = parse_network(net_text)
         if variant.startswith("m="):  # per-block M, as quinr now writes it (format version 5)
-            cfg = dataclasses.replace(cfg, spec=dataclasses.replace(cfg.spec, embed_dim=int(variant[2:].split(",")[0])),
-                                      embed_dims=tuple(int(v) for v in variant[2:].split(",")))
+            item = (item[0], tuple(int(v) for v in variant[2:].split(",")), *item[2:])
+        cfg = network_model(item, sig)
         torch.manual_seed(seed)
         net = Variant(cfg, variant, seed)
         t0 = time.perf_counter()

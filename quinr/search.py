@@ -163,7 +163,7 @@ def measure(signal: Signal, cand: Candidate, seed: int = 0, callback: Callable[[
     files = [written(signal, net, "auto", train)]
     auto_bytes = files[0]["bytes"]
     files += [written(signal, net, f"bytes:{round(k * auto_bytes)}", train) for k in ladder]
-    return {"candidate": cand.key, "network": [list(v) if isinstance(v, tuple) else v for v in cand.network], "weights": cfg.n_params(), "steps": cand.steps,
+    return {"candidate": cand.key, "network": list(cand.network), "weights": cfg.n_params(), "steps": cand.steps,
             "qat_steps": cand.qat_steps, "seconds": time.perf_counter() - t0, "files": files}
 
 

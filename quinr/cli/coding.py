@@ -26,23 +26,17 @@ def _progress(total: int, quiet: bool, desc: str):
 def _cmd_encode(args: argparse.Namespace) -> int:
     from ..codec import encode
     from ..model import ModelConfig
+    from ..networks import keywords
     from ..train import TrainConfig
     from .parser import NETWORK_DEFAULTS
 
     explicit = args.entangler is not None or args.target is not None or any(
         getattr(args, k) is not None for k in NETWORK_DEFAULTS)  # a rate target takes the network from its table
     net = {k: NETWORK_DEFAULTS[k] if getattr(args, k) is None else getattr(args, k) for k in NETWORK_DEFAULTS}
-    per_block = net["embed"] if isinstance(net["embed"], tuple) else ()
-    model = ModelConfig(
-        n_qubits=net["qubits"],
-        embed_dim=per_block[0] if per_block else net["embed"],
-        embed_dims=per_block,
-        reuploads=net["reuploads"],
-        layers=net["layers"],
-        blocks=len(per_block) if per_block and args.blocks is None else net["blocks"],
-        shuffle_seed=args.shuffle_seed,
-        angle_scale=args.angle_scale,
-    )
+    # an NQ:M:R:E[:B] item: without --blocks, B is 1 or the number of per-block Ms (quinr.networks)
+    blocks = () if args.blocks is None else (args.blocks,)
+    item = (net["qubits"], net["embed"], net["reuploads"], net["layers"], *blocks)
+    model = ModelConfig(**keywords(item), shuffle_seed=args.shuffle_seed, angle_scale=args.angle_scale)
     model, noise = _placed(model, args.entangler, args.target, args.noise)
     from ..backends import training_noise
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from .output import encode_dict, print_encode, print_json
 
@@ -41,12 +40,13 @@ def _cmd_search(args: argparse.Namespace) -> int:
     from ..baselines.quinr_codec import grid_items
     from ..errors import ConfigError
     from ..files import check_output
+    from ..networks import Network
     from ..rd import load_input
     from ..search import DEFAULT_NETWORKS, LADDER, candidates, search, write_table
     from .progress import Bars
 
     if args.networks is None:
-        networks: tuple[tuple[Any, ...], ...] = DEFAULT_NETWORKS
+        networks: tuple[Network, ...] = DEFAULT_NETWORKS
     else:
         try:
             networks = grid_items(args.networks)
