@@ -56,6 +56,7 @@ from .gaussian_coder import encode as gaussian_encode
 from .header import FIXED, OFFSET, OUTPUT_LAST_AFFINE_QRELU, SHUFFLE_SPLITMIX, Header, pack_embed_dims, pack_placement
 from .header import pack as pack_header
 from .header import unpack as unpack_header
+from .networks import field
 from .quant import MAX_BITS, MIN_BITS, QuantizedTensor
 
 __all__ = ["FORMAT_VERSION", "MAGIC", "OUTPUT_LAST_AFFINE_QRELU", "SHUFFLE_SPLITMIX", "Bitstream", "Header",
@@ -119,7 +120,7 @@ def write(header: Header, tensors: list[QuantizedTensor], version: int | None = 
                           f"this one needs version 4 ({m.spec.describe_target() or m.spec.entangler})")
     if version < 5 and m.embed_dims:
         raise ConfigError(f"format version {version} stores one M for every block; blocks of M "
-                          f"{'+'.join(map(str, m.embed_dims))} need version 5")
+                          f"{field(m.embed_dims)} need version 5")
     shapes = m.tensor_shapes()
     if len(tensors) != len(shapes) or any(t.shape != s for t, (_, s) in zip(tensors, shapes, strict=True)):
         raise ConfigError("tensors do not match the model configuration")

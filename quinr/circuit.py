@@ -272,10 +272,12 @@ class CircuitSpec:
                 out += self.entangling_gates(r * self.layers + e)
         return out
 
-    def describe(self) -> str:
+    def describe(self, embed: str | None = None, folds: str | None = None) -> str:
+        """One line; ``embed`` and ``folds`` replace M and the fold count (a stacked network's
+        one size per block, ``26+6``)."""
         ent = "" if self.entangler == "all" else f" entangler={self.entangler}"
         return (
-            f"Nq={self.n_qubits} M={self.embed_dim} folds={self.folds} R={self.reuploads} "
+            f"Nq={self.n_qubits} M={embed or self.embed_dim} folds={folds or self.folds} R={self.reuploads} "
             f"E={self.layers}{ent} pairs={len(self.pairs)} theta={self.n_theta}"
         )
 

@@ -117,12 +117,10 @@ class ModelConfig:
 
     def describe(self) -> str:
         """The circuit's one-line description, with one M per block when they differ."""
-        text, s = self.spec.describe(), self.spec
-        if self.embed_dims:
-            specs = [self.block_spec(k) for k in range(self.blocks)]
-            text = text.replace(f"M={s.embed_dim} folds={s.folds} ", "M={} folds={} ".format(
-                "+".join(str(b.embed_dim) for b in specs), "+".join(str(b.folds) for b in specs)), 1)
-        return text
+        if not self.embed_dims:
+            return self.spec.describe()
+        specs = [self.block_spec(k) for k in range(self.blocks)]
+        return self.spec.describe("+".join(str(b.embed_dim) for b in specs), "+".join(str(b.folds) for b in specs))
 
     def block_in_features(self, block: int) -> int:
         return self.in_features if block == 0 else self.n_qubits

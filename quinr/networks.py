@@ -54,7 +54,12 @@ def full(item: Network) -> Network:
 
 def text(item: Network) -> str:
     """The item as written on the command line: ``6:12:2:1:2``, ``6:26+6:2:1:2``."""
-    return ":".join("+".join(map(str, v)) if isinstance(v, tuple) else str(v) for v in item)
+    return ":".join(field(v) for v in item)
+
+
+def field(value: int | tuple[int, ...]) -> str:
+    """One field of an item as written: ``12``, or one size per block, ``26+6``."""
+    return "+".join(map(str, value)) if isinstance(value, tuple) else str(value)
 
 
 def keywords(item: Network) -> dict[str, Any]:

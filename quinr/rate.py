@@ -25,7 +25,7 @@ from .codec import EncodeResult, encode
 from .config import ModelConfig
 from .errors import ConfigError
 from .files import atomic_write, check_output
-from .networks import Network, from_json
+from .networks import Network, field, from_json
 from .networks import keywords as network_keywords
 from .signal import Signal, SignalKind, load_signal
 from .train import TrainConfig
@@ -78,8 +78,7 @@ class Preset:
 
     def describe(self) -> str:
         nq, m, r, e, b = self.network
-        ms = "+".join(map(str, m)) if isinstance(m, tuple) else m
-        return f"Nq {nq}, M {ms}, R {r}" + (f", E {e}" if e != 1 else "") + (f", {b} blocks" if b != 1 else "")
+        return f"Nq {nq}, M {field(m)}, R {r}" + (f", E {e}" if e != 1 else "") + (f", {b} blocks" if b != 1 else "")
 
 
 #: The rate-control table, smallest network first, and of two networks of the same size the one
