@@ -20,7 +20,8 @@ from quinr.rd import load_input
 from quinr.search import candidates, measure
 
 NETWORKS = ((4, 6, 2), (6, 12, 2), (6, 12, 2, 1, 2), (6, 12, 2, 1, 3), (6, 12, 2, 1, 4),
-            (6, (26, 6), 2, 1, 2), (6, (26, 9, 9), 2, 1, 3))  # the last two: one M per block (format version 5)
+            (6, (26, 6), 2, 1, 2), (6, (26, 9, 9), 2, 1, 3),  # one M per block (format version 5)
+            (6, (60, 12, 12), 2, 1, 3))  # 588 weights, for 0.016-0.02 bpp on kodim02
 # The budgets are quinr.search.LADDER: 0.6 to 1.5 times the size of the network's ``--bits auto`` file.
 SIGNALS = {"kodim02": DATA / "kodak" / "kodim02.png", "kitti": DATA / "kitti" / "seq00_000000.bin"}
 
