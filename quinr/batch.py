@@ -28,6 +28,8 @@ SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".npy", ".bin")
 def expand_inputs(pattern: str | Path, suffixes: tuple[str, ...] = SUFFIXES) -> list[Path]:
     """The files a folder (those with one of ``suffixes``, sorted) or a glob names."""
     text = str(pattern)
+    if not text.strip():
+        raise ConfigError("an empty input path: name a file, a folder or a glob")
     p = Path(text)
     if p.is_dir():
         files = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in suffixes)
@@ -47,6 +49,8 @@ def expand_inputs(pattern: str | Path, suffixes: tuple[str, ...] = SUFFIXES) -> 
 
 def is_many(pattern: str | Path) -> bool:
     text = str(pattern)
+    if not text.strip():
+        raise ConfigError("an empty input path: name a file, a folder or a glob")
     return Path(text).is_dir() or any(ch in text for ch in "*?[")
 
 

@@ -207,6 +207,8 @@ def _unpack_bits(bit_string: np.ndarray, count: int, bits: int) -> np.ndarray:
 def read(data: bytes) -> Bitstream:
     """Parse and validate a ``.qinr`` file; raise :class:`BitstreamError` on any problem."""
     data = bytes(data)
+    if not data:
+        raise BitstreamError("empty file (0 bytes): not a quinr bitstream")
     if len(data) < len(MAGIC) or data[: len(MAGIC)] != MAGIC:
         raise BitstreamError("not a quinr bitstream (wrong magic; expected b'QINR')")
     if len(data) < _PREFIX:

@@ -174,6 +174,8 @@ def plan_budget(
     from .codec import decode_grid, read_bitstream
 
     max_cost = check_max_cost(max_cost)
+    if target_psnr_drop is not None and not (math.isfinite(target_psnr_drop) and target_psnr_drop > 0):
+        raise ConfigError(f"--target-psnr-drop must be a finite number of dB above 0, got {target_psnr_drop}")
     try:
         be, why = get_backend(backend, options), ""
         profile = be.profile

@@ -8,6 +8,7 @@ bpp from the real file size and PSNR from that decoded signal.
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -194,9 +195,13 @@ def parse_bits(text: str | int) -> int | str:
     if isinstance(text, int) or str(text).lstrip("-").isdigit():
         return int(text)
     kind, colon, value = str(text).partition(":")
-    if (kind == "auto" and (not colon or _is_float(value))) or (kind == "psnr" and _is_float(value)) or (
-            kind == "bytes" and value.isdigit() and int(value) > 0):
+    if (kind == "auto" and not colon) or (kind == "bytes" and value.isdigit() and int(value) > 0):
         return str(text)
+    if kind in ("auto", "psnr") and _is_float(value):
+        number = float(value)
+        if math.isfinite(number) and (number >= 0 if kind == "auto" else number > 0):
+            return str(text)
+        raise ConfigError(f"bits {kind}:DB needs a finite DB {'>= 0' if kind == 'auto' else '> 0'}, got {value!r}")
     raise ConfigError(f"bits must be an integer, 'auto', 'auto:DB', 'bytes:N' or 'psnr:DB', got {text!r}")
 
 

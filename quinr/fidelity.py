@@ -22,9 +22,15 @@ def compare(reference: Signal, decoded: Signal, range_image: bool = False) -> di
     the signal's own units, and for a LiDAR range image (``range_image``) the range metrics of
     :func:`quinr.lidar.range_metrics` (RMSE and MAE in metres over filled pixels, mask accuracy,
     Chamfer distance of the re-projected point clouds)."""
+    if reference.kind is not decoded.kind:
+        names = {"U8": "an 8-bit", "U16": "a 16-bit", "F32": "a float"}
+        raise ConfigError(f"the reference is {names[reference.kind.name]} signal but the other is "
+                          f"{names[decoded.kind.name]} one: their values are on different scales (an 8-bit preview "
+                          "of a float signal is not the signal)")
     if reference.shape != decoded.shape:
-        raise ConfigError(f"the reference is {list(reference.shape)} but the decode is {list(decoded.shape)} "
-                          "(give the same --crop/--scale the reference was made with)")
+        hint = ("different channel counts (a colour and a grey signal?)" if reference.shape[:-1] == decoded.shape[:-1]
+                else "give the same --crop/--scale the reference was made with")
+        raise ConfigError(f"the reference is {list(reference.shape)} but the decode is {list(decoded.shape)} ({hint})")
     diff = reference.data.astype(np.float64) - decoded.data.astype(np.float64)
     out: dict[str, Any] = {"psnr": psnr(reference, decoded), "peak": reference.peak,
                            "rmse": float(np.sqrt(np.mean(diff**2))), "mae": float(np.mean(np.abs(diff))),

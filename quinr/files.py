@@ -44,6 +44,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as exc:
         raise FileError(describe_os_error(path, exc)) from None
+    with contextlib.suppress(OSError):  # a file system without permissions
+        os.fchmod(fd, new_file_mode())  # mkstemp makes 0600; a written file gets what open() gives
     os.close(fd)
     tmp = Path(name)
     try:
@@ -56,6 +58,14 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     finally:
         with contextlib.suppress(OSError):
             tmp.unlink()
+
+
+def new_file_mode() -> int:
+    """The permissions a plain ``open(path, "w")`` would give a new file: 0666 less the umask
+    (read here, where it cannot be read without setting it; quinr starts no threads that write)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 def atomic_write(path: str | Path, data: bytes) -> Path:
@@ -98,11 +108,28 @@ def same_file(a: str | Path, b: str | Path) -> bool:
         return Path(os.path.abspath(a)) == Path(os.path.abspath(b))
 
 
+def writable_folder(folder: Path) -> bool:
+    """Whether a file can be created in ``folder``, found by creating (and removing) one: the
+    permission bits do not tell, for root, on a read-only mount or on a kernel's file system."""
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return False
+    try:
+        fd, name = tempfile.mkstemp(dir=folder, prefix=".quinr-probe-")
+    except OSError:
+        return False
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(name)
+    return True
+
+
 def check_output(path: str | Path, *, inputs: Iterable[str | Path] = (), suffixes: Iterable[str] | None = None,
                  what: str = "output") -> Path:
     """Refuse, before any work, an output that cannot be written: its folder is missing or not
     writable, it is a folder or a special file, its extension is not one of ``suffixes``, or it is
     one of ``inputs`` (the same file, also through links)."""
+    if not str(path).strip():
+        raise FileError(f"an empty path for the {what}: name a file")
     p = Path(path)
     if suffixes is not None:
         allowed = tuple(suffixes)
@@ -114,7 +141,7 @@ def check_output(path: str | Path, *, inputs: Iterable[str | Path] = (), suffixe
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.is_dir():
         raise FileError(f"{p}: folder {parent} does not exist" if not parent.exists() else f"{p}: {parent} is not a folder")
-    if not os.access(parent, os.W_OK | os.X_OK):
+    if not writable_folder(parent):
         raise FileError(f"{p}: folder {parent} is not writable")
     if p.is_symlink() or p.exists():
         try:
@@ -134,13 +161,13 @@ def check_output_dir(path: str | Path, what: str = "output folder") -> Path:
     if p.exists() or p.is_symlink():
         if not p.is_dir():
             raise FileError(f"{p}: exists and is not a folder; the {what} must be one")
-        if not os.access(p, os.W_OK | os.X_OK):
+        if not writable_folder(p):
             raise FileError(f"{p}: the {what} is not writable")
         return p
     parent = p.absolute().parent
     while not parent.exists():
         parent = parent.parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+    if not parent.is_dir() or not writable_folder(parent):
         raise FileError(f"{p}: cannot create the {what}: {parent} is not a writable folder")
     return p
 

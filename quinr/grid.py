@@ -53,7 +53,9 @@ def window(grid: Grid, crop: Sequence[int] | None) -> tuple[slice, ...]:
     starts, sizes = list(crop[:d]), list(crop[d:])
     starts.reverse()  # the command line gives x (columns) first; axes are rows first
     sizes.reverse()
-    if any(s < 1 for s in sizes) or any(x < 0 for x in starts) or any(
+    if any(s < 1 for s in sizes):
+        raise ConfigError(f"crop {tuple(crop)} is empty: its width{' and height' if d == 2 else ''} must be at least 1")
+    if any(x < 0 for x in starts) or any(
             x + s > n for x, s, n in zip(starts, sizes, grid, strict=True)):
         raise ConfigError(f"crop {tuple(crop)} is outside the {describe(grid)} grid"
                           + (" (rows x columns; the crop is X,Y,W,H)" if d == 2 else ""))

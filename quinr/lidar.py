@@ -52,7 +52,9 @@ def read_kitti_bin(path: str | Path) -> np.ndarray:
     if not p.is_file():
         raise SignalError(f"{p}: no such file")
     size = p.stat().st_size
-    if size % 16 or size == 0:
+    if size == 0:
+        raise SignalError(f"{p}: the file is empty (a KITTI scan holds (x, y, z, reflectance) float32 records)")
+    if size % 16:
         raise SignalError(f"{p}: {size} bytes is not a whole number of (x, y, z, reflectance) float32 records")
     if size // 16 > MAX_POINTS:
         raise SignalError(f"{p}: {size // 16} points is more than the {MAX_POINTS} quinr accepts")

@@ -27,6 +27,7 @@ from .errors import ConfigError
 from .files import atomic_write, check_output
 from .networks import Network, field, from_json
 from .networks import keywords as network_keywords
+from .networks import text as network_text
 from .signal import Signal, SignalKind, load_signal
 from .train import TrainConfig
 
@@ -41,7 +42,10 @@ def network_model(network: Network, signal: Signal | None = None) -> ModelConfig
     """The network of an ``NQ:M:R[:E[:B]]`` item (:mod:`quinr.networks`; checked as
     :class:`ModelConfig` checks it), with the coordinate and channel counts of ``signal`` when given."""
     io = {} if signal is None else {"in_features": len(signal.grid), "out_features": signal.channels}
-    return ModelConfig(**io, **network_keywords(network))
+    try:
+        return ModelConfig(**io, **network_keywords(network))
+    except ConfigError as exc:
+        raise ConfigError(f"network {network_text(network)}: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -226,8 +230,8 @@ def encode_to(
 
 def _to_psnr(signal: Signal, output, target: float, model, train, tries: int, callback,
              presets: tuple[Preset, ...]) -> RateResult:
-    if not math.isfinite(target):
-        raise ConfigError(f"target PSNR must be a finite number of dB, got {target}")
+    if not (math.isfinite(target) and target > 0):
+        raise ConfigError(f"target PSNR must be a finite number of dB above 0, got {target}")
     if model is not None:
         candidates: list[Preset | None] = [None]
     else:

@@ -170,6 +170,8 @@ def read_record(run_dir: str | Path) -> Record:
     """A run record's manifest, metrics and input, checked: keys and types as the schema says,
     every file a regular file inside the record, the input's sha256 the manifest's."""
     run_dir = Path(run_dir)
+    if not run_dir.exists():
+        raise FileError(f"{run_dir}: no such folder (a run record is a folder written by decode --run-dir)")
     if not run_dir.is_dir():
         raise FileError(f"{run_dir}: not a run record (not a folder)")
     try:

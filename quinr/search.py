@@ -42,6 +42,9 @@ from .train import StepInfo, TrainConfig, fit
 #: Budgets of the ladder, as fractions of the network's ``--bits auto`` file (what
 #: benchmarks/rate_table.py measured the shipped table with).
 LADDER = (0.6, 0.7, 0.8, 0.9, 1.1, 1.25, 1.5)
+#: The largest ladder fraction: a budget four times the ``auto`` file is past every network's
+#: 16-bit file, so a larger one would only write that file again.
+MAX_LADDER = 4.0
 #: The networks searched by default: those of the shipped table, and two wider ones.
 DEFAULT_NETWORKS: tuple[Network, ...] = (
     (4, 6, 2, 1, 1), (6, 12, 2, 1, 1), (6, (26, 6), 2, 1, 2), (6, 12, 2, 1, 2), (6, (26, 9, 9), 2, 1, 3),
@@ -188,8 +191,8 @@ def search(signal: Signal, cands: list[Candidate], seconds: float, out: str | Pa
            callback: Callable[[StepInfo], None] | None = None, ladder: tuple[float, ...] = LADDER) -> SearchResult:
     """Measure the candidates that fit in ``seconds`` (smallest first), resuming from ``out``;
     ``ladder``: the budgets written besides the ``--bits auto`` file, as fractions of its size."""
-    if not ladder or not all(isinstance(k, (int, float)) and math.isfinite(k) and k > 0 for k in ladder):
-        raise ConfigError(f"the ladder needs positive fractions of the auto file, got {ladder!r}")
+    if not ladder or not all(isinstance(k, (int, float)) and 0 < k <= MAX_LADDER for k in ladder):
+        raise ConfigError(f"the ladder needs fractions of the auto file in (0, {MAX_LADDER:g}], got {ladder!r}")
     if not (isinstance(seconds, (int, float)) and math.isfinite(seconds) and seconds > 0):
         raise ConfigError(f"the search needs a positive, finite time budget, got {seconds!r}")
     digest = fingerprint(signal)

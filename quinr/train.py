@@ -132,7 +132,8 @@ class TrainConfig:
             raise ConfigError(f"schedule must be 'cosine' or 'constant', got {self.schedule!r}")
         if self.batch_size != "auto" and self.batch_size is not None and (
                 isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1):
-            raise ConfigError(f"batch_size must be a positive integer, 'auto' or None (full batch), got {self.batch_size!r}")
+            raise ConfigError("batch size must be a positive integer or 'auto' (full batch: --batch-size full, None "
+                              f"in the API), got {self.batch_size!r}")
         if self.time_budget is not None and not (isinstance(self.time_budget, (int, float))
                                                  and math.isfinite(self.time_budget) and self.time_budget > 0):
             raise ConfigError(f"time_budget must be a positive number of seconds, got {self.time_budget!r}")

@@ -136,7 +136,7 @@ _OFF = {"kind": 0, "height": 1, "width": 3, "channels": 5, "vmin": 6, "vmax": 10
         "angle_scale": 30, "output_map": 34, "bits": 35}
 
 BAD_FILES = {
-    "empty": (b"", "wrong magic"),
+    "empty": (b"", "empty file"),
     "not a qinr file": (b"\x89PNG\r\n\x1a\n" + b"\0" * 64, "wrong magic"),
     "wrong magic": (b"QINX" + _valid()[4:], "wrong magic"),
     "magic only": (MAGIC, "no format version"),

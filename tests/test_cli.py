@@ -69,10 +69,15 @@ def test_decoding_a_float_signal_needs_npy_or_a_png_preview(tmp_path, capsys):
     assert np.load(tmp_path / "b.npy").shape == (6, 10)
 
 
-def test_usage_errors_exit_2():
-    with pytest.raises(SystemExit) as exc:
-        main(["encode"])
-    assert exc.value.code == 2
+def test_usage_errors_exit_2_on_one_line(capsys):
+    for argv, says in ((["encode"], "the following arguments are required"),
+                       (["encode", "a.png", "--embed", "26+"], "argument --embed"),
+                       (["nosuch"], "invalid choice: 'nosuch'")):
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        assert exc.value.code == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and says in err and "--help" in err and "usage:" not in err, err
 
 
 def test_demo_runs_end_to_end_with_few_steps(tmp_path, capsys):

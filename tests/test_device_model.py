@@ -214,8 +214,10 @@ def test_a_qpu_without_an_offline_calibration_has_no_model():
         be.driver.expectation(CircuitSpec(3, 5))
     with pytest.raises(BackendError, match="fake_device brings"):
         get_backend("torch.fake_torino", {"noise": "depolarizing=0.01"})
-    with pytest.raises(BackendError, match="no fake backend"):
+    with pytest.raises(BackendError, match="no IBM fake device 'FakeNowhere'"):
         get_backend("torch", {"fake_device": "FakeNowhere"})
+    with pytest.raises(BackendError, match="did you mean FakeTorino"):
+        get_backend("torch", {"fake_device": "FakeTorinoo"})
 
 
 def test_every_budget_json_field_is_documented():

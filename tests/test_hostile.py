@@ -214,6 +214,12 @@ CASES = {
     "range image onto its scan": Case(["lidar-to-range", "{d}/scan.npy", "-o", "{d}/scan.npy"],
                                       r"scan\.npy: the range image is the input",
                                       setup=lambda d: (d / "scan.npy").write_bytes(b"\0" * 32)),
+    "a record in a folder nothing can be created in": Case(
+        ["decode", "{d}/img.qinr", "-o", "{d}/o.png", *PAID, "--max-cost", "9", "--record", "/proc/r.npz"],
+        r"r\.npz: folder /proc (is not writable|does not exist)", ["o.png"]),
+    "a rate table in a folder nothing can be created in": Case(
+        ["search", "{d}/img.png", "--minutes", "1", "--out", "{d}/s.jsonl", "--networks", "3:5:1", "--table",
+         "/proc/t.json", "--quiet"], r"t\.json: folder /proc (is not writable|does not exist)", ["s.jsonl"]),
     # --- inputs: one line naming the path and the problem
     "missing image": Case(["encode", "{d}/missing.png", "-o", "{d}/x.qinr", "--quiet"], r"missing\.png: no such file",
                           ["x.qinr"]),
@@ -252,7 +258,39 @@ CASES = {
                       ["o.png"]),
     "extreme quantization ranges": Case(["decode", "{d}/extreme.qinr", "-o", "{d}/o.png"],
                                         r"beyond \+-2\^32: no trained network has such weights", ["o.png"]),
+    # --- values that mean nothing, refused before any work
+    "bits psnr:nan": Case(["encode", "{d}/img.png", "-o", "{d}/x.qinr", "--bits", "psnr:nan", "--quiet"],
+                          r"bits psnr:DB needs a finite DB > 0, got 'nan'", ["x.qinr"]),
+    "bits auto:-1": Case(["encode", "{d}/img.png", "-o", "{d}/x.qinr", "--bits", "auto:-1", "--quiet"],
+                         r"bits auto:DB needs a finite DB >= 0", ["x.qinr"]),
+    "a negative target PSNR": Case(["encode", "{d}/img.png", "-o", "{d}/x.qinr", "--target-psnr", "-5", "--quiet"],
+                                   r"target PSNR must be a finite number of dB above 0", ["x.qinr"]),
+    "a ladder past every file": Case(["search", "{d}/img.png", "--minutes", "1", "--out", "{d}/s.jsonl", "--networks",
+                                      "3:5:1", "--ladder", "1e9", "--quiet"], r"the ladder needs fractions of the auto "
+                                     r"file in \(0, 4\]", ["s.jsonl"]),
+    "a network item that does not add up": Case(
+        ["search", "{d}/img.png", "--minutes", "1", "--out", "{d}/s.jsonl", "--networks", "6:26+6:2:1:3", "--quiet"],
+        r"network 6:26\+6:2:1:3: embed_dims must be one integer M per block \(3 blocks\)", ["s.jsonl"]),
+    "rd without codecs": Case(["rd", "{d}/img.png", "--codecs", ",", "--out", "{d}/rdo", "--quiet"],
+                              r"--codecs names no codec; choose from quinr", ["rdo"]),
+    "rd with no points": Case(["rd", "{d}/img.png", "--codecs", "jpeg2000", "--points", "0", "--out", "{d}/rdo",
+                               "--quiet"], r"--points must be at least 1", ["rdo"]),
+    "budget for a drop of nan dB": Case(["budget", "{d}/img.qinr", "--backend", "torch", "--reference", "{d}/img.png",
+                                         "--target-psnr-drop", "nan"], r"--target-psnr-drop must be a finite number"),
+    "an empty crop": Case(["decode", "{d}/img.qinr", "-o", "{d}/o.png", "--crop", "0,0,0,0"],
+                          r"crop \(0, 0, 0, 0\) is empty", ["o.png"]),
+    "a backend in capitals": Case(["decode", "{d}/img.qinr", "-o", "{d}/o.png", "--backend", "AER"],
+                                  r"unknown backend 'AER'\. Did you mean aer", ["o.png"]),
+    "an empty input path": Case(["encode", "", "-o", "{d}/x.qinr", "--quiet"], r"an empty input path", ["x.qinr"]),
+    "an empty output path": Case(["encode", "{d}/img.png", "-o", "", "--quiet"], r"an empty path for the bitstream"),
+    "an empty bitstream": Case(["decode", "{d}/zero.qinr", "-o", "{d}/o.png"], r"empty file \(0 bytes\)", ["o.png"],
+                               setup=lambda d: (d / "zero.qinr").write_bytes(b"")),
+    "an empty scan": Case(["lidar-to-range", "{d}/scan.bin", "-o", "{d}/r.npy"], r"scan\.bin: the file is empty",
+                          ["r.npy"], setup=lambda d: (d / "scan.bin").write_bytes(b"")),
+    "a float signal against an 8-bit image": Case(["compare", "{d}/float.npy", "{d}/img.png"],
+                                                  r"the reference is a float signal but the other is an 8-bit one"),
     # --- replay reads only files inside the record
+    "replay of nothing": Case(["replay", "{d}/nosuch"], r"nosuch: no such folder"),
     "replay escapes the record": Case(["replay", "{d}/rec"], r"'\.\./\.\./etc/passwd' is not a file name inside it",
                                       setup=_record({**GOOD_MANIFEST, "input": {"file": "../../etc/passwd",
                                                                                   "sha256": "0" * 64}})),
@@ -311,6 +349,30 @@ def test_a_closed_stdout_ends_quietly(tmp_path):
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 141
     assert err == "", err
+
+
+def test_written_files_get_the_permissions_open_would_give(world, tmp_path):
+    """Files are written through a temporary file (0600 as mkstemp makes it); the result must be
+    readable as any new file would be, by the umask."""
+    from quinr.files import atomic_write
+
+    old = os.umask(0o022)
+    try:
+        path = atomic_write(tmp_path / "a.bin", b"x")
+        assert path.stat().st_mode & 0o777 == 0o644
+        encode(str(world / "img.png"), tmp_path / "b.qinr", model=TINY, train=TrainConfig(steps=2))
+        assert (tmp_path / "b.qinr").stat().st_mode & 0o777 == 0o644
+        os.umask(0o077)
+        assert atomic_write(tmp_path / "c.bin", b"x").stat().st_mode & 0o777 == 0o600
+    finally:
+        os.umask(old)
+
+
+def test_a_psnr_rule_out_of_reach_is_said(world, tmp_path, capsys):
+    assert main(["encode", str(world / "img.png"), "-o", str(tmp_path / "x.qinr"), "--qubits", "3", "--embed", "5",
+                 "--steps", "2", "--bits", "psnr:99", "--quiet"]) == 0
+    line = next(ln for ln in capsys.readouterr().out.splitlines() if "target" in ln)
+    assert "99 dB not reached" in line and "dB short" in line
 
 
 @pytest.fixture

@@ -220,7 +220,7 @@ def test_encode_for_a_target_decodes_there_and_is_refused_elsewhere(rgb_png, tmp
     (["--target", "aer.fake_fez", "--entangler", "device:aer.fake_torino"], "different devices"),
     (["--target", "braket.ionq_forte"], "no coupling map"),
     (["--target", "aer.fake_tornio"], "Did you mean"),
-    (["--target", "FakeProviderForBackendV2", "--entangler", "all"], "no fake backend"),
+    (["--target", "FakeProviderForBackendV2", "--entangler", "all"], "no IBM fake device"),
 ])
 def test_bad_placement_options_get_one_line(argv, message, rgb_png, tmp_path, capsys):
     assert main(["encode", str(rgb_png), "-o", str(tmp_path / "x.qinr"), "--qubits", "4", "--quiet", *argv]) == 1

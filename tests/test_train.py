@@ -81,7 +81,7 @@ def test_the_default_batch_rule_is_full_batch_for_small_signals_and_4096_above()
     assert resolve_batch("auto", 393_216) == 4096
     assert resolve_batch(None, 393_216) is None and resolve_batch(500, 100) is None and resolve_batch(50, 100) == 50
     for bad in ("full", 0, -3, True, 2.5):  # None is full batch
-        with pytest.raises(ConfigError, match="batch_size"):
+        with pytest.raises(ConfigError, match="batch size must be a positive integer"):
             TrainConfig(batch_size=bad)
 
 

@@ -289,7 +289,13 @@ def fake_device(name: str):
     cls = getattr(fake_provider, name, None)
     if cls is None or not name.startswith("Fake") or not (isinstance(cls, type)
                                                           and issubclass(cls, fake_provider.fake_backend.FakeBackendV2)):
-        raise BackendError(f"no fake backend {name!r} in qiskit_ibm_runtime.fake_provider")
+        import difflib
+
+        known = [n for n in dir(fake_provider) if n.startswith("Fake") and isinstance(getattr(fake_provider, n), type)
+                 and issubclass(getattr(fake_provider, n), fake_provider.fake_backend.FakeBackendV2)]
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+        hint = f"; did you mean {', '.join(close)}?" if close else " (e.g. FakeTorino, FakeFez)"
+        raise BackendError(f"no IBM fake device {name!r}{hint}")
     return cls()
 
 

@@ -105,7 +105,8 @@ def get_profile(name: str) -> Profile:
     profiles = load_profiles()
     if name in profiles:
         return profiles[name]
-    close = difflib.get_close_matches(name, profiles, n=3, cutoff=0.5)
+    folded = {p.lower(): p for p in profiles}  # AER -> aer: case is a typo too
+    close = [folded[c] for c in difflib.get_close_matches(name.lower(), folded, n=3, cutoff=0.5)]
     hint = f" Did you mean {', '.join(close)}?" if close else ""
     raise UnknownBackendError(f"unknown backend {name!r}.{hint} Valid backends: {', '.join(sorted(profiles))}")
 

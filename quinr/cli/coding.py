@@ -25,8 +25,9 @@ def _progress(total: int, quiet: bool, desc: str):
 
 def _cmd_encode(args: argparse.Namespace) -> int:
     from ..codec import encode
+    from ..errors import ConfigError
     from ..model import ModelConfig
-    from ..networks import keywords
+    from ..networks import keywords, text
     from ..train import TrainConfig
     from .parser import NETWORK_DEFAULTS
 
@@ -36,7 +37,10 @@ def _cmd_encode(args: argparse.Namespace) -> int:
     # an NQ:M:R:E[:B] item: without --blocks, B is 1 or the number of per-block Ms (quinr.networks)
     blocks = () if args.blocks is None else (args.blocks,)
     item = (net["qubits"], net["embed"], net["reuploads"], net["layers"], *blocks)
-    model = ModelConfig(**keywords(item), shuffle_seed=args.shuffle_seed, angle_scale=args.angle_scale)
+    try:
+        model = ModelConfig(**keywords(item), shuffle_seed=args.shuffle_seed, angle_scale=args.angle_scale)
+    except ConfigError as exc:
+        raise ConfigError(f"network {text(item)} (--qubits:--embed:--reuploads:--layers[:--blocks]): {exc}") from None
     model, noise = _placed(model, args.entangler, args.target, args.noise)
     from ..backends import training_noise
 
@@ -62,7 +66,6 @@ def _cmd_encode(args: argparse.Namespace) -> int:
         noise_mode=args.noise_mode,
     )
     from ..codec import parse_bits
-    from ..errors import ConfigError
 
     if rate and args.bits is not None:
         raise ConfigError("--bits and a rate target (--target-bpp, --max-bytes, --target-psnr) both choose the bits; "
@@ -103,7 +106,7 @@ def _cmd_encode(args: argparse.Namespace) -> int:
         return 0
     from .output import print_encode
 
-    print_encode(res, train)
+    print_encode(res, train, bits)
     return 0
 
 

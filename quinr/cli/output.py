@@ -97,8 +97,9 @@ def describe_quality(q: dict[str, Any]) -> str:
     return text
 
 
-def print_encode(res, train) -> None:
-    """The lines ``quinr encode`` prints about a written file."""
+def print_encode(res, train, bits: int | str | None = None) -> None:
+    """The lines ``quinr encode`` prints about a written file (``bits``: the ``--bits`` rule, so
+    that a ``psnr:DB`` the network could not reach is said)."""
     from ..sim.device import DeviceModel
 
     print(f"wrote {res.path} ({res.n_bytes} bytes)")
@@ -106,10 +107,13 @@ def print_encode(res, train) -> None:
     print(f"  network  {res.model.describe()} blocks={res.model.blocks}")
     if res.model.spec.describe_target():
         print(f"  target   {res.model.spec.describe_target()}")
-    bits = f"{res.bits} bits" if len(set(res.tensor_bits)) <= 1 else f"({', '.join(map(str, res.tensor_bits))}) bits per tensor"
-    print(f"  params   {res.n_params} x {bits}")
+    depths = f"{res.bits} bits" if len(set(res.tensor_bits)) <= 1 else f"({', '.join(map(str, res.tensor_bits))}) bits per tensor"
+    print(f"  params   {res.n_params} x {depths}")
     print(f"  bpp      {res.bpp:.4f}  (8 x {res.n_bytes} bytes / {res.decoded.pixels} pixels)")
     print(f"  PSNR     {res.psnr:.2f} dB  (peak {res.peak:g}, measured by decoding the written file)")
+    if isinstance(bits, str) and bits.startswith("psnr:") and res.psnr < float(bits[5:]):
+        print(f"  target   {bits[5:]} dB not reached: {float(bits[5:]) - res.psnr:.2f} dB short at the deepest bits; "
+              "a larger network or more steps may reach it")
     if res.noisy_psnr is not None:
         mode = "" if isinstance(train.noise, DeviceModel) else f", {train.noise_mode}"
         print(f"  noisy    {res.noisy_psnr:.2f} dB  decoded under the training noise ({train.noise.describe()}{mode})")

@@ -145,12 +145,20 @@ def _crop(text: str) -> tuple[int, ...]:
     return values
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a usage error on one line (``quinr encode: error: ...``), exit status 2 as
+    argparse gives, instead of the whole usage block before it; ``--help`` still has the usage."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from ..mitigation import MITIGATIONS
     from ..model import INIT_FREQ
     from ..version import __version__
 
-    parser = argparse.ArgumentParser(prog="quinr", description="Quantum implicit neural compression (quINR).")
+    parser = _Parser(prog="quinr", description="Quantum implicit neural compression (quINR).")
     parser.add_argument("--version", action="version", version=f"quinr {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

@@ -50,7 +50,14 @@ def _cmd_rd(args: argparse.Namespace) -> int:
             text = getattr(args, f"{name}_{key}", None)
             if text is not None:
                 settings[f"{name}_{key}"] = opt.from_text(name, key, text)
-    cfg = RDConfig(codecs=tuple(c.strip() for c in args.codecs.split(",") if c.strip()), **settings)
+    from ..errors import ConfigError
+
+    names = tuple(c.strip() for c in args.codecs.split(",") if c.strip())
+    if not names:
+        raise ConfigError(f"--codecs names no codec; choose from {', '.join(registered())}")
+    if args.points is not None and args.points < 1:
+        raise ConfigError(f"--points must be at least 1, got {args.points}")
+    cfg = RDConfig(codecs=names, **settings)
     if args.points is not None:
         cfg = cfg.with_points(args.points)
     from ..files import check_output_dir
