@@ -143,6 +143,11 @@ class HardwareEvaluator:
             except QuinrError:
                 raise
             except Exception as exc:  # an SDK or network failure: retry, then give up on this chunk
+                if be.billed:  # it may have run, and billed, before failing: a retry is the user's call
+                    raise BackendError(
+                        f"chunk {_tag(call, k)} failed on the billed backend {be.name} ({type(exc).__name__}: {exc}); "
+                        "it may have been billed, so it is not retried automatically: rerun the same command to "
+                        "run it (and the chunks after it) again") from None
                 if attempt == RETRIES:
                     raise _gave_up(rd, call, k, exc) from None
                 time.sleep(delay)
@@ -179,6 +184,12 @@ class HardwareEvaluator:
                     except QuinrError:  # refused before reaching the provider (credentials, options); the
                         rd.log("refused", call=call, chunk=k)  # message may quote an account: not journaled
                         raise
+                    except Exception as exc:  # the request may have reached the provider: never resubmit blind
+                        raise BackendError(
+                            f"submitting chunk {tag} failed ({type(exc).__name__}: {exc}); the request may have "
+                            f"reached the provider, so it is not submitted again automatically. If the provider lists "
+                            f"a task tagged quinr-run={rd.key}, quinr-chunk={tag}, cancel it (or let it finish); "
+                            "then rerun the same command") from None
                     mine = True
                     rd.log("submitted", call=call, chunk=k, task_id=pending)
                 probs, usage = be.collect(pending, spec, theta, h.shape[0], self.report)

@@ -141,11 +141,13 @@ def decode_on_backend(
         _write_outputs(raw, be, report, signal, exact, ev, rd, output, record, report_path, shots, seed, crop,
                        scale, mitigate, command, redactor, ephemeral)
     except BaseException as exc:
-        if ephemeral and report.tasks:  # paid for: keep it, and say where
+        # paid for, now or by an earlier attempt of this decode: keep it, and say where
+        if ephemeral and (report.tasks or rd.holds_work()):
             kept = True
             why = "interrupted" if isinstance(exc, KeyboardInterrupt) else str(exc) or type(exc).__name__
             error = Interrupted if isinstance(exc, KeyboardInterrupt) else BackendError
-            raise error(f"{why} -- the results of the {report.tasks} task(s) already run are kept in {rd.path}: "
+            what = f"the {report.tasks} task(s) already run" if report.tasks else "the tasks already paid for"
+            raise error(f"{why} -- the results of {what} are kept in {rd.path}: "
                         "rerun the same command to finish without paying for them again") from None
         raise
     finally:

@@ -75,6 +75,15 @@ class RunDir:
             self._lock.close()
             self._lock = None
 
+    def holds_work(self) -> bool:
+        """Whether anything was submitted or saved here (by this process or an earlier one): a
+        journal line or a chunk file. Such a folder is never removed on a failure."""
+        journal = self.path / "submissions.jsonl"
+        try:
+            return (journal.exists() and journal.stat().st_size > 0) or any((self.path / "chunks").iterdir())
+        except OSError:
+            return True  # when in doubt, keep it
+
     def chunk_path(self, call: int, k: int) -> Path:
         return self.path / "chunks" / f"c{call:04d}_k{k:06d}.npy"
 

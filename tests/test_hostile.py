@@ -220,6 +220,15 @@ CASES = {
     "a rate table in a folder nothing can be created in": Case(
         ["search", "{d}/img.png", "--minutes", "1", "--out", "{d}/s.jsonl", "--networks", "3:5:1", "--table",
          "/proc/t.json", "--quiet"], r"t\.json: folder /proc (is not writable|does not exist)", ["s.jsonl"]),
+    "a billed profile pointed at another device": Case(
+        ["decode", "{d}/img.qinr", "-o", "{d}/o.png", "--backend", "braket.iqm_garnet", "--shots", "10", "--max-cost",
+         "1000", "-O", "device_arn=arn:aws:braket:us-east-1::device/qpu/ionq/Forte-1"],
+        r"braket\.iqm_garnet prices device_arn=.*iqm/Garnet; the options send circuits to .*ionq/Forte-1", ["o.png"]),
+    "exact probabilities priced per shot": Case(
+        ["decode", "{d}/img.qinr", "-o", "{d}/o.png", "--backend", "exactq", "-O", "queue={q}", "--max-cost", "9"],
+        r"this backend's price is per shot .*: give --shots", ["o.png"],
+        {"exactq": _profile("exactq", DRILL.replace("exact = false", "exact = true"),
+                            PRICE.replace("per_task = 0.3", "per_task = 0"))}),
     # --- inputs: one line naming the path and the problem
     "missing image": Case(["encode", "{d}/missing.png", "-o", "{d}/x.qinr", "--quiet"], r"missing\.png: no such file",
                           ["x.qinr"]),
@@ -543,9 +552,47 @@ def test_a_paid_decode_that_fails_at_the_end_keeps_what_was_paid_for(drill, tmp_
     paid = TaskQueue(queue).submitted()
     assert len(paid) == 8 and (kept / "run.json").exists() and kept.parent == run_cache()
     monkeypatch.setattr(quinr.signal, "save_signal", real)
+    import quinr.rundir
+
+    def interrupted(self):  # the rerun is stopped before it has reused (counted) anything
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(quinr.rundir.RunDir, "journal", interrupted)
+        assert main(args) != 0
+    assert "the results of the tasks already paid for are kept in" in capsys.readouterr().err
+    assert (kept / "run.json").exists() and any((kept / "chunks").iterdir())  # an early failure deletes nothing
     assert main(args) == 0
     assert TaskQueue(queue).submitted() == paid  # nothing paid for twice
     assert (drill / "o.png").exists() and not kept.exists()
+
+
+def test_a_submission_that_may_have_reached_the_provider_is_never_resubmitted_blind(drill, tmp_path, monkeypatch,
+                                                                                     capsys):
+    """The provider accepts the task but its reply is lost: quinr stops instead of submitting
+    again (which would pay twice), names the task's tags, keeps what was paid for, and a rerun
+    notes the possibly orphaned task."""
+    from quinr.backends import base
+
+    queue = tmp_path / "queue"
+    real = base.Backend.submit
+    calls = {"n": 0}
+
+    def reply_lost(self, *a, **k):
+        task = real(self, *a, **k)
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise ConnectionError("connection reset by peer")
+        return task
+
+    monkeypatch.setattr(base.Backend, "submit", reply_lost)
+    args = ["decode", str(drill / "img.qinr"), "-o", str(drill / "o.png"), "--backend", "paidq", "--shots", "10",
+            "--seed", "2", "-O", f"queue={queue}", "--max-cost", "9"]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "may have reached the provider, so it is not submitted again automatically" in err and "quinr-run=" in err
+    assert len(TaskQueue(queue).submitted()) == 3  # the third was accepted; nothing after it was sent
+    assert "are kept in" in err
 
 
 def test_a_resume_without_its_journal_is_noted_in_the_record(drill, tmp_path):

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import BackendError
+from ..errors import BackendError, BudgetError
 
 KINDS = ("simulator", "emulator", "qpu")
 PRICING_MODELS = ("free", "task+shot", "per-second")
@@ -45,7 +45,12 @@ class Pricing:
         return tasks * self.seconds_per_task + circuits * (shots or 0) * self.seconds_per_execution
 
     def estimate(self, circuits: int, shots: int | None, tasks: int) -> float:
-        """Estimated cost of a run, computable before submission."""
+        """Estimated cost of a run, computable before submission. A price per shot (or per
+        execution) cannot price exact probabilities: without shots it is refused, not zero."""
+        if shots is None and ((self.model == "task+shot" and self.per_shot > 0) or (
+                self.model == "per-second" and self.per_second > 0 and self.seconds_per_execution > 0)):
+            raise BudgetError(f"this backend's price is per shot ({self.describe()}): give --shots, so that the "
+                              "decode can be priced")
         if self.model == "task+shot":
             return tasks * self.per_task + circuits * (shots or 0) * self.per_shot
         if self.model == "per-second":

@@ -153,7 +153,9 @@ def get_backend(name: str, options: dict[str, Any] | None = None) -> Backend:
             merged["noise"] = parse_noise(merged["noise"])
         except ConfigError as exc:
             raise BackendError(f"backend {name}: {exc}") from None
-    return Backend(profile, cls(profile, merged))
+    driver = cls(profile, merged)  # validates the options (offline: no driver reaches a provider here)
+    check_priced_target(profile, cls, merged)
+    return Backend(profile, driver)
 
 
 def check_billing(profile: Profile, cls: type[Driver] | None = None, options: dict[str, Any] | None = None) -> None:
@@ -167,6 +169,18 @@ def check_billing(profile: Profile, cls: type[Driver] | None = None, options: di
             f"backend {profile.name} sends circuits to a real device ({remote}), which bills, but its profile prices "
             "it as free; decode on a catalogue profile that prices that device (see `quinr backends`), or give the "
             "profile its [pricing]"
+        )
+
+
+def check_priced_target(profile: Profile, cls: type[Driver], options: dict[str, Any]) -> None:
+    """Refuse options that aim a billed profile at another device than the one it prices
+    (``-O device_arn=`` of a dearer QPU): the budget would be checked at the wrong rates."""
+    remote, priced = cls.remote_target(options), cls.remote_target(profile.options)
+    if profile.pricing.billed and remote != priced:
+        raise BackendError(
+            f"backend {profile.name} prices {priced or 'its own device'}; the options send circuits to "
+            f"{remote or 'another target'} instead, which its prices do not cover: choose the catalogue profile of "
+            "that device (see `quinr backends`), or a profile of your own with its [pricing]"
         )
 
 
