@@ -76,12 +76,16 @@ class RunDir:
             self._lock = None
 
     def holds_work(self) -> bool:
-        """Whether anything was submitted or saved here (by this process or an earlier one): a
-        journal line or a chunk file. Such a folder is never removed on a failure."""
-        journal = self.path / "submissions.jsonl"
+        """Whether this folder holds anything paid for, by this process or an earlier one: a chunk
+        on disk, a task the provider accepted, or a submission that may have reached it (its last
+        line is ``submit``). Such a folder is never removed on a failure; one whose submissions
+        were all refused before reaching a provider holds nothing."""
         try:
-            return (journal.exists() and journal.stat().st_size > 0) or any((self.path / "chunks").iterdir())
-        except OSError:
+            if any((self.path / "chunks").iterdir()):
+                return True
+            return any(e["event"] in ("submitted", "done") or (i == len(ev) - 1 and e["event"] == "submit")
+                       for ev in self.journal().values() for i, e in enumerate(ev))
+        except (OSError, FileError):
             return True  # when in doubt, keep it
 
     def chunk_path(self, call: int, k: int) -> Path:

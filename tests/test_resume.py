@@ -213,14 +213,21 @@ def test_qpu_checkpointed_decode_and_collection_stop_at_the_network_boundary(slo
         rc = main(["decode", "{q}", "-o", "{tmp / 'qpu.png'}", "--backend", "{name}", "--shots", "100",
                    "--max-cost", "5", "--crop", "0,0,2,2", "--run-dir", "{run}"])
         print("RC", rc)
+        rc = main(["decode", "{q}", "-o", "{tmp / 'qpu.png'}", "--backend", "{name}", "--shots", "100",
+                   "--max-cost", "5", "--crop", "0,0,2,2"])  # in the run cache
+        print("CACHED RC", rc)
     ''')
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=offline_env(tmp), timeout=120)
+    cache = tmp / "runcache"
+    env = {**offline_env(tmp), "QUINR_CACHE_DIR": str(cache)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert "COLLECT REFUSED:" in out.stdout, out.stderr[-2000:]
     assert "RC 2" in out.stdout or "RC 1" in out.stdout, out.stdout + out.stderr[-2000:]
     assert any(w in out.stdout + out.stderr for w in ("credentials", "save_account", "account"))
     events = [e["event"] for e in _journal(run)]
     assert events == ["submit", "refused"]  # nothing reached a provider, and a rerun will not warn of a lost task
     assert not _chunks(run)
+    assert "CACHED RC 1" in out.stdout and "are kept in" not in out.stdout + out.stderr
+    assert not cache.exists() or not any(cache.iterdir())  # nothing was paid for: nothing is kept
 
 
 def test_braket_qpu_readout_mitigation_asks_the_device_before_submitting(tmp_path):
