@@ -78,6 +78,23 @@ def test_a_network_that_does_not_fit_the_budget_is_skipped_with_its_estimate():
         candidates(NETS, steps=0)
 
 
+def test_the_estimate_separates_a_trainings_fixed_cost_from_its_steps(monkeypatch):
+    """A training that costs a fixed 0.3 s (set-up, final measurement) plus 0.01 s a step: the
+    estimate of 200 steps is near 0.3 + 2 s, not the 3-step probe's time spread over 200 steps
+    (0.11 s a step: 22 s), which is how the estimate overshot 3-4x."""
+    import time
+
+    import quinr.search as S
+
+    def fake_fit(net, coords, values, cfg, callback=None):
+        time.sleep(0.3 + 0.01 * cfg.steps)
+
+    monkeypatch.setattr(S, "fit", fake_fit)
+    cand = candidates(NETS[:1], steps=200)[0]
+    est = S.estimate_seconds(_signal(), cand, ladder=(0.8,))
+    assert 2.0 < est < 4.0, est
+
+
 def test_the_table_drives_rate_control_and_is_checked(tmp_path):
     sig = _signal()
     res = search(sig, candidates(NETS, steps=25), 600, ladder=(1.2,))  # two files of each network

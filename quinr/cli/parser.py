@@ -273,7 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "./quinr-search.jsonl); rerunning resumes")
     se.add_argument("--table", default=None, metavar="FILE", help="also write the rate-control table (JSON) here")
     se.add_argument("--networks", default=None, metavar="NQ:M:R[:E[:B]],...",
-                    help="networks to try (default: the shipped table's seven and two wider ones); M may be one "
+                    help="networks to try (default: the shipped table's eight and two wider ones); M may be one "
                          "size per block, 6:26+6:2:1:2")
     se.add_argument("--steps", type=int, default=1000, help="training steps per network (default 1000)")
     se.add_argument("--qat-steps", type=int, default=0, metavar="N",
