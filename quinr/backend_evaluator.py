@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from .circuit import CircuitSpec
-from .errors import BackendError, QuinrError, TaskFailedError
+from .errors import BackendError, FileError, QuinrError, TaskFailedError
 from .mitigation import mitigate_runs, scales_of, uses_readout
 
 if TYPE_CHECKING:
@@ -191,7 +191,12 @@ class HardwareEvaluator:
                             f"a task tagged quinr-run={rd.key}, quinr-chunk={tag}, cancel it (or let it finish); "
                             "then rerun the same command") from None
                     mine = True
-                    rd.log("submitted", call=call, chunk=k, task_id=pending)
+                    try:
+                        rd.log("submitted", call=call, chunk=k, task_id=pending)
+                    except FileError as exc:  # accepted (and paid for): its id must not be lost with the line
+                        raise BackendError(f"task {pending} (chunk {tag}) was accepted but could not be journaled "
+                                           f"({exc}); note its id: the provider lists it under quinr-run={rd.key}, "
+                                           f"quinr-chunk={tag}") from None
                 probs, usage = be.collect(pending, spec, theta, h.shape[0], self.report)
                 return probs, [*failed, pending], usage or None, resumed
             except TaskFailedError as exc:  # nothing to collect and nothing billed: submit it anew

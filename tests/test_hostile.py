@@ -595,6 +595,27 @@ def test_a_submission_that_may_have_reached_the_provider_is_never_resubmitted_bl
     assert "are kept in" in err
 
 
+def test_an_accepted_task_whose_journal_line_fails_is_named(drill, tmp_path, monkeypatch, capsys):
+    import quinr.rundir
+    from quinr.errors import FileError
+
+    queue = tmp_path / "queue"
+    real = quinr.rundir.RunDir.log
+
+    def disk_full(self, event, **entry):
+        if event == "submitted":
+            raise FileError("submissions.jsonl: No space left on device")
+        return real(self, event, **entry)
+
+    monkeypatch.setattr(quinr.rundir.RunDir, "log", disk_full)
+    args = ["decode", str(drill / "img.qinr"), "-o", str(drill / "o.png"), "--backend", "paidq", "--shots", "10",
+            "--seed", "2", "-O", f"queue={queue}", "--max-cost", "9"]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    (task,) = TaskQueue(queue).submitted()  # one task reached the provider, and nothing after it
+    assert f"task {task} (chunk" in err and "was accepted but could not be journaled" in err
+
+
 def test_a_resume_without_its_journal_is_noted_in_the_record(drill, tmp_path):
     run = drill / "run"
     args = ["decode", str(drill / "img.qinr"), "-o", str(drill / "o.png"), "--backend", "torch", "--shots", "20",

@@ -99,7 +99,10 @@ class IBMRuntimeDriver(Driver):
         return np.array(out)
 
     def knows_readout(self) -> bool:
-        return True
+        """Whether the device's properties have its readout calibration: fetched now, so that a
+        mitigated decode without credentials (or without that calibration) stops before anything
+        is submitted, not after the first paid task."""
+        return self._runtime_backend()[0].properties() is not None
 
     def device_noise(self) -> NoiseSpec:
         from .calibration import from_ibm_backend
