@@ -138,6 +138,14 @@ class BudgetGuard:
         self.tasks += 1
         self.spent += cost
 
+    def count_earlier(self, tasks: list[int]) -> None:
+        """Count what earlier processes of this decode paid for (the circuit counts of their
+        tasks, read from its run directory's journal): ``--max-cost`` bounds the whole decode's
+        spending, however many times it is resumed, not each process's. (The task count stays
+        this process's: it submits only the chunks that are missing.)"""
+        if self.billed:
+            self.spent += sum(self.pricing.estimate(c, self.shots, 1) for c in tasks)
+
     def refund(self, circuits: int) -> None:
         """Return the charge of a task of ``circuits`` circuits that produced nothing (it failed
         before the provider accepted it, or the provider reported it failed: not billed)."""

@@ -126,6 +126,8 @@ def decode_on_backend(
     rd, ephemeral = _open_run_dir(be, run_dir, raw, shots, seed, crop, scale, mitigate, redactor)
     be.guard, kept = guard, False
     try:
+        if rd is not None:
+            guard.count_earlier(rd.paid_tasks())  # a resumed decode's budget includes what was spent before
         done = [0]
 
         def advance(rows: int) -> None:

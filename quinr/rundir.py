@@ -88,6 +88,22 @@ class RunDir:
         except (OSError, FileError):
             return True  # when in doubt, keep it
 
+    def paid_tasks(self) -> list[int]:
+        """The circuit counts of the tasks this decode's earlier processes may have paid for, by
+        the journal, counted as a provider bills: every submission, unless it was refused before
+        reaching a provider or the provider reported it failed (failed tasks are not billed). A
+        submission whose process died before the provider answered counts: it may have run."""
+        out: list[int] = []
+        for events in self.journal().values():
+            sent: list[int] = []
+            for e in events:
+                if e["event"] == "submit":
+                    sent.append(int(e.get("circuits", 0)))
+                elif e["event"] in ("refused", "failed") and sent:
+                    sent.pop()
+            out += sent
+        return out
+
     def chunk_path(self, call: int, k: int) -> Path:
         return self.path / "chunks" / f"c{call:04d}_k{k:06d}.npy"
 

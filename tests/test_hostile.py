@@ -595,6 +595,37 @@ def test_a_submission_that_may_have_reached_the_provider_is_never_resubmitted_bl
     assert "are kept in" in err
 
 
+def test_max_cost_bounds_the_whole_decode_across_resumes(drill, tmp_path, monkeypatch, capsys):
+    """A decode paid 8 tasks (3.04) and failed at the end; its journal then reads as if it had died
+    while submitting two of them (their submissions may have been billed; their results are
+    gone). Asked again with --max-cost 3.50, the first of the two tasks it needs fits (3.42); the
+    second would take the decode to 3.80 and is refused, though each process alone stays under the
+    budget. With 3.80 it finishes."""
+    import quinr.signal
+    from quinr.errors import FileError
+    from quinr.rundir import run_cache
+
+    queue = tmp_path / "queue"
+    args = ["decode", str(drill / "img.qinr"), "-o", str(drill / "o.png"), "--backend", "paidq", "--shots", "10",
+            "--seed", "2", "-O", f"queue={queue}"]
+    with monkeypatch.context() as m:
+        m.setattr(quinr.signal, "save_signal", lambda s, p: (_ for _ in ()).throw(FileError(f"{p}: disk full")))
+        assert main([*args, "--max-cost", "9"]) == 1
+    (kept,) = run_cache().iterdir()
+    lines = [json.loads(ln) for ln in (kept / "submissions.jsonl").read_text().splitlines()]
+    lost = {(0, 0), (0, 1)}
+    keep = [ln for ln in lines if (ln["call"], ln["chunk"]) not in lost or ln["event"] == "submit"]
+    (kept / "submissions.jsonl").write_text("".join(json.dumps(ln) + "\n" for ln in keep))
+    for call, k in lost:
+        (kept / "chunks" / f"c{call:04d}_k{k:06d}.npy").unlink()
+    capsys.readouterr()
+    assert main([*args, "--max-cost", "3.5"]) == 1
+    assert "would take this run past what was approved" in capsys.readouterr().err
+    assert len(TaskQueue(queue).submitted()) == 9  # the second was refused before it was submitted
+    assert main([*args, "--max-cost", "3.8"]) == 0
+    assert len(TaskQueue(queue).submitted()) == 10
+
+
 def test_an_accepted_task_whose_journal_line_fails_is_named(drill, tmp_path, monkeypatch, capsys):
     import quinr.rundir
     from quinr.errors import FileError
