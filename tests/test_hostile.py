@@ -224,6 +224,11 @@ CASES = {
         ["decode", "{d}/img.qinr", "-o", "{d}/o.png", "--backend", "braket.iqm_garnet", "--shots", "10", "--max-cost",
          "1000", "-O", "device_arn=arn:aws:braket:us-east-1::device/qpu/ionq/Forte-1"],
         r"braket\.iqm_garnet prices device_arn=.*iqm/Garnet; the options send circuits to .*ionq/Forte-1", ["o.png"]),
+    "a billed PennyLane device with several circuits a task": Case(
+        ["decode", "{d}/img.qinr", "-o", "{d}/o.png", "--backend", "cloudpl", "--shots", "10", "--max-cost", "9"],
+        r"a billed PennyLane device is charged per circuit, as its plugin submits them", ["o.png"],
+        {"cloudpl": _profile("cloudpl", DRILL.replace("torch_exact", "pennylane")
+                             + '[options]\ndevice = "braket.aws.qubit"\n')}),
     "exact probabilities priced per shot": Case(
         ["decode", "{d}/img.qinr", "-o", "{d}/o.png", "--backend", "exactq", "-O", "queue={q}", "--max-cost", "9"],
         r"this backend's price is per shot .*: give --shots", ["o.png"],

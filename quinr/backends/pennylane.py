@@ -75,6 +75,11 @@ class PennyLaneDriver(Driver):
         super().__init__(profile, options)
         if "device" not in self.options:
             raise BackendError(f"profile {profile.name}: the pennylane driver needs options.device")
+        if profile.pricing.billed and profile.max_circuits_per_task != 1:
+            # a cloud plugin sends every circuit of a broadcast (or batched) QNode call as its own
+            # task, so only one circuit per task lets the guard charge what the provider bills
+            raise BackendError(f"profile {profile.name}: a billed PennyLane device is charged per circuit, as its "
+                               "plugin submits them: set max_circuits_per_task = 1")
 
     @property
     def device_name(self) -> str:
