@@ -230,36 +230,23 @@ def test_qpu_checkpointed_decode_and_collection_stop_at_the_network_boundary(slo
     assert not cache.exists() or not any(cache.iterdir())  # nothing was paid for: nothing is kept
 
 
-def test_ibm_qpu_readout_mitigation_asks_the_device_before_submitting(tmp_path):
-    """The same on IBM: the device's properties (its readout calibration) are fetched before
-    anything is submitted, so offline the check stops at the credentials."""
-    code = textwrap.dedent('''
+@pytest.mark.parametrize("name, stop", [("braket.iqm_garnet", "no AWS credentials"),
+                                          ("ibm.torino", "cannot reach IBM Quantum backend")])
+def test_qpu_readout_mitigation_asks_the_device_before_submitting(tmp_path, name, stop):
+    """A QPU's readout calibration comes from the device (Braket's standardized properties, IBM's
+    backend properties), fetched before anything is submitted: offline, the check stops at the
+    credentials."""
+    code = textwrap.dedent(f'''
         from quinr.backends import get_backend
         from quinr.errors import BackendError
-        be = get_backend("ibm.torino")
+        be = get_backend("{name}")
         try:
             be.check_mitigation("readout")
         except BackendError as exc:
             print("STOPPED:", exc)
     ''')
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=offline_env(tmp_path), timeout=120)
-    assert "STOPPED: cannot reach IBM Quantum backend" in out.stdout, out.stdout + out.stderr[-2000:]
-
-
-def test_braket_qpu_readout_mitigation_asks_the_device_before_submitting(tmp_path):
-    """On a Braket QPU the readout calibration comes from the device's standardized properties,
-    fetched before anything is submitted: offline, the decode stops at the credential check."""
-    code = textwrap.dedent('''
-        from quinr.backends import get_backend
-        from quinr.errors import BackendError
-        be = get_backend("braket.iqm_garnet")
-        try:
-            be.check_mitigation("readout")
-        except BackendError as exc:
-            print("STOPPED:", exc)
-    ''')
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=offline_env(tmp_path), timeout=120)
-    assert "STOPPED: no AWS credentials" in out.stdout, out.stdout + out.stderr[-2000:]
+    assert f"STOPPED: {stop}" in out.stdout, out.stdout + out.stderr[-2000:]
 
 
 def test_the_queue_is_a_faithful_remote_device(slow_env):
