@@ -25,11 +25,17 @@ from .errors import BitstreamError, ConfigError
 SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".npy", ".bin")
 
 
-def expand_inputs(pattern: str | Path, suffixes: tuple[str, ...] = SUFFIXES) -> list[Path]:
-    """The files a folder (those with one of ``suffixes``, sorted) or a glob names."""
+def _named(pattern: str | Path) -> str:
+    """The input's text, refused when empty (``Path("")`` would silently be the current folder)."""
     text = str(pattern)
     if not text.strip():
         raise ConfigError("an empty input path: name a file, a folder or a glob")
+    return text
+
+
+def expand_inputs(pattern: str | Path, suffixes: tuple[str, ...] = SUFFIXES) -> list[Path]:
+    """The files a folder (those with one of ``suffixes``, sorted) or a glob names."""
+    text = _named(pattern)
     p = Path(text)
     if p.is_dir():
         files = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in suffixes)
@@ -48,9 +54,7 @@ def expand_inputs(pattern: str | Path, suffixes: tuple[str, ...] = SUFFIXES) -> 
 
 
 def is_many(pattern: str | Path) -> bool:
-    text = str(pattern)
-    if not text.strip():
-        raise ConfigError("an empty input path: name a file, a folder or a glob")
+    text = _named(pattern)
     return Path(text).is_dir() or any(ch in text for ch in "*?[")
 
 

@@ -38,12 +38,13 @@ PSNR_TOLERANCE = 0.05
 TABLE_STEPS = 1000
 
 
-def network_model(network: Network, signal: Signal | None = None) -> ModelConfig:
+def network_model(network: Network, signal: Signal | None = None, **extra: Any) -> ModelConfig:
     """The network of an ``NQ:M:R[:E[:B]]`` item (:mod:`quinr.networks`; checked as
-    :class:`ModelConfig` checks it), with the coordinate and channel counts of ``signal`` when given."""
+    :class:`ModelConfig` checks it, an error naming the item), with the coordinate and channel
+    counts of ``signal`` when given and any other :class:`ModelConfig` keywords in ``extra``."""
     io = {} if signal is None else {"in_features": len(signal.grid), "out_features": signal.channels}
     try:
-        return ModelConfig(**io, **network_keywords(network))
+        return ModelConfig(**io, **network_keywords(network), **extra)
     except ConfigError as exc:
         raise ConfigError(f"network {network_text(network)}: {exc}") from None
 

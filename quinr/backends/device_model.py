@@ -286,17 +286,19 @@ def fake_device(name: str):
         from ..errors import MissingSDKError
 
         raise MissingSDKError("device models need qiskit-ibm-runtime: pip install qiskit-ibm-runtime") from None
-    cls = getattr(fake_provider, name, None)
-    if cls is None or not name.startswith("Fake") or not (isinstance(cls, type)
-                                                          and issubclass(cls, fake_provider.fake_backend.FakeBackendV2)):
+
+    def is_device(n: str) -> bool:
+        cls = getattr(fake_provider, n, None)
+        return n.startswith("Fake") and isinstance(cls, type) and issubclass(cls, fake_provider.fake_backend.FakeBackendV2)
+
+    if not is_device(name):
         import difflib
 
-        known = [n for n in dir(fake_provider) if n.startswith("Fake") and isinstance(getattr(fake_provider, n), type)
-                 and issubclass(getattr(fake_provider, n), fake_provider.fake_backend.FakeBackendV2)]
+        known = [n for n in dir(fake_provider) if is_device(n)]
         close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
         hint = f"; did you mean {', '.join(close)}?" if close else " (e.g. FakeTorino, FakeFez)"
         raise BackendError(f"no IBM fake device {name!r}{hint}")
-    return cls()
+    return getattr(fake_provider, name)()
 
 
 def ibm_model(device, optimization_level: int = 1, transpiled=None) -> DeviceModel:

@@ -26,8 +26,7 @@ def _progress(total: int, quiet: bool, desc: str):
 def _cmd_encode(args: argparse.Namespace) -> int:
     from ..codec import encode
     from ..errors import ConfigError
-    from ..model import ModelConfig
-    from ..networks import keywords, text
+    from ..rate import network_model
     from ..train import TrainConfig
     from .parser import NETWORK_DEFAULTS
 
@@ -37,10 +36,7 @@ def _cmd_encode(args: argparse.Namespace) -> int:
     # an NQ:M:R:E[:B] item: without --blocks, B is 1 or the number of per-block Ms (quinr.networks)
     blocks = () if args.blocks is None else (args.blocks,)
     item = (net["qubits"], net["embed"], net["reuploads"], net["layers"], *blocks)
-    try:
-        model = ModelConfig(**keywords(item), shuffle_seed=args.shuffle_seed, angle_scale=args.angle_scale)
-    except ConfigError as exc:
-        raise ConfigError(f"network {text(item)} (--qubits:--embed:--reuploads:--layers[:--blocks]): {exc}") from None
+    model = network_model(item, shuffle_seed=args.shuffle_seed, angle_scale=args.angle_scale)
     model, noise = _placed(model, args.entangler, args.target, args.noise)
     from ..backends import training_noise
 

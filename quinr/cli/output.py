@@ -111,8 +111,9 @@ def print_encode(res, train, bits: int | str | None = None) -> None:
     print(f"  params   {res.n_params} x {depths}")
     print(f"  bpp      {res.bpp:.4f}  (8 x {res.n_bytes} bytes / {res.decoded.pixels} pixels)")
     print(f"  PSNR     {res.psnr:.2f} dB  (peak {res.peak:g}, measured by decoding the written file)")
-    if isinstance(bits, str) and bits.startswith("psnr:") and res.psnr < float(bits[5:]):
-        print(f"  target   {bits[5:]} dB not reached: {float(bits[5:]) - res.psnr:.2f} dB short at the deepest bits; "
+    target = float(bits[5:]) if isinstance(bits, str) and bits.startswith("psnr:") else None
+    if target is not None and res.psnr < target:
+        print(f"  target   {bits[5:]} dB not reached: {target - res.psnr:.2f} dB short at the deepest bits; "
               "a larger network or more steps may reach it")
     if res.noisy_psnr is not None:
         mode = "" if isinstance(train.noise, DeviceModel) else f", {train.noise_mode}"
