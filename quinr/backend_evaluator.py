@@ -114,6 +114,7 @@ class HardwareEvaluator:
             line = fin[-1]
             be.account(self.report, line["circuits"], line["task_ids"], self.shots, line.get("tasks"))
             self.report.add_usage(be.profile.pricing, line["usage"])
+            be.reconcile(line["circuits"], line["usage"])  # an earlier process's task: count_earlier charged it
             return done, "reused"
         remote = be.driver.remote_tasks()
         if problem is not None:

@@ -93,7 +93,8 @@ class BudgetGuard:
     While it runs: every task is charged before it is submitted, at the profile's rates; a task
     past the approved count or the approved cost is refused (with ``yes``, the approval is the
     estimate itself), so no miscount elsewhere can spend more than was approved. A task the
-    provider reports failed is not billed, so its charge is returned.
+    provider reports failed is not billed, so its charge is returned; one whose reported usage
+    cost more than its charge (:meth:`reconcile`) counts what it cost.
     """
 
     def __init__(self, backend, calls: Sequence[int], shots: int | None, max_cost: float | None = None,
@@ -121,6 +122,7 @@ class BudgetGuard:
         self.limit = est.cost if max_cost is None else max_cost
         self.tasks = 0
         self.spent = 0.0
+        self.overrun = 0.0  # what the provider reported billing beyond the tasks' charges
 
     def charge(self, circuits: int) -> None:
         """Approve one task of ``circuits`` circuits before it is submitted."""
@@ -131,12 +133,30 @@ class BudgetGuard:
         cost = self.pricing.estimate(circuits, self.shots, 1)
         slack = 1e-9 * max(1.0, self.limit)
         if self.tasks + 1 > self.estimate.tasks or not within_budget(self.spent + cost, self.limit + slack):
+            over = (f"; the provider reported billing {self.overrun:.2f} {self.pricing.currency} more than estimated"
+                    if self.overrun > 0 else "")
             raise BudgetError(
                 f"the next task would take this run past what was approved ({self.estimate.tasks} tasks, "
-                f"{self.limit:.2f} {self.pricing.currency}); it was not submitted"
+                f"{self.limit:.2f} {self.pricing.currency}){over}; it was not submitted"
             )
         self.tasks += 1
         self.spent += cost
+
+    def reconcile(self, circuits: int, usage: dict[str, float] | None) -> None:
+        """Hold a finished task of ``circuits`` circuits to what its provider reports it billed
+        (:meth:`Pricing.bill`; IBM bills measured quantum seconds, which can exceed the estimate
+        the task was charged). A task that cost more than its charge adds the difference, so the
+        next task is refused once the reported spend reaches the budget. A report of less is not
+        trusted to free budget (usage of the wrong kind prices at 0), and a report that cannot be
+        priced as a finite number spends the whole budget: nothing more is submitted."""
+        if not (self.billed and usage):
+            return
+        billed, charged = self.pricing.bill(usage), self.pricing.estimate(circuits, self.shots, 1)
+        if not math.isfinite(billed):
+            self.spent, self.overrun = math.inf, math.inf
+        elif billed > charged:
+            self.spent += billed - charged
+            self.overrun += billed - charged
 
     def count_earlier(self, tasks: list[int]) -> None:
         """Count what earlier processes of this decode paid for (the circuit counts of their

@@ -199,7 +199,8 @@ def inside(root: str | Path, name: str) -> Path:
 
 def try_lock(path: Path) -> IO | None:
     """Take an exclusive lock on ``path`` without waiting: the open file that holds it (closing it,
-    or exiting, releases it), or None when another process holds it."""
+    or exiting, releases it), or None when another process holds it, or removed the file while
+    this one waited to lock it."""
     try:
         f = path.open("a")
     except OSError as exc:
@@ -208,7 +209,10 @@ def try_lock(path: Path) -> IO | None:
         return f
     try:
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
+        same = os.path.samestat(os.fstat(f.fileno()), os.stat(path))
+    except OSError:  # held elsewhere, or removed since it was opened
+        same = False
+    if not same:  # a lock on a file its holder removed meanwhile (with its folder) guards nothing
         f.close()
         return None
     return f

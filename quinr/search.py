@@ -37,7 +37,7 @@ from .model import INIT_FREQ, QuINR
 from .networks import Network, full, text
 from .rate import network_model
 from .signal import Signal, SignalKind, coordinates, psnr
-from .train import StepInfo, TrainConfig, fit
+from .train import DEFAULT_LR, StepInfo, TrainConfig, fit
 
 #: Budgets of the ladder, as fractions of the network's ``--bits auto`` file (what
 #: benchmarks/rate_table.py measured the shipped table with).
@@ -64,32 +64,36 @@ class Candidate:
     steps: int = 1000
     qat_steps: int = 0
     init_freq: float | tuple[float, ...] = INIT_FREQ  # TrainConfig.init_freq
+    lr: float = DEFAULT_LR  # TrainConfig.lr
 
     @property
     def key(self) -> str:
         freq = "" if self.init_freq == INIT_FREQ else "/f" + ",".join(
             f"{v:g}" for v in (self.init_freq if isinstance(self.init_freq, tuple) else (self.init_freq,)))
+        lr = "" if self.lr == DEFAULT_LR else f"/lr{self.lr:g}"
         return (text(self.network) + f"@{self.steps}" + (f"+qat{self.qat_steps}" if self.qat_steps else "")
-                + freq)
+                + freq + lr)
 
     def model(self, signal: Signal) -> ModelConfig:
         return network_model(self.network, signal)
 
     def train(self, seed: int) -> TrainConfig:
-        return TrainConfig(steps=self.steps, qat_steps=self.qat_steps, seed=seed, init_freq=self.init_freq)
+        return TrainConfig(steps=self.steps, qat_steps=self.qat_steps, seed=seed, init_freq=self.init_freq,
+                           lr=self.lr)
 
 
 def candidates(networks: tuple[Network, ...] = DEFAULT_NETWORKS, steps: int = 1000,
-               qat_steps: int = 0, init_freq: float | tuple[float, ...] = INIT_FREQ) -> list[Candidate]:
+               qat_steps: int = 0, init_freq: float | tuple[float, ...] = INIT_FREQ,
+               lr: float = DEFAULT_LR) -> list[Candidate]:
     """Candidates from ``NQ:M:R[:E[:B]]`` items (:mod:`quinr.networks`: E defaults to 1, B to 1 or
     the number of per-block Ms), checked as networks."""
-    TrainConfig(steps=steps, qat_steps=qat_steps, init_freq=init_freq)  # checked before anything runs
+    TrainConfig(steps=steps, qat_steps=qat_steps, init_freq=init_freq, lr=lr)  # checked before anything runs
     out = []
     for item in networks:
         if not 3 <= len(item) <= 5:
             raise ConfigError(f"a network is NQ:M:R[:E[:B]], got {text(item)}")
         network_model(full(item))
-        out.append(Candidate(full(item), steps, qat_steps, init_freq))
+        out.append(Candidate(full(item), steps, qat_steps, init_freq, lr))
     return out
 
 
@@ -143,7 +147,7 @@ def estimate_seconds(signal: Signal, cand: Candidate, seed: int = 0, ladder: tup
 
     def timed(steps: int) -> float:
         t0 = time.perf_counter()
-        fit(net, coords, values, TrainConfig(steps=steps, seed=seed, eval_every=1000))
+        fit(net, coords, values, TrainConfig(steps=steps, seed=seed, eval_every=1000, lr=cand.lr))
         return time.perf_counter() - t0
 
     timed(PROBE_STEPS[0])  # warm-up: caches, first allocations

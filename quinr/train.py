@@ -39,6 +39,10 @@ AUTO_FULL_BATCH = 16384
 AUTO_BATCH = 4096
 
 
+#: The AdamW learning rate of the circuit angles and output affine: the paper's 1e-1.
+DEFAULT_LR = 0.1
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Settings of the fitting loop.
@@ -88,7 +92,7 @@ class TrainConfig:
     """
 
     steps: int = 500
-    lr: float = 0.1
+    lr: float = DEFAULT_LR
     lr_embed: float | None = None
     weight_decay: float = 0.01
     schedule: str = "cosine"

@@ -206,6 +206,31 @@ def test_billed_cost_prices_the_usage_providers_report():
     assert get_profile("aer").pricing.bill({"tasks": 1, "shots": 100}) == 0.0
 
 
+def test_the_guard_counts_what_the_provider_reports_it_billed(tmp_path, monkeypatch):
+    """Per-second pricing is an estimate until the provider reports the seconds it billed: a task
+    that cost more than its charge counts what it cost, so the budget stops the decode sooner; a
+    report of less frees nothing, and one that cannot be priced stops it."""
+    pricing = ('\n[pricing]\nmodel = "per-second"\nper_second = 1.6\nseconds_per_task = 2.0\n'
+               'seconds_per_execution = 0.00035\ndate = "2026-11-01"\nsource = "test"\n')
+    (tmp_path / "persec.toml").write_text(_profile("persec", max_circuits_per_task="4") + pricing)
+    monkeypatch.setenv("QUINR_BACKENDS_PATH", str(tmp_path))
+    be = get_backend("persec")
+    per_task = be.profile.pricing.estimate(4, 100, 1)  # 1.6 * (2 + 4 * 100 * 0.00035)
+    over = 2.0 + 1.2 / 1.6 + 0.14  # the first task billed 1.2 more than its charge: past the budget's slack of 1.0
+    for usage, runs in (({"seconds": 2.0}, 3), ({"tasks": 1, "shots": 400}, 3), ({"seconds": over}, 2),
+                        ({"seconds": float("nan")}, 1)):
+        guard = BudgetGuard(be, [4, 4, 4], 100, max_cost=3 * per_task + 1.0)
+        guard.charge(4)
+        guard.reconcile(4, usage)
+        for _ in range(runs - 1):
+            guard.charge(4)
+        if runs < 3:
+            with pytest.raises(BudgetError, match="provider reported billing .* more than estimated"):
+                guard.charge(4)
+        else:
+            assert guard.spent == pytest.approx(3 * per_task)  # less than charged frees nothing
+
+
 def test_a_run_on_a_billed_profile_reports_its_estimated_cost(tmp_path, monkeypatch):
     pricing = '\n[pricing]\nmodel = "task+shot"\nper_task = 0.3\nper_shot = 0.001\ndate = "2026-11-01"\nsource = "test"\n'
     (tmp_path / "paid.toml").write_text(_profile("paid", max_circuits_per_task="4") + pricing)

@@ -697,3 +697,31 @@ def test_a_crafted_journal_line_is_ignored_not_trusted(drill):
     assert any("journal line(s) were damaged and ignored" in n for n in manifest["notes"])
     assert any("its journal line is missing" in n for n in manifest["notes"])  # so the chunk was run again
     assert manifest["tasks"] == 1 and manifest["circuits"] == 64
+
+
+def test_a_lock_on_a_file_removed_meanwhile_is_not_taken(tmp_path, monkeypatch):
+    """A finished billed decode removes its run-cache folder while it still holds the lock; a
+    rerun that opened the lock file just before that must not lock the removed file and go on
+    in a folder that no longer exists (its paid chunks would be written nowhere)."""
+    from pathlib import Path
+
+    from quinr.files import try_lock
+
+    lock = tmp_path / "lock"
+    held = try_lock(lock)
+    assert held is not None and try_lock(lock) is None  # held: refused
+    real_open = Path.open
+
+    def open_then_removed(self, *args, **kwargs):  # the holder removes the folder right after this open
+        f = real_open(self, *args, **kwargs)
+        if self == lock:
+            self.unlink()
+            held.close()
+        return f
+
+    monkeypatch.setattr(Path, "open", open_then_removed)
+    assert try_lock(lock) is None
+    monkeypatch.setattr(Path, "open", real_open)
+    fresh = try_lock(lock)  # a new file at the path is a new, free lock
+    assert fresh is not None
+    fresh.close()

@@ -111,3 +111,21 @@ def test_init_freq_per_axis():
     for bad in ((3.0,), (3.0, 12.0, 1.0), 0.0, (3.0, math.inf), (True, 3.0)):
         with pytest.raises(ConfigError, match="init_freq"):
             QuINR(cfg, init_freq=bad)
+
+
+@pytest.mark.parametrize("cfg", [ModelConfig(n_qubits=4, embed_dim=6), ModelConfig(n_qubits=6, embed_dims=(26, 6), blocks=2)])
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_weights_at_the_readers_bound_decode_to_finite_values(cfg, sign):
+    """Why a billed decode too large for its exact reference needs no finite check before it
+    pays: the reader refuses any weight beyond MAX_WEIGHT, and at that bound the decoder's
+    float64 network still gives finite values everywhere."""
+    from quinr.bitstream import MAX_WEIGHT
+    from quinr.codec import DECODE_DTYPE
+
+    net = QuINR(cfg).to(DECODE_DTYPE)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.fill_(sign * MAX_WEIGHT)
+    x = torch.rand(256, 2, dtype=DECODE_DTYPE, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    y = net.predict(x)
+    assert torch.isfinite(y).all() and y.abs().max() > 1e6  # the bound is reached, and stays finite

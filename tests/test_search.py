@@ -151,6 +151,17 @@ def test_candidate_init_freq_is_in_its_key_and_training():
         candidates(((4, 6, 2),), init_freq=(0.0, 1.0))
 
 
+def test_candidate_lr_is_in_its_key_and_training():
+    """A search at another learning rate keeps its results apart from the default's, trains at
+    it, and refuses a rate that is not a positive number before anything runs."""
+    plain, fast = candidates(((4, 6, 2),)), candidates(((4, 6, 2),), init_freq=(3.0, 12.0), lr=0.2)
+    assert plain[0].key == "4:6:2:1:1@1000" and fast[0].key == "4:6:2:1:1@1000/f3,12/lr0.2"
+    assert fast[0].train(5).lr == 0.2 and plain[0].train(5).lr == 0.1
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(ConfigError, match="lr must be positive"):
+            candidates(((4, 6, 2),), lr=bad)
+
+
 def test_cli_init_freq(tmp_path, capsys):
     img = tmp_path / "img.png"
     Image.fromarray(smooth_rgb(6, 8, seed=2)).save(img)

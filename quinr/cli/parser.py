@@ -156,6 +156,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     from ..mitigation import MITIGATIONS
     from ..model import INIT_FREQ
+    from ..train import DEFAULT_LR
     from ..version import __version__
 
     parser = _Parser(prog="quinr", description="Quantum implicit neural compression (quINR).")
@@ -279,6 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--qat-steps", type=int, default=0, metavar="N",
                     help="fine-tune each file N steps through its quantized weights (default 0: off)")
     se.add_argument("--init-freq", type=init_freq, default=INIT_FREQ, metavar="F[,F]", help=INIT_FREQ_HELP)
+    se.add_argument("--lr", type=float, default=DEFAULT_LR,
+                    help=f"AdamW learning rate of every network's circuit (default {DEFAULT_LR})")
     se.add_argument("--ladder", type=float_list, default=None, metavar="F,F,...",
                     help="byte budgets written besides the --bits auto file, as fractions of its size "
                          "(default 0.6,0.7,0.8,0.9,1.1,1.25,1.5)")

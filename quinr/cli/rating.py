@@ -57,7 +57,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
 
     if not (math.isfinite(args.minutes) and args.minutes > 0):
         raise ConfigError(f"--minutes must be a positive number, got {args.minutes:g}")
-    cands = candidates(networks, args.steps, args.qat_steps, args.init_freq)
+    cands = candidates(networks, args.steps, args.qat_steps, args.init_freq, args.lr)
     if args.table is not None:
         check_output(args.table, inputs=[args.input], suffixes=(".json",), what="rate-control table")
     check_output(args.out, inputs=[args.input], suffixes=(".jsonl",), what="search results")
