@@ -16,6 +16,7 @@ exact simulator in a fresh process and report its peak resident memory.
     python benchmarks/simulator.py            # full table (default.qubit at 65536 takes ~1 min)
     python benchmarks/simulator.py --quick    # skip the 65536-coordinate default.qubit row
     python benchmarks/simulator.py --tq-only  # only quinr against TorchQuantum, in turns
+    python benchmarks/simulator.py --flops    # only the matmul arithmetic of forward and backward
 """
 
 from __future__ import annotations
@@ -243,6 +244,29 @@ def against_torchquantum(args: argparse.Namespace) -> None:
           f"forward + backward: {fb:.1f}x ({min(r[1] for r in rounds):.1f}-{max(r[1] for r in rounds):.1f}x)")
 
 
+def arithmetic_floor() -> None:
+    """The matrix-product arithmetic of quinr's forward and of its adjoint backward
+    (``torch.utils.flop_counter``, which counts matmuls, not elementwise work): the backward's
+    share is what no kernel, fused or not, can skip, so (forward + backward) / forward here is
+    the floor of the measured time ratio."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    print("| Nq | batch | outputs | forward GFLOP | backward GFLOP | (fwd + bwd) / fwd |")
+    print("|---|---|---|---|---|---|")
+    for nq, batch in ((6, 4096), (8, 4096), (10, 1024)):
+        spec = CircuitSpec(n_qubits=nq, embed_dim=24, reuploads=2, layers=1)
+        for last in (None, 3):
+            torch.manual_seed(0)
+            h, theta = torch.randn(batch, 24, requires_grad=True), torch.randn(spec.n_theta, requires_grad=True)
+            with FlopCounterMode(display=False) as fwd:
+                p = probabilities(spec, h, theta, last=last, backward="adjoint")
+            with FlopCounterMode(display=False) as bwd:
+                (p * torch.randn_like(p)).sum().backward()
+            f, b = fwd.get_total_flops(), bwd.get_total_flops()
+            print(f"| {nq} | {batch} | {'all' if last is None else 'last 3'} | {f / 1e9:.3f} | {b / 1e9:.3f} | "
+                  f"{(f + b) / f:.2f} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="skip default.qubit at 65536 coordinates")
@@ -251,6 +275,7 @@ def main() -> None:
     ap.add_argument("--tq-python", default=None, help="a Python with torchquantum-ng installed")
     ap.add_argument("--tq-rounds", type=int, default=3, help="rounds of quinr and TorchQuantum in turns (default 3)")
     ap.add_argument("--tq-only", action="store_true", help="only the TorchQuantum comparison")
+    ap.add_argument("--flops", action="store_true", help="only the matmul arithmetic of forward and backward")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     print(f"quinr simulator benchmark  (torch {torch.__version__}, {args.threads} threads, "
@@ -258,6 +283,9 @@ def main() -> None:
     print(f"circuit: {SPEC.describe()}, batch 4096 unless stated, median of repeated calls\n")
     if args.tq_only:
         against_torchquantum(args)
+        return
+    if args.flops:
+        arithmetic_floor()
         return
 
     print("quinr's backward: forward + backward against the forward, measured in turns")
