@@ -27,7 +27,7 @@ from .files import atomic_write, check_output, read_bytes
 from .model import Evaluator, ModelConfig, QuINR
 from .quant import check_bits, dequantize, quantize
 from .signal import MAX_PIXELS, Signal, check_pixels, coordinates, load_signal, psnr
-from .train import StepInfo, TrainConfig, TrainResult, fit, qat_config, resolve_device
+from .train import StepInfo, TrainConfig, TrainResult, fit, qat_config, resolve_device, signal_loss
 
 #: The extension of a quinr bitstream (``encode -o`` must use it).
 SUFFIX = ".qinr"
@@ -59,6 +59,34 @@ class EncodeResult:
     @property
     def n_bytes(self) -> int:
         return len(self.data)
+
+
+def _trained(cfg: ModelConfig, coords: torch.Tensor, values: torch.Tensor, train: TrainConfig,
+             callback: Callable[[StepInfo], None] | None) -> tuple[QuINR, TrainResult]:
+    """The network trained from ``train.seed``, or, with ``train.restarts``, the best of that many
+    trainings from consecutive seeds (each with its share of a time budget); the steps reported
+    to ``callback`` count on across them."""
+    device = resolve_device(train.device)
+    best: tuple[float, QuINR, TrainResult] | None = None
+    each = train if train.restarts == 1 else dataclasses.replace(
+        train, restarts=1, time_budget=None if train.time_budget is None else train.time_budget / train.restarts)
+    for k in range(train.restarts):
+        run = dataclasses.replace(each, seed=train.seed + k)
+        torch.manual_seed(run.seed)
+        net = QuINR(cfg, seed=run.seed, init_freq=run.init_freq, gain_init=run.gain_init).to(device)
+        done = k * train.steps
+
+        def counted(info: StepInfo, done: int = done) -> None:
+            callback(dataclasses.replace(info, step=done + info.step))  # type: ignore[misc]
+
+        result = fit(net, coords, values, run, None if callback is None else counted if k else callback)
+        if train.restarts == 1:
+            return net, result
+        score = signal_loss(net, coords, values, run)
+        if best is None or score < best[0]:
+            best = (score, net, result)
+    assert best is not None
+    return best[1], best[2]
 
 
 def encode(
@@ -108,13 +136,10 @@ def encode(
         train = dataclasses.replace(train, noise=training_noise(train.noise))
     c = signal.channels
     cfg = dataclasses.replace(model or ModelConfig(), out_features=c, in_features=len(signal.grid))
-    device = resolve_device(train.device)
-    torch.manual_seed(train.seed)
-    net = QuINR(cfg, seed=train.seed, init_freq=train.init_freq, gain_init=train.gain_init).to(device)
     coords = torch.from_numpy(coordinates(*signal.grid))
     values = torch.from_numpy(signal.normalized().reshape(-1, c))
     t1 = time.perf_counter()
-    result = fit(net, coords, values, train, callback)
+    net, result = _trained(cfg, coords, values, train, callback)
     train_seconds = time.perf_counter() - t1
     net.canonicalize_()
     rule = bits if isinstance(bits, str) else None
@@ -138,7 +163,7 @@ def encode(
     if train.noise is not None:
         from .train import train_evaluator
 
-        noisy_psnr = psnr(signal, decode_with(read_bitstream(data), train_evaluator(train), device=str(device)))
+        noisy_psnr = psnr(signal, decode_with(read_bitstream(data), train_evaluator(train), device=str(resolve_device(train.device))))
     return EncodeResult(
         data=data,
         path=path,

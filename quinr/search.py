@@ -23,7 +23,7 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -65,35 +65,41 @@ class Candidate:
     qat_steps: int = 0
     init_freq: float | tuple[float, ...] = INIT_FREQ  # TrainConfig.init_freq
     lr: float = DEFAULT_LR  # TrainConfig.lr
+    seed: int = 0  # of the initialisation and the mini-batches
 
     @property
     def key(self) -> str:
         freq = "" if self.init_freq == INIT_FREQ else "/f" + ",".join(
             f"{v:g}" for v in (self.init_freq if isinstance(self.init_freq, tuple) else (self.init_freq,)))
         lr = "" if self.lr == DEFAULT_LR else f"/lr{self.lr:g}"
+        seed = f"/s{self.seed}" if self.seed else ""  # seed 0's keys stay as they were: old results resume
         return (text(self.network) + f"@{self.steps}" + (f"+qat{self.qat_steps}" if self.qat_steps else "")
-                + freq + lr)
+                + freq + lr + seed)
 
     def model(self, signal: Signal) -> ModelConfig:
         return network_model(self.network, signal)
 
-    def train(self, seed: int) -> TrainConfig:
-        return TrainConfig(steps=self.steps, qat_steps=self.qat_steps, seed=seed, init_freq=self.init_freq,
+    def train(self) -> TrainConfig:
+        return TrainConfig(steps=self.steps, qat_steps=self.qat_steps, seed=self.seed, init_freq=self.init_freq,
                            lr=self.lr)
 
 
 def candidates(networks: tuple[Network, ...] = DEFAULT_NETWORKS, steps: int = 1000,
                qat_steps: int = 0, init_freq: float | tuple[float, ...] = INIT_FREQ,
-               lr: float = DEFAULT_LR) -> list[Candidate]:
+               lr: float = DEFAULT_LR, seeds: tuple[int, ...] = (0,)) -> list[Candidate]:
     """Candidates from ``NQ:M:R[:E[:B]]`` items (:mod:`quinr.networks`: E defaults to 1, B to 1 or
-    the number of per-block Ms), checked as networks."""
-    TrainConfig(steps=steps, qat_steps=qat_steps, init_freq=init_freq, lr=lr)  # checked before anything runs
+    the number of per-block Ms), checked as networks; each network once per seed (several seeds:
+    the frontier keeps the best file at every rate, as an encoder that restarts would)."""
+    if not seeds:
+        raise ConfigError("the search needs at least one seed")
+    for seed in seeds:
+        TrainConfig(steps=steps, qat_steps=qat_steps, init_freq=init_freq, lr=lr, seed=seed)  # checked first
     out = []
     for item in networks:
         if not 3 <= len(item) <= 5:
             raise ConfigError(f"a network is NQ:M:R[:E[:B]], got {text(item)}")
         network_model(full(item))
-        out.append(Candidate(full(item), steps, qat_steps, init_freq, lr))
+        out += [Candidate(full(item), steps, qat_steps, init_freq, lr, seed) for seed in dict.fromkeys(seeds)]
     return out
 
 
@@ -136,12 +142,12 @@ def fingerprint(signal: Signal) -> str:
     return h.hexdigest()[:16]
 
 
-def estimate_seconds(signal: Signal, cand: Candidate, seed: int = 0, ladder: tuple[float, ...] = LADDER) -> float:
+def estimate_seconds(signal: Signal, cand: Candidate, ladder: tuple[float, ...] = LADDER) -> float:
     """Time of :func:`measure` on this machine: two timed trainings of a few steps give the time
     of a step and a training's fixed cost (its set-up and final measurement, which a probe of a
     few steps alone would spread over them: it overestimated 1,000 steps by 3-4x), plus about
     three passes over the signal per file (its decode and the bit allocator's samples)."""
-    cfg = cand.model(signal)
+    cfg, seed = cand.model(signal), cand.seed
     net = QuINR(cfg, seed=seed, init_freq=cand.init_freq)
     coords, values = _tensors(signal)
 
@@ -165,24 +171,24 @@ def estimate_seconds(signal: Signal, cand: Candidate, seed: int = 0, ladder: tup
     return fixed * trainings + per_step * (cand.steps + files * cand.qat_steps) + 3 * files * per_pass
 
 
-def measure(signal: Signal, cand: Candidate, seed: int = 0, callback: Callable[[StepInfo], None] | None = None,
+def measure(signal: Signal, cand: Candidate, callback: Callable[[StepInfo], None] | None = None,
             ladder: tuple[float, ...] = LADDER) -> dict[str, Any]:
     """Train ``cand`` once on ``signal``; write and decode its ``--bits auto`` file and the
     ladder's files (each budget's file fine-tuned through its own bits first when the candidate
     has ``qat_steps``)."""
     cfg = cand.model(signal)
-    torch.manual_seed(seed)
-    net = QuINR(cfg, seed=seed, init_freq=cand.init_freq)
+    torch.manual_seed(cand.seed)
+    net = QuINR(cfg, seed=cand.seed, init_freq=cand.init_freq)
     coords, values = _tensors(signal)
     t0 = time.perf_counter()
-    train = cand.train(seed)
+    train = cand.train()
     fit(net, coords, values, train, callback)  # fit itself never fine-tunes: qat_steps are the files'
     net.canonicalize_()
     files = [written(signal, net, "auto", train)]
     auto_bytes = files[0]["bytes"]
     files += [written(signal, net, f"bytes:{round(k * auto_bytes)}", train) for k in ladder]
     return {"candidate": cand.key, "network": list(cand.network), "weights": cfg.n_params(), "steps": cand.steps,
-            "qat_steps": cand.qat_steps, "seconds": time.perf_counter() - t0, "files": files}
+            "qat_steps": cand.qat_steps, "seed": cand.seed, "seconds": time.perf_counter() - t0, "files": files}
 
 
 def written(signal: Signal, net: QuINR, rule: str, train: TrainConfig | None = None) -> dict[str, Any]:
@@ -201,7 +207,7 @@ def written(signal: Signal, net: QuINR, rule: str, train: TrainConfig | None = N
             "psnr": psnr(signal, decode(data)), "bits": list(per)}
 
 
-def search(signal: Signal, cands: list[Candidate], seconds: float, out: str | Path | None = None, *, seed: int = 0,
+def search(signal: Signal, cands: list[Candidate], seconds: float, out: str | Path | None = None, *,
            on_candidate: Callable[[str, int, int], None] | None = None,
            callback: Callable[[StepInfo], None] | None = None, ladder: tuple[float, ...] = LADDER) -> SearchResult:
     """Measure the candidates that fit in ``seconds`` (smallest first), resuming from ``out``;
@@ -217,17 +223,20 @@ def search(signal: Signal, cands: list[Candidate], seconds: float, out: str | Pa
     order = sorted(unique.values(), key=lambda c: (c.model(signal).n_params(), c.key))
     start = time.perf_counter()
     skipped: list[tuple[str, str]] = []
+    estimates: dict[str, float] = {}
     for i, cand in enumerate(order):
         if on_candidate is not None:
             on_candidate(cand.key, i, len(order))
         if cand.key in done:
             continue
-        need = estimate_seconds(signal, cand, seed, ladder)
+        probe = replace(cand, seed=0).key  # a network's time does not depend on its seed: probed once
+        need = estimates[probe] if probe in estimates else estimates.setdefault(
+            probe, estimate_seconds(signal, cand, ladder))
         left = seconds - (time.perf_counter() - start)
         if need > left:
             skipped.append((cand.key, f"needs about {need:.0f} s, {max(0.0, left):.0f} s left"))
             continue
-        rows.append({**measure(signal, cand, seed, callback, tuple(ladder)), "estimate": need, "signal": digest})
+        rows.append({**measure(signal, cand, callback, tuple(ladder)), "estimate": need, "signal": digest})
         if out is not None:
             atomic_write(Path(out), "".join(json.dumps(r) + "\n" for r in rows).encode())
     if on_candidate is not None:

@@ -62,6 +62,25 @@ def test_a_rerun_resumes_and_another_signal_is_refused(tmp_path):
         search(sig, candidates(NETS, steps=15), 600, out, ladder=LADDER)
 
 
+def test_several_seeds_train_each_network_from_each_and_the_frontier_takes_the_best(tmp_path):
+    """``--seed 0,3``: every network trained from each seed, under its own key (a seed-3 rerun
+    does not reuse seed 0's results); the frontier is the best file at every rate over both,
+    which is what an encoder that restarts from those seeds would write."""
+    sig = _signal()
+    out = tmp_path / "s.jsonl"
+    search(sig, candidates(NETS[:1], steps=20), 600, out, ladder=LADDER)
+    res = search(sig, candidates(NETS[:1], steps=20, seeds=(0, 3, 3)), 600, out, ladder=LADDER)
+    assert [(r["candidate"], r["seed"]) for r in res.rows] == [("2:4:1:1:1@20", 0), ("2:4:1:1:1@20/s3", 3)]
+    a, b = ({f["rule"]: f["psnr"] for f in r["files"] if "bytes" in f} for r in res.rows)
+    assert a != b  # really another initialisation
+    best = max(a["auto"], b["auto"])
+    assert max(p.psnr for p in res.frontier()) >= best
+    with pytest.raises(ConfigError, match="seed"):
+        candidates(NETS, seeds=())
+    with pytest.raises(ConfigError, match="seed"):
+        candidates(NETS, seeds=(-1,))
+
+
 def test_a_network_that_does_not_fit_the_budget_is_skipped_with_its_estimate():
     res = search(_signal(), candidates(NETS, steps=100000), 1.0)
     assert not res.rows
@@ -146,7 +165,7 @@ def test_candidate_init_freq_is_in_its_key_and_training():
     (whose keys stay as they were, so older results files resume) and trains with them."""
     plain, wide = candidates(((4, 6, 2),)), candidates(((4, 6, 2),), init_freq=(3.0, 12.0))
     assert plain[0].key == "4:6:2:1:1@1000" and wide[0].key == "4:6:2:1:1@1000/f3,12"
-    assert wide[0].train(5).init_freq == (3.0, 12.0) and plain[0].train(5).init_freq == 3.0
+    assert wide[0].train().init_freq == (3.0, 12.0) and plain[0].train().init_freq == 3.0
     with pytest.raises(ConfigError, match="init_freq"):
         candidates(((4, 6, 2),), init_freq=(0.0, 1.0))
 
@@ -156,7 +175,7 @@ def test_candidate_lr_is_in_its_key_and_training():
     it, and refuses a rate that is not a positive number before anything runs."""
     plain, fast = candidates(((4, 6, 2),)), candidates(((4, 6, 2),), init_freq=(3.0, 12.0), lr=0.2)
     assert plain[0].key == "4:6:2:1:1@1000" and fast[0].key == "4:6:2:1:1@1000/f3,12/lr0.2"
-    assert fast[0].train(5).lr == 0.2 and plain[0].train(5).lr == 0.1
+    assert fast[0].train().lr == 0.2 and plain[0].train().lr == 0.1
     for bad in (0.0, -1.0, float("nan")):
         with pytest.raises(ConfigError, match="lr must be positive"):
             candidates(((4, 6, 2),), lr=bad)

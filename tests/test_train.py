@@ -126,3 +126,35 @@ def test_compiled_training_matches_eager():
         net = QuINR(ModelConfig(out_features=1, n_qubits=3, embed_dim=6), seed=0)
         out.append(fit(net, c, y, TrainConfig(steps=10, compile=compiled)).losses)
     assert max(abs(a - b) for a, b in zip(*out, strict=True)) < 1e-4
+
+
+def test_restarts_keep_the_best_of_several_trainings(tmp_path, capsys):
+    """``restarts=3`` trains from seeds 4, 5 and 6 and keeps the training with the lowest loss on
+    the whole signal: the very file that seed alone writes, and no worse than the other two."""
+    import numpy as np
+    from PIL import Image
+    from quinr_testutils import smooth_rgb
+
+    from quinr import encode
+    from quinr.cli import main
+
+    png = tmp_path / "img.png"
+    Image.fromarray(smooth_rgb(10, 12, seed=3)).save(png)
+    net = ModelConfig(n_qubits=3, embed_dim=5)
+    alone = {s: encode(str(png), model=net, train=TrainConfig(steps=30, seed=s)) for s in (4, 5, 6)}
+    steps: list[int] = []
+    best = encode(str(png), model=net, train=TrainConfig(steps=30, seed=4, restarts=3),
+                  callback=lambda info: steps.append(info.step))
+    assert best.train.seed in alone and steps == list(range(1, 91))  # progress counts on across them
+    assert best.data == alone[best.train.seed].data
+    assert best.psnr >= max(r.psnr for r in alone.values()) - 0.02
+    assert len({r.data for r in alone.values()}) == 3  # three different trainings to choose from
+    assert main(["encode", str(png), "-o", str(tmp_path / "x.qinr"), "--qubits", "3", "--embed", "5",
+                 "--steps", "10", "--restarts", "2", "--seed", "1"]) == 0
+    assert "the best of 2 trainings, seeds 1-2" in capsys.readouterr().out
+    assert main(["encode", str(png), "-o", str(tmp_path / "y.qinr"), "--restarts", "0"]) == 1
+    err = capsys.readouterr().err
+    assert "restarts must be an integer in [1, 64]" in err and err.count("\n") == 1
+    with pytest.raises(ConfigError, match="last restart's seed"):
+        TrainConfig(seed=2**32 - 1, restarts=2)
+    assert np.isfinite(best.psnr)

@@ -51,7 +51,8 @@ def encode_dict(res, train) -> dict[str, Any]:
         "noisy_psnr": res.noisy_psnr,
         "training": {"steps_run": len(res.train.losses), "best_step": res.train.best_step,
                      "best_loss": res.train.best_loss, "seconds": res.train_seconds,
-                     "batch_size": train.batch_size, "time_budget": train.time_budget},
+                     "batch_size": train.batch_size, "time_budget": train.time_budget,
+                     "restarts": train.restarts, "seed": res.train.seed},
         "seconds": res.total_seconds,
     }
 
@@ -118,5 +119,7 @@ def print_encode(res, train, bits: int | str | None = None) -> None:
     if res.noisy_psnr is not None:
         mode = "" if isinstance(train.noise, DeviceModel) else f", {train.noise_mode}"
         print(f"  noisy    {res.noisy_psnr:.2f} dB  decoded under the training noise ({train.noise.describe()}{mode})")
+    kept = (f"; the best of {train.restarts} trainings, seeds {train.seed}-{train.seed + train.restarts - 1}, "
+            f"is seed {res.train.seed}'s" if train.restarts > 1 else "")
     print(f"  time     {res.total_seconds:.1f} s  (training {res.train_seconds:.1f} s, {len(res.train.losses)} steps, best step "
-          f"{res.train.best_step})")
+          f"{res.train.best_step}{kept})")

@@ -64,6 +64,9 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
                    help="torch.compile the model (about 1.2x faster steps after ~40 s of compiling on CPU: pays "
                         "above ~2,000 steps)")
     g.add_argument("--seed", type=int, default=d.seed, help="seed of initialisation and sampling")
+    g.add_argument("--restarts", type=int, default=d.restarts, metavar="N",
+                   help="train N times from seeds SEED, SEED+1, ... and keep the best (N times the training time; "
+                        f"default {d.restarts})")
     g.add_argument("--device", default=d.device, help="torch device for training: cpu or cuda")
     g.add_argument("--bits", default=None, help="bits per stored weight (default 16), or auto[:DB]: per-tensor "
                    "depths within DB (default 0.05) of the 16-bit PSNR; bytes:N the best file of at most N bytes; "
@@ -285,7 +288,9 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--ladder", type=float_list, default=None, metavar="F,F,...",
                     help="byte budgets written besides the --bits auto file, as fractions of its size "
                          "(default 0.6,0.7,0.8,0.9,1.1,1.25,1.5)")
-    se.add_argument("--seed", type=int, default=0, help="seed of initialisation and sampling")
+    se.add_argument("--seed", type=int_list, default=[0], metavar="S[,S...]",
+                    help="seed of initialisation and sampling; several train every network from each, and the "
+                         "frontier keeps the best file at every rate (what encode --restarts does)")
     se.add_argument("--json", action="store_true", help="machine-readable output")
     se.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_max_pixels(se)

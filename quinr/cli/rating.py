@@ -17,7 +17,7 @@ def encode_at_target(args: argparse.Namespace, source, model, train) -> int:
         r = encode_to(source, args.output, target_bpp=args.target_bpp, max_bytes=args.max_bytes,
                       target_psnr=args.target_psnr, model=model, train=train, max_pixels=args.max_pixels,
                       presets=presets,
-                      callback=lambda info: bars.step(bars.done, "training", info.step, train.steps + train.qat_steps))
+                      callback=lambda info: bars.step(bars.done, "training", info.step, train.steps * train.restarts + train.qat_steps))
     network = "given" if r.preset is None else f"{r.preset.describe()} (rate-control table)"
     if args.json:
         print_json({**encode_dict(r.result, train), "rate_control": {
@@ -57,13 +57,13 @@ def _cmd_search(args: argparse.Namespace) -> int:
 
     if not (math.isfinite(args.minutes) and args.minutes > 0):
         raise ConfigError(f"--minutes must be a positive number, got {args.minutes:g}")
-    cands = candidates(networks, args.steps, args.qat_steps, args.init_freq, args.lr)
+    cands = candidates(networks, args.steps, args.qat_steps, args.init_freq, args.lr, tuple(args.seed))
     if args.table is not None:
         check_output(args.table, inputs=[args.input], suffixes=(".json",), what="rate-control table")
     check_output(args.out, inputs=[args.input], suffixes=(".jsonl",), what="search results")
     signal = load_input(args.input, max_pixels=args.max_pixels).signal
     with Bars(args.quiet or args.json, "search", "network") as bars:
-        result = search(signal, cands, 60.0 * args.minutes, args.out, seed=args.seed,
+        result = search(signal, cands, 60.0 * args.minutes, args.out,
                         on_candidate=lambda name, done, total: bars.item(name, done, total),
                         callback=lambda info: bars.step(bars.done, "training", info.step, args.steps),
                         ladder=LADDER if args.ladder is None else tuple(args.ladder))
@@ -78,7 +78,8 @@ def _cmd_search(args: argparse.Namespace) -> int:
     asked = {c.key for c in cands}
     mine = sum(r["candidate"] in asked for r in result.rows)
     earlier = len(result.rows) - mine
-    print(f"searched {mine} of {len(asked)} networks in {result.seconds:.0f} s"
+    what = "networks" if len({c.seed for c in cands}) == 1 else "trainings (networks x seeds)"
+    print(f"searched {mine} of {len(asked)} {what} in {result.seconds:.0f} s"
           + (f" (the frontier below also counts {earlier} from earlier runs)" if earlier else "")
           + f"; results in {args.out}")
     for key, why in result.skipped:
