@@ -114,7 +114,8 @@ class HardwareEvaluator:
             line = fin[-1]
             be.account(self.report, line["circuits"], line["task_ids"], self.shots, line.get("tasks"))
             self.report.add_usage(be.profile.pricing, line["usage"])
-            be.reconcile(line["circuits"], line["usage"])  # an earlier process's task: count_earlier charged it
+            if be.guard is not None:  # an earlier process's task, which count_earlier charged at its estimate
+                be.guard.reconcile(line["circuits"], line["usage"])
             return done, "reused"
         remote = be.driver.remote_tasks()
         if problem is not None:

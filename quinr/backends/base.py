@@ -373,13 +373,9 @@ class Backend:
         report.seconds += time.perf_counter() - t0
         check_probabilities(probs, rows, spec)
         report.add_usage(self.profile.pricing, usage)
-        self.reconcile(rows, usage)
+        if self.guard is not None:  # held to what the provider reports it billed
+            self.guard.reconcile(rows, usage)
         return probs, usage
-
-    def reconcile(self, circuits: int, usage: dict[str, float] | None) -> None:
-        """Hold the decode's budget guard to a finished task's provider-reported usage."""
-        if self.guard is not None:
-            self.guard.reconcile(circuits, usage)
 
     def check_mitigation(self, mitigate: str | None) -> None:
         """Refuse, before anything runs, a mitigation that is unknown or that this backend cannot
