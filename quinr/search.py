@@ -89,7 +89,7 @@ def candidates(networks: tuple[Network, ...] = DEFAULT_NETWORKS, steps: int = 10
                lr: float = DEFAULT_LR, seeds: tuple[int, ...] = (0,)) -> list[Candidate]:
     """Candidates from ``NQ:M:R[:E[:B]]`` items (:mod:`quinr.networks`: E defaults to 1, B to 1 or
     the number of per-block Ms), checked as networks; each network once per seed (several seeds:
-    the frontier keeps the best file at every rate, as an encoder that restarts would)."""
+    the frontier keeps the best file at every rate)."""
     if not seeds:
         raise ConfigError("the search needs at least one seed")
     for seed in seeds:

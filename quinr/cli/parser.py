@@ -290,7 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "(default 0.6,0.7,0.8,0.9,1.1,1.25,1.5)")
     se.add_argument("--seed", type=int_list, default=[0], metavar="S[,S...]",
                     help="seed of initialisation and sampling; several train every network from each, and the "
-                         "frontier keeps the best file at every rate (what encode --restarts does)")
+                         "frontier keeps the best file at every rate")
     se.add_argument("--json", action="store_true", help="machine-readable output")
     se.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_max_pixels(se)
