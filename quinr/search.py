@@ -37,7 +37,7 @@ from .model import INIT_FREQ, QuINR
 from .networks import Network, full, text
 from .rate import network_model
 from .signal import Signal, SignalKind, coordinates, psnr
-from .train import DEFAULT_LR, StepInfo, TrainConfig, fit
+from .train import DEFAULT_LR, StepInfo, TrainConfig, fit, resolve_batch
 
 #: Budgets of the ladder, as fractions of the network's ``--bits auto`` file (what
 #: benchmarks/rate_table.py measured the shipped table with).
@@ -45,8 +45,12 @@ LADDER = (0.6, 0.7, 0.8, 0.9, 1.1, 1.25, 1.5)
 #: The largest ladder fraction: a budget four times the ``auto`` file is past every network's
 #: 16-bit file, so a larger one would only write that file again.
 MAX_LADDER = 4.0
-#: The two probe trainings of :func:`estimate_seconds` (steps each).
-PROBE_STEPS = (3, 9)
+#: The two probe trainings of :func:`estimate_seconds` (steps each): 3 and 9 steps were within
+#: the machine's jitter of each other, and the estimate of a 3,000-step training came out 1.2-1.9x low.
+PROBE_STEPS = (5, 25)
+#: What writing one file costs, in passes over the signal (its bit allocation's samples and its
+#: decode): 4.0-4.6 measured for three blocks of Nq 6 on kodim02 (9.8-11.3 s at 2.45 s a pass).
+PASSES_PER_FILE = 4.5
 #: The networks searched by default: those of the shipped table, and two wider ones.
 DEFAULT_NETWORKS: tuple[Network, ...] = (
     (4, 6, 2, 1, 1), (6, 12, 2, 1, 1), (6, (26, 6), 2, 1, 2), (6, 12, 2, 1, 2), (6, (26, 9, 9), 2, 1, 3),
@@ -145,8 +149,10 @@ def fingerprint(signal: Signal) -> str:
 def estimate_seconds(signal: Signal, cand: Candidate, ladder: tuple[float, ...] = LADDER) -> float:
     """Time of :func:`measure` on this machine: two timed trainings of a few steps give the time
     of a step and a training's fixed cost (its set-up and final measurement, which a probe of a
-    few steps alone would spread over them: it overestimated 1,000 steps by 3-4x), plus about
-    three passes over the signal per file (its decode and the bit allocator's samples)."""
+    few steps alone would spread over them: it overestimated 1,000 steps by 3-4x), plus the
+    periodic measurement of the best checkpoint (on a large signal, a pass over a fixed subset
+    every ``eval_every`` steps: about a tenth of a training), plus :data:`PASSES_PER_FILE` passes
+    over the signal per file (its decode and the bit allocator's samples)."""
     cfg, seed = cand.model(signal), cand.seed
     net = QuINR(cfg, seed=seed, init_freq=cand.init_freq)
     coords, values = _tensors(signal)
@@ -168,7 +174,11 @@ def estimate_seconds(signal: Signal, cand: Candidate, ladder: tuple[float, ...] 
     per_pass = (time.perf_counter() - t0) * len(coords) / len(sample)
     files = 1 + len(ladder)
     trainings = 1 + (files if cand.qat_steps else 0)
-    return fixed * trainings + per_step * (cand.steps + files * cand.qat_steps) + 3 * files * per_pass
+    steps, train = cand.steps + files * cand.qat_steps, cand.train()
+    per_eval = 0.0  # full batch: each step's loss is the measurement
+    if resolve_batch(train.batch_size, len(coords)) is not None:
+        per_eval = per_pass * min(len(coords), train.eval_coordinates or len(coords)) / len(coords)
+    return fixed * trainings + (per_step + per_eval / train.eval_every) * steps + PASSES_PER_FILE * files * per_pass
 
 
 def measure(signal: Signal, cand: Candidate, callback: Callable[[StepInfo], None] | None = None,
