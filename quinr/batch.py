@@ -115,7 +115,7 @@ def encode_one(job: EncodeJob, src: Path, step: Callable[[int, int], None] | Non
         except BitstreamError:
             pass  # damaged or foreign: encode it again
     train = job.train or TrainConfig()
-    steps = train.steps + train.qat_steps  # the fine-tuning's steps continue the count
+    steps = train.total_steps  # the restarts' and the fine-tuning's steps continue the count
     res = encode(signal, target, model=job.model, train=job.train, bits=job.bits,
                  callback=None if step is None else lambda info: step(info.step, steps))
     return Item(str(src), str(target), len(res.data), 8 * len(res.data) / signal.pixels, res.psnr,

@@ -146,7 +146,7 @@ def encode(
     per = allocate(net, signal, rule) if rule is not None else per_tensor(bits, cfg)  # type: ignore[arg-type]
     if train.qat_steps:
         t2 = time.perf_counter()
-        done = len(result.losses)
+        done = (train.restarts - 1) * train.steps + len(result.losses)  # as _trained counts them
 
         def after(info: StepInfo) -> None:  # the fine-tuning's steps continue the training's count
             if callback is not None:

@@ -119,6 +119,11 @@ class TrainConfig:
     compile: bool = False
     restarts: int = 1
 
+    @property
+    def total_steps(self) -> int:
+        """The steps an encode runs (every restart's, then the fine-tuning's): what its progress counts to."""
+        return self.steps * self.restarts + self.qat_steps
+
     def __post_init__(self) -> None:
         if isinstance(self.noise, DeviceModel):
             pass

@@ -149,6 +149,9 @@ def test_restarts_keep_the_best_of_several_trainings(tmp_path, capsys):
     assert best.data == alone[best.train.seed].data
     assert best.psnr >= max(r.psnr for r in alone.values()) - 0.02
     assert len({r.data for r in alone.values()}) == 3  # three different trainings to choose from
+    tuned, cfg = [], TrainConfig(steps=10, restarts=2, qat_steps=4)
+    encode(str(png), model=net, train=cfg, bits=8, callback=lambda info: tuned.append(info.step))
+    assert tuned == list(range(1, 25)) and cfg.total_steps == 24  # the fine-tuning continues the count
     assert main(["encode", str(png), "-o", str(tmp_path / "x.qinr"), "--qubits", "3", "--embed", "5",
                  "--steps", "10", "--restarts", "2", "--seed", "1"]) == 0
     assert "the best of 2 trainings, seeds 1-2" in capsys.readouterr().out

@@ -89,7 +89,7 @@ def _cmd_encode(args: argparse.Namespace) -> int:
         from .rating import encode_at_target
 
         return encode_at_target(args, source, model if explicit else None, train)
-    bar, callback = _progress(args.steps * args.restarts + args.qat_steps, args.quiet or args.json, "encode")
+    bar, callback = _progress(train.total_steps, args.quiet or args.json, "encode")
     try:
         res = encode(source, args.output, model=model, train=train, bits=bits, callback=callback,
                      max_pixels=args.max_pixels, frame=args.frame)

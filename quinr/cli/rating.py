@@ -17,7 +17,7 @@ def encode_at_target(args: argparse.Namespace, source, model, train) -> int:
         r = encode_to(source, args.output, target_bpp=args.target_bpp, max_bytes=args.max_bytes,
                       target_psnr=args.target_psnr, model=model, train=train, max_pixels=args.max_pixels,
                       presets=presets,
-                      callback=lambda info: bars.step(bars.done, "training", info.step, train.steps * train.restarts + train.qat_steps))
+                      callback=lambda info: bars.step(bars.done, "training", info.step, train.total_steps))
     network = "given" if r.preset is None else f"{r.preset.describe()} (rate-control table)"
     if args.json:
         print_json({**encode_dict(r.result, train), "rate_control": {
