@@ -62,11 +62,10 @@ class EncodeResult:
 
 
 def _trained(cfg: ModelConfig, coords: torch.Tensor, values: torch.Tensor, train: TrainConfig,
-             callback: Callable[[StepInfo], None] | None) -> tuple[QuINR, TrainResult]:
+             device: torch.device, callback: Callable[[StepInfo], None] | None) -> tuple[QuINR, TrainResult, int]:
     """The network trained from ``train.seed``, or, with ``train.restarts``, the best of that many
-    trainings from consecutive seeds (each with its share of a time budget); the steps reported
-    to ``callback`` count on across them."""
-    device = resolve_device(train.device)
+    trainings from consecutive seeds (each with its share of a time budget), and the count of
+    steps reported to ``callback``, which counts on across them."""
     best: tuple[float, QuINR, TrainResult] | None = None
     each = train if train.restarts == 1 else dataclasses.replace(
         train, restarts=1, time_budget=None if train.time_budget is None else train.time_budget / train.restarts)
@@ -79,14 +78,14 @@ def _trained(cfg: ModelConfig, coords: torch.Tensor, values: torch.Tensor, train
         def counted(info: StepInfo, done: int = done) -> None:
             callback(dataclasses.replace(info, step=done + info.step))  # type: ignore[misc]
 
-        result = fit(net, coords, values, run, None if callback is None else counted if k else callback)
+        result = fit(net, coords, values, run, None if callback is None else counted)
         if train.restarts == 1:
-            return net, result
+            return net, result, len(result.losses)
         score = signal_loss(net, coords, values, run)
         if best is None or score < best[0]:
             best = (score, net, result)
     assert best is not None
-    return best[1], best[2]
+    return best[1], best[2], done + len(result.losses)
 
 
 def encode(
@@ -136,17 +135,17 @@ def encode(
         train = dataclasses.replace(train, noise=training_noise(train.noise))
     c = signal.channels
     cfg = dataclasses.replace(model or ModelConfig(), out_features=c, in_features=len(signal.grid))
+    device = resolve_device(train.device)
     coords = torch.from_numpy(coordinates(*signal.grid))
     values = torch.from_numpy(signal.normalized().reshape(-1, c))
     t1 = time.perf_counter()
-    net, result = _trained(cfg, coords, values, train, callback)
+    net, result, done = _trained(cfg, coords, values, train, device, callback)
     train_seconds = time.perf_counter() - t1
     net.canonicalize_()
     rule = bits if isinstance(bits, str) else None
     per = allocate(net, signal, rule) if rule is not None else per_tensor(bits, cfg)  # type: ignore[arg-type]
     if train.qat_steps:
         t2 = time.perf_counter()
-        done = (train.restarts - 1) * train.steps + len(result.losses)  # as _trained counts them
 
         def after(info: StepInfo) -> None:  # the fine-tuning's steps continue the training's count
             if callback is not None:
@@ -163,7 +162,7 @@ def encode(
     if train.noise is not None:
         from .train import train_evaluator
 
-        noisy_psnr = psnr(signal, decode_with(read_bitstream(data), train_evaluator(train), device=str(resolve_device(train.device))))
+        noisy_psnr = psnr(signal, decode_with(read_bitstream(data), train_evaluator(train), device=str(device)))
     return EncodeResult(
         data=data,
         path=path,

@@ -8,8 +8,8 @@ trains each candidate network once (quantization needs no retraining), writes it
 auto`` file and at a ladder of byte budgets around it with the bit allocator, decodes every file
 from its bytes, and keeps the points. Candidates run smallest first; one starts only when its
 estimated time fits what is left of the budget (the estimate times two short trainings, which
-separate a step from a training's fixed cost, and one decode pass on this machine), so the search ends within the budget up to the error of that
-estimate. Results are saved after every candidate: a rerun with the same output resumes.
+separate a step from a training's fixed cost, and one decode pass on this machine), so the search
+ends within the budget up to the error of that estimate. Results are saved after every candidate: a rerun with the same output resumes.
 
 The table it writes (:func:`write_table`) is what ``quinr encode --target-bpp ... --rate-table
 FILE`` reads (:func:`quinr.rate.load_table`).
@@ -153,13 +153,13 @@ def estimate_seconds(signal: Signal, cand: Candidate, ladder: tuple[float, ...] 
     periodic measurement of the best checkpoint (on a large signal, a pass over a fixed subset
     every ``eval_every`` steps: about a tenth of a training), plus :data:`PASSES_PER_FILE` passes
     over the signal per file (its decode and the bit allocator's samples)."""
-    cfg, seed = cand.model(signal), cand.seed
-    net = QuINR(cfg, seed=seed, init_freq=cand.init_freq)
+    cfg, train = cand.model(signal), cand.train()
+    net = QuINR(cfg, seed=cand.seed, init_freq=cand.init_freq)
     coords, values = _tensors(signal)
 
     def timed(steps: int) -> float:
         t0 = time.perf_counter()
-        fit(net, coords, values, TrainConfig(steps=steps, seed=seed, eval_every=1000, lr=cand.lr))
+        fit(net, coords, values, replace(train, steps=steps, qat_steps=0, eval_every=1000))
         return time.perf_counter() - t0
 
     timed(PROBE_STEPS[0])  # warm-up: caches, first allocations
@@ -174,7 +174,7 @@ def estimate_seconds(signal: Signal, cand: Candidate, ladder: tuple[float, ...] 
     per_pass = (time.perf_counter() - t0) * len(coords) / len(sample)
     files = 1 + len(ladder)
     trainings = 1 + (files if cand.qat_steps else 0)
-    steps, train = cand.steps + files * cand.qat_steps, cand.train()
+    steps = cand.steps + files * cand.qat_steps
     per_eval = 0.0  # full batch: each step's loss is the measurement
     if resolve_batch(train.batch_size, len(coords)) is not None:
         per_eval = per_pass * min(len(coords), train.eval_coordinates or len(coords)) / len(coords)
@@ -240,8 +240,9 @@ def search(signal: Signal, cands: list[Candidate], seconds: float, out: str | Pa
         if cand.key in done:
             continue
         probe = replace(cand, seed=0).key  # a network's time does not depend on its seed: probed once
-        need = estimates[probe] if probe in estimates else estimates.setdefault(
-            probe, estimate_seconds(signal, cand, ladder))
+        if probe not in estimates:
+            estimates[probe] = estimate_seconds(signal, cand, ladder)
+        need = estimates[probe]
         left = seconds - (time.perf_counter() - start)
         if need > left:
             skipped.append((cand.key, f"needs about {need:.0f} s, {max(0.0, left):.0f} s left"))

@@ -239,8 +239,7 @@ def signal_loss(model: QuINR, coords: torch.Tensor, values: torch.Tensor, cfg: T
     """The loss over every coordinate, as training measures it (through its noise, if any): what
     restarts are compared by, since each training picked its best checkpoint on its own subset."""
     device = next(model.parameters()).device
-    with torch.no_grad():
-        return _full_loss(model, coords.to(device), values.to(device), False, train_evaluator(cfg))
+    return _full_loss(model, coords.to(device), values.to(device), False, train_evaluator(cfg))
 
 
 def fit(
