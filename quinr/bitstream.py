@@ -1,4 +1,4 @@
-"""The ``.qinr`` file format (versions 3 to 5; versions 1 and 2 still read), writer and
+"""The ``.qinr`` file format (versions 3 to 6; versions 1 and 2 still read), writer and
 validating reader.
 
 Layout (all integers big-endian)::
@@ -6,8 +6,9 @@ Layout (all integers big-endian)::
     magic      4 bytes  b"QINR"
     version    u8       FORMAT_VERSION
     header     fixed fields (:data:`quinr.header.FIELDS`; ``bits`` is the largest per-tensor depth)
-    placement  versions 4 and 5: entangler, target, layout (:func:`quinr.header.pack_placement`)
-    Ms         version 5 only: u16 M of each block after the first (:func:`quinr.header.pack_embed_dims`)
+    placement  versions 4 to 6: entangler, target, layout (:func:`quinr.header.pack_placement`)
+    Ms         versions 5 and 6: u16 M of each block after the first (:func:`quinr.header.pack_embed_dims`)
+    link       version 6 only: u8, what blocks after the first read (:func:`quinr.header.pack_link`)
     tensors    per stored tensor, in ModelConfig.tensor_shapes() order: u8 (model << 5 | bits - 1),
                f32 lo, f32 hi; model 1 adds f32 mean, f32 std (of the integers)
     raw        the tensors with model 0 (raw), MSB-first bit packing, ceil(sum bits x size / 8)
@@ -18,7 +19,9 @@ Layout (all integers big-endian)::
 Version 1 (still read): one bit depth for all tensors, f32 lo/hi per tensor, every tensor raw.
 Version 3 is version 4 without the placement: the writer uses it for the paper's circuit with
 nothing placed, so such files stay readable by decoders that predate version 4. Version 5 is
-version 4 with one M per block: the writer uses it only when the blocks' M differ.
+version 4 with one M per block: the writer uses it only when the blocks' M differ. Version 6 is
+version 5 with the blocks' link: the writer uses it only when blocks connect otherwise than by
+the previous block's <Z>.
 
 The writer picks a model per tensor: the quantized Gaussian when coding against it (plus its 8
 bytes of parameters) is smaller than raw bits, raw otherwise (the circuit angles, spread
@@ -53,7 +56,16 @@ from .gaussian_coder import MAX_CODED_BITS
 from .gaussian_coder import cost as gaussian_cost
 from .gaussian_coder import decode as gaussian_decode
 from .gaussian_coder import encode as gaussian_encode
-from .header import FIXED, OFFSET, OUTPUT_LAST_AFFINE_QRELU, SHUFFLE_SPLITMIX, Header, pack_embed_dims, pack_placement
+from .header import (
+    FIXED,
+    OFFSET,
+    OUTPUT_LAST_AFFINE_QRELU,
+    SHUFFLE_SPLITMIX,
+    Header,
+    pack_embed_dims,
+    pack_link,
+    pack_placement,
+)
 from .header import pack as pack_header
 from .header import unpack as unpack_header
 from .networks import field
@@ -63,8 +75,8 @@ __all__ = ["FORMAT_VERSION", "MAGIC", "OUTPUT_LAST_AFFINE_QRELU", "SHUFFLE_SPLIT
            "pack_tensors", "read", "read_tensors", "stored_bits", "write"]
 
 MAGIC = b"QINR"
-FORMAT_VERSION = 5
-READABLE_VERSIONS = (1, 2, 3, 4, 5)
+FORMAT_VERSION = 6
+READABLE_VERSIONS = (1, 2, 3, 4, 5, 6)
 
 #: Entropy models of a stored tensor. Ids only grow. 1 is version 2's, 2 is version 3's.
 MODEL_RAW = 0
@@ -103,24 +115,26 @@ def file_size(header: Header) -> int:
 
 # ------------------------------------------------------------------------------------- writer
 def write(header: Header, tensors: list[QuantizedTensor], version: int | None = None) -> bytes:
-    """Serialise a header and its quantized tensors: format version 5 when the blocks' M differ,
-    4 when the circuit is not the paper's or is placed on a device, else 3 (the same bytes without
+    """Serialise a header and its quantized tensors: format version 6 when the blocks connect
+    otherwise than by <Z> (``ModelConfig.link``), 5 when the blocks' M differ, 4 when the circuit is not the paper's or is placed on a device, else 3 (the same bytes without
     the placement); ``version`` forces one (2 for the golden files).
 
     Each tensor is stored raw, or, when that is smaller (parameters included), entropy coded: in
-    versions 3 to 5 with the integer-exact discrete-Laplace model and rANS (:mod:`quinr.entropy`),
+    versions 3 to 6 with the integer-exact discrete-Laplace model and rANS (:mod:`quinr.entropy`),
     in version 2 with constriction's quantized Gaussian (:mod:`quinr.gaussian_coder`)."""
     m = header.model
     if version is None:
-        version = 5 if m.embed_dims else 3 if m.spec.is_paper_circuit else 4
-    if version not in (2, 3, 4, 5):
-        raise ConfigError(f"quinr writes format versions 2 to 5, not {version}")
+        version = 6 if m.link != "z" else 5 if m.embed_dims else 3 if m.spec.is_paper_circuit else 4
+    if version not in (2, 3, 4, 5, 6):
+        raise ConfigError(f"quinr writes format versions 2 to 6, not {version}")
     if version < 4 and not m.spec.is_paper_circuit:
         raise ConfigError(f"format version {version} stores the paper's all-pairs circuit only; "
                           f"this one needs version 4 ({m.spec.describe_target() or m.spec.entangler})")
     if version < 5 and m.embed_dims:
         raise ConfigError(f"format version {version} stores one M for every block; blocks of M "
                           f"{field(m.embed_dims)} need version 5")
+    if version < 6 and m.link != "z":
+        raise ConfigError(f"format version {version} connects blocks by <Z> only; link {m.link} needs version 6")
     shapes = m.tensor_shapes()
     if len(tensors) != len(shapes) or any(t.shape != s for t, (_, s) in zip(tensors, shapes, strict=True)):
         raise ConfigError("tensors do not match the model configuration")
@@ -134,13 +148,14 @@ def write(header: Header, tensors: list[QuantizedTensor], version: int | None = 
             raise ConfigError(f"quantized values do not fit in {b} bits")
         if not (math.isfinite(t.lo) and math.isfinite(t.hi) and max(abs(t.lo), abs(t.hi)) <= MAX_WEIGHT):
             raise ConfigError(f"tensor {name} has weights beyond +-2^32 ({t.lo:g}..{t.hi:g}); training diverged")
-    placement = (pack_placement(m.spec) if version >= 4 else b"") + (pack_embed_dims(m) if version >= 5 else b"")
+    placement = ((pack_placement(m.spec) if version >= 4 else b"") + (pack_embed_dims(m) if version >= 5 else b"")
+                 + (pack_link(m) if version >= 6 else b""))
     body = MAGIC + bytes([version]) + pack_header(header) + placement + pack_tensors(tensors, bits, version)
     return body + struct.pack(">I", zlib.crc32(body))
 
 
 def pack_tensors(tensors: list[QuantizedTensor], bits: tuple[int, ...], version: int = FORMAT_VERSION) -> bytes:
-    """The weights block of a file (``version`` 2 to 5): the tensor table, the raw tensors, the
+    """The weights block of a file (``version`` 2 to 6): the tensor table, the raw tensors, the
     entropy-coded ones. Shared with the SIREN control codec, so that both store their weights
     with the same quantization and entropy coding."""
     table, raw, coded = [], [], []

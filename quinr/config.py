@@ -24,6 +24,14 @@ MAX_W0 = 1000.0
 #: Coordinates the decoder evaluates at once (bounds its memory): each block of each such chunk
 #: is one call of the evaluator, so one batch of circuits on a backend.
 PREDICT_CHUNK = 1 << 16
+#: How the last block is read out (the bitstream's output-map ids are 1 + the position): the
+#: paper's last N_out basis-state probabilities, or <Z> of the first N_out qubits.
+READOUTS = ("probs", "z")
+#: What block k > 0 reads from the blocks before it (the bitstream's link ids are the position):
+#: the previous block's per-qubit <Z> (the default); a residual connection, the sum of the two
+#: previous blocks' <Z> (block 1 reads block 0's alone); or all 2^Nq probabilities of the previous
+#: block, as ``2^Nq p - 1`` (zero for the uniform state, as <Z> is).
+LINKS = ("z", "residual", "probs")
 
 
 def evaluator_calls(coordinates: int, blocks: int, chunk: int = PREDICT_CHUNK, folds: int = 1) -> list[int]:
@@ -52,6 +60,9 @@ class ModelConfig:
         embed_dims: one M per block, when the blocks' differ (format version 5); block 0's is
             the spec's (``embed_dim`` is then ignored). Empty, or all equal: every block has
             the spec's M.
+        readout: how the last block is read out, one of :data:`READOUTS` (``"z"``: output map 2).
+        link: what each block after the first reads, one of :data:`LINKS` (anything but ``"z"``:
+            format version 6).
         spec: the circuit itself, instead of its keywords.
     """
 
@@ -62,11 +73,14 @@ class ModelConfig:
     spec: CircuitSpec
     #: one M per block when they differ, else empty (normalised: equal Ms are stored as empty)
     embed_dims: tuple[int, ...]
+    readout: str
+    link: str
 
     def __init__(self, in_features: int = 2, out_features: int = 3, n_qubits: int = 8, embed_dim: int = 24,
                  reuploads: int = 2, layers: int = 1, blocks: int = 1, shuffle_seed: int = 0, w0: float = 30.0,
                  angle_scale: float = 1.0, entangler: str = "all", couplings: tuple = (), layout: tuple = (),
-                 target: str = "", *, embed_dims: tuple[int, ...] = (), spec: CircuitSpec | None = None) -> None:
+                 target: str = "", *, embed_dims: tuple[int, ...] = (), readout: str = "probs", link: str = "z",
+                 spec: CircuitSpec | None = None) -> None:
         dims = _embed_dims(embed_dims, blocks)
         if spec is None:
             spec = CircuitSpec(n_qubits=n_qubits, embed_dim=dims[0] if dims else embed_dim, reuploads=reuploads,
@@ -77,8 +91,12 @@ class ModelConfig:
         elif dims and spec.embed_dim != dims[0]:
             raise ConfigError(f"embed_dims starts with M = {dims[0]} but the spec's M is {spec.embed_dim}")
         for name, value in (("in_features", in_features), ("out_features", out_features), ("blocks", blocks),
-                            ("w0", w0), ("spec", spec), ("embed_dims", () if len(set(dims)) <= 1 else dims)):
+                            ("w0", w0), ("spec", spec), ("embed_dims", () if len(set(dims)) <= 1 else dims),
+                            ("readout", readout), ("link", link)):
             object.__setattr__(self, name, value)
+        for name, choices in (("readout", READOUTS), ("link", LINKS)):
+            if getattr(self, name) not in choices:
+                raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {getattr(self, name)!r}")
         for name, lo, hi in (("in_features", 1, 8), ("out_features", 1, 16), ("blocks", 1, MAX_BLOCKS)):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
@@ -87,6 +105,9 @@ class ModelConfig:
             dataclasses.replace(spec, embed_dim=m)  # checks each M as the circuit checks its own
         if not (isinstance(w0, (int, float)) and math.isfinite(w0) and 0.0 < w0 <= MAX_W0):
             raise ConfigError(f"w0 must be in (0, {MAX_W0:g}], got {w0!r}")
+        if readout == "z" and out_features > spec.n_qubits:
+            raise ConfigError(f"readout z reads one qubit per channel: {out_features} channels need at least "
+                              f"{out_features} qubits, not {spec.n_qubits}")
         if out_features > spec.n_states:
             raise ConfigError(
                 f"out_features={out_features} needs at least {out_features} basis states; "
@@ -116,14 +137,21 @@ class ModelConfig:
         return self.spec if m == self.spec.embed_dim else dataclasses.replace(self.spec, embed_dim=m)
 
     def describe(self) -> str:
-        """The circuit's one-line description, with one M per block when they differ."""
+        """The circuit's one-line description, with one M per block when they differ and the
+        readout and link when they are not the paper's."""
+        options = "".join(f" {name}={value}" for name, value, default in (
+            ("readout", self.readout, "probs"), ("link", self.link, "z")) if value != default)
         if not self.embed_dims:
-            return self.spec.describe()
+            return self.spec.describe() + options
         specs = [self.block_spec(k) for k in range(self.blocks)]
-        return self.spec.describe("+".join(str(b.embed_dim) for b in specs), "+".join(str(b.folds) for b in specs))
+        return self.spec.describe("+".join(str(b.embed_dim) for b in specs),
+                                  "+".join(str(b.folds) for b in specs)) + options
 
     def block_in_features(self, block: int) -> int:
-        return self.in_features if block == 0 else self.n_qubits
+        """What block ``block`` reads: the coordinates, Nq <Z> values, or 2^Nq probabilities."""
+        if block == 0:
+            return self.in_features
+        return self.spec.n_states if self.link == "probs" else self.n_qubits
 
     def tensor_shapes(self) -> list[tuple[str, tuple[int, ...]]]:
         """Names and shapes of every stored tensor, in bitstream order."""
@@ -148,7 +176,9 @@ class ModelConfig:
                 "embed_dim": s.embed_dim, "reuploads": s.reuploads, "layers": s.layers, "blocks": self.blocks,
                 "shuffle_seed": s.shuffle_seed, "w0": self.w0, "angle_scale": s.angle_scale, "entangler": s.entangler,
                 "couplings": [list(p) for p in s.couplings], "layout": list(s.layout), "target": s.target,
-                **({"embed_dims": list(self.embed_dims)} if self.embed_dims else {})}
+                **({"embed_dims": list(self.embed_dims)} if self.embed_dims else {}),
+                **({"readout": self.readout} if self.readout != "probs" else {}),
+                **({"link": self.link} if self.link != "z" else {})}
 
 
 def _embed_dims(dims: object, blocks: object) -> tuple[int, ...]:

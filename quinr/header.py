@@ -18,6 +18,11 @@ as version 3, so a decoder that knows only version 3 reads it.
 Version 5 follows the placement with one M per block after the first (:func:`pack_embed_dims`;
 the fixed header's M is block 0's): blocks of different embedding sizes. Only a file whose
 blocks' M differ is written as version 5.
+
+Version 6 follows the Ms with one byte, the link (:func:`pack_link`): what each block after the
+first reads (:data:`~quinr.config.LINKS`). Only a file whose blocks connect otherwise than by the
+previous block's <Z> is written as version 6. The readout needs no new version: it is the output
+map, a field of every version (2 = <Z> of the first N_out qubits).
 """
 
 from __future__ import annotations
@@ -37,15 +42,17 @@ from .circuit import (
     MAX_TARGET_NAME,
     CircuitSpec,
 )
-from .config import MAX_BLOCKS, MAX_W0, ModelConfig
+from .config import LINKS, MAX_BLOCKS, MAX_W0, READOUTS, ModelConfig
 from .errors import BitstreamError, ConfigError
 from .quant import MAX_BITS, MIN_BITS
 from .signal import MAX_CHANNELS, MAX_PIXELS, MAX_SIDE, SignalKind
 
 #: Shuffle-scheme ids (re-uploading permutations). 1 = SplitMix64 Fisher-Yates, upload 0 identity.
 SHUFFLE_SPLITMIX = 1
-#: Output-map ids. 1 = last N_out basis-state probabilities -> per-channel affine -> QReLU.
+#: Output-map ids. 1 = last N_out basis-state probabilities -> per-channel affine -> QReLU;
+#: 2 = <Z> of the first N_out qubits -> per-channel affine -> QReLU (``READOUTS`` order).
 OUTPUT_LAST_AFFINE_QRELU = 1
+OUTPUT_Z_AFFINE_QRELU = 2
 #: Where the fixed header starts: after the magic (4 bytes) and the format version (1 byte).
 OFFSET = 5
 
@@ -104,8 +111,9 @@ FIELDS: tuple[Field, ...] = (
     Field("w0", "f", "w0 (f32)", f"(0, {MAX_W0:g}]", _NET, 0.0, MAX_W0, open_lo=True),
     Field("angle_scale", "f", "angle scale (f32)", f"(0, {MAX_ANGLE_SCALE:g}]", _NET, 0.0, MAX_ANGLE_SCALE,
           open_lo=True),
-    Field("output_map", "B", "output map", f"{OUTPUT_LAST_AFFINE_QRELU} = last N_out probabilities -> affine -> QReLU",
-          "unknown output map id {value}", choices=(OUTPUT_LAST_AFFINE_QRELU,)),
+    Field("output_map", "B", "output map", f"{OUTPUT_LAST_AFFINE_QRELU} = last N_out probabilities -> affine -> QReLU; "
+          f"{OUTPUT_Z_AFFINE_QRELU} = <Z> of the first N_out qubits -> affine -> QReLU",
+          "unknown output map id {value}", choices=(OUTPUT_LAST_AFFINE_QRELU, OUTPUT_Z_AFFINE_QRELU)),
     Field("bits", "B", "largest per-tensor bit depth", f"{MIN_BITS}..{MAX_BITS}",
           "bit depth {value} is out of range " + f"{MIN_BITS}..{MAX_BITS}", MIN_BITS, MAX_BITS),
 )
@@ -148,7 +156,7 @@ def pack(header: Header) -> bytes:
     m = header.model
     values = {"kind": int(header.kind), "height": header.height, "width": header.width, "channels": header.channels,
               "vmin": header.vmin, "vmax": header.vmax, "in_features": m.in_features, "blocks": m.blocks,
-              "shuffle_scheme": SHUFFLE_SPLITMIX, "w0": m.w0, "output_map": OUTPUT_LAST_AFFINE_QRELU,
+              "shuffle_scheme": SHUFFLE_SPLITMIX, "w0": m.w0, "output_map": 1 + READOUTS.index(m.readout),
               "bits": max(header.bits_of()), **{k: getattr(m.spec, k) for k in (
                   "n_qubits", "embed_dim", "reuploads", "layers", "shuffle_seed", "angle_scale")}}
     if m.in_features == 1 and header.height != 1:
@@ -220,8 +228,23 @@ def unpack_embed_dims(data: bytes, offset: int, blocks: int) -> tuple[tuple[int,
     return dims, offset + need
 
 
+def pack_link(model: ModelConfig) -> bytes:
+    """Version 6's byte: the link's id (its position in :data:`~quinr.config.LINKS`)."""
+    return bytes([LINKS.index(model.link)])
+
+
+def unpack_link(data: bytes, offset: int) -> tuple[str, int]:
+    """Read version 6's link at ``offset``; the link and the offset after it."""
+    if len(data) < offset + 1 + 4:  # the CRC follows everything
+        raise BitstreamError("truncated file: the blocks' link is cut short")
+    if data[offset] >= len(LINKS):
+        raise BitstreamError(f"unknown block link id {data[offset]} (known: 0..{len(LINKS) - 1})")
+    return LINKS[data[offset]], offset + 1
+
+
 def unpack(data: bytes, version: int) -> tuple[Header, int]:
-    """Read and check the fixed header (and version 4's placement, version 5's Ms); raises
+    """Read and check the fixed header (and version 4's placement, version 5's Ms, version 6's
+    link); raises
     :class:`BitstreamError` naming the field. Returns the header and the offset after it."""
     v = dict(zip((f.name for f in FIELDS), FIXED.unpack_from(data, OFFSET), strict=True))
     for f in FIELDS:
@@ -241,10 +264,13 @@ def unpack(data: bytes, version: int) -> tuple[Header, int]:
     if version >= 5:
         rest, end = unpack_embed_dims(data, end, v["blocks"])
         placement["embed_dims"] = (v["embed_dim"], *rest)
+    if version >= 6:
+        placement["link"], end = unpack_link(data, end)
     try:
         model = ModelConfig(in_features=v["in_features"], out_features=v["channels"], n_qubits=v["n_qubits"],
                             embed_dim=v["embed_dim"], reuploads=v["reuploads"], layers=v["layers"], blocks=v["blocks"],
-                            shuffle_seed=v["shuffle_seed"], w0=v["w0"], angle_scale=v["angle_scale"], **placement)
+                            shuffle_seed=v["shuffle_seed"], w0=v["w0"], angle_scale=v["angle_scale"],
+                            readout=READOUTS[v["output_map"] - 1], **placement)
     except ConfigError as exc:
         raise BitstreamError(f"invalid network configuration in header: {exc}") from None
     return Header(SignalKind(v["kind"]), v["height"], v["width"], v["channels"], v["vmin"], v["vmax"], model,

@@ -4,8 +4,10 @@
 of its last ``out_features`` basis states (ascending index = channel 0, 1, ...) pass through a
 learnable per-channel affine map and QReLU (Parisi et al. 2022). With ``blocks > 1`` the structure
 is iterated: block ``k > 0`` embeds the per-qubit ``<Z>`` of block ``k - 1`` instead of the
-coordinates, each block with its own M when ``cfg.embed_dims`` says so. Every choice the paper
-leaves open is documented in ``docs/model.md``.
+coordinates, each block with its own M when ``cfg.embed_dims`` says so. Two options change the
+paper's network (:data:`~quinr.config.READOUTS`, :data:`~quinr.config.LINKS`): the readout may be
+``<Z>`` of the first N_out qubits, and blocks may connect by a residual sum of ``<Z>`` or by all
+probabilities. Every choice the paper leaves open is documented in ``docs/model.md``.
 
 The model never knows where its circuit runs: :meth:`QuINR.forward` takes an *evaluator* (a
 function returning basis-state probabilities). The default is the exact torch simulator, which is
@@ -104,8 +106,11 @@ class QuINR(nn.Module):
         self.blocks = nn.ModuleList(QuINRBlock(cfg, k, gen, init_freq) for k in range(cfg.blocks))
         uniform = 2.0**-cfg.n_qubits
         gain = 0.5 / uniform if gain_init == "gain" else float(cfg.out_features)
+        offset = 0.5 - gain * uniform
+        if cfg.readout == "z":  # <Z> in [-1, 1] onto [0, 1]; the uniform state (<Z> = 0) is mid-grey
+            gain = offset = 0.5
         self.scale = nn.Parameter(torch.full((cfg.out_features,), gain))
-        self.offset = nn.Parameter(torch.full((cfg.out_features,), 0.5 - gain * uniform))
+        self.offset = nn.Parameter(torch.full((cfg.out_features,), offset))
         n = cfg.n_qubits
         bits = (torch.arange(1 << n)[:, None] >> (n - 1 - torch.arange(n))) & 1
         self.register_buffer("_z_signs", (1 - 2 * bits).to(torch.float32), persistent=False)
@@ -113,11 +118,21 @@ class QuINR(nn.Module):
     def forward(self, x: torch.Tensor, evaluator: Evaluator | None = None) -> torch.Tensor:
         """Coordinates (B, in_features) in [-1, 1] -> values (B, out_features), nominally in [0, 1]."""
         evaluator = evaluator or exact_evaluator
-        feats = x
+        cfg = self.cfg
+        feats, prev = x, None
         for block in self.blocks[:-1]:
-            feats = block(feats, evaluator, None) @ self._z_signs  # per-qubit <Z>
-        p = self.blocks[-1](feats, evaluator, self.cfg.out_features)
-        return qrelu(self.scale * p + self.offset)
+            p = block(feats, evaluator, None)
+            if cfg.link == "probs":
+                feats = p * p.shape[-1] - 1.0
+                continue
+            z = p @ self._z_signs  # per-qubit <Z>
+            feats = z + prev if cfg.link == "residual" and prev is not None else z
+            prev = z
+        if cfg.readout == "z":
+            out = self.blocks[-1](feats, evaluator, None) @ self._z_signs[:, : cfg.out_features]
+        else:
+            out = self.blocks[-1](feats, evaluator, cfg.out_features)
+        return qrelu(self.scale * out + self.offset)
 
     @torch.no_grad()
     def predict(self, x: torch.Tensor, evaluator: Evaluator | None = None, chunk: int = PREDICT_CHUNK) -> torch.Tensor:

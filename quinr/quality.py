@@ -9,9 +9,11 @@ decode, against the exact noise-free decode (what the file promises) and against
 
 Shot-noise model. A decode with S shots per circuit replaces each selected probability p by the
 frequency K/S, K ~ Binomial(S, p) (the channels' marginals; the MSE is a sum over channels, so
-their correlation does not matter). The decoded value is g(K) = store(clip(QReLU(a K/S + b), 0, 1))
-with the channel's affine (a, b) and the signal's storage (8-bit or 16-bit rounding, or float
-scaling). The expected squared error against a reference value x is
+their correlation does not matter). The selected probability is a basis state's (the paper's
+readout) or, for a <Z> readout, the probability P(q_c = 1) of channel c's qubit, whose estimate
+<Z_c> = 1 - 2 K/S is binomial too (:func:`channel_probabilities`). The decoded value is
+g(K) = store(clip(QReLU(a v(K/S) + b), 0, 1)) with the channel's affine (a, b), v the identity
+or 1 - 2x, and the signal's storage (8-bit or 16-bit rounding, or float scaling). The expected squared error against a reference value x is
 
     E[(g(K) - x)^2] = sum_K Binom(K; S, p) (g(K) - x)^2,
 
@@ -62,14 +64,15 @@ MITIGATION_DRAWS = 16
 @dataclass(frozen=True)
 class ExactOutputs:
     """What the shot-noise model needs from a decoded file: for every pixel and channel the exact
-    probability of its basis state, and the channel's affine."""
+    probability behind it (:func:`channel_probabilities`), and the channel's affine."""
 
-    probs: np.ndarray  # (N, C) exact probabilities of the selected states
+    probs: np.ndarray  # (N, C) exact probabilities of the selected states (or qubits' 1)
     scale: np.ndarray  # (C,)
     offset: np.ndarray  # (C,)
     kind: SignalKind
     vmin: float
     vmax: float
+    readout: str = "probs"  # ModelConfig.readout: "z" reads <Z> = 1 - 2 P(q = 1)
 
     def store(self, z: np.ndarray) -> np.ndarray:
         """Affine output z (after QReLU) -> the stored sample value, as the decoder writes it."""
@@ -81,7 +84,7 @@ class ExactOutputs:
         return (self.vmin + v * (self.vmax - self.vmin)).astype(np.float32).astype(np.float64)
 
     def value(self, p: np.ndarray, channel: np.ndarray) -> np.ndarray:
-        z = self.scale[channel] * p + self.offset[channel]
+        z = self.scale[channel] * (p if self.readout == "probs" else 1.0 - 2.0 * p) + self.offset[channel]
         return self.store(np.where(z > 0, z, -1.99 * z))
 
     @property
@@ -112,6 +115,16 @@ def load_reference(reference, hdr, crop=None, scale=None) -> np.ndarray:
     return sig.data.astype(np.float64)[window(hdr.grid, crop)].reshape(-1, hdr.channels)
 
 
+def channel_probabilities(dists: np.ndarray, readout: str, channels: int) -> np.ndarray:
+    """The probability behind each output channel, (N, C), from whole distributions (N, 2^Nq):
+    the last C basis states' (the paper's readout), or for the <Z> readout P(qubit c = 1) of the
+    first C qubits (wire 0 the most significant bit)."""
+    if readout == "probs":
+        return dists[:, -channels:]
+    n = dists.shape[1].bit_length() - 1
+    return dists @ ((np.arange(dists.shape[1])[:, None] >> (n - 1 - np.arange(channels))) & 1)
+
+
 def exact_outputs(bs, coords: torch.Tensor | None = None, evaluator=None) -> ExactOutputs:
     """Exact probabilities of a bitstream's decode (``bs``: a read :class:`Bitstream`); through
     ``evaluator`` (e.g. a noisy one) instead of the noise-free simulator when given."""
@@ -135,13 +148,15 @@ def exact_outputs(bs, coords: torch.Tensor | None = None, evaluator=None) -> Exa
         return p
 
     net.predict(coords, capture)
+    readout = hdr.model.readout
     return ExactOutputs(
-        probs=torch.cat(probs).double().numpy(),
+        probs=channel_probabilities(torch.cat(probs).double().numpy(), readout, hdr.channels),
         scale=net.scale.detach().double().numpy(),
         offset=net.offset.detach().double().numpy(),
         kind=hdr.kind,
         vmin=hdr.vmin,
         vmax=hdr.vmax,
+        readout=readout,
     )
 
 
@@ -256,7 +271,7 @@ class Predictor:
         if n > samples and not self.noise_free:  # the noisy part samples coordinates; exact outputs are at hand
             self.idx = np.sort(np.random.default_rng(seed).choice(n, samples, replace=False))
         f = self.full
-        self.exact = ExactOutputs(f.probs[self.idx], f.scale, f.offset, f.kind, f.vmin, f.vmax)
+        self.exact = ExactOutputs(f.probs[self.idx], f.scale, f.offset, f.kind, f.vmin, f.vmax, f.readout)
         self.reference = None if reference is None else np.asarray(reference, np.float64)[self.idx].ravel()
         self._dists: dict[int, np.ndarray] = {}
 
@@ -350,7 +365,8 @@ def _psnr_under(exact: ExactOutputs, runs: list[np.ndarray], shots: int | None, 
     like = exact.probs.shape
 
     def outputs(p: np.ndarray) -> ExactOutputs:
-        return ExactOutputs(p[:, -c:].reshape(like), exact.scale, exact.offset, exact.kind, exact.vmin, exact.vmax)
+        return ExactOutputs(channel_probabilities(p, exact.readout, c).reshape(like), exact.scale, exact.offset,
+                            exact.kind, exact.vmin, exact.vmax, exact.readout)
 
     if uses_readout(mitigate) and confusion is None:
         raise ConfigError("readout mitigation needs the backend's readout calibration, which it does not have")

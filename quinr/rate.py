@@ -25,7 +25,7 @@ from .codec import EncodeResult, encode
 from .config import ModelConfig
 from .errors import ConfigError
 from .files import atomic_write, check_output
-from .networks import Network, field, from_json
+from .networks import Network, field, from_json, model_options
 from .networks import keywords as network_keywords
 from .networks import text as network_text
 from .signal import Signal, SignalKind, load_signal
@@ -59,9 +59,11 @@ class Preset:
     network: Network  # Nq, M (or one per block), R, E, blocks
     image: tuple[tuple[float, float], ...]  # (bytes per weight, PSNR dB), ascending
     range: tuple[tuple[float, float], ...]
+    readout: str = "probs"  # ModelConfig.readout
+    link: str = "z"  # ModelConfig.link
 
     def model(self, signal: Signal) -> ModelConfig:
-        return network_model(self.network, signal)
+        return network_model(self.network, signal, **model_options(self.readout, self.link))
 
     def curve(self, signal: Signal) -> tuple[tuple[float, float], ...]:
         return self.range if signal.kind is SignalKind.F32 else self.image
@@ -83,7 +85,8 @@ class Preset:
 
     def describe(self) -> str:
         nq, m, r, e, b = self.network
-        return f"Nq {nq}, M {field(m)}, R {r}" + (f", E {e}" if e != 1 else "") + (f", {b} blocks" if b != 1 else "")
+        return (f"Nq {nq}, M {field(m)}, R {r}" + (f", E {e}" if e != 1 else "") + (f", {b} blocks" if b != 1 else "")
+                + "".join(f", {k} {v}" for k, v in model_options(self.readout, self.link).items()))
 
 
 #: The rate-control table, smallest network first, and of two networks of the same size the one
@@ -164,18 +167,19 @@ def load_table(path: str | Path, signal: Signal | None = None) -> tuple[Preset, 
     for n, item in enumerate(doc.get("presets") or [], 1):
         try:
             network = from_json(item["network"])
+            options = {k: item.get(k, paper) for k, paper in (("readout", "probs"), ("link", "z"))}
             curve = tuple((float(x), float(y)) for x, y in item["curve"])
             ok = len(network) == 5 and len(curve) >= 2 and all(math.isfinite(x) and x > 0 and math.isfinite(y)
                                                                for x, y in curve)
             ok = ok and all(a[0] < b[0] for a, b in zip(curve, curve[1:], strict=False))
             if ok:
-                network_model(network)  # a network quinr can build
+                network_model(network, **options)  # a network quinr can build
         except (KeyError, TypeError, ValueError, ConfigError):
             ok = False
         if not ok:
-            raise ConfigError(f"{p}: preset {n} needs a network of 5 fields (NQ, M or one M per block, R, E, B) "
-                              "and a curve of two or more [bytes per weight, dB] points, bytes ascending")
-        presets.append(Preset(network, image=curve, range=curve))  # type: ignore[arg-type]
+            raise ConfigError(f"{p}: preset {n} needs a network of 5 fields (NQ, M or one M per block, R, E, B), "
+                              "a readout and link quinr knows (if any) and a curve of two or more [bytes per weight, dB] points, bytes ascending")
+        presets.append(Preset(network, image=curve, range=curve, **options))  # type: ignore[arg-type]
     if not presets:
         raise ConfigError(f"{p} has no presets")
     return tuple(presets)

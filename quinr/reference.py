@@ -1,14 +1,12 @@
-"""Reference decoder for .qinr files, written from docs/bitstream.md alone (clean room).
-Revised for the spec's revisions of 2026-11-29 (zero padding, state range, tolerance wording)
-and 2026-11-30 (version 5). It reads versions 1 to 5: the fixed header (spec section 2), the
-placement (2.1: the entangler's pairs; the target and layout only say where to run) and version
-5's per-block M (2.2), the tensor table and
-dequantization (3), raw weights (4), the version 3 integer-Laplace rANS stream (5), and
-decodes the signal by simulating the circuit as a float64 / complex128 statevector (6, 7),
-batched over coordinates. It checks the file in section 8's order and raises FormatError.
-It does not decode version 2 entropy model 1 (constriction's quantized Gaussian): such a
-file is refused with FormatError, as section 5 says of a numpy-only decoder. It decodes the
-whole grid only (no windows or resampling, 6.1). Dependencies: standard library and numpy.
+"""Reference decoder for .qinr files, written from docs/bitstream.md alone (clean room), revised
+with the spec (2026-11-29: zero padding, state range, tolerance; 2026-11-30: versions 5 and 6,
+output map 2). It reads versions 1 to 6: the fixed header (section 2), the placement (2.1: the
+entangler's pairs; target and layout only say where to run), the per-block M (2.2), the link
+(2.3), the tensor table and dequantization (3), raw weights (4), the integer-Laplace rANS stream
+(5), and decodes by simulating each circuit as a float64 / complex128 statevector (6, 7),
+batched over coordinates. It checks the file in section 8's order and raises FormatError. It
+refuses version 2 entropy model 1 (constriction's Gaussian), as section 5 says of a numpy-only
+decoder, and decodes the whole grid only (6.1). Dependencies: standard library and numpy.
 """
 import struct
 import zlib
@@ -36,7 +34,7 @@ def _parse_header(data):
     _require(data[:4] == MAGIC, "not a quinr bitstream (wrong magic)")
     _require(len(data) >= 5, "truncated file: no version")
     version = data[4]
-    _require(version in (1, 2, 3, 4, 5), f"unsupported format version {version}")
+    _require(version in (1, 2, 3, 4, 5, 6), f"unsupported format version {version}")
     _require(len(data) >= 5 + HEADER.size, "truncated file: fixed header")
     names = ("kind height width channels vmin vmax in_features nq m r e blocks "
              "shuffle seed w0 angle_scale output_map bits").split()
@@ -51,10 +49,10 @@ def _parse_header(data):
     _require(h["in_features"] == 2 or (h["in_features"] == 1 and h["height"] == 1), "invalid in_features")
     _require(h["shuffle"] == 1, "unknown shuffle scheme id")
     _require(0 < h["w0"] <= 1000 and 0 < h["angle_scale"] <= 64, "w0 or angle scale out of range")
-    _require(h["output_map"] == 1, "unknown output map")
+    _require(h["output_map"] == 1 or (h["output_map"] == 2 and h["channels"] <= h["nq"]), "unknown output map")
     _require(2 <= h["bits"] <= 32, "invalid bit depth")
     h["pairs"] = [(i, j) for i in range(h["nq"]) for j in range(i + 1, h["nq"])]
-    h["end"], h["ms"] = 5 + HEADER.size, [h["m"]] * h["blocks"]
+    h["end"], h["ms"], h["link"] = 5 + HEADER.size, [h["m"]] * h["blocks"], 0
     if version >= 4:
         _parse_placement(data, h)
     if version >= 5:  # section 2.2: u16 M of blocks 1 .. B-1
@@ -63,6 +61,10 @@ def _parse_header(data):
         h["ms"] = [h["m"], *struct.unpack_from(f">{n}H", data, h["end"])]
         _require(all(1 <= m <= 4096 for m in h["ms"]), "invalid network configuration in header")
         h["end"] += 2 * n
+    if version >= 6:  # section 2.3: u8 link 0 (<Z>), 1 (residual <Z>) or 2 (probabilities)
+        _require(len(data) >= h["end"] + 1 + 4, "truncated file: the blocks' link")
+        h["link"], h["end"] = data[h["end"]], h["end"] + 1
+        _require(h["link"] <= 2, "unknown block link id")
     return version, h
 
 
@@ -100,7 +102,7 @@ def _tensor_shapes(h):
     """Section 3: (name, element count) of the 3 blocks + 2 stored tensors, in order."""
     nq, p, out = h["nq"], 4 * h["nq"] + len(h["pairs"]), []
     for k, m in enumerate(h["ms"]):
-        in_k = h["in_features"] if k == 0 else nq
+        in_k = h["in_features"] if k == 0 else 2 ** nq if h["link"] == 2 else nq
         out += [(f"blocks.{k}.weight", m * in_k), (f"blocks.{k}.bias", m),
                 (f"blocks.{k}.theta", h["r"] * h["e"] * p)]
     return out + [("scale", h["channels"]), ("offset", h["channels"])]
@@ -117,8 +119,7 @@ def _parse_table(data, version, h):
             t["model"], t["bits"] = byte >> 5, (byte & 31) + 1
             pos += 1
         _require(len(data) >= pos + 8, "truncated file: tensor table")
-        t["lo"], t["hi"] = struct.unpack_from(">ff", data, pos)
-        pos += 8
+        (t["lo"], t["hi"]), pos = struct.unpack_from(">ff", data, pos), pos + 8
         b, model = t["bits"], t["model"]
         _require(2 <= b <= 32, f"{name}: invalid bit depth {b}")
         _require(model == 0 or (model == 1 and version == 2 and b <= 24)
@@ -127,14 +128,12 @@ def _parse_table(data, version, h):
             _check_range(t)
         if model == 1:
             _require(len(data) >= pos + 8, "truncated file: tensor table")
-            mean, std = struct.unpack_from(">ff", data, pos)
-            pos += 8
+            (mean, std), pos = struct.unpack_from(">ff", data, pos), pos + 8
             _require(np.isfinite(mean) and np.isfinite(std) and 0 < std < LIMIT
                      and abs(mean) < LIMIT, f"{name}: invalid Gaussian parameters")
         elif model == 2:
             _require(len(data) >= pos + 6, "truncated file: tensor table")
-            t["mu"], t["q"] = struct.unpack_from(">IH", data, pos)
-            pos += 6
+            (t["mu"], t["q"]), pos = struct.unpack_from(">IH", data, pos), pos + 6
             _require(t["mu"] < 2 ** b and t["q"] >= 1, f"{name}: invalid Laplace parameters")
         table.append(t)
     return table, pos
@@ -200,8 +199,7 @@ def _rans_decode(stream, tensors):
 
 def _dequantize(t, n):
     """Section 3: float32(lo + n * ((hi - lo) / (2^b - 1))), promoted back to float64."""
-    lo, hi = float(t["lo"]), float(t["hi"])
-    step = (hi - lo) / (2.0 ** t["bits"] - 1)
+    lo, step = float(t["lo"]), (float(t["hi"]) - float(t["lo"])) / (2.0 ** t["bits"] - 1)
     return (lo + n.astype(np.float64) * step).astype(np.float32).astype(np.float64)
 
 
@@ -212,8 +210,7 @@ def read_weights(data):
     table, pos = _parse_table(data, version, h)
     raw = [t for t in table if t["model"] == 0]
     coded = [t for t in table if t["model"] != 0]
-    raw_len = (sum(t["bits"] * t["size"] for t in raw) + 7) // 8
-    end = pos + raw_len
+    end = pos + (sum(t["bits"] * t["size"] for t in raw) + 7) // 8
     coded_len = 0
     if coded:
         _require(len(data) >= end + 4, f"truncated file: header implies more than {len(data)} bytes")
@@ -328,13 +325,16 @@ def decode_unit(data):
     batch = max(1, 2 ** 20 // 2 ** nq)
     ys = []
     for start in range(0, len(coords), batch):
-        x = coords[start:start + batch]
-        for k in range(h["blocks"]):
+        x, z_prev = coords[start:start + batch], 0.0
+        for k in range(h["blocks"]):  # section 6.2, the next block's input by the link (2.3)
             w = wts[f"blocks.{k}.weight"].reshape(h["ms"][k], -1)
             hid = np.sin(h["w0"] * (x @ w.T) + wts[f"blocks.{k}.bias"])
             p = _block_probs(h, hid, wts[f"blocks.{k}.theta"], perms[k])
-            x = p @ signs
-        u = wts["scale"] * p[:, 2 ** nq - n_out:] + wts["offset"]
+            z = p @ signs
+            x = (z, z + z_prev, 2 ** nq * p - 1.0)[h["link"]]
+            z_prev = z
+        v = p[:, 2 ** nq - n_out:] if h["output_map"] == 1 else z[:, :n_out]
+        u = wts["scale"] * v + wts["offset"]
         ys.append(np.clip(np.where(u > 0, u, -1.99 * u), 0.0, 1.0))
     y = np.concatenate(ys)
     _require(np.all(np.isfinite(y)), "decoded output is not finite")

@@ -34,7 +34,7 @@ from .config import ModelConfig
 from .errors import ConfigError
 from .files import atomic_write, read_bytes
 from .model import INIT_FREQ, QuINR
-from .networks import Network, full, text
+from .networks import Network, full, model_options, options_text, text
 from .rate import network_model
 from .signal import Signal, SignalKind, coordinates, psnr
 from .train import DEFAULT_LR, StepInfo, TrainConfig, fit, resolve_batch
@@ -70,6 +70,8 @@ class Candidate:
     init_freq: float | tuple[float, ...] = INIT_FREQ  # TrainConfig.init_freq
     lr: float = DEFAULT_LR  # TrainConfig.lr
     seed: int = 0  # of the initialisation and the mini-batches
+    readout: str = "probs"  # ModelConfig.readout
+    link: str = "z"  # ModelConfig.link
 
     @property
     def key(self) -> str:
@@ -78,10 +80,15 @@ class Candidate:
         lr = "" if self.lr == DEFAULT_LR else f"/lr{self.lr:g}"
         seed = f"/s{self.seed}" if self.seed else ""  # seed 0's keys stay as they were: old results resume
         return (text(self.network) + f"@{self.steps}" + (f"+qat{self.qat_steps}" if self.qat_steps else "")
-                + freq + lr + seed)
+                + options_text(self.options) + freq + lr + seed)
+
+    @property
+    def options(self) -> dict[str, str]:
+        """The model options that are not the paper's (what a row and a table preset carry)."""
+        return model_options(self.readout, self.link)
 
     def model(self, signal: Signal) -> ModelConfig:
-        return network_model(self.network, signal)
+        return network_model(self.network, signal, **self.options)
 
     def train(self) -> TrainConfig:
         return TrainConfig(steps=self.steps, qat_steps=self.qat_steps, seed=self.seed, init_freq=self.init_freq,
@@ -90,10 +97,12 @@ class Candidate:
 
 def candidates(networks: tuple[Network, ...] = DEFAULT_NETWORKS, steps: int = 1000,
                qat_steps: int = 0, init_freq: float | tuple[float, ...] = INIT_FREQ,
-               lr: float = DEFAULT_LR, seeds: tuple[int, ...] = (0,)) -> list[Candidate]:
+               lr: float = DEFAULT_LR, seeds: tuple[int, ...] = (0,), readouts: tuple[str, ...] = ("probs",),
+               links: tuple[str, ...] = ("z",)) -> list[Candidate]:
     """Candidates from ``NQ:M:R[:E[:B]]`` items (:mod:`quinr.networks`: E defaults to 1, B to 1 or
-    the number of per-block Ms), checked as networks; each network once per seed (several seeds:
-    the frontier keeps the best file at every rate)."""
+    the number of per-block Ms), checked as networks; each network once per readout, link (of a
+    network of several blocks: one block's link does nothing) and seed (several seeds: the
+    frontier keeps the best file at every rate)."""
     if not seeds:
         raise ConfigError("the search needs at least one seed")
     for seed in seeds:
@@ -102,8 +111,12 @@ def candidates(networks: tuple[Network, ...] = DEFAULT_NETWORKS, steps: int = 10
     for item in networks:
         if not 3 <= len(item) <= 5:
             raise ConfigError(f"a network is NQ:M:R[:E[:B]], got {text(item)}")
-        network_model(full(item))
-        out += [Candidate(full(item), steps, qat_steps, init_freq, lr, seed) for seed in dict.fromkeys(seeds)]
+        item = full(item)
+        for readout in dict.fromkeys(readouts):
+            for link in dict.fromkeys(links if item[4] > 1 else ("z",)):
+                network_model(item, **model_options(readout, link))
+                out += [Candidate(item, steps, qat_steps, init_freq, lr, seed, readout, link)
+                        for seed in dict.fromkeys(seeds)]
     return out
 
 
@@ -197,7 +210,8 @@ def measure(signal: Signal, cand: Candidate, callback: Callable[[StepInfo], None
     files = [written(signal, net, "auto", train)]
     auto_bytes = files[0]["bytes"]
     files += [written(signal, net, f"bytes:{round(k * auto_bytes)}", train) for k in ladder]
-    return {"candidate": cand.key, "network": list(cand.network), "weights": cfg.n_params(), "steps": cand.steps,
+    return {"candidate": cand.key, "network": list(cand.network), **cand.options, "weights": cfg.n_params(),
+            "steps": cand.steps,
             "qat_steps": cand.qat_steps, "seed": cand.seed, "seconds": time.perf_counter() - t0, "files": files}
 
 
@@ -262,7 +276,8 @@ def write_table(result: SearchResult, signal: Signal, path: str | Path) -> dict[
     for r in sorted(result.rows, key=lambda r: r["weights"]):
         pts = sorted((f["bytes"] / r["weights"], f["psnr"]) for f in r["files"] if "bytes" in f)
         if len(pts) >= 2:
-            presets.append({"network": r["network"], "curve": [[round(x, 4), round(y, 3)] for x, y in pts]})
+            presets.append({"network": r["network"], **model_options(r.get("readout", "probs"), r.get("link", "z")),
+                            "curve": [[round(x, 4), round(y, 3)] for x, y in pts]})
     if not presets:
         raise ConfigError("the search measured no network with two files or more: nothing to write as a table")
     table = {"format": TABLE_FORMAT, "version": TABLE_VERSION,

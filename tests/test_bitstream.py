@@ -263,6 +263,29 @@ BAD_FILES.update({
     "v5 a block's M that does not match the table": (_v5_with(46, 6), "truncated|trailing"),
 })
 
+#: a version 6 file: three blocks, the residual link and output map 2 (conformance file c23); the
+#: placement is offsets 41-43, the Ms 44-47, the link offset 48
+_V6_FILE = (Path(__file__).parent / "conformance" / "c23_v6_residual_z.qinr").read_bytes()
+
+#: output map 2 in a version 3 file: Nq 4 (offset 20), 3 channels (conformance file c22)
+_Z_FILE = (Path(__file__).parent / "conformance" / "c22_v3_z_readout.qinr").read_bytes()
+
+
+def _v6_with(offset: int, value: int) -> bytes:
+    body = bytearray(_V6_FILE[:-4])
+    body[offset] = value
+    return _reforge(bytes(body))
+
+
+BAD_FILES.update({
+    "v6 unknown link": (_v6_with(48, 3), "unknown block link id 3"),
+    "v6 the link cut short": (_reforge(_V6_FILE[:48]), "truncated"),
+    "v6 a link whose input layer does not match the table": (_v6_with(48, 2), "truncated|trailing"),
+    "unknown output map 3": (_v6_with(39, 3), "unknown output map id 3"),
+    "output map 2 with more channels than qubits": (_reforge(bytes([*_Z_FILE[:20], 2, *_Z_FILE[21:-4]])),
+                                                     "3 channels need at least 3 qubits"),
+})
+
 
 @pytest.mark.parametrize("case", sorted(BAD_FILES))
 def test_bad_bitstreams_raise_a_clear_bitstream_error(case, tmp_path):
@@ -321,7 +344,7 @@ def _fuzz(count: int, seed: int) -> int:
     declared shape (or raises BitstreamError). Returns how many mutated files were valid."""
     rng = np.random.default_rng(seed)
     valid = 0
-    for base in (_valid(), _V2_FILE, _V3_FILE, _V4_FILE, _V5_FILE):
+    for base in (_valid(), _V2_FILE, _V3_FILE, _V4_FILE, _V5_FILE, _V6_FILE):
         for _ in range(count):
             data = bytearray(base)
             for _ in range(int(rng.integers(1, 5))):
@@ -361,7 +384,7 @@ def test_two_thousand_mutations_of_each_format_only_ever_raise_bitstream_error()
 
 @pytest.mark.slow
 def test_fifty_thousand_mutations_only_ever_raise_bitstream_error():
-    assert _fuzz(10_000, seed=12) > 1_000  # 10,000 of each of the five formats
+    assert _fuzz(10_000, seed=12) > 1_000  # 10,000 of each of the six formats
 
 
 def test_the_documented_header_table_is_the_declared_one():

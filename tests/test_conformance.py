@@ -65,6 +65,7 @@ def test_the_writer_still_makes_every_conformance_file():
 
 def test_the_conformance_files_cover_every_feature():
     from quinr.circuit import ENTANGLERS
+    from quinr.config import LINKS
     from quinr.header import pack_placement
 
     seen: dict[str, set] = {k: set() for k in ("version", "model", "blocks", "kind", "grid", "bits", "entangler",
@@ -81,7 +82,7 @@ def test_the_conformance_files_cover_every_feature():
         seen["entangler"].add(m.spec.entangler)
         seen["placed"].add((bool(m.spec.target), bool(m.spec.layout)))
         off = 41 + (len(pack_placement(hdr.model.spec)) if hdr.version >= 4 else 0) + (
-            2 * (m.blocks - 1) if hdr.version >= 5 else 0)
+            2 * (m.blocks - 1) if hdr.version >= 5 else 0) + (hdr.version >= 6)
         if hdr.version > 1:
             for _ in m.tensor_shapes():
                 model = data[off] >> 5
@@ -89,8 +90,12 @@ def test_the_conformance_files_cover_every_feature():
                 off += 9 + {0: 0, 1: 8, 2: 6}[model]
         assert e["description"] and "\n" not in e["description"]
         seen["per-block M"] = seen.get("per-block M", set()) | {bool(m.embed_dims)}
-    assert seen["version"] == {1, 2, 3, 4, 5} and seen["blocks"] == {1, 2, 3} and seen["per-block M"] == {False, True}
-    assert {(2, 0), (2, 1), (3, 0), (3, 2), (4, 0), (5, 2)} <= seen["model"]
+        seen["readout"] = seen.get("readout", set()) | {(m.readout, m.blocks > 1)}
+        seen["link"] = seen.get("link", set()) | {m.link}
+    assert seen["readout"] == {("probs", False), ("probs", True), ("z", False), ("z", True)}
+    assert seen["link"] == set(LINKS)
+    assert seen["version"] == {1, 2, 3, 4, 5, 6} and seen["blocks"] == {1, 2, 3} and seen["per-block M"] == {False, True}
+    assert {(2, 0), (2, 1), (3, 0), (3, 2), (4, 0), (5, 2), (6, 0), (6, 2)} <= seen["model"]
     assert seen["entangler"] == set(ENTANGLERS) and {(False, False), (True, False), (True, True)} <= seen["placed"]
     assert {(0, False), (0, True), (1, False), (1, True), (2, False), (2, True)} <= seen["kind"]
     assert seen["grid"] == {"1-D", "1xN", "Nx1", "2-D"}

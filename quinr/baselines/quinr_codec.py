@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from ..bitstream import FORMAT_VERSION
+from ..config import LINKS, READOUTS
 from ..networks import keywords, parse_networks
 from .registry import CodecOption, RDCodec
 
@@ -19,6 +20,17 @@ def grid_items(text: str) -> tuple[tuple[Any, ...], ...]:
 
 def bit_items(text: str) -> tuple[int | str, ...]:
     return tuple(b.strip() if b.strip() == "auto" else int(b) for b in text.split(",") if b.strip())
+
+
+def choice_of(choices: tuple[str, ...]):
+    """A parser of one of ``choices`` (ValueError otherwise)."""
+
+    def parse(text: str) -> str:
+        if text not in choices:
+            raise ValueError(text)
+        return text
+
+    return parse
 
 
 def network(item: tuple[Any, ...]) -> dict[str, Any]:
@@ -38,6 +50,9 @@ class QuinrCodec(RDCodec):
         "steps": CodecOption(300, int, "training steps per network", "N"),
         "batch": CodecOption(4096, int, "coordinates per training step", "N"),
         "lr": CodecOption(None, float, "learning rate of the circuit (default: the paper's 0.1)", "LR"),
+        "readout": CodecOption("probs", choice_of(READOUTS), "how the last block is read out (as encode --readout)",
+                               "|".join(READOUTS)),
+        "link": CodecOption("z", choice_of(LINKS), "what blocks after the first read (as encode --link)", "|".join(LINKS)),
     }
 
     def plan(self, inp, settings, seed):
@@ -49,6 +64,9 @@ class QuinrCodec(RDCodec):
                 extra["embed_dims"] = list(net["embed_dims"])
             if settings["lr"] is not None:
                 extra["lr"] = settings["lr"]
+            for name, default in (("readout", "probs"), ("link", "z")):  # old keys stay valid
+                if settings[name] != default:
+                    extra[name] = settings[name]
             tasks.append(("quinr", {"n_qubits": net["n_qubits"], "embed_dim": net["embed_dim"],
                                     "reuploads": net["reuploads"], **extra, "bits": list(settings["bits"]),
                                     "steps": settings["steps"], "batch": settings["batch"], "seed": seed,
@@ -64,7 +82,8 @@ class QuinrCodec(RDCodec):
         sig = inp.signal
         cfg = ModelConfig(in_features=len(sig.grid), out_features=sig.channels, n_qubits=params["n_qubits"],
                           embed_dim=params["embed_dim"], reuploads=params["reuploads"], layers=params.get("layers", 1),
-                          blocks=params.get("blocks", 1), embed_dims=tuple(params.get("embed_dims", ())))
+                          blocks=params.get("blocks", 1), embed_dims=tuple(params.get("embed_dims", ())),
+                          readout=params.get("readout", "probs"), link=params.get("link", "z"))
         torch.manual_seed(params["seed"])
         net = QuINR(cfg, seed=params["seed"])
         seconds = fit_to_signal(net, inp, params, step, **({"lr": params["lr"]} if "lr" in params else {}))

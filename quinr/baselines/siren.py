@@ -23,10 +23,11 @@ from typing import Any
 
 import torch
 
+from ..config import LINKS
 from ..errors import BitstreamError
 from ..signal import Signal, SignalKind, coordinates
 from .coin import Siren
-from .quinr_codec import bit_items, fit_to_signal, grid_items, network, written_points
+from .quinr_codec import bit_items, choice_of, fit_to_signal, grid_items, network, written_points
 from .registry import CodecOption, RDCodec, float_list
 
 _MAGIC = b"SIRC"
@@ -129,6 +130,8 @@ class SirenCodec(RDCodec):
         "batch": CodecOption(None, int, "coordinates per step (default: quinr's)", "N"),
         "layers": CodecOption(2, _layers, f"sine layers (1..{MAX_LAYERS})", "N"),
         "lr": CodecOption(SIREN_LRS, float_list, "learning rate(s); several: the best point of each", "LR,..."),
+        "link": CodecOption(None, choice_of(LINKS), "the quinr networks' block link, which sets their weights (quinr's)",
+                            "|".join(LINKS)),
     }
 
     def plan(self, inp, settings, seed):
@@ -137,7 +140,8 @@ class SirenCodec(RDCodec):
         sig = inp.signal
         tasks, widths = [], set()
         for item in settings["grid"]:
-            cfg = ModelConfig(in_features=len(sig.grid), out_features=sig.channels, **network(item))
+            cfg = ModelConfig(in_features=len(sig.grid), out_features=sig.channels, **network(item),
+                              link=settings["link"] or "z")
             width = matched_width(cfg.n_params(), len(sig.grid), sig.channels, settings["layers"])
             if width in widths:  # two quinr networks of nearly the same size: one control
                 continue

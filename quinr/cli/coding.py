@@ -30,13 +30,14 @@ def _cmd_encode(args: argparse.Namespace) -> int:
     from ..train import TrainConfig
     from .parser import NETWORK_DEFAULTS
 
-    explicit = args.entangler is not None or args.target is not None or any(
-        getattr(args, k) is not None for k in NETWORK_DEFAULTS)  # a rate target takes the network from its table
+    explicit = any(getattr(args, k) is not None for k in (*NETWORK_DEFAULTS, "entangler", "target", "readout",
+                                                          "link"))  # a rate target takes the network from its table
     net = {k: NETWORK_DEFAULTS[k] if getattr(args, k) is None else getattr(args, k) for k in NETWORK_DEFAULTS}
     # an NQ:M:R:E[:B] item: without --blocks, B is 1 or the number of per-block Ms (quinr.networks)
     blocks = () if args.blocks is None else (args.blocks,)
     item = (net["qubits"], net["embed"], net["reuploads"], net["layers"], *blocks)
-    model = network_model(item, shuffle_seed=args.shuffle_seed, angle_scale=args.angle_scale)
+    model = network_model(item, shuffle_seed=args.shuffle_seed, angle_scale=args.angle_scale,
+                          readout=args.readout or "probs", link=args.link or "z")
     model, noise = _placed(model, args.entangler, args.target, args.noise)
     from ..backends import training_noise
 

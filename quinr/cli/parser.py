@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ..config import LINKS, READOUTS
+
 NETWORK_FLAGS = {"qubits": "Nq, number of qubits", "embed": "M, embedding size", "reuploads": "R, data re-uploads",
                  "layers": "E, entangling layers per upload", "blocks": "stacked quINR blocks"}
 NETWORK_DEFAULTS = {"qubits": 8, "embed": 24, "reuploads": 2, "layers": 1, "blocks": 1}
@@ -32,6 +34,13 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
         g.add_argument(f"--{flag}", type=int, default=None, help=f"{what} (default {NETWORK_DEFAULTS[flag]})")
     g.add_argument("--shuffle-seed", type=int, default=0, help="seed of the re-upload permutations")
     g.add_argument("--angle-scale", type=float, default=1.0, help="h is embedded as SCALE*h radians")
+    g.add_argument("--readout", choices=READOUTS, default=None,
+                   help="how the last block is read out: probs (the paper's last N_out basis-state probabilities, "
+                        "default) or z (<Z> of the first N_out qubits)")
+    g.add_argument("--link", choices=LINKS, default=None,
+                   help="what each block after the first reads: z (the previous block's <Z>, default), residual "
+                        "(the sum of the two previous blocks' <Z>) or probs (all 2^Nq probabilities; a wide input "
+                        "layer); anything but z writes format version 6")
     g.add_argument("--entangler", default=None, metavar="KIND",
                    help="pairs the CRZ layer couples: all (the paper's, default), linear, ring, or device:BACKEND "
                         "(the coupled pairs of BACKEND's best qubits, layout pinned)")
@@ -101,6 +110,19 @@ def _one_or_many(text: str, sep: str, kind: type, expected: str) -> Any:
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
     return values[0] if len(values) == 1 else values
+
+
+def choice_list(choices: tuple[str, ...]):
+    """A parser of comma-separated items, each one of ``choices``."""
+
+    def parse(text: str) -> list[str]:
+        items = [t.strip() for t in text.split(",") if t.strip()]
+        bad = [t for t in items if t not in choices]
+        if bad or not items:
+            raise argparse.ArgumentTypeError(f"{text!r}: give one or more of {', '.join(choices)}, comma-separated")
+        return items
+
+    return parse
 
 
 def embed_sizes(text: str) -> int | tuple[int, ...]:
@@ -291,6 +313,11 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--seed", type=int_list, default=[0], metavar="S[,S...]",
                     help="seed of initialisation and sampling; several train every network from each, and the "
                          "frontier keeps the best file at every rate")
+    se.add_argument("--readout", type=choice_list(READOUTS), default=["probs"], metavar="R[,R]",
+                    help="readouts to try for every network: probs (the paper's), z (default probs)")
+    se.add_argument("--link", type=choice_list(LINKS), default=["z"], metavar="L[,L...]",
+                    help="links to try for every network of several blocks: z (the paper's), residual, probs "
+                         "(default z)")
     se.add_argument("--json", action="store_true", help="machine-readable output")
     se.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_max_pixels(se)

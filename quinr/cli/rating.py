@@ -57,7 +57,8 @@ def _cmd_search(args: argparse.Namespace) -> int:
 
     if not (math.isfinite(args.minutes) and args.minutes > 0):
         raise ConfigError(f"--minutes must be a positive number, got {args.minutes:g}")
-    cands = candidates(networks, args.steps, args.qat_steps, args.init_freq, args.lr, tuple(args.seed))
+    cands = candidates(networks, args.steps, args.qat_steps, args.init_freq, args.lr, tuple(args.seed),
+                       tuple(args.readout), tuple(args.link))
     if args.table is not None:
         check_output(args.table, inputs=[args.input], suffixes=(".json",), what="rate-control table")
     check_output(args.out, inputs=[args.input], suffixes=(".jsonl",), what="search results")
@@ -78,7 +79,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
     asked = {c.key for c in cands}
     mine = sum(r["candidate"] in asked for r in result.rows)
     earlier = len(result.rows) - mine
-    what = "networks" if len({c.seed for c in cands}) == 1 else "trainings (networks x seeds)"
+    what = "networks" if len({(c.seed, c.readout, c.link) for c in cands}) == 1 else "trainings (networks x options)"
     print(f"searched {mine} of {len(asked)} {what} in {result.seconds:.0f} s"
           + (f" (the frontier below also counts {earlier} from earlier runs)" if earlier else "")
           + f"; results in {args.out}")

@@ -113,6 +113,17 @@ CASES = [
     ("c21_v5_per_block_m.qinr", 5, Header(U8, 5, 6, 3, 0.0, 255.0, cfg(out_features=3, n_qubits=3, blocks=3,
                                                                       embed_dims=(40, 2, 5)), 12), 12, "peaked", 2.1,
      "version 5: three blocks of M = 40, 2 and 5 (one re-upload shuffle per block's M), entropy-coded weights"),
+    ("c22_v3_z_readout.qinr", 3, Header(U8, 6, 5, 3, 0.0, 255.0, cfg(out_features=3, n_qubits=4, embed_dim=6,
+                                                                     readout="z"), 12), 12, "smooth", 2.2,
+     "version 3: output map 2 (<Z> of the first 3 qubits -> affine -> QReLU), one block"),
+    ("c23_v6_residual_z.qinr", 6, Header(U16, 5, 4, 2, 0.0, 65535.0, cfg(out_features=2, n_qubits=3, blocks=3,
+                                                                         link="residual", readout="z"), 14), 14,
+     "smooth", 2.3, "version 6: link 1 (block k reads the sum of the <Z> of blocks k-1 and k-2), three blocks of "
+     "one M, output map 2"),
+    ("c24_v6_probs_link.qinr", 6, Header(F32, 4, 6, 1, -1.0, 3.0, cfg(out_features=1, n_qubits=3, blocks=2,
+                                                                      embed_dims=(40, 2), link="probs"), 12), 12,
+     "peaked", 2.4, "version 6: link 2 (block 1 reads the 8 probabilities of block 0 as 8 p - 1), blocks of M 40 "
+     "and 2, entropy-coded weights"),
 ]
 
 
