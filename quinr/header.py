@@ -244,8 +244,8 @@ def unpack_link(data: bytes, offset: int) -> tuple[str, int]:
 
 def unpack(data: bytes, version: int) -> tuple[Header, int]:
     """Read and check the fixed header (and version 4's placement, version 5's Ms, version 6's
-    link); raises
-    :class:`BitstreamError` naming the field. Returns the header and the offset after it."""
+    link); raises :class:`BitstreamError` naming the field. Returns the header and the offset
+    after it."""
     v = dict(zip((f.name for f in FIELDS), FIXED.unpack_from(data, OFFSET), strict=True))
     for f in FIELDS:
         if not f.ok(v[f.name]):

@@ -125,11 +125,12 @@ class QuINR(nn.Module):
             if cfg.link == "probs":
                 feats = p * p.shape[-1] - 1.0
                 continue
-            z = p @ self._z_signs  # per-qubit <Z>
+            z = p @ self._z_signs.to(p.dtype)  # per-qubit <Z> (an evaluator may answer in float32 or float64)
             feats = z + prev if cfg.link == "residual" and prev is not None else z
             prev = z
         if cfg.readout == "z":
-            out = self.blocks[-1](feats, evaluator, None) @ self._z_signs[:, : cfg.out_features]
+            p = self.blocks[-1](feats, evaluator, None)
+            out = p @ self._z_signs[:, : cfg.out_features].to(p.dtype)
         else:
             out = self.blocks[-1](feats, evaluator, cfg.out_features)
         return qrelu(self.scale * out + self.offset)

@@ -241,3 +241,16 @@ def test_cli_search_options(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["search", str(img), "--link", "z,dense"])
     assert "give one or more of z, residual, probs" in capsys.readouterr().err
+
+
+def test_a_z_readout_is_predicted_under_a_noise_model(tmp_path, capsys):
+    """The noisy prediction's evaluator answers in float32 while the decoder computes in float64:
+    the <Z> readout's marginal must take either (it once raised a dtype error here)."""
+    q = tmp_path / "z.qinr"
+    q.write_bytes(write_model(QuINR(ModelConfig(n_qubits=3, embed_dim=5, out_features=3, readout="z"), seed=2),
+                              _signal(), 12))
+    assert main(["budget", str(q), "--backend", "aer", "-O", "method=density_matrix", "-O",
+                 "noise=depolarizing=0.01,readout=0.02", "--shots", "1000", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    noisy, shots_only = report["predicted_psnr_vs_exact"], report["predicted_psnr_shots_only"]
+    assert np.isfinite(noisy) and noisy < shots_only
