@@ -62,7 +62,8 @@ class ModelConfig:
             the spec's M.
         readout: how the last block is read out, one of :data:`READOUTS` (``"z"``: output map 2).
         link: what each block after the first reads, one of :data:`LINKS` (anything but ``"z"``:
-            format version 6).
+            format version 6). A link that changes nothing (any link of one block, a residual
+            one of two) is stored as ``"z"``, so such a network's file stays that of the paper's.
         spec: the circuit itself, instead of its keywords.
     """
 
@@ -97,6 +98,8 @@ class ModelConfig:
         for name, choices in (("readout", READOUTS), ("link", LINKS)):
             if getattr(self, name) not in choices:
                 raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {getattr(self, name)!r}")
+        if blocks == 1 or (link == "residual" and blocks == 2):  # the same network as link "z"
+            object.__setattr__(self, "link", "z")
         for name, lo, hi in (("in_features", 1, 8), ("out_features", 1, 16), ("blocks", 1, MAX_BLOCKS)):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:

@@ -41,8 +41,9 @@ TABLE_STEPS = 1000
 def network_model(network: Network, signal: Signal | None = None, **extra: Any) -> ModelConfig:
     """The network of an ``NQ:M:R[:E[:B]]`` item (:mod:`quinr.networks`; checked as
     :class:`ModelConfig` checks it, an error naming the item), with the coordinate and channel
-    counts of ``signal`` when given and any other :class:`ModelConfig` keywords in ``extra``."""
-    io = {} if signal is None else {"in_features": len(signal.grid), "out_features": signal.channels}
+    counts of ``signal`` when given (else one channel, the least a signal has: the encoder sets
+    the real count and checks again) and any other :class:`ModelConfig` keywords in ``extra``."""
+    io = {"out_features": 1} if signal is None else {"in_features": len(signal.grid), "out_features": signal.channels}
     try:
         return ModelConfig(**io, **network_keywords(network), **extra)
     except ConfigError as exc:
@@ -155,8 +156,8 @@ def load_table(path: str | Path, signal: Signal | None = None) -> tuple[Preset, 
         doc = json.loads(read_bytes(p, "rate-control table", 1 << 22))
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise ConfigError(f"{p} is not JSON: not a rate-control table") from None
-    if not isinstance(doc, dict) or doc.get("format") != "quinr-rate-table" or doc.get("version") != 1:
-        raise ConfigError(f"{p} is not a quinr rate-control table (version 1)")
+    if not isinstance(doc, dict) or doc.get("format") != "quinr-rate-table" or doc.get("version") not in (1, 2):
+        raise ConfigError(f"{p} is not a quinr rate-control table (version 1 or 2)")
     kind = doc.get("kind")
     if kind not in ("image", "range"):
         raise ConfigError(f"{p}: kind must be image or range, got {kind!r}")
@@ -173,7 +174,7 @@ def load_table(path: str | Path, signal: Signal | None = None) -> tuple[Preset, 
                                                                for x, y in curve)
             ok = ok and all(a[0] < b[0] for a, b in zip(curve, curve[1:], strict=False))
             if ok:
-                network_model(network, **options)  # a network quinr can build
+                network_model(network, signal, **options)  # a network quinr can build
         except (KeyError, TypeError, ValueError, ConfigError):
             ok = False
         if not ok:

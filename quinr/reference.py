@@ -49,7 +49,8 @@ def _parse_header(data):
     _require(h["in_features"] == 2 or (h["in_features"] == 1 and h["height"] == 1), "invalid in_features")
     _require(h["shuffle"] == 1, "unknown shuffle scheme id")
     _require(0 < h["w0"] <= 1000 and 0 < h["angle_scale"] <= 64, "w0 or angle scale out of range")
-    _require(h["output_map"] == 1 or (h["output_map"] == 2 and h["channels"] <= h["nq"]), "unknown output map")
+    _require(h["output_map"] in (1, 2), "unknown output map")
+    _require(h["output_map"] == 1 or h["channels"] <= h["nq"], "invalid network configuration in header")
     _require(2 <= h["bits"] <= 32, "invalid bit depth")
     h["pairs"] = [(i, j) for i in range(h["nq"]) for j in range(i + 1, h["nq"])]
     h["end"], h["ms"], h["link"] = 5 + HEADER.size, [h["m"]] * h["blocks"], 0
@@ -306,9 +307,7 @@ def _lin(n):
     """Section 6.1: lin(n), with lin(n)[n-1] = 1 exactly and lin(1) = [0]."""
     if n == 1:
         return np.zeros(1)
-    out = -1.0 + np.arange(n) * (2.0 / (n - 1))
-    out[-1] = 1.0
-    return out
+    return np.append(-1.0 + np.arange(n - 1) * (2.0 / (n - 1)), 1.0)
 
 
 def decode_unit(data):

@@ -56,8 +56,10 @@ DEFAULT_NETWORKS: tuple[Network, ...] = (
     (4, 6, 2, 1, 1), (6, 12, 2, 1, 1), (6, (26, 6), 2, 1, 2), (6, 12, 2, 1, 2), (6, (26, 9, 9), 2, 1, 3),
     (6, 12, 2, 1, 3), (6, (60, 12, 12), 2, 1, 3), (6, 12, 2, 1, 4), (8, 16, 2, 1, 2), (8, 16, 2, 1, 3),
 )
-#: The format name and version of a rate-control table file.
+#: The format name and version of a rate-control table file: version 2 when a preset carries a
+#: readout or link (which a version-1 reader would ignore, building another network), else 1.
 TABLE_FORMAT, TABLE_VERSION = "quinr-rate-table", 1
+TABLE_VERSION_OPTIONS = 2
 
 
 @dataclass(frozen=True)
@@ -100,9 +102,9 @@ def candidates(networks: tuple[Network, ...] = DEFAULT_NETWORKS, steps: int = 10
                lr: float = DEFAULT_LR, seeds: tuple[int, ...] = (0,), readouts: tuple[str, ...] = ("probs",),
                links: tuple[str, ...] = ("z",)) -> list[Candidate]:
     """Candidates from ``NQ:M:R[:E[:B]]`` items (:mod:`quinr.networks`: E defaults to 1, B to 1 or
-    the number of per-block Ms), checked as networks; each network once per readout, link (of a
-    network of several blocks: one block's link does nothing) and seed (several seeds: the
-    frontier keeps the best file at every rate)."""
+    the number of per-block Ms), checked as networks; each network once per readout, link (one
+    that changes nothing, as any of a single block, counts as the paper's) and seed (several
+    seeds: the frontier keeps the best file at every rate)."""
     if not seeds:
         raise ConfigError("the search needs at least one seed")
     for seed in seeds:
@@ -112,11 +114,13 @@ def candidates(networks: tuple[Network, ...] = DEFAULT_NETWORKS, steps: int = 10
         if not 3 <= len(item) <= 5:
             raise ConfigError(f"a network is NQ:M:R[:E[:B]], got {text(item)}")
         item = full(item)
-        for readout in dict.fromkeys(readouts):
-            for link in dict.fromkeys(links if item[4] > 1 else ("z",)):
-                network_model(item, **model_options(readout, link))
-                out += [Candidate(item, steps, qat_steps, init_freq, lr, seed, readout, link)
-                        for seed in dict.fromkeys(seeds)]
+        options = {}
+        for readout in readouts:
+            for link in links:  # a link that changes nothing is the "z" network (ModelConfig): once
+                cfg = network_model(item, **model_options(readout, link))
+                options[cfg.readout, cfg.link] = None
+        out += [Candidate(item, steps, qat_steps, init_freq, lr, seed, readout, link)
+                for readout, link in options for seed in dict.fromkeys(seeds)]
     return out
 
 
@@ -280,7 +284,8 @@ def write_table(result: SearchResult, signal: Signal, path: str | Path) -> dict[
                             "curve": [[round(x, 4), round(y, 3)] for x, y in pts]})
     if not presets:
         raise ConfigError("the search measured no network with two files or more: nothing to write as a table")
-    table = {"format": TABLE_FORMAT, "version": TABLE_VERSION,
+    version = TABLE_VERSION_OPTIONS if any(len(p) > 2 for p in presets) else TABLE_VERSION
+    table = {"format": TABLE_FORMAT, "version": version,
              "kind": "range" if signal.kind is SignalKind.F32 else "image", "signal": fingerprint(signal),
              "presets": presets}
     atomic_write(Path(path), (json.dumps(table, indent=1) + "\n").encode())

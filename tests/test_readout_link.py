@@ -88,7 +88,7 @@ def test_options_change_the_output_and_the_block_inputs():
 
 
 def test_a_z_readout_starts_mid_grey_and_describes_itself():
-    cfg = ModelConfig(n_qubits=3, embed_dim=4, out_features=3, readout="z", link="residual", blocks=2)
+    cfg = ModelConfig(n_qubits=3, embed_dim=4, out_features=3, readout="z", link="residual", blocks=3)
     net = QuINR(cfg)
     assert torch.equal(net.scale.detach(), torch.full((3,), 0.5)) and torch.equal(net.offset.detach(), net.scale.detach())
     assert cfg.describe().endswith(" readout=z link=residual")
@@ -120,7 +120,7 @@ def test_files_carry_the_options_and_the_reference_decoder_agrees(readout, link,
 
 
 def test_versions_before_6_cannot_hold_a_link():
-    cfg = ModelConfig(n_qubits=3, blocks=2, embed_dim=4, out_features=1, link="residual")
+    cfg = ModelConfig(n_qubits=3, blocks=3, embed_dim=4, out_features=1, link="residual")
     hdr = bitstream.Header(SignalKind.U8, 3, 3, 1, 0.0, 255.0, cfg, 8)
     tensors = [quantize(np.zeros(s), 8) for _, s in cfg.tensor_shapes()]
     with pytest.raises(ConfigError, match="link residual needs version 6"):
@@ -157,8 +157,7 @@ def test_the_shot_noise_prediction_of_a_z_readout_matches_sampled_decodes():
         mse = np.mean([np.mean((quinr.decode_on_backend(data, "torch", shots=shots, seed=s)[0].data - exact) ** 2)
                        for s in range(8)])
         assert abs(predicted - psnr_from_mse(float(mse), 255.0)) < 0.5, (shots, predicted)
-    probs = exact_outputs(read_bitstream(write_model(QuINR(ModelConfig(n_qubits=3, embed_dim=5)), _signal(), 12)))
-    assert probs.readout == "probs" and not np.allclose(probs.probs, out.probs)
+    assert out.readout == "z"
 
 
 def test_cli_encode_with_options_and_info(tmp_path, capsys):
@@ -206,10 +205,12 @@ def test_search_tries_the_options_and_its_table_carries_them(tmp_path):
     from quinr.rate import encode_to, load_table
     from quinr.search import candidates, search, write_table
 
-    cands = candidates(((3, 3, 1), (3, 3, 1, 1, 2)), steps=15, readouts=("probs", "z"), links=("z", "residual"))
-    keys = [c.key for c in cands]
-    assert keys == ["3:3:1:1:1@15", "3:3:1:1:1@15/readout=z", "3:3:1:1:2@15", "3:3:1:1:2@15/link=residual",
-                    "3:3:1:1:2@15/readout=z", "3:3:1:1:2@15/readout=z/link=residual"]
+    cands = candidates(((3, 3, 1), (3, 3, 1, 1, 2), (3, 3, 1, 1, 3)), steps=15, readouts=("probs", "z"),
+                       links=("z", "residual"))
+    keys = [c.key for c in cands]  # a residual link of one or two blocks is the paper's network: not twice
+    assert keys == ["3:3:1:1:1@15", "3:3:1:1:1@15/readout=z", "3:3:1:1:2@15", "3:3:1:1:2@15/readout=z",
+                    "3:3:1:1:3@15", "3:3:1:1:3@15/link=residual", "3:3:1:1:3@15/readout=z",
+                    "3:3:1:1:3@15/readout=z/link=residual"]
     with pytest.raises(ConfigError, match="link must be one of"):
         candidates(((2, 3, 1, 1, 2),), links=("dense",))
     sig = Signal(smooth_rgb(6, 8, seed=2), SignalKind.U8, 0, 255)
@@ -220,6 +221,7 @@ def test_search_tries_the_options_and_its_table_carries_them(tmp_path):
     path = tmp_path / "t.json"
     table = write_table(res, sig, path)
     assert table["presets"][0]["readout"] == "z" and table["presets"][0]["link"] == "residual"
+    assert table["version"] == 2  # a reader of version 1 would build the paper's network instead
     (preset,) = load_table(path, sig)
     assert (preset.model(sig).readout, preset.model(sig).link) == ("z", "residual")
     assert preset.describe().endswith("readout z, link residual")
@@ -254,3 +256,27 @@ def test_a_z_readout_is_predicted_under_a_noise_model(tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     noisy, shots_only = report["predicted_psnr_vs_exact"], report["predicted_psnr_shots_only"]
     assert np.isfinite(noisy) and noisy < shots_only
+
+
+def test_a_link_that_changes_nothing_is_the_papers_network():
+    """Any link of one block, and a residual one of two, compute what link "z" does: stored as
+    "z", so the file stays a version 3 one that older decoders read."""
+    for blocks, link in ((1, "residual"), (1, "probs"), (2, "residual")):
+        cfg = ModelConfig(n_qubits=3, embed_dim=4, blocks=blocks, out_features=1, link=link)
+        assert cfg.link == "z" and cfg == ModelConfig(n_qubits=3, embed_dim=4, blocks=blocks, out_features=1)
+        assert write_model(QuINR(cfg), Signal(np.zeros((4, 4, 1), np.uint8), SignalKind.U8, 0, 255), 8)[4] == 3
+    assert ModelConfig(n_qubits=3, blocks=2, link="probs").link == "probs"
+
+
+def test_a_rate_target_applies_the_options_to_the_tables_network(tmp_path, capsys):
+    img = tmp_path / "grey.png"
+    Image.fromarray(smooth_rgb(8, 10, seed=1)[..., 0]).save(img)
+    q = tmp_path / "x.qinr"
+    assert main(["encode", str(img), "-o", str(q), "--max-bytes", "300", "--readout", "z", "--link", "residual",
+                 "--steps", "5", "--json", "--quiet"]) == 0
+    enc = json.loads(capsys.readouterr().out)
+    assert "rate-control table" in enc["rate_control"]["network"] and "readout z" in enc["rate_control"]["network"]
+    assert bitstream.read(q.read_bytes()).header.model.readout == "z"
+    # a grey signal needs one qubit for a <Z> readout: two qubits are enough
+    assert main(["encode", str(img), "-o", str(tmp_path / "y.qinr"), "--qubits", "2", "--embed", "3", "--readout",
+                 "z", "--steps", "5", "--quiet"]) == 0

@@ -92,7 +92,9 @@ class QuinrCodec(RDCodec):
 
     def describe(self, results, settings):
         return (f"quINR, Pareto frontier over Nq/M/R grid {list(settings['grid'])} x bits {list(settings['bits'])}, "
-                f"{settings['steps']} steps" + (f", lr {settings['lr']}" if settings["lr"] is not None else ""))
+                f"{settings['steps']} steps" + (f", lr {settings['lr']}" if settings["lr"] is not None else "")
+                + "".join(f", {k} {settings[k]}" for k, paper in (("readout", "probs"), ("link", "z"))
+                          if settings[k] != paper))
 
 
 def fit_to_signal(net: Any, inp: Any, params: dict[str, Any], step=None, **train: Any) -> float:

@@ -30,8 +30,8 @@ def _cmd_encode(args: argparse.Namespace) -> int:
     from ..train import TrainConfig
     from .parser import NETWORK_DEFAULTS
 
-    explicit = any(getattr(args, k) is not None for k in (*NETWORK_DEFAULTS, "entangler", "target", "readout",
-                                                          "link"))  # a rate target takes the network from its table
+    # a rate target takes the network from its table (with --readout/--link applied to it)
+    explicit = any(getattr(args, k) is not None for k in (*NETWORK_DEFAULTS, "entangler", "target"))
     net = {k: NETWORK_DEFAULTS[k] if getattr(args, k) is None else getattr(args, k) for k in NETWORK_DEFAULTS}
     # an NQ:M:R:E[:B] item: without --blocks, B is 1 or the number of per-block Ms (quinr.networks)
     blocks = () if args.blocks is None else (args.blocks,)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 from .output import encode_dict, print_encode, print_json
 
@@ -13,6 +14,9 @@ def encode_at_target(args: argparse.Namespace, source, model, train) -> int:
     from .progress import Bars
 
     presets = PRESETS if args.rate_table is None else load_table(args.rate_table, _signal_of(source, args))
+    options = {k: getattr(args, k) for k in ("readout", "link") if getattr(args, k) is not None}
+    if options:  # the table's networks with the asked readout and link (its curves were measured without)
+        presets = tuple(dataclasses.replace(p, **options) for p in presets)
     with Bars(args.quiet or args.json, "encode", "training") as bars:
         r = encode_to(source, args.output, target_bpp=args.target_bpp, max_bytes=args.max_bytes,
                       target_psnr=args.target_psnr, model=model, train=train, max_pixels=args.max_pixels,
