@@ -32,6 +32,15 @@ READOUTS = ("probs", "z")
 #: previous blocks' <Z> (block 1 reads block 0's alone); or all 2^Nq probabilities of the previous
 #: block, as ``2^Nq p - 1`` (zero for the uniform state, as <Z> is).
 LINKS = ("z", "residual", "probs")
+#: The paper's readout and link (the first of each table): what a file without the options holds.
+PAPER_READOUT, PAPER_LINK = READOUTS[0], LINKS[0]
+
+
+def model_options(readout: str = PAPER_READOUT, link: str = PAPER_LINK) -> dict[str, str]:
+    """The readout and link of a network where they are not the paper's, as :class:`ModelConfig`
+    keywords: what descriptions, search rows, sweep keys and rate-table presets carry beside a
+    network (empty for the paper's, so older rows, keys and tables read as they were)."""
+    return {k: v for k, v, paper in (("readout", readout, PAPER_READOUT), ("link", link, PAPER_LINK)) if v != paper}
 
 
 def evaluator_calls(coordinates: int, blocks: int, chunk: int = PREDICT_CHUNK, folds: int = 1) -> list[int]:
@@ -80,7 +89,7 @@ class ModelConfig:
     def __init__(self, in_features: int = 2, out_features: int = 3, n_qubits: int = 8, embed_dim: int = 24,
                  reuploads: int = 2, layers: int = 1, blocks: int = 1, shuffle_seed: int = 0, w0: float = 30.0,
                  angle_scale: float = 1.0, entangler: str = "all", couplings: tuple = (), layout: tuple = (),
-                 target: str = "", *, embed_dims: tuple[int, ...] = (), readout: str = "probs", link: str = "z",
+                 target: str = "", *, embed_dims: tuple[int, ...] = (), readout: str = PAPER_READOUT, link: str = PAPER_LINK,
                  spec: CircuitSpec | None = None) -> None:
         dims = _embed_dims(embed_dims, blocks)
         if spec is None:
@@ -98,8 +107,8 @@ class ModelConfig:
         for name, choices in (("readout", READOUTS), ("link", LINKS)):
             if getattr(self, name) not in choices:
                 raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {getattr(self, name)!r}")
-        if blocks == 1 or (link == "residual" and blocks == 2):  # the same network as link "z"
-            object.__setattr__(self, "link", "z")
+        if blocks == 1 or (link == "residual" and blocks == 2):  # the same network as the paper's link
+            object.__setattr__(self, "link", PAPER_LINK)
         for name, lo, hi in (("in_features", 1, 8), ("out_features", 1, 16), ("blocks", 1, MAX_BLOCKS)):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
@@ -142,8 +151,7 @@ class ModelConfig:
     def describe(self) -> str:
         """The circuit's one-line description, with one M per block when they differ and the
         readout and link when they are not the paper's."""
-        options = "".join(f" {name}={value}" for name, value, default in (
-            ("readout", self.readout, "probs"), ("link", self.link, "z")) if value != default)
+        options = "".join(f" {k}={v}" for k, v in model_options(self.readout, self.link).items())
         if not self.embed_dims:
             return self.spec.describe() + options
         specs = [self.block_spec(k) for k in range(self.blocks)]
@@ -180,8 +188,7 @@ class ModelConfig:
                 "shuffle_seed": s.shuffle_seed, "w0": self.w0, "angle_scale": s.angle_scale, "entangler": s.entangler,
                 "couplings": [list(p) for p in s.couplings], "layout": list(s.layout), "target": s.target,
                 **({"embed_dims": list(self.embed_dims)} if self.embed_dims else {}),
-                **({"readout": self.readout} if self.readout != "probs" else {}),
-                **({"link": self.link} if self.link != "z" else {})}
+                **model_options(self.readout, self.link)}
 
 
 def _embed_dims(dims: object, blocks: object) -> tuple[int, ...]:

@@ -6,7 +6,8 @@ stacked blocks (default 1). M may give one size per block, joined by ``+`` (``6:
 blocks of Nq 6, the first embedding 26 features and the second 6; format version 5), and then
 the block count defaults to the number of sizes. In Python an item is a tuple whose M is an
 ``int`` or a tuple of them; in JSON, an int or a list. The model options that are not part of an
-item (the readout, the blocks' link) travel beside it as keywords (:func:`model_options`).
+item (the readout, the blocks' link) travel beside it as keywords
+(:func:`quinr.config.model_options`).
 """
 
 from __future__ import annotations
@@ -71,12 +72,6 @@ def keywords(item: Network) -> dict[str, Any]:
         out["embed_dim"], out["embed_dims"] = item[1][0], item[1]
     return out
 
-
-def model_options(readout: str = "probs", link: str = "z") -> dict[str, str]:
-    """The readout and link of a network where they are not the paper's, as
-    :class:`~quinr.config.ModelConfig` keywords: what search rows and rate-table presets carry
-    beside the item (empty for the paper's, so older rows and tables read as they were)."""
-    return {k: v for k, v, paper in (("readout", readout, "probs"), ("link", link, "z")) if v != paper}
 
 
 def options_text(options: dict[str, str]) -> str:

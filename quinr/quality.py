@@ -138,19 +138,17 @@ def exact_outputs(bs, coords: torch.Tensor | None = None, evaluator=None) -> Exa
     net = load_model(bs)
     if coords is None:
         coords = torch.from_numpy(coordinates(*hdr.grid, dtype=np.float64))
-    probs: list[torch.Tensor] = []
+    probs: list[np.ndarray] = []
+    base, readout = evaluator or exact_evaluator, hdr.model.readout
 
-    base = evaluator or exact_evaluator
-
-    def capture(spec, h, theta, last):  # the decoder's own forward pass, keeping its probabilities
-        p = base(spec, h, theta, last)
-        probs.append(p)
+    def capture(spec, h, theta, last):  # the decoder's own forward pass, keeping each channel's probability
+        p = base(spec, h, theta, last)  # (a <Z> readout asks for whole distributions: reduced chunk by chunk)
+        probs.append(channel_probabilities(p.detach().double().numpy(), readout, hdr.channels))
         return p
 
     net.predict(coords, capture)
-    readout = hdr.model.readout
     return ExactOutputs(
-        probs=channel_probabilities(torch.cat(probs).double().numpy(), readout, hdr.channels),
+        probs=np.concatenate(probs),
         scale=net.scale.detach().double().numpy(),
         offset=net.offset.detach().double().numpy(),
         kind=hdr.kind,

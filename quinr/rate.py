@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from .codec import EncodeResult, encode
-from .config import ModelConfig
+from .config import PAPER_LINK, PAPER_READOUT, ModelConfig, model_options
 from .errors import ConfigError
 from .files import atomic_write, check_output
-from .networks import Network, field, from_json, model_options
+from .networks import Network, field, from_json
 from .networks import keywords as network_keywords
 from .networks import text as network_text
 from .signal import Signal, SignalKind, load_signal
@@ -60,8 +60,8 @@ class Preset:
     network: Network  # Nq, M (or one per block), R, E, blocks
     image: tuple[tuple[float, float], ...]  # (bytes per weight, PSNR dB), ascending
     range: tuple[tuple[float, float], ...]
-    readout: str = "probs"  # ModelConfig.readout
-    link: str = "z"  # ModelConfig.link
+    readout: str = PAPER_READOUT  # ModelConfig.readout
+    link: str = PAPER_LINK  # ModelConfig.link
 
     def model(self, signal: Signal) -> ModelConfig:
         return network_model(self.network, signal, **model_options(self.readout, self.link))
@@ -168,7 +168,7 @@ def load_table(path: str | Path, signal: Signal | None = None) -> tuple[Preset, 
     for n, item in enumerate(doc.get("presets") or [], 1):
         try:
             network = from_json(item["network"])
-            options = {k: item.get(k, paper) for k, paper in (("readout", "probs"), ("link", "z"))}
+            options = {k: item.get(k, paper) for k, paper in (("readout", PAPER_READOUT), ("link", PAPER_LINK))}
             curve = tuple((float(x), float(y)) for x, y in item["curve"])
             ok = len(network) == 5 and len(curve) >= 2 and all(math.isfinite(x) and x > 0 and math.isfinite(y)
                                                                for x, y in curve)

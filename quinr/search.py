@@ -30,11 +30,11 @@ from typing import Any
 import torch
 
 from .codec import allocate, decode, fine_tune, write_model
-from .config import ModelConfig
+from .config import PAPER_LINK, PAPER_READOUT, ModelConfig, model_options
 from .errors import ConfigError
 from .files import atomic_write, read_bytes
 from .model import INIT_FREQ, QuINR
-from .networks import Network, full, model_options, options_text, text
+from .networks import Network, full, options_text, text
 from .rate import network_model
 from .signal import Signal, SignalKind, coordinates, psnr
 from .train import DEFAULT_LR, StepInfo, TrainConfig, fit, resolve_batch
@@ -72,8 +72,8 @@ class Candidate:
     init_freq: float | tuple[float, ...] = INIT_FREQ  # TrainConfig.init_freq
     lr: float = DEFAULT_LR  # TrainConfig.lr
     seed: int = 0  # of the initialisation and the mini-batches
-    readout: str = "probs"  # ModelConfig.readout
-    link: str = "z"  # ModelConfig.link
+    readout: str = PAPER_READOUT  # ModelConfig.readout
+    link: str = PAPER_LINK  # ModelConfig.link
 
     @property
     def key(self) -> str:
@@ -99,8 +99,8 @@ class Candidate:
 
 def candidates(networks: tuple[Network, ...] = DEFAULT_NETWORKS, steps: int = 1000,
                qat_steps: int = 0, init_freq: float | tuple[float, ...] = INIT_FREQ,
-               lr: float = DEFAULT_LR, seeds: tuple[int, ...] = (0,), readouts: tuple[str, ...] = ("probs",),
-               links: tuple[str, ...] = ("z",)) -> list[Candidate]:
+               lr: float = DEFAULT_LR, seeds: tuple[int, ...] = (0,), readouts: tuple[str, ...] = (PAPER_READOUT,),
+               links: tuple[str, ...] = (PAPER_LINK,)) -> list[Candidate]:
     """Candidates from ``NQ:M:R[:E[:B]]`` items (:mod:`quinr.networks`: E defaults to 1, B to 1 or
     the number of per-block Ms), checked as networks; each network once per readout, link (one
     that changes nothing, as any of a single block, counts as the paper's) and seed (several
@@ -280,11 +280,11 @@ def write_table(result: SearchResult, signal: Signal, path: str | Path) -> dict[
     for r in sorted(result.rows, key=lambda r: r["weights"]):
         pts = sorted((f["bytes"] / r["weights"], f["psnr"]) for f in r["files"] if "bytes" in f)
         if len(pts) >= 2:
-            presets.append({"network": r["network"], **model_options(r.get("readout", "probs"), r.get("link", "z")),
-                            "curve": [[round(x, 4), round(y, 3)] for x, y in pts]})
+            options = model_options(**{k: r[k] for k in ("readout", "link") if k in r})
+            presets.append({"network": r["network"], **options, "curve": [[round(x, 4), round(y, 3)] for x, y in pts]})
     if not presets:
         raise ConfigError("the search measured no network with two files or more: nothing to write as a table")
-    version = TABLE_VERSION_OPTIONS if any(len(p) > 2 for p in presets) else TABLE_VERSION
+    version = TABLE_VERSION_OPTIONS if any("readout" in p or "link" in p for p in presets) else TABLE_VERSION
     table = {"format": TABLE_FORMAT, "version": version,
              "kind": "range" if signal.kind is SignalKind.F32 else "image", "signal": fingerprint(signal),
              "presets": presets}

@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from ..bitstream import FORMAT_VERSION
-from ..config import LINKS, READOUTS
+from ..config import LINKS, PAPER_LINK, PAPER_READOUT, READOUTS, model_options
 from ..networks import keywords, parse_networks
 from .registry import CodecOption, RDCodec
 
@@ -50,9 +50,9 @@ class QuinrCodec(RDCodec):
         "steps": CodecOption(300, int, "training steps per network", "N"),
         "batch": CodecOption(4096, int, "coordinates per training step", "N"),
         "lr": CodecOption(None, float, "learning rate of the circuit (default: the paper's 0.1)", "LR"),
-        "readout": CodecOption("probs", choice_of(READOUTS), "how the last block is read out (as encode --readout)",
+        "readout": CodecOption(PAPER_READOUT, choice_of(READOUTS), "how the last block is read out (as encode --readout)",
                                "|".join(READOUTS)),
-        "link": CodecOption("z", choice_of(LINKS), "what blocks after the first read (as encode --link)", "|".join(LINKS)),
+        "link": CodecOption(PAPER_LINK, choice_of(LINKS), "what blocks after the first read (as encode --link)", "|".join(LINKS)),
     }
 
     def plan(self, inp, settings, seed):
@@ -64,9 +64,7 @@ class QuinrCodec(RDCodec):
                 extra["embed_dims"] = list(net["embed_dims"])
             if settings["lr"] is not None:
                 extra["lr"] = settings["lr"]
-            for name, default in (("readout", "probs"), ("link", "z")):  # old keys stay valid
-                if settings[name] != default:
-                    extra[name] = settings[name]
+            extra.update(model_options(settings["readout"], settings["link"]))  # old keys stay valid
             tasks.append(("quinr", {"n_qubits": net["n_qubits"], "embed_dim": net["embed_dim"],
                                     "reuploads": net["reuploads"], **extra, "bits": list(settings["bits"]),
                                     "steps": settings["steps"], "batch": settings["batch"], "seed": seed,
@@ -83,7 +81,7 @@ class QuinrCodec(RDCodec):
         cfg = ModelConfig(in_features=len(sig.grid), out_features=sig.channels, n_qubits=params["n_qubits"],
                           embed_dim=params["embed_dim"], reuploads=params["reuploads"], layers=params.get("layers", 1),
                           blocks=params.get("blocks", 1), embed_dims=tuple(params.get("embed_dims", ())),
-                          readout=params.get("readout", "probs"), link=params.get("link", "z"))
+                          **{k: params[k] for k in ("readout", "link") if k in params})
         torch.manual_seed(params["seed"])
         net = QuINR(cfg, seed=params["seed"])
         seconds = fit_to_signal(net, inp, params, step, **({"lr": params["lr"]} if "lr" in params else {}))
@@ -93,8 +91,7 @@ class QuinrCodec(RDCodec):
     def describe(self, results, settings):
         return (f"quINR, Pareto frontier over Nq/M/R grid {list(settings['grid'])} x bits {list(settings['bits'])}, "
                 f"{settings['steps']} steps" + (f", lr {settings['lr']}" if settings["lr"] is not None else "")
-                + "".join(f", {k} {settings[k]}" for k, paper in (("readout", "probs"), ("link", "z"))
-                          if settings[k] != paper))
+                + "".join(f", {k} {v}" for k, v in model_options(settings["readout"], settings["link"]).items()))
 
 
 def fit_to_signal(net: Any, inp: Any, params: dict[str, Any], step=None, **train: Any) -> float:

@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from ..config import LINKS
+from ..config import LINKS, PAPER_LINK
 from ..errors import BitstreamError
 from ..signal import Signal, SignalKind, coordinates
 from .coin import Siren
@@ -141,7 +141,7 @@ class SirenCodec(RDCodec):
         tasks, widths = [], set()
         for item in settings["grid"]:
             cfg = ModelConfig(in_features=len(sig.grid), out_features=sig.channels, **network(item),
-                              link=settings["link"] or "z")
+                              link=settings["link"] or PAPER_LINK)
             width = matched_width(cfg.n_params(), len(sig.grid), sig.channels, settings["layers"])
             if width in widths:  # two quinr networks of nearly the same size: one control
                 continue

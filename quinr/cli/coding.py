@@ -28,7 +28,7 @@ def _cmd_encode(args: argparse.Namespace) -> int:
     from ..errors import ConfigError
     from ..rate import network_model
     from ..train import TrainConfig
-    from .parser import NETWORK_DEFAULTS
+    from .parser import NETWORK_DEFAULTS, model_options_given
 
     # a rate target takes the network from its table (with --readout/--link applied to it)
     explicit = any(getattr(args, k) is not None for k in (*NETWORK_DEFAULTS, "entangler", "target"))
@@ -37,7 +37,7 @@ def _cmd_encode(args: argparse.Namespace) -> int:
     blocks = () if args.blocks is None else (args.blocks,)
     item = (net["qubits"], net["embed"], net["reuploads"], net["layers"], *blocks)
     model = network_model(item, shuffle_seed=args.shuffle_seed, angle_scale=args.angle_scale,
-                          readout=args.readout or "probs", link=args.link or "z")
+                          **model_options_given(args))
     model, noise = _placed(model, args.entangler, args.target, args.noise)
     from ..backends import training_noise
 

@@ -112,6 +112,11 @@ def _one_or_many(text: str, sep: str, kind: type, expected: str) -> Any:
     return values[0] if len(values) == 1 else values
 
 
+def model_options_given(args: argparse.Namespace) -> dict[str, str]:
+    """``--readout`` and ``--link`` as :class:`~quinr.config.ModelConfig` keywords, where given."""
+    return {k: getattr(args, k) for k in ("readout", "link") if getattr(args, k) is not None}
+
+
 def choice_list(choices: tuple[str, ...]):
     """A parser of comma-separated items, each one of ``choices``."""
 

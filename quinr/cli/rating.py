@@ -11,10 +11,11 @@ from .output import encode_dict, print_encode, print_json
 def encode_at_target(args: argparse.Namespace, source, model, train) -> int:
     """Encode one signal at the asked target; print the file and how close it landed."""
     from ..rate import PRESETS, encode_to, load_table
+    from .parser import model_options_given
     from .progress import Bars
 
     presets = PRESETS if args.rate_table is None else load_table(args.rate_table, _signal_of(source, args))
-    options = {k: getattr(args, k) for k in ("readout", "link") if getattr(args, k) is not None}
+    options = model_options_given(args)
     if options:  # the table's networks with the asked readout and link (its curves were measured without)
         presets = tuple(dataclasses.replace(p, **options) for p in presets)
     with Bars(args.quiet or args.json, "encode", "training") as bars:
