@@ -1,6 +1,6 @@
-"""Simulator speed, side by side in one run: quinr's torch statevector (its hand-written adjoint
-backward and plain autograd), PennyLane default.qubit (backprop), lightning.qubit (adjoint) and
-TorchQuantum.
+"""Simulator speed, side by side in one run: quinr's engines (the fused CPU kernels, the default on
+CPU; the torch statevector with its hand-written adjoint backward, and with plain autograd),
+PennyLane default.qubit (backprop), lightning.qubit (adjoint) and TorchQuantum.
 
 Circuit: Nq = 8, M = 24, R = 2, E = 1, random h and theta; "all" = exact probabilities of all 256
 basis states, "last 3" = the model's three outputs. default.qubit runs with the torch interface,
@@ -72,8 +72,9 @@ def inputs(batch: int, dtype: torch.dtype, grad: bool, spec: CircuitSpec = SPEC)
     return h, theta, weights
 
 
-def quinr_call(batch: int, backward: str | None, last: int | None = None):
-    """backward: None (forward only, no autograd), "adjoint" or "autograd"."""
+def quinr_call(batch: int, backward: str | None, last: int | None = None, engine: str = "auto"):
+    """backward: None (forward only, no autograd, on ``engine``: "auto", "fused" or "adjoint" for
+    the torch forward), or the engine of a forward + backward: "fused", "adjoint", "autograd"."""
     h, theta, w = inputs(batch, torch.float32, backward is not None)
     if last is not None:
         w = w[:, -last:]
@@ -83,7 +84,7 @@ def quinr_call(batch: int, backward: str | None, last: int | None = None):
             (probabilities(SPEC, h, theta, last=last, backward=backward) * w).sum().backward()
         else:
             with torch.no_grad():
-                probabilities(SPEC, h, theta, last=last)
+                probabilities(SPEC, h, theta, last=last, backward=engine)
 
     return run
 
@@ -231,24 +232,25 @@ def against_torchquantum(args: argparse.Namespace) -> None:
     print(f"\nagainst TorchQuantum (all probabilities, batch 4096; {args.tq_rounds} rounds in turns)")
     rounds = []
     for _ in range(args.tq_rounds):
-        ours = in_turns({m: quinr_call(4096, m) for m in (None, "adjoint")}, args.repeats)
+        ours = in_turns({m: quinr_call(4096, m) for m in (None, "fused")}, args.repeats)
         tq = torchquantum(args.tq_python, 4096, args.threads, 3)
         if isinstance(tq, str):
             print(tq)
             return
-        rounds.append((tq[0] / ours[None], tq[1] / ours["adjoint"]))
+        rounds.append((tq[0] / ours[None], tq[1] / ours["fused"]))
         print(f"  round {len(rounds)}: TorchQuantum {tq[0]:.4f} s forward, {tq[1]:.4f} s forward + backward; quinr "
-              f"{ours[None]:.4f} s, {ours['adjoint']:.4f} s: {rounds[-1][0]:.1f}x, {rounds[-1][1]:.1f}x")
+              f"{ours[None]:.4f} s, {ours['fused']:.4f} s: {rounds[-1][0]:.1f}x, {rounds[-1][1]:.1f}x")
     fwd, fb = (statistics.median(r[k] for r in rounds) for k in (0, 1))
     print(f"forward: quinr {fwd:.1f}x faster (rounds {min(r[0] for r in rounds):.1f}-{max(r[0] for r in rounds):.1f}x); "
           f"forward + backward: {fb:.1f}x ({min(r[1] for r in rounds):.1f}-{max(r[1] for r in rounds):.1f}x)")
 
 
 def arithmetic_floor() -> None:
-    """The matrix-product arithmetic of quinr's forward and of its adjoint backward
-    (``torch.utils.flop_counter``, which counts matmuls, not elementwise work): the backward's
-    share is what no kernel, fused or not, can skip, so (forward + backward) / forward here is
-    the floor of the measured time ratio."""
+    """The matrix-product arithmetic of quinr's torch forward and of its adjoint backward
+    (``torch.utils.flop_counter``, which counts matmuls, not elementwise work, and cannot see into
+    the fused engine's compiled kernels): the backward's share is what no kernel can skip in this
+    Kronecker-factor form, so (forward + backward) / forward here is the floor of the torch
+    engine's time ratio."""
     from torch.utils.flop_counter import FlopCounterMode
 
     print("| Nq | batch | outputs | forward GFLOP | backward GFLOP | (fwd + bwd) / fwd |")
@@ -288,26 +290,26 @@ def main() -> None:
         arithmetic_floor()
         return
 
-    print("quinr's backward: forward + backward against the forward, measured in turns")
-    print(f"| {'outputs':<7} | {'forward s':>9} | {'autograd fwd+bwd s':>18} | {'ratio':>5} | "
-          f"{'adjoint fwd+bwd s':>17} | {'ratio':>5} | {'adjoint speed-up':>16} |")
-    print(f"|{'-' * 9}|{'-' * 11}|{'-' * 20}|{'-' * 7}|{'-' * 19}|{'-' * 7}|{'-' * 18}|")
-    own = {}
+    print("quinr's engines: forward, and forward + backward, measured in turns")
+    print("| outputs | torch fwd s | fused fwd s | autograd f+b s | adjoint f+b s | fused f+b s | "
+          "fused f+b / fused fwd | fused f+b / torch fwd | fused vs adjoint |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for last in (None, 3):
-        t = in_turns({m: quinr_call(4096, m, last) for m in (None, "autograd", "adjoint")}, args.repeats)
-        own[last] = t
-        print(f"| {'all' if last is None else 'last 3':<7} | {t[None]:>9.4f} | {t['autograd']:>18.4f} | "
-              f"{t['autograd'] / t[None]:>5.2f} | {t['adjoint']:>17.4f} | {t['adjoint'] / t[None]:>5.2f} | "
-              f"{t['autograd'] / t['adjoint']:>15.2f}x |")
+        calls = {"torch": quinr_call(4096, None, last, "adjoint"), "fused fwd": quinr_call(4096, None, last, "fused")}
+        calls.update({m: quinr_call(4096, m, last) for m in ("autograd", "adjoint", "fused")})
+        t = in_turns(calls, args.repeats)
+        print(f"| {'all' if last is None else 'last 3'} | {t['torch']:.4f} | {t['fused fwd']:.4f} | "
+              f"{t['autograd']:.4f} | {t['adjoint']:.4f} | {t['fused']:.4f} | {t['fused'] / t['fused fwd']:.2f} | "
+              f"{t['fused'] / t['torch']:.2f} | {t['adjoint'] / t['fused']:.2f}x |")
 
     print("\npeak memory growth of one training step (last 3 outputs, fresh process), MiB")
-    print(f"| {'Nq':>2} | {'batch':>6} | {'autograd':>8} | {'adjoint':>7} | {'adjoint / autograd':>18} |")
-    print(f"|{'-' * 4}|{'-' * 8}|{'-' * 10}|{'-' * 9}|{'-' * 20}|")
+    print("| Nq | batch | autograd | adjoint | fused | adjoint / autograd | fused / autograd |")
+    print("|---|---|---|---|---|---|---|")
     for n, batch in ((8, 4096), (10, 4096), (10, 16384)):
-        a, b = (step_memory(n, batch, m, args.threads) for m in ("autograd", "adjoint"))
-        print(f"| {n:>2} | {batch:>6} | {a:>8.0f} | {b:>7.0f} | {b / a:>18.2f} |")
+        a, b, c = (step_memory(n, batch, m, args.threads) for m in ("autograd", "adjoint", "fused"))
+        print(f"| {n} | {batch} | {a:.0f} | {b:.0f} | {c:.0f} | {b / a:.2f} | {c / a:.2f} |")
 
-    print("\nagainst PennyLane (all probabilities; quinr with its default adjoint backward)")
+    print("\nagainst PennyLane (all probabilities; quinr with its default engine, the fused kernels)")
     print(f"| {'call':<18} | {'batch':>6} | {'quinr s':>8} | {'default.qubit s':>15} | {'x':>5} | "
           f"{'lightning.qubit s':>17} | {'x':>5} |")
     print(f"|{'-' * 20}|{'-' * 8}|{'-' * 10}|{'-' * 17}|{'-' * 7}|{'-' * 19}|{'-' * 7}|")
@@ -318,7 +320,7 @@ def main() -> None:
              ("forward", 4096, False, 3, 1),
              ("forward", 65536, False, 0 if args.quick else 1, 0)]
     for label, batch, backward, dq_repeats, lq_repeats in cases:
-        ours = median_time(quinr_call(batch, "adjoint" if backward else None), args.repeats)
+        ours = median_time(quinr_call(batch, "fused" if backward else None), args.repeats)
         cells = []
         for device, reps in (("default.qubit", dq_repeats), ("lightning.qubit", lq_repeats)):
             theirs = median_time(pennylane_call(batch, backward, device), reps) if reps else float("nan")

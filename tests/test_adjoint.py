@@ -1,4 +1,5 @@
-"""The hand-written adjoint backward against autograd through the simulator's forward."""
+"""The hand-written adjoint backwards (the torch engine's and the fused kernels') against autograd
+through the simulator's forward."""
 
 import math
 
@@ -37,14 +38,15 @@ def _grads(spec, h, theta, last, chunk, backward, wants=("h", "theta")):
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"nq{c[0]}-r{c[2]}e{c[3]}-last{c[4]}-b{c[5]}-{c[7]}")
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_adjoint_gradients_match_autograd(case, dtype):
+@pytest.mark.parametrize("engine", ["adjoint", "fused"])
+def test_adjoint_gradients_match_autograd(case, dtype, engine):
     nq, m, r, e, last, batch, chunk, entangler = case
     spec = CircuitSpec(nq, m, r, e, shuffle_seed=nq, entangler=entangler)
     g = torch.Generator().manual_seed(nq * 100 + batch)
     h = (torch.rand(batch, m, generator=g, dtype=dtype) * 2 - 1) * 1.5
     theta = (torch.rand(spec.n_theta, generator=g, dtype=dtype) * 2 - 1) * math.pi
     ref = _grads(spec, h, theta, last, chunk, "autograd")
-    got = _grads(spec, h, theta, last, chunk, "adjoint")
+    got = _grads(spec, h, theta, last, chunk, engine)
     tol = 2e-5 if dtype == torch.float32 else 1e-12
     for a, b in zip(ref, got, strict=True):
         assert a.shape == b.shape
@@ -54,13 +56,14 @@ def test_adjoint_gradients_match_autograd(case, dtype):
 
 
 @pytest.mark.parametrize("wants", [("h",), ("theta",)])
-def test_adjoint_with_one_input_requiring_gradients(wants):
+@pytest.mark.parametrize("engine", ["adjoint", "fused"])
+def test_adjoint_with_one_input_requiring_gradients(wants, engine):
     spec = CircuitSpec(6, 12, 2, 1)
     g = torch.Generator().manual_seed(3)
     h = torch.rand(20, 12, generator=g) * 2 - 1
     theta = torch.rand(spec.n_theta, generator=g) * 6
     ref = _grads(spec, h, theta, 3, 1 << 18, "autograd", wants)
-    got = _grads(spec, h, theta, 3, 1 << 18, "adjoint", wants)
+    got = _grads(spec, h, theta, 3, 1 << 18, engine, wants)
     for a, b in zip(ref, got, strict=True):
         assert (a is None) == (b is None)
         if a is not None:
@@ -86,7 +89,7 @@ def test_training_step_through_the_model_uses_the_adjoint_and_learns():
     x = torch.rand(64, 2) * 2 - 1
     y = torch.rand(64, 3)
     losses = {}
-    for backward in ("adjoint", "autograd"):
+    for backward in ("adjoint", "fused", "autograd"):
         torch.manual_seed(1)
         model = QuINR(ModelConfig(n_qubits=4, embed_dim=8, out_features=3), seed=1)
 
@@ -103,7 +106,8 @@ def test_training_step_through_the_model_uses_the_adjoint_and_learns():
             trace.append(loss.item())
         losses[backward] = trace
     assert losses["adjoint"][-1] < losses["adjoint"][0]
-    assert max(abs(a - b) for a, b in zip(losses["adjoint"], losses["autograd"], strict=True)) < 1e-4
+    for engine in ("adjoint", "fused"):
+        assert max(abs(a - b) for a, b in zip(losses[engine], losses["autograd"], strict=True)) < 1e-4
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")

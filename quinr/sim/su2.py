@@ -94,7 +94,8 @@ class Runs:
             out[:, start : start + CHUNK] = self._matrices(h[start : start + CHUNK], theta, scale)
         return out
 
-    def _matrices(self, h: torch.Tensor, theta: torch.Tensor, scale: float) -> torch.Tensor:
+    def _runs(self, h: torch.Tensor, theta: torch.Tensor, scale: float) -> tuple[torch.Tensor, ...]:
+        """(Re a, Im a, Re b, Im b) of every fused run, each (stages * Nq, L)."""
         rows, k = len(self.names), self.n_stages * self.n
         angles = torch.cat((theta, theta.new_zeros(1)))[self.t_index].reshape(rows, k, 1)
         if self.batched and self.reads_h:  # in place: a decode batch holds one (rows, k, B) tensor
@@ -103,7 +104,6 @@ class Runs:
             del h_rows
         elif self.batched:
             angles = angles.expand(-1, -1, h.shape[0])
-        width = angles.shape[-1]
         # unbind, not indexing: one backward op for all rows instead of a zero-filled copy each;
         # cosines and sines row by row, so a large decode batch holds one row of them at a time
         q: tuple[torch.Tensor, ...] = ()
@@ -119,8 +119,16 @@ class Runs:
                 q = (c * ar + s * bi, c * ai - s * br, c * br + s * ai, c * bi - s * ar)
             else:  # RZ: a' = e^{-i t/2} a ; b' = e^{+i t/2} b
                 q = (c * ar + s * ai, c * ai - s * ar, c * br - s * bi, c * bi + s * br)
-        del angles
-        ar, ai, br, bi = q
+        return q
+
+    def quaternions(self, h: torch.Tensor, theta: torch.Tensor, scale: float) -> torch.Tensor:
+        """The fused runs as the four reals (Re a, Im a, Re b, Im b) of each matrix, (stages, Nq,
+        4, L): the form the fused kernels read (:mod:`.fused`)."""
+        return torch.stack(self._runs(h, theta, scale), 1).reshape(self.n_stages, self.n, 4, -1)
+
+    def _matrices(self, h: torch.Tensor, theta: torch.Tensor, scale: float) -> torch.Tensor:
+        ar, ai, br, bi = self._runs(h, theta, scale)
+        width = ar.shape[-1]
         # [[a, -conj(b)], [b, conj(a)]] as (re, im) pairs, written once in (stage, coordinate,
         # qubit) order
         parts = [x.reshape(self.n_stages, self.n, width).transpose(1, 2) for x in (ar, ai, -br, bi, br, bi, ar, -ai)]

@@ -1,0 +1,73 @@
+"""The fused CPU engine (quinr.sim.fused): its forward against the torch engine's, and how an
+engine is picked. Its gradients are checked against autograd in tests/test_adjoint.py."""
+
+import math
+
+import pytest
+import torch
+
+from quinr.circuit import CircuitSpec
+from quinr.sim import engine as engine_mod
+from quinr.sim import probabilities
+from quinr.sim.fused import tile_for
+
+
+@pytest.mark.parametrize("nq,m,r,e,entangler", [
+    (2, 3, 1, 1, "all"), (3, 5, 2, 2, "ring"), (5, 9, 2, 1, "linear"),
+    (6, 12, 2, 1, "all"), (7, 14, 1, 1, "all"), (9, 12, 1, 1, "ring"), (10, 20, 1, 1, "all"),
+])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_fused_forward_matches_the_torch_engine(nq, m, r, e, entangler, dtype):
+    spec = CircuitSpec(nq, m, r, e, shuffle_seed=nq, entangler=entangler)
+    g = torch.Generator().manual_seed(nq)
+    batch = 3 * tile_for(nq) + 5  # several tiles, the last one padded
+    h = (torch.rand(batch, m, generator=g, dtype=dtype) * 2 - 1) * 1.5
+    theta = (torch.rand(spec.n_theta, generator=g, dtype=dtype) * 2 - 1) * math.pi
+    tol = 1e-6 if dtype == torch.float32 else 1e-13
+    for last in (None, min(3, spec.n_states)):
+        ref = probabilities(spec, h, theta, last=last, backward="adjoint")
+        got = probabilities(spec, h, theta, last=last, backward="fused")
+        assert got.dtype == dtype and got.shape == ref.shape
+        assert (got - ref).abs().max() <= tol
+    assert torch.allclose(probabilities(spec, h, theta, backward="fused").sum(1), torch.ones(batch, dtype=dtype),
+                          atol=10 * tol)
+
+
+def test_a_decode_batch_is_evaluated_in_chunks(monkeypatch):
+    monkeypatch.setattr(engine_mod, "FUSED_CHUNK", 200)
+    spec = CircuitSpec(4, 8, 2, 1)
+    h = torch.rand(650, 8, dtype=torch.float64) * 2 - 1
+    theta = torch.rand(spec.n_theta, dtype=torch.float64) * 6
+    got = probabilities(spec, h, theta, last=3, backward="fused")
+    ref = probabilities(spec, h, theta, last=3, backward="adjoint")
+    assert (got - ref).abs().max() < 1e-13
+
+
+def test_auto_picks_the_fused_engine_on_cpu_unless_switched_off(monkeypatch):
+    cpu = torch.device("cpu")
+    monkeypatch.delenv("QUINR_SIM", raising=False)
+    assert engine_mod.engine_for("auto", cpu) == "fused"
+    assert engine_mod.engine_for("auto", torch.device("meta")) == "adjoint"
+    monkeypatch.setenv("QUINR_SIM", "torch")
+    assert engine_mod.engine_for("auto", cpu) == "adjoint"
+    assert engine_mod.engine_for("fused", cpu) == "fused"  # asked for by name, it is used
+    with pytest.raises(ValueError, match="runs on CPU"):
+        engine_mod.engine_for("fused", torch.device("meta"))
+    with pytest.raises(ValueError, match="backward must be one of"):
+        engine_mod.engine_for("numba", cpu)
+
+
+def test_the_switch_reaches_the_model(monkeypatch):
+    """QUINR_SIM=torch trains through the torch engine: both engines give the same step."""
+    from quinr.model import ModelConfig, QuINR
+
+    x = torch.rand(300, 2) * 2 - 1
+    grads = {}
+    for sim in ("fused", "torch"):
+        monkeypatch.setenv("QUINR_SIM", sim)
+        model = QuINR(ModelConfig(n_qubits=5, embed_dim=10, out_features=3), seed=2)
+        model(x).square().mean().backward()
+        grads[sim] = torch.cat([p.grad.flatten() for p in model.parameters()])
+    assert grads["fused"].abs().max() > 1e-4
+    assert torch.allclose(grads["fused"], grads["torch"], atol=1e-5)
+
