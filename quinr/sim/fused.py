@@ -87,9 +87,21 @@ def _run(name: str, n_tiles: int, *args) -> None:
 
     kernel = getattr(_kernels, name)
     threads = max(1, min(torch.get_num_threads(), n_tiles))
-    bounds = [n_tiles * i // threads for i in range(threads + 1)]
-    futures = [_pool(threads).submit(kernel, *args, lo, hi) for lo, hi in zip(bounds[1:-1], bounds[2:], strict=True)]
-    kernel(*args, 0, bounds[1])
+    if threads == 1:
+        kernel(*args, 0, n_tiles)
+        return
+    # Tiles are handed out a few at a time, not split in halves up front: a thread that shares its
+    # core with another process's work, or with torch's own OpenMP threads still spinning after
+    # the ops before this call, then takes fewer of them instead of holding the others up.
+    step = max(1, n_tiles // (4 * threads))
+    starts = iter(range(0, n_tiles, step))  # shared: each next() is atomic under the GIL
+
+    def work() -> None:
+        for lo in starts:
+            kernel(*args, lo, min(lo + step, n_tiles))
+
+    futures = [_pool(threads).submit(work) for _ in range(threads - 1)]
+    work()
     for f in futures:
         f.result()
 
