@@ -113,7 +113,6 @@ class _Fused(torch.autograd.Function):
     @staticmethod
     def forward(ctx, n: int, width: int, kinds: Kinds, va: torch.Tensor, vb: torch.Tensor,  # type: ignore[override]
                 *params: torch.Tensor) -> torch.Tensor:
-
         bsz, tile = va.shape[0], tile_for(n)
         padded = -(-bsz // tile) * tile
         us = [p for k, p in zip(kinds, params, strict=True) if k == "local"]
@@ -127,7 +126,7 @@ class _Fused(torch.autograd.Function):
         a, b = _planar(va, padded), _planar(vb, padded)
         cph, sph = torch.cos(phi).to(real), torch.sin(phi).to(real)
         probs = va.real.new_empty(width, padded)
-        keep = ctx.needs_input_grad[3:] and any(ctx.needs_input_grad[3:])
+        keep = any(ctx.needs_input_grad[3:])
         amp = va.real.new_empty((2, 1 << n, padded) if keep else (2, 0, 0))
         _run("forward", padded // tile, n, code.numpy(), a.numpy(), b.numpy(), u.numpy(), cph.numpy(),
              sph.numpy(), tile, probs.numpy(), amp.numpy())
@@ -138,7 +137,6 @@ class _Fused(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_p: torch.Tensor):  # type: ignore[override]
-
         params = ctx.saved_tensors
         n, kinds, code, a, b, u, cph, sph, tile, amp, bsz = ctx.state
         ctx.state = None
