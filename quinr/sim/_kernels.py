@@ -2,8 +2,10 @@
 
 Layout: a tile's state is planar, (2, 2^Nq, T): real and imaginary parts, basis state, then the
 T coordinates of the tile innermost, so each gate is a loop of vector operations across the
-coordinates, each with its own 2x2 matrix. Matrices come as (stage, qubit, entry, re/im, batch)
-with entries u00, u01, u10, u11; diagonal stages as the cosines and sines of their phases.
+coordinates, each with its own 2x2 matrix. A local stage comes as (stage, qubit, 4, batch): the
+(Re a, Im a, Re b, Im b) of each matrix [[a, -conj(b)], [b, conj(a)]], expanded per tile by
+:func:`_load` into its four complex entries u00, u01, u10, u11; diagonal stages come as the
+cosines and sines of their phases.
 
 The innermost loops are small functions of their own: numba compiles them to loops LLVM
 vectorises (with a run-time check that the state and the matrix tile do not overlap); written

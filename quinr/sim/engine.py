@@ -14,7 +14,7 @@ switch that turns the compiled kernels off).
 from __future__ import annotations
 
 import os
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 
@@ -33,7 +33,7 @@ from .statevector import (
 )
 
 Backward = Literal["auto", "fused", "adjoint", "autograd"]
-BACKWARDS: tuple[str, ...] = ("auto", "fused", "adjoint", "autograd")
+BACKWARDS: tuple[str, ...] = get_args(Backward)
 
 #: Coordinates the fused engine evaluates at a time without gradients (a decode's batch): the
 #: stages' tensors of one chunk stay a few MiB.

@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import torch
 
 from ..circuit import CircuitSpec
@@ -117,18 +118,17 @@ class _Fused(torch.autograd.Function):
         padded = -(-bsz // tile) * tile
         us = [p for k, p in zip(kinds, params, strict=True) if k == "local"]
         phis = [p for k, p in zip(kinds, params, strict=True) if k == "diag"]
-        real = va.real.dtype
         phi = torch.stack(phis) if phis else va.real.new_zeros(0, 1 << n)
-        code = torch.tensor([0 if k == "diag" else 1 for k in kinds], dtype=torch.int64)
+        code = np.array([0 if k == "diag" else 1 for k in kinds], dtype=np.int64)
         u = va.real.new_zeros(len(us), n, 4, padded)
         for i, q in enumerate(us):
             u[i, ..., :bsz] = q
         a, b = _planar(va, padded), _planar(vb, padded)
-        cph, sph = torch.cos(phi).to(real), torch.sin(phi).to(real)
+        cph, sph = torch.cos(phi), torch.sin(phi)
         probs = va.real.new_empty(width, padded)
         keep = any(ctx.needs_input_grad[3:])
         amp = va.real.new_empty((2, 1 << n, padded) if keep else (2, 0, 0))
-        _run("forward", padded // tile, n, code.numpy(), a.numpy(), b.numpy(), u.numpy(), cph.numpy(),
+        _run("forward", padded // tile, n, code, a.numpy(), b.numpy(), u.numpy(), cph.numpy(),
              sph.numpy(), tile, probs.numpy(), amp.numpy())
         if keep:
             ctx.save_for_backward(*params)
@@ -145,7 +145,7 @@ class _Fused(torch.autograd.Function):
         gp[:, :bsz] = grad_p.T
         gu, gva, gvb = torch.empty_like(u), torch.empty_like(a), torch.empty_like(b)
         gphi = a.new_empty(padded // tile, cph.shape[0], cph.shape[1])
-        _run("backward", padded // tile, n, code.numpy(), a.numpy(), b.numpy(), u.numpy(), cph.numpy(),
+        _run("backward", padded // tile, n, code, a.numpy(), b.numpy(), u.numpy(), cph.numpy(),
              sph.numpy(), tile, amp.numpy(), gp.numpy(), gu.numpy(), gphi.numpy(), gva.numpy(), gvb.numpy())
         gphi = gphi.sum(0)
         grads: list[torch.Tensor | None] = []
