@@ -22,84 +22,122 @@ _OPTS = {"fastmath": True, "error_model": "numpy", "cache": True, "nogil": True}
 
 
 @njit(**_OPTS)
-def _load(u, li, q, b0, width, uu):
+def _load(u, li, q, width, uu):
     """The tile's matrices [[a, -conj(b)], [b, conj(a)]] of qubit q in local stage li, from the
-    (Re a, Im a, Re b, Im b) of u, into uu (entry, re/im, T)."""
+    (Re a, Im a, Re b, Im b) of the tile's u (stage, qubit, 4, T), into uu (entry, re/im, T)."""
     for t in range(width):
-        ar, ai, br, bi = u[li, q, 0, b0 + t], u[li, q, 1, b0 + t], u[li, q, 2, b0 + t], u[li, q, 3, b0 + t]
+        ar, ai, br, bi = u[li, q, 0, t], u[li, q, 1, t], u[li, q, 2, t], u[li, q, 3, t]
         uu[0, 0, t], uu[0, 1, t], uu[1, 0, t], uu[1, 1, t] = ar, ai, -br, bi
         uu[2, 0, t], uu[2, 1, t], uu[3, 0, t], uu[3, 1, t] = br, bi, ar, -ai
 
 
 @njit(**_OPTS)
-def _gate(st, uu, blk, s, width):
-    """Apply the 2x2 matrices to the amplitude pairs (j, j + s), j in [blk, blk + s)."""
+def _gate(st, r0, uu, blk, s, width):
+    """Apply the 2x2 matrices to the amplitude pairs (j, j + s), j in [blk, blk + s), of the state
+    in rows r0 (real) and r0 + 1 (imaginary)."""
+    r1 = r0 + 1
     for j in range(blk, blk + s):
         k = j + s
         for t in range(width):
-            xr, xi, yr, yi = st[0, j, t], st[1, j, t], st[0, k, t], st[1, k, t]
-            st[0, j, t] = uu[0, 0, t] * xr - uu[0, 1, t] * xi + uu[1, 0, t] * yr - uu[1, 1, t] * yi
-            st[1, j, t] = uu[0, 0, t] * xi + uu[0, 1, t] * xr + uu[1, 0, t] * yi + uu[1, 1, t] * yr
-            st[0, k, t] = uu[2, 0, t] * xr - uu[2, 1, t] * xi + uu[3, 0, t] * yr - uu[3, 1, t] * yi
-            st[1, k, t] = uu[2, 0, t] * xi + uu[2, 1, t] * xr + uu[3, 0, t] * yi + uu[3, 1, t] * yr
+            xr, xi, yr, yi = st[r0, j, t], st[r1, j, t], st[r0, k, t], st[r1, k, t]
+            st[r0, j, t] = uu[0, 0, t] * xr - uu[0, 1, t] * xi + uu[1, 0, t] * yr - uu[1, 1, t] * yi
+            st[r1, j, t] = uu[0, 0, t] * xi + uu[0, 1, t] * xr + uu[1, 0, t] * yi + uu[1, 1, t] * yr
+            st[r0, k, t] = uu[2, 0, t] * xr - uu[2, 1, t] * xi + uu[3, 0, t] * yr - uu[3, 1, t] * yi
+            st[r1, k, t] = uu[2, 0, t] * xi + uu[2, 1, t] * xr + uu[3, 0, t] * yi + uu[3, 1, t] * yr
 
 
 @njit(**_OPTS)
-def _gate_back(sg, uu, blk, s, width):
-    """On the pairs of a block, un-apply the matrices to the state sg[0:2] and apply their adjoint
-    to G sg[2:4] (state and G share one array: fewer arrays, fewer run-time overlap checks, and
-    the loop is vectorised)."""
+def _gate_shared(st, r0, m, blk, s, width):
+    """:func:`_gate` with one matrix m (entry, re/im) for every coordinate: its eight reals stay in
+    registers, so a pass loads only the state (a stage that reads theta alone, as the last one
+    of the paper's circuit does)."""
+    r1 = r0 + 1
+    m0r, m0i, m1r, m1i, m2r, m2i, m3r, m3i = m[0, 0], m[0, 1], m[1, 0], m[1, 1], m[2, 0], m[2, 1], m[3, 0], m[3, 1]
     for j in range(blk, blk + s):
         k = j + s
         for t in range(width):
-            u0r, u0i, u1r, u1i = uu[0, 0, t], uu[0, 1, t], uu[1, 0, t], uu[1, 1, t]
-            u2r, u2i, u3r, u3i = uu[2, 0, t], uu[2, 1, t], uu[3, 0, t], uu[3, 1, t]
-            xr, xi, yr, yi = sg[0, j, t], sg[1, j, t], sg[0, k, t], sg[1, k, t]
-            gr, gi, hr, hi = sg[2, j, t], sg[3, j, t], sg[2, k, t], sg[3, k, t]
-            sg[0, j, t] = u0r * xr + u0i * xi + u2r * yr + u2i * yi
-            sg[1, j, t] = u0r * xi - u0i * xr + u2r * yi - u2i * yr
-            sg[0, k, t] = u1r * xr + u1i * xi + u3r * yr + u3i * yi
-            sg[1, k, t] = u1r * xi - u1i * xr + u3r * yi - u3i * yr
-            sg[2, j, t] = u0r * gr + u0i * gi + u2r * hr + u2i * hi
-            sg[3, j, t] = u0r * gi - u0i * gr + u2r * hi - u2i * hr
-            sg[2, k, t] = u1r * gr + u1i * gi + u3r * hr + u3i * hi
-            sg[3, k, t] = u1r * gi - u1i * gr + u3r * hi - u3i * hr
+            xr, xi, yr, yi = st[r0, j, t], st[r1, j, t], st[r0, k, t], st[r1, k, t]
+            st[r0, j, t] = m0r * xr - m0i * xi + m1r * yr - m1i * yi
+            st[r1, j, t] = m0r * xi + m0i * xr + m1r * yi + m1i * yr
+            st[r0, k, t] = m2r * xr - m2i * xi + m3r * yr - m3i * yi
+            st[r1, k, t] = m2r * xi + m2i * xr + m3r * yi + m3i * yr
+
+
+@njit(**_OPTS)
+def _apply(st, r0, u, li, q, n, width, uu, shared, adjoint):
+    """One qubit's gates of local stage li (or their adjoints) on the state in rows r0, r0 + 1."""
+    if shared:
+        _load(u, li, q, 1, uu)
+        if adjoint:
+            _conjugate_transpose(uu)
+        s = 1 << (n - 1 - q)
+        for blk in range(0, 1 << n, 2 * s):
+            _gate_shared(st, r0, uu[:, :, 0], blk, s, width)
+        return
+    if adjoint:
+        _load_adjoint(u, li, q, width, uu)
+    else:
+        _load(u, li, q, width, uu)
+    s = 1 << (n - 1 - q)
+    for blk in range(0, 1 << n, 2 * s):
+        _gate(st, r0, uu, blk, s, width)
+
+
+@njit(**_OPTS)
+def _conjugate_transpose(uu):
+    """The first matrix of uu replaced by its adjoint."""
+    u01r, u01i = uu[1, 0, 0], uu[1, 1, 0]
+    uu[1, 0, 0], uu[1, 1, 0] = uu[2, 0, 0], -uu[2, 1, 0]
+    uu[2, 0, 0], uu[2, 1, 0] = u01r, -u01i
+    uu[0, 1, 0] = -uu[0, 1, 0]
+    uu[3, 1, 0] = -uu[3, 1, 0]
+
+
+@njit(**_OPTS)
+def _load_adjoint(u, li, q, width, uu):
+    """Like :func:`_load`, the adjoints [[conj(a), conj(b)], [-b, a]]."""
+    for t in range(width):
+        ar, ai, br, bi = u[li, q, 0, t], u[li, q, 1, t], u[li, q, 2, t], u[li, q, 3, t]
+        uu[0, 0, t], uu[0, 1, t], uu[1, 0, t], uu[1, 1, t] = ar, -ai, br, -bi
+        uu[2, 0, t], uu[2, 1, t], uu[3, 0, t], uu[3, 1, t] = -br, -bi, ar, ai
 
 
 @njit(**_OPTS)
 def _cross(sg, acc, blk, s, width):
-    """Add the block's cross matrix C[a, c] = sum_pairs G_in[a] conj(psi_in[c]) of each coordinate
-    to acc (4, 2, T). (Summed in the same loop as the update, it kept the loop scalar.)"""
+    """Add a block's share of the three reals of K = Tr_(other qubits) |psi><G| (psi in rows 0-1, G
+    in rows 2-3, pairs (j, j + s)) that a quaternion's gradient needs beside the trace:
+    Im(K00 - K11), Re(K01 - K10), Im(K01 + K10), into acc (3, T)."""
     for j in range(blk, blk + s):
         k = j + s
         for t in range(width):
-            pr, pi, qr, qi = sg[0, j, t], sg[1, j, t], sg[0, k, t], sg[1, k, t]
+            pr, pi, rr, ri = sg[0, j, t], sg[1, j, t], sg[0, k, t], sg[1, k, t]
             gr, gi, hr, hi = sg[2, j, t], sg[3, j, t], sg[2, k, t], sg[3, k, t]
-            acc[0, 0, t] += gr * pr + gi * pi
-            acc[0, 1, t] += gi * pr - gr * pi
-            acc[1, 0, t] += gr * qr + gi * qi
-            acc[1, 1, t] += gi * qr - gr * qi
-            acc[2, 0, t] += hr * pr + hi * pi
-            acc[2, 1, t] += hi * pr - hr * pi
-            acc[3, 0, t] += hr * qr + hi * qi
-            acc[3, 1, t] += hi * qr - hr * qi
+            acc[0, t] += pi * gr - pr * gi - ri * hr + rr * hi
+            acc[1, t] += pr * hr + pi * hi - rr * gr - ri * gi
+            acc[2, t] += pi * hr - pr * hi + ri * gr - rr * gi
 
 
 @njit(**_OPTS)
-def _store_grad(gu, li, q, b0, uu, acc, width):
-    """The gradient of (Re a, Im a, Re b, Im b) from that of the matrix, dL/du = 2 u C (G_out =
-    u G_in): a enters u00 and conj(a) u11, b enters u10 and -conj(b) u01."""
+def _store_grad(gu, li, q, u, trace, acc, width):
+    """The gradient of qubit q's (Re a, Im a, Re b, Im b) in local stage li.
+
+    With psi and G = dL/d conj(psi) both taken after the stage, dL = 2 Re Tr(dU U^H K) for
+    K = Tr_(other qubits) |psi><G| (the stage's gates commute, so each can be taken as the last).
+    Only K's quaternion part [[alpha, -conj(beta)], [beta, conj(alpha)]] reaches the four reals:
+    alpha = (Re Tr K + i Im(K00 - K11)) / 2, beta = (-Re(K01 - K10) + i Im(K01 + K10)) / 2, and
+    Re Tr K = Re <G, psi> is the same for every qubit and stage (``trace``). The gradient is
+    4 (Re x, -Im x, -Re y, -Im y) for the quaternion (x, y) = U^H (alpha, beta)."""
     for t in range(width):
-        u00, u01 = complex(uu[0, 0, t], uu[0, 1, t]), complex(uu[1, 0, t], uu[1, 1, t])
-        u10, u11 = complex(uu[2, 0, t], uu[2, 1, t]), complex(uu[3, 0, t], uu[3, 1, t])
-        c00, c01 = complex(acc[0, 0, t], acc[0, 1, t]), complex(acc[1, 0, t], acc[1, 1, t])
-        c10, c11 = complex(acc[2, 0, t], acc[2, 1, t]), complex(acc[3, 0, t], acc[3, 1, t])
-        g00, g01 = 2 * (u00 * c00 + u01 * c10), 2 * (u00 * c01 + u01 * c11)
-        g10, g11 = 2 * (u10 * c00 + u11 * c10), 2 * (u10 * c01 + u11 * c11)
-        gu[li, q, 0, b0 + t] = g00.real + g11.real
-        gu[li, q, 1, b0 + t] = g00.imag - g11.imag
-        gu[li, q, 2, b0 + t] = g10.real - g01.real
-        gu[li, q, 3, b0 + t] = g10.imag + g01.imag
+        a = complex(u[li, q, 0, t], u[li, q, 1, t])
+        b = complex(u[li, q, 2, t], u[li, q, 3, t])
+        alpha = 0.5 * complex(trace[t], acc[0, t])
+        beta = 0.5 * complex(-acc[1, t], acc[2, t])
+        x = a.conjugate() * alpha + b.conjugate() * beta
+        y = a * beta - b * alpha
+        gu[li, q, 0, t] = 4.0 * x.real
+        gu[li, q, 1, t] = -4.0 * x.imag
+        gu[li, q, 2, t] = -4.0 * y.real
+        gu[li, q, 3, t] = -4.0 * y.imag
 
 
 @njit(**_OPTS)
@@ -122,88 +160,167 @@ def _phase_grad(sg, i, width):
 
 
 @njit(**_OPTS)
-def _product(st, va, vb, b0, width):
-    """The product state va (x) vb of the tile's coordinates."""
+def _product(st, va, vb, width):
+    """The product state va (x) vb of the tile's coordinates (va, vb: (re/im, 2^k, T))."""
     d_b = vb.shape[1]
     for ia in range(va.shape[1]):
         for ib in range(d_b):
             i = ia * d_b + ib
             for t in range(width):
-                ar, ai = va[0, ia, b0 + t], va[1, ia, b0 + t]
-                br, bi = vb[0, ib, b0 + t], vb[1, ib, b0 + t]
+                ar, ai = va[0, ia, t], va[1, ia, t]
+                br, bi = vb[0, ib, t], vb[1, ib, t]
                 st[0, i, t] = ar * br - ai * bi
                 st[1, i, t] = ar * bi + ai * br
 
 
 @njit(**_OPTS)
-def _local(st, u, li, n, b0, width, uu):
+def _local(st, u, li, n, width, uu, shared):
     """One local stage: each qubit's matrices, one pass over the tile's state per qubit. (Applying
     the last few qubits block by block, so that a block stays in L1 between their gates, measured
     no faster: the passes are bound by arithmetic and loads of the matrices, not by L2.)"""
     for q in range(n):
-        _load(u, li, q, b0, width, uu)
-        s = 1 << (n - 1 - q)
-        for blk in range(0, 1 << n, 2 * s):
-            _gate(st, uu, blk, s, width)
+        _apply(st, 0, u, li, q, n, width, uu, shared, False)
 
 
 @njit(**_OPTS)
-def forward(n, kinds, va, vb, u, cph, sph, tile, probs, amp, first, stop):
-    """Evolve tiles first..stop-1; write the last probs.shape[0] probabilities (width, B) and,
-    when amp has room (2, 2^n, B), the final state."""
+def _prefix(st, va, vb, kinds, cph, sph, width):
+    """The tile's state before the first local stage: the product state and the diagonal stages
+    ahead of that local stage. Returns how many diagonal stages it applied."""
+    _product(st, va, vb, width)
+    di = 0
+    for kind in kinds:
+        if kind != 0:
+            break
+        for i in range(st.shape[1]):
+            _phase(st, 0, i, cph[di, i], sph[di, i], width)
+        di += 1
+    return di
+
+
+@njit(**_OPTS)
+def forward(n, kinds, shared, va, vb, u, cph, sph, probs, amp, saved, first, stop):
+    """Evolve tiles first..stop-1 and write their last probs.shape[1] probabilities (tile, width,
+    T); when amp has room (tile, 2, 2^n, T), the final state too and, in saved (tile, local
+    stages - 1, 2, 2^n, T), the state before each local stage after the first (the backward's
+    checkpoints)."""
     n_amp = 1 << n
-    width = probs.shape[0]
+    tile = va.shape[3]
+    keep = amp.shape[2] == n_amp
+    st = np.empty((2, n_amp, tile), va.dtype)
+    uu = np.empty((4, 2, tile), va.dtype)
     for j in range(first, stop):
-        b0 = j * tile
-        st = np.empty((2, n_amp, tile), va.dtype)
-        uu = np.empty((4, 2, tile), va.dtype)
-        _product(st, va, vb, b0, tile)
+        uj = u[j]
+        di = _prefix(st, va[j], vb[j], kinds, cph, sph, tile)
         li = 0
-        di = 0
-        for kind in kinds:
-            if kind == 0:
+        for s_idx in range(di, kinds.shape[0]):
+            if kinds[s_idx] == 0:
                 for i in range(n_amp):
                     _phase(st, 0, i, cph[di, i], sph[di, i], tile)
                 di += 1
-            else:
-                _local(st, u, li, n, b0, tile, uu)
-                li += 1
-        for w in range(width):
-            i = n_amp - width + w
-            for t in range(tile):
-                probs[w, b0 + t] = st[0, i, t] * st[0, i, t] + st[1, i, t] * st[1, i, t]
-        if amp.shape[1] == n_amp:
-            for r in range(2):
-                for i in range(n_amp):
-                    for t in range(tile):
-                        amp[r, i, b0 + t] = st[r, i, t]
+                continue
+            if keep and li > 0:
+                _copy(st, saved[j, li - 1])
+            _local(st, uj, li, n, tile, uu, shared[li])
+            li += 1
+        _probabilities(st, probs[j])
+        if keep:
+            _copy(st, amp[j])
 
 
 @njit(**_OPTS)
-def backward(n, kinds, va, vb, u, cph, sph, tile, amp, gp, gu, gphi, gva, gvb, first, stop):
-    """The adjoint method on tiles first..stop-1 from the final state amp and dL/dp gp (width, B):
-    the gradients of the quaternions gu (like u), of the diagonal phases per tile gphi (tiles,
-    diagonal stages, 2^n) and of the product-state halves gva, gvb (like va, vb), in PyTorch's
-    convention for complex values (2 dL/d conj)."""
+def _probabilities(st, out):
+    """|amplitude|^2 of the last out.shape[0] basis states."""
+    first = st.shape[1] - out.shape[0]
+    for w in range(out.shape[0]):
+        for t in range(out.shape[1]):
+            out[w, t] = st[0, first + w, t] * st[0, first + w, t] + st[1, first + w, t] * st[1, first + w, t]
+
+
+@njit(**_OPTS)
+def _copy(src, dst):
+    """dst[0:2] = src[0:2] (a state's real and imaginary rows)."""
+    for r in range(2):
+        for i in range(src.shape[1]):
+            for t in range(src.shape[2]):
+                dst[r, i, t] = src[r, i, t]
+
+
+@njit(**_OPTS)
+def _seed(sg, gp, trace):
+    """G = dL/d conj(psi) = dL/dp psi on the last gp.shape[0] basis states (zero elsewhere), and
+    Re <G, psi> of each coordinate into trace."""
+    n_amp, width = sg.shape[1], gp.shape[0]
+    first = n_amp - width
+    for i in range(first):
+        for t in range(sg.shape[2]):
+            sg[2, i, t] = 0.0
+            sg[3, i, t] = 0.0
+    for w in range(width):
+        for t in range(sg.shape[2]):
+            sg[2, first + w, t] = gp[w, t] * sg[0, first + w, t]
+            sg[3, first + w, t] = gp[w, t] * sg[1, first + w, t]
+    for t in range(sg.shape[2]):
+        trace[t] = 0.0
+    for w in range(width):
+        _trace_row(sg, first + w, trace)
+
+
+@njit(**_OPTS)
+def _trace_row(sg, i, trace):
+    for t in range(sg.shape[2]):
+        trace[t] += sg[2, i, t] * sg[0, i, t] + sg[3, i, t] * sg[1, i, t]
+
+
+@njit(**_OPTS)
+def _product_grad(sg, va, vb, gva, gvb):
+    """From G at the product state: dL/d conj(va[a]) = sum_b G[a, b] conj(vb[b]), and so for vb
+    (times 2, PyTorch's convention), each in a loop of its own."""
+    d_a, d_b, tile = va.shape[1], vb.shape[1], va.shape[2]
+    for ia in range(d_a):
+        for t in range(tile):
+            gva[0, ia, t] = 0.0
+            gva[1, ia, t] = 0.0
+        for ib in range(d_b):
+            _accumulate(gva, ia, sg, ia * d_b + ib, vb, ib)
+    for ib in range(d_b):
+        for t in range(tile):
+            gvb[0, ib, t] = 0.0
+            gvb[1, ib, t] = 0.0
+        for ia in range(d_a):
+            _accumulate(gvb, ib, sg, ia * d_b + ib, va, ia)
+
+
+@njit(**_OPTS)
+def _accumulate(out, o, sg, i, v, iv):
+    """out[:, o] += 2 G_i conj(v[:, iv])."""
+    for t in range(v.shape[2]):
+        gr, gi, vr, vi = sg[2, i, t], sg[3, i, t], v[0, iv, t], v[1, iv, t]
+        out[0, o, t] += 2.0 * (gr * vr + gi * vi)
+        out[1, o, t] += 2.0 * (gi * vr - gr * vi)
+
+
+@njit(**_OPTS)
+def backward(n, kinds, shared, va, vb, u, cph, sph, amp, saved, gp, gu, gphi, gva, gvb, first, stop):
+    """The adjoint method on tiles first..stop-1 from the final state amp, the checkpoints saved
+    and dL/dp gp (tile, width, T): the gradients of the quaternions gu (like u), of the diagonal
+    phases per tile gphi (tile, diagonal stages, 2^n) and of the product-state halves gva, gvb
+    (like va, vb), in PyTorch's convention for complex values (2 dL/d conj).
+
+    G is carried back gate by gate; psi is not un-applied through the local stages but taken from
+    the checkpoints (or, before the first local stage, recomputed: the product state and a few
+    phases), and each local stage's gradients are read off psi and G after it."""
     n_amp = 1 << n
-    width = gp.shape[0]
-    n_local = u.shape[0]
+    tile = va.shape[3]
+    n_local = u.shape[1]
     n_diag = cph.shape[0]
-    d_b = vb.shape[1]
+    sg = np.empty((4, n_amp, tile), va.dtype)  # psi (re, im), then G (re, im)
+    uu = np.empty((4, 2, tile), va.dtype)
+    acc = np.empty((3, tile), va.dtype)
+    trace = np.empty(tile, va.dtype)  # Re <G, psi>: unchanged by the unitary stages
     for j in range(first, stop):
-        b0 = j * tile
-        sg = np.zeros((4, n_amp, tile), va.dtype)  # psi (re, im), then G (re, im)
-        uu = np.empty((4, 2, tile), va.dtype)
-        acc = np.empty((4, 2, tile), va.dtype)
-        for r in range(2):
-            for i in range(n_amp):
-                for t in range(tile):
-                    sg[r, i, t] = amp[r, i, b0 + t]
-        for w in range(width):  # G = dL/d conj(amp) = dL/dp amp
-            i = n_amp - width + w
-            for t in range(tile):
-                sg[2, i, t] = gp[w, b0 + t] * sg[0, i, t]
-                sg[3, i, t] = gp[w, b0 + t] * sg[1, i, t]
+        uj, guj = u[j], gu[j]
+        _copy(amp[j], sg)
+        _seed(sg, gp[j], trace)
         li = n_local - 1
         di = n_diag - 1
         for s_idx in range(kinds.shape[0] - 1, -1, -1):
@@ -214,33 +331,17 @@ def backward(n, kinds, va, vb, u, cph, sph, tile, amp, gp, gu, gphi, gva, gvb, f
                     _phase(sg, 2, i, cph[di, i], -sph[di, i], tile)
                 di -= 1
                 continue
-            for q in range(n - 1, -1, -1):
-                _load(u, li, q, b0, tile, uu)
+            for q in range(n):
                 acc[:] = 0.0
                 s = 1 << (n - 1 - q)
                 for blk in range(0, n_amp, 2 * s):
-                    _gate_back(sg, uu, blk, s, tile)
                     _cross(sg, acc, blk, s, tile)
-                _store_grad(gu, li, q, b0, uu, acc, tile)
+                _store_grad(guj, li, q, uj, trace, acc, tile)
+            for q in range(n):
+                _apply(sg, 2, uj, li, q, n, tile, uu, shared[li], True)
+            if li > 0:
+                _copy(saved[j, li - 1], sg)
+            else:
+                _prefix(sg, va[j], vb[j], kinds, cph, sph, tile)
             li -= 1
-        # the product state: dL/d conj(va[a]) = sum_b G[a, b] conj(vb[b]), and so for vb
-        for ia in range(va.shape[1]):
-            for t in range(tile):
-                gva[0, ia, b0 + t] = 0.0
-                gva[1, ia, b0 + t] = 0.0
-        for ib in range(d_b):
-            for t in range(tile):
-                gvb[0, ib, b0 + t] = 0.0
-                gvb[1, ib, b0 + t] = 0.0
-        for ia in range(va.shape[1]):
-            for ib in range(d_b):
-                i = ia * d_b + ib
-                for t in range(tile):
-                    gr, gi = sg[2, i, t], sg[3, i, t]
-                    ar, ai = va[0, ia, b0 + t], va[1, ia, b0 + t]
-                    br, bi = vb[0, ib, b0 + t], vb[1, ib, b0 + t]
-                    gva[0, ia, b0 + t] += 2.0 * (gr * br + gi * bi)
-                    gva[1, ia, b0 + t] += 2.0 * (gi * br - gr * bi)
-                    gvb[0, ib, b0 + t] += 2.0 * (gr * ar + gi * ai)
-                    gvb[1, ib, b0 + t] += 2.0 * (gi * ar - gr * ai)
-
+        _product_grad(sg, va[j], vb[j], gva[j], gvb[j])

@@ -37,15 +37,19 @@ def tile_for(n: int) -> int:
     return max(64, min(128, 32768 >> n))
 
 
-def _planar(x: torch.Tensor, padded: int) -> torch.Tensor:
-    """(B, d) complex -> (2, d, padded) real, zero beyond B."""
-    out = x.real.new_zeros(2, x.shape[1], padded)
-    out[:, :, : x.shape[0]] = torch.view_as_real(x).permute(2, 1, 0)
-    return out
+def _tiles(x: torch.Tensor, tile: int) -> torch.Tensor:
+    """(B, *rest) -> (tiles, *rest, T), zero beyond B: the kernels' layout, each tile's data
+    contiguous with its coordinates innermost."""
+    bsz = x.shape[0]
+    padded = -(-bsz // tile) * tile
+    out = x.new_zeros(padded, *x.shape[1:])
+    out[:bsz] = x
+    return out.view(padded // tile, tile, *x.shape[1:]).movedim(1, -1).contiguous()
 
 
-def _unplanar(x: torch.Tensor, bsz: int) -> torch.Tensor:
-    return torch.view_as_complex(x[:, :, :bsz].permute(2, 1, 0).contiguous())
+def _untile(x: torch.Tensor, bsz: int) -> torch.Tensor:
+    """(tiles, *rest, T) -> (B, *rest) (a view)."""
+    return x.movedim(-1, 1).reshape(-1, *x.shape[1:-1])[:bsz]
 
 
 def stage_params(spec: CircuitSpec, h: torch.Tensor, theta: torch.Tensor) -> tuple[torch.Tensor, list[tuple[str, torch.Tensor]]]:
@@ -115,39 +119,41 @@ class _Fused(torch.autograd.Function):
     def forward(ctx, n: int, width: int, kinds: Kinds, va: torch.Tensor, vb: torch.Tensor,  # type: ignore[override]
                 *params: torch.Tensor) -> torch.Tensor:
         bsz, tile = va.shape[0], tile_for(n)
-        padded = -(-bsz // tile) * tile
         us = [p for k, p in zip(kinds, params, strict=True) if k == "local"]
         phis = [p for k, p in zip(kinds, params, strict=True) if k == "diag"]
         phi = torch.stack(phis) if phis else va.real.new_zeros(0, 1 << n)
         code = np.array([0 if k == "diag" else 1 for k in kinds], dtype=np.int64)
-        u = va.real.new_zeros(len(us), n, 4, padded)
-        for i, q in enumerate(us):
-            u[i, ..., :bsz] = q
-        a, b = _planar(va, padded), _planar(vb, padded)
+        shared = np.array([q.shape[-1] == 1 for q in us], dtype=np.bool_)
+        quats = torch.stack([q.expand(n, 4, bsz) for q in us]) if us else va.real.new_zeros(0, n, 4, bsz)
+        u = _tiles(quats.permute(3, 0, 1, 2), tile)
+        a = _tiles(torch.view_as_real(va).transpose(1, 2), tile)
+        b = _tiles(torch.view_as_real(vb).transpose(1, 2), tile)
         cph, sph = torch.cos(phi), torch.sin(phi)
-        probs = va.real.new_empty(width, padded)
+        tiles = a.shape[0]
+        probs = va.real.new_empty(tiles, width, tile)
         keep = any(ctx.needs_input_grad[3:])
-        amp = va.real.new_empty((2, 1 << n, padded) if keep else (2, 0, 0))
-        _run("forward", padded // tile, n, code, a.numpy(), b.numpy(), u.numpy(), cph.numpy(),
-             sph.numpy(), tile, probs.numpy(), amp.numpy())
+        amp = va.real.new_empty((tiles, 2, 1 << n, tile) if keep else (tiles, 2, 0, 0))
+        saved = va.real.new_empty((tiles, max(len(us) - 1, 0), 2, 1 << n, tile) if keep else (tiles, 0, 2, 0, 0))
+        _run("forward", tiles, n, code, shared, a.numpy(), b.numpy(), u.numpy(), cph.numpy(), sph.numpy(),
+             probs.numpy(), amp.numpy(), saved.numpy())
         if keep:
             ctx.save_for_backward(*params)
-            ctx.state = (n, kinds, code, a, b, u, cph, sph, tile, amp, bsz)
-        return probs[:, :bsz].T.contiguous()
+            ctx.state = (n, kinds, code, shared, a, b, u, cph, sph, amp, saved, bsz)
+        return _untile(probs, bsz).contiguous()
 
     @staticmethod
     def backward(ctx, grad_p: torch.Tensor):  # type: ignore[override]
         params = ctx.saved_tensors
-        n, kinds, code, a, b, u, cph, sph, tile, amp, bsz = ctx.state
+        n, kinds, code, shared, a, b, u, cph, sph, amp, saved, bsz = ctx.state
         ctx.state = None
-        padded = a.shape[2]
-        gp = grad_p.new_zeros(grad_p.shape[1], padded)
-        gp[:, :bsz] = grad_p.T
+        tiles = a.shape[0]
+        gp = _tiles(grad_p, a.shape[-1])
         gu, gva, gvb = torch.empty_like(u), torch.empty_like(a), torch.empty_like(b)
-        gphi = a.new_empty(padded // tile, cph.shape[0], cph.shape[1])
-        _run("backward", padded // tile, n, code, a.numpy(), b.numpy(), u.numpy(), cph.numpy(),
-             sph.numpy(), tile, amp.numpy(), gp.numpy(), gu.numpy(), gphi.numpy(), gva.numpy(), gvb.numpy())
+        gphi = a.new_empty(tiles, cph.shape[0], cph.shape[1])
+        _run("backward", tiles, n, code, shared, a.numpy(), b.numpy(), u.numpy(), cph.numpy(), sph.numpy(),
+             amp.numpy(), saved.numpy(), gp.numpy(), gu.numpy(), gphi.numpy(), gva.numpy(), gvb.numpy())
         gphi = gphi.sum(0)
+        gu = _untile(gu, bsz)  # (B, stage, qubit, 4)
         grads: list[torch.Tensor | None] = []
         li = di = 0
         for kind, p in zip(kinds, params, strict=True):
@@ -155,10 +161,14 @@ class _Fused(torch.autograd.Function):
                 grads.append(gphi[di].to(p.dtype) if p.requires_grad else None)
                 di += 1
                 continue
-            g = gu[li, ..., :bsz]
-            grads.append(g.sum(-1, keepdim=True) if p.shape[-1] == 1 and bsz > 1 else g)
+            g = gu[:, li].permute(1, 2, 0)
+            grads.append(g.sum(-1, keepdim=True) if p.shape[-1] == 1 and bsz > 1 else g.contiguous())
             li += 1
-        return (None, None, None, _unplanar(gva, bsz), _unplanar(gvb, bsz), *grads)
+
+        def complex_grad(g: torch.Tensor) -> torch.Tensor:
+            return torch.view_as_complex(_untile(g, bsz).transpose(1, 2).contiguous())
+
+        return (None, None, None, complex_grad(gva), complex_grad(gvb), *grads)
 
 
 @torch.compiler.disable  # numba's kernels are opaque to torch.compile: compile the rest around them
