@@ -345,3 +345,4 @@ def backward(n, kinds, shared, va, vb, u, cph, sph, amp, saved, gp, gu, gphi, gv
                 _prefix(sg, va[j], vb[j], kinds, cph, sph, tile)
             li -= 1
         _product_grad(sg, va[j], vb[j], gva[j], gvb[j])
+

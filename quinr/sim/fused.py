@@ -42,9 +42,9 @@ def _tiles(x: torch.Tensor, tile: int) -> torch.Tensor:
     contiguous with its coordinates innermost."""
     bsz = x.shape[0]
     padded = -(-bsz // tile) * tile
-    out = x.new_zeros(padded, *x.shape[1:])
-    out[:bsz] = x
-    return out.view(padded // tile, tile, *x.shape[1:]).movedim(1, -1).contiguous()
+    if padded != bsz:
+        x = torch.cat((x, x.new_zeros(padded - bsz, *x.shape[1:])))
+    return x.reshape(padded // tile, tile, *x.shape[1:]).movedim(1, -1).contiguous()
 
 
 def _untile(x: torch.Tensor, bsz: int) -> torch.Tensor:
@@ -61,11 +61,41 @@ def stage_params(spec: CircuitSpec, h: torch.Tensor, theta: torch.Tensor) -> tup
         if isinstance(stage, _Diag):
             out[i] = ("diag", const.diag_phase(theta[stage.crz], theta[stage.rz]))
     for indices, runs in const.groups:
-        for i, q in zip(indices, runs.quaternions(h, theta, spec.angle_scale).unbind(0), strict=True):
+        rx = np.array([name == "RX" for name in runs.names], dtype=np.bool_)
+        quats = _Compose.apply(rx, runs.angles(h, theta, spec.angle_scale)).reshape(len(indices), spec.n_qubits, 4, -1)
+        for i, q in zip(indices, quats.unbind(0), strict=True):
             out[i] = ("local", q)
     q0 = out.pop(0)[1]  # acts on |0...0>: column 0 of [[a, -b*], [b, a*]] is (a, b)
     v = torch.complex(q0[:, 0::2], q0[:, 1::2]).permute(2, 0, 1)
     return v, [out[i] for i in range(1, len(const.stages))]
+
+
+class _Compose(torch.autograd.Function):
+    """The fused runs' quaternions (k, 4, L) from their gates' angles (rows, k, L), composed by
+    :func:`._compose.compose`, with the backward of :func:`._compose.compose_grad` (the same
+    arithmetic as :meth:`.su2.Runs.quaternions`, without autograd's hundreds of small nodes)."""
+
+    @staticmethod
+    def forward(ctx, rx: np.ndarray, angles: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        from . import _compose
+
+        half = 0.5 * angles.detach()
+        c, s = torch.cos(half).contiguous(), torch.sin(half).contiguous()
+        out = c.new_empty(c.shape[1], 4, c.shape[2])
+        _compose.compose(rx, c.numpy(), s.numpy(), out.numpy())
+        ctx.state = (rx, c, s, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        from . import _compose
+
+        rx, c, s, out = ctx.state
+        ctx.state = None
+        gangle = torch.empty_like(c)
+        _compose.compose_grad(rx, c.numpy(), s.numpy(), out.clone().numpy(), grad.clone(memory_format=torch.contiguous_format).numpy(),
+                              gangle.numpy())
+        return None, gangle
 
 
 _POOL: tuple[int, int, ThreadPoolExecutor] | None = None

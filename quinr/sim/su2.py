@@ -94,8 +94,8 @@ class Runs:
             out[:, start : start + CHUNK] = self._matrices(h[start : start + CHUNK], theta, scale)
         return out
 
-    def _runs(self, h: torch.Tensor, theta: torch.Tensor, scale: float) -> tuple[torch.Tensor, ...]:
-        """(Re a, Im a, Re b, Im b) of every fused run, each (stages * Nq, L)."""
+    def angles(self, h: torch.Tensor, theta: torch.Tensor, scale: float) -> torch.Tensor:
+        """Every gate's angle, (rows of the common sequence, stages * Nq, L): 0 for the gaps."""
         rows, k = len(self.names), self.n_stages * self.n
         angles = torch.cat((theta, theta.new_zeros(1)))[self.t_index].reshape(rows, k, 1)
         if self.batched and self.reads_h:  # in place: a decode batch holds one (rows, k, B) tensor
@@ -104,6 +104,11 @@ class Runs:
             del h_rows
         elif self.batched:
             angles = angles.expand(-1, -1, h.shape[0])
+        return angles
+
+    def _runs(self, h: torch.Tensor, theta: torch.Tensor, scale: float) -> tuple[torch.Tensor, ...]:
+        """(Re a, Im a, Re b, Im b) of every fused run, each (stages * Nq, L)."""
+        angles = self.angles(h, theta, scale)
         # unbind, not indexing: one backward op for all rows instead of a zero-filled copy each;
         # cosines and sines row by row, so a large decode batch holds one row of them at a time
         q: tuple[torch.Tensor, ...] = ()
