@@ -108,13 +108,17 @@ def _cross(sg, acc, blk, s, width):
     in rows 2-3, pairs (j, j + s)) that a quaternion's gradient needs beside the trace:
     Im(K00 - K11), Re(K01 - K10), Im(K01 + K10), into acc (3, T)."""
     for j in range(blk, blk + s):
-        k = j + s
-        for t in range(width):
-            pr, pi, rr, ri = sg[0, j, t], sg[1, j, t], sg[0, k, t], sg[1, k, t]
-            gr, gi, hr, hi = sg[2, j, t], sg[3, j, t], sg[2, k, t], sg[3, k, t]
-            acc[0, t] += pi * gr - pr * gi - ri * hr + rr * hi
-            acc[1, t] += pr * hr + pi * hi - rr * gr - ri * gi
-            acc[2, t] += pi * hr - pr * hi + ri * gr - rr * gi
+        _cross_pair(sg, acc, j, j + s, width)
+
+
+@njit(**_OPTS)
+def _cross_pair(sg, acc, j, k, width):
+    for t in range(width):
+        pr, pi, rr, ri = sg[0, j, t], sg[1, j, t], sg[0, k, t], sg[1, k, t]
+        gr, gi, hr, hi = sg[2, j, t], sg[3, j, t], sg[2, k, t], sg[3, k, t]
+        acc[0, t] += pi * gr - pr * gi - ri * hr + rr * hi
+        acc[1, t] += pr * hr + pi * hi - rr * gr - ri * gi
+        acc[2, t] += pi * hr - pr * hi + ri * gr - rr * gi
 
 
 @njit(**_OPTS)
@@ -302,13 +306,15 @@ def _accumulate(out, o, sg, i, v, iv):
 @njit(**_OPTS)
 def backward(n, kinds, shared, va, vb, u, cph, sph, amp, saved, gp, gu, gphi, gva, gvb, first, stop):
     """The adjoint method on tiles first..stop-1 from the final state amp, the checkpoints saved
-    and dL/dp gp (tile, width, T): the gradients of the quaternions gu (like u), of the diagonal
+    and dL/dp gp (tile, width, T) (the last ``width`` probabilities): the gradients of the quaternions gu (like u), of the diagonal
     phases per tile gphi (tile, diagonal stages, 2^n) and of the product-state halves gva, gvb
     (like va, vb), in PyTorch's convention for complex values (2 dL/d conj).
 
     G is carried back gate by gate; psi is not un-applied through the local stages but taken from
     the checkpoints (or, before the first local stage, recomputed: the product state and a few
-    phases), and each local stage's gradients are read off psi and G after it."""
+    phases), and each local stage's gradients are read off psi and G after it. When the circuit
+    ends in a local stage and only a few probabilities are differentiated, G after it lives on
+    those few basis states: that stage is done by :func:`_sparse_last_stage`."""
     n_amp = 1 << n
     tile = va.shape[3]
     n_local = u.shape[1]
@@ -317,6 +323,9 @@ def backward(n, kinds, shared, va, vb, u, cph, sph, amp, saved, gp, gu, gphi, gv
     uu = np.empty((4, 2, tile), va.dtype)
     acc = np.empty((3, tile), va.dtype)
     trace = np.empty(tile, va.dtype)  # Re <G, psi>: unchanged by the unitary stages
+    width = gp.shape[1]
+    vec = np.empty((2, n_amp if width < n else 0, tile), va.dtype)
+    g_out = np.empty((2, width, tile), va.dtype)
     for j in range(first, stop):
         uj, guj = u[j], gu[j]
         _copy(amp[j], sg)
@@ -331,14 +340,17 @@ def backward(n, kinds, shared, va, vb, u, cph, sph, amp, saved, gp, gu, gphi, gv
                     _phase(sg, 2, i, cph[di, i], -sph[di, i], tile)
                 di -= 1
                 continue
-            for q in range(n):
-                acc[:] = 0.0
-                s = 1 << (n - 1 - q)
-                for blk in range(0, n_amp, 2 * s):
-                    _cross(sg, acc, blk, s, tile)
-                _store_grad(guj, li, q, uj, trace, acc, tile)
-            for q in range(n):
-                _apply(sg, 2, uj, li, q, n, tile, uu, shared[li], True)
+            if s_idx == kinds.shape[0] - 1 and width < n:
+                _sparse_last_stage(sg, uj, guj, li, n, width, trace, acc, uu, vec, g_out)
+            else:
+                for q in range(n):
+                    acc[:] = 0.0
+                    s = 1 << (n - 1 - q)
+                    for blk in range(0, n_amp, 2 * s):
+                        _cross(sg, acc, blk, s, tile)
+                    _store_grad(guj, li, q, uj, trace, acc, tile)
+                for q in range(n):
+                    _apply(sg, 2, uj, li, q, n, tile, uu, shared[li], True)
             if li > 0:
                 _copy(saved[j, li - 1], sg)
             else:
@@ -346,3 +358,63 @@ def backward(n, kinds, shared, va, vb, u, cph, sph, amp, saved, gp, gu, gphi, gv
             li -= 1
         _product_grad(sg, va[j], vb[j], gva[j], gvb[j])
 
+
+@njit(**_OPTS)
+def _sparse_last_stage(sg, u, gu, li, n, width, trace, acc, uu, vec, g_out):
+    """The final local stage's backward when G after it is zero but on the last ``width`` rows:
+    the cross sums need only the pairs that touch those rows, and G before the stage,
+    U^H G = sum over those rows x of G[x] conj(U[x, :]), is a sum of ``width`` product states
+    (each built qubit by qubit in about 2^n complex products, against n passes over the state)."""
+    n_amp = 1 << n
+    first = n_amp - width
+    tile = sg.shape[2]
+    for q in range(n):
+        acc[:] = 0.0
+        s = 1 << (n - 1 - q)
+        for x in range(first, n_amp):
+            if x & s == 0:
+                _cross_pair(sg, acc, x, x + s, tile)
+            elif x - s < first:
+                _cross_pair(sg, acc, x - s, x, tile)
+        _store_grad(gu, li, q, u, trace, acc, tile)
+    for w in range(width):
+        for r in range(2):
+            for t in range(tile):
+                g_out[r, w, t] = sg[2 + r, first + w, t]
+    for i in range(n_amp):
+        for t in range(tile):
+            sg[2, i, t] = 0.0
+            sg[3, i, t] = 0.0
+    for w in range(width):
+        x = first + w
+        for t in range(tile):
+            vec[0, 0, t] = g_out[0, w, t]
+            vec[1, 0, t] = g_out[1, w, t]
+        m = 1
+        for q in range(n):
+            _load(u, li, q, tile, uu)
+            row = 2 * ((x >> (n - 1 - q)) & 1)  # U_q[x_q, 0] and U_q[x_q, 1] are entries row, row + 1
+            for i in range(m - 1, -1, -1):
+                _spread(vec, i, uu, row, tile)
+            m *= 2
+        for i in range(n_amp):
+            _add_row(sg, vec, i, tile)
+
+
+@njit(**_OPTS)
+def _spread(vec, i, uu, row, width):
+    """vec[2i + b] = vec[i] conj(U[x_q, b]) for b = 0, 1 (i descending, in place)."""
+    for t in range(width):
+        vr, vi = vec[0, i, t], vec[1, i, t]
+        ar, ai, br, bi = uu[row, 0, t], uu[row, 1, t], uu[row + 1, 0, t], uu[row + 1, 1, t]
+        vec[0, 2 * i + 1, t] = vr * br + vi * bi
+        vec[1, 2 * i + 1, t] = vi * br - vr * bi
+        vec[0, 2 * i, t] = vr * ar + vi * ai
+        vec[1, 2 * i, t] = vi * ar - vr * ai
+
+
+@njit(**_OPTS)
+def _add_row(sg, vec, i, width):
+    for t in range(width):
+        sg[2, i, t] += vec[0, i, t]
+        sg[3, i, t] += vec[1, i, t]
