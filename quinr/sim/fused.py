@@ -5,16 +5,23 @@ batched GEMMs with small Kronecker factors, and each is a pass over the whole ch
 through memory: at Nq = 8 it reaches 17-25 GFLOP/s of two cores' peak, and its backward costs 3-4
 forwards. Here a tile of T coordinates keeps its state in cache (planar re/im, the coordinates
 innermost) while every gate of the circuit is applied to it as vector operations across the
-tile, each coordinate with its own 2x2 matrix (:mod:`._kernels`). The backward is the adjoint
-method gate by gate: from the final state it un-applies each gate, carries G = dL/d conj(psi)
-back with it and sums each gate's 2x2 gradient on the way, so nothing but the final state is kept
-between forward and backward.
+tile, each coordinate with its own 2x2 matrix (:mod:`._kernels`; a stage that reads theta alone
+keeps its one matrix in registers).
 
-numba compiles the kernels on first use (``cache=True``: about 6 s once, then 0.6 s to load in a
-new process; float64 decoding compiles its own). It is already a
-dependency of the Braket local simulator that quinr installs, so the engine adds no package;
-a hand-written C++ extension would need a compiler at install. The small maps from (h, theta) to
-the stages' matrices stay in torch with autograd, as for the torch engine.
+The backward (:mod:`._backward`) is the adjoint method: G = dL/d conj(psi) is carried back gate by
+gate, while psi comes from checkpoints the forward keeps (the state before each local stage after
+the first; the first one's input is recomputed from the product state), so psi is never
+un-applied. A local stage's gates commute, so each qubit's gradient is read off psi and G after
+the stage: three sums over the state's pairs per qubit (plus one trace shared by all). When only
+a few probabilities are differentiated (the model's outputs), G after the final stage lives on
+those rows and that stage's backward is a handful of product states instead of n passes.
+
+The fused runs of RX/RZ gates of every local stage are composed into quaternions, and
+differentiated back to their angles, by two more kernels (:mod:`._compose`), with the cosines and
+sines from torch. numba compiles the kernels on first use (``cache=True``: a few seconds once,
+then well under a second to load in a new process; float64 decoding compiles its own). It is
+already a dependency of the Braket local simulator that quinr installs, so the engine adds no
+package; a hand-written C++ extension would need a compiler at install.
 """
 
 from __future__ import annotations
@@ -111,16 +118,16 @@ def _pool(threads: int) -> ThreadPoolExecutor:
 
 
 def _run(name: str, n_tiles: int, *args) -> None:
-    """Run a kernel over the tiles on as many threads as torch is told to use
+    """Run a kernel ("forward" or "backward") over the tiles on as many threads as torch is told to use
     (``torch.set_num_threads``), the calling thread included.
 
     Why not numba's own parallel loops: their OpenMP layer is not fork-safe with GNU OpenMP, and a
     process forked after it ran is stopped by numba's guard (the folder and ``rd`` tests, whose
     process pools fork after the engine ran, hung that way). The kernels release the GIL, so plain
     threads run them in parallel and survive a fork."""
-    from . import _kernels
+    from . import _backward, _kernels
 
-    kernel = getattr(_kernels, name)
+    kernel = _kernels.forward if name == "forward" else _backward.backward
     threads = max(1, min(torch.get_num_threads(), n_tiles))
     if threads == 1:
         kernel(*args, 0, n_tiles)

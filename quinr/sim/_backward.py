@@ -1,0 +1,236 @@
+"""The backward kernels of :mod:`.fused`: the adjoint method on one tile of coordinates.
+
+Same layout as :mod:`._kernels` (planar state, coordinates innermost, tile-major arrays). The
+tile's psi and G = dL/d conj(psi) share one array (4, 2^Nq, T): rows 0-1 psi, rows 2-3 G, so the
+loops that read both see two arrays, not three, and LLVM's overlap checks stay few enough for it
+to vectorise them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from ._kernels import _OPTS, _apply, _copy, _load, _phase, _prefix
+
+
+@njit(**_OPTS)
+def backward(n, kinds, shared, va, vb, u, cph, sph, amp, saved, gp, gu, gphi, gva, gvb, first, stop):
+    """The adjoint method on tiles first..stop-1 from the final state amp, the checkpoints saved
+    and dL/dp gp (tile, width, T) (the last ``width`` probabilities): the gradients of the quaternions gu (like u), of the diagonal
+    phases per tile gphi (tile, diagonal stages, 2^n) and of the product-state halves gva, gvb
+    (like va, vb), in PyTorch's convention for complex values (2 dL/d conj).
+
+    G is carried back gate by gate; psi is not un-applied through the local stages but taken from
+    the checkpoints (or, before the first local stage, recomputed: the product state and a few
+    phases), and each local stage's gradients are read off psi and G after it. When the circuit
+    ends in a local stage and only a few probabilities are differentiated, G after it lives on
+    those few basis states: that stage is done by :func:`_sparse_last_stage`."""
+    n_amp = 1 << n
+    tile = va.shape[3]
+    n_local = u.shape[1]
+    n_diag = cph.shape[0]
+    sg = np.empty((4, n_amp, tile), va.dtype)  # psi (re, im), then G (re, im)
+    uu = np.empty((4, 2, tile), va.dtype)
+    acc = np.empty((3, tile), va.dtype)
+    trace = np.empty(tile, va.dtype)  # Re <G, psi>: unchanged by the unitary stages
+    width = gp.shape[1]
+    vec = np.empty((2, n_amp if width < n else 0, tile), va.dtype)
+    g_out = np.empty((2, width, tile), va.dtype)
+    for j in range(first, stop):
+        uj, guj = u[j], gu[j]
+        _copy(amp[j], sg)
+        _seed(sg, gp[j], trace)
+        li = n_local - 1
+        di = n_diag - 1
+        for s_idx in range(kinds.shape[0] - 1, -1, -1):
+            if kinds[s_idx] == 0:
+                for i in range(n_amp):
+                    gphi[j, di, i] = -2.0 * _phase_grad(sg, i, tile)
+                    _phase(sg, 0, i, cph[di, i], -sph[di, i], tile)
+                    _phase(sg, 2, i, cph[di, i], -sph[di, i], tile)
+                di -= 1
+                continue
+            if s_idx == kinds.shape[0] - 1 and width < n:
+                _sparse_last_stage(sg, uj, guj, li, n, width, trace, acc, uu, vec, g_out)
+            else:
+                for q in range(n):
+                    acc[:] = 0.0
+                    s = 1 << (n - 1 - q)
+                    for blk in range(0, n_amp, 2 * s):
+                        _cross(sg, acc, blk, s, tile)
+                    _store_grad(guj, li, q, uj, trace, acc, tile)
+                for q in range(n):
+                    _apply(sg, 2, uj, li, q, n, tile, uu, shared[li], True)
+            if li > 0:
+                _copy(saved[j, li - 1], sg)
+            else:
+                _prefix(sg, va[j], vb[j], kinds, cph, sph, tile)
+            li -= 1
+        _product_grad(sg, va[j], vb[j], gva[j], gvb[j])
+
+
+@njit(**_OPTS)
+def _seed(sg, gp, trace):
+    """G = dL/d conj(psi) = dL/dp psi on the last gp.shape[0] basis states (zero elsewhere), and
+    Re <G, psi> of each coordinate into trace."""
+    n_amp, width = sg.shape[1], gp.shape[0]
+    first = n_amp - width
+    for i in range(first):
+        for t in range(sg.shape[2]):
+            sg[2, i, t] = 0.0
+            sg[3, i, t] = 0.0
+    for w in range(width):
+        for t in range(sg.shape[2]):
+            sg[2, first + w, t] = gp[w, t] * sg[0, first + w, t]
+            sg[3, first + w, t] = gp[w, t] * sg[1, first + w, t]
+    for t in range(sg.shape[2]):
+        trace[t] = 0.0
+    for w in range(width):
+        _trace_row(sg, first + w, trace)
+
+
+@njit(**_OPTS)
+def _trace_row(sg, i, trace):
+    for t in range(sg.shape[2]):
+        trace[t] += sg[2, i, t] * sg[0, i, t] + sg[3, i, t] * sg[1, i, t]
+
+
+@njit(**_OPTS)
+def _phase_grad(sg, i, width):
+    """sum over the tile of Im(conj(G_i) psi_i)."""
+    acc = 0.0
+    for t in range(width):
+        acc += sg[2, i, t] * sg[1, i, t] - sg[3, i, t] * sg[0, i, t]
+    return acc
+
+
+@njit(**_OPTS)
+def _cross(sg, acc, blk, s, width):
+    """Add a block's share of the three reals of K = Tr_(other qubits) |psi><G| (psi in rows 0-1, G
+    in rows 2-3, pairs (j, j + s)) that a quaternion's gradient needs beside the trace:
+    Im(K00 - K11), Re(K01 - K10), Im(K01 + K10), into acc (3, T)."""
+    for j in range(blk, blk + s):
+        _cross_pair(sg, acc, j, j + s, width)
+
+
+@njit(**_OPTS)
+def _cross_pair(sg, acc, j, k, width):
+    for t in range(width):
+        pr, pi, rr, ri = sg[0, j, t], sg[1, j, t], sg[0, k, t], sg[1, k, t]
+        gr, gi, hr, hi = sg[2, j, t], sg[3, j, t], sg[2, k, t], sg[3, k, t]
+        acc[0, t] += pi * gr - pr * gi - ri * hr + rr * hi
+        acc[1, t] += pr * hr + pi * hi - rr * gr - ri * gi
+        acc[2, t] += pi * hr - pr * hi + ri * gr - rr * gi
+
+
+@njit(**_OPTS)
+def _store_grad(gu, li, q, u, trace, acc, width):
+    """The gradient of qubit q's (Re a, Im a, Re b, Im b) in local stage li.
+
+    With psi and G = dL/d conj(psi) both taken after the stage, dL = 2 Re Tr(dU U^H K) for
+    K = Tr_(other qubits) |psi><G| (the stage's gates commute, so each can be taken as the last).
+    Only K's quaternion part [[alpha, -conj(beta)], [beta, conj(alpha)]] reaches the four reals:
+    alpha = (Re Tr K + i Im(K00 - K11)) / 2, beta = (-Re(K01 - K10) + i Im(K01 + K10)) / 2, and
+    Re Tr K = Re <G, psi> is the same for every qubit and stage (``trace``). The gradient is
+    4 (Re x, -Im x, -Re y, -Im y) for the quaternion (x, y) = U^H (alpha, beta)."""
+    for t in range(width):
+        a = complex(u[li, q, 0, t], u[li, q, 1, t])
+        b = complex(u[li, q, 2, t], u[li, q, 3, t])
+        alpha = 0.5 * complex(trace[t], acc[0, t])
+        beta = 0.5 * complex(-acc[1, t], acc[2, t])
+        x = a.conjugate() * alpha + b.conjugate() * beta
+        y = a * beta - b * alpha
+        gu[li, q, 0, t] = 4.0 * x.real
+        gu[li, q, 1, t] = -4.0 * x.imag
+        gu[li, q, 2, t] = -4.0 * y.real
+        gu[li, q, 3, t] = -4.0 * y.imag
+
+
+@njit(**_OPTS)
+def _sparse_last_stage(sg, u, gu, li, n, width, trace, acc, uu, vec, g_out):
+    """The final local stage's backward when G after it is zero but on the last ``width`` rows:
+    the cross sums need only the pairs that touch those rows, and G before the stage,
+    U^H G = sum over those rows x of G[x] conj(U[x, :]), is a sum of ``width`` product states
+    (each built qubit by qubit in about 2^n complex products, against n passes over the state)."""
+    n_amp = 1 << n
+    first = n_amp - width
+    tile = sg.shape[2]
+    for q in range(n):
+        acc[:] = 0.0
+        s = 1 << (n - 1 - q)
+        for x in range(first, n_amp):
+            if x & s == 0:
+                _cross_pair(sg, acc, x, x + s, tile)
+            elif x - s < first:
+                _cross_pair(sg, acc, x - s, x, tile)
+        _store_grad(gu, li, q, u, trace, acc, tile)
+    for w in range(width):
+        for r in range(2):
+            for t in range(tile):
+                g_out[r, w, t] = sg[2 + r, first + w, t]
+    for i in range(n_amp):
+        for t in range(tile):
+            sg[2, i, t] = 0.0
+            sg[3, i, t] = 0.0
+    for w in range(width):
+        x = first + w
+        for t in range(tile):
+            vec[0, 0, t] = g_out[0, w, t]
+            vec[1, 0, t] = g_out[1, w, t]
+        m = 1
+        for q in range(n):
+            _load(u, li, q, tile, uu)
+            row = 2 * ((x >> (n - 1 - q)) & 1)  # U_q[x_q, 0] and U_q[x_q, 1] are entries row, row + 1
+            for i in range(m - 1, -1, -1):
+                _spread(vec, i, uu, row, tile)
+            m *= 2
+        for i in range(n_amp):
+            _add_row(sg, vec, i, tile)
+
+
+@njit(**_OPTS)
+def _spread(vec, i, uu, row, width):
+    """vec[2i + b] = vec[i] conj(U[x_q, b]) for b = 0, 1 (i descending, in place)."""
+    for t in range(width):
+        vr, vi = vec[0, i, t], vec[1, i, t]
+        ar, ai, br, bi = uu[row, 0, t], uu[row, 1, t], uu[row + 1, 0, t], uu[row + 1, 1, t]
+        vec[0, 2 * i + 1, t] = vr * br + vi * bi
+        vec[1, 2 * i + 1, t] = vi * br - vr * bi
+        vec[0, 2 * i, t] = vr * ar + vi * ai
+        vec[1, 2 * i, t] = vi * ar - vr * ai
+
+
+@njit(**_OPTS)
+def _add_row(sg, vec, i, width):
+    for t in range(width):
+        sg[2, i, t] += vec[0, i, t]
+        sg[3, i, t] += vec[1, i, t]
+
+
+@njit(**_OPTS)
+def _product_grad(sg, va, vb, gva, gvb):
+    """From G at the product state: dL/d conj(va[a]) = sum_b G[a, b] conj(vb[b]), and so for vb
+    (times 2, PyTorch's convention), each in a loop of its own."""
+    d_a, d_b, tile = va.shape[1], vb.shape[1], va.shape[2]
+    for ia in range(d_a):
+        for t in range(tile):
+            gva[0, ia, t] = 0.0
+            gva[1, ia, t] = 0.0
+        for ib in range(d_b):
+            _accumulate(gva, ia, sg, ia * d_b + ib, vb, ib)
+    for ib in range(d_b):
+        for t in range(tile):
+            gvb[0, ib, t] = 0.0
+            gvb[1, ib, t] = 0.0
+        for ia in range(d_a):
+            _accumulate(gvb, ib, sg, ia * d_b + ib, va, ia)
+
+
+@njit(**_OPTS)
+def _accumulate(out, o, sg, i, v, iv):
+    """out[:, o] += 2 G_i conj(v[:, iv])."""
+    for t in range(v.shape[2]):
+        gr, gi, vr, vi = sg[2, i, t], sg[3, i, t], v[0, iv, t], v[1, iv, t]
+        out[0, o, t] += 2.0 * (gr * vr + gi * vi)
+        out[1, o, t] += 2.0 * (gi * vr - gr * vi)
