@@ -11,11 +11,11 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ._kernels import _OPTS, _apply, _copy, _load, _phase, _prefix
+from ._kernels import _OPTS, _apply, _copy, _prefix, _rows_in
 
 
 @njit(**_OPTS)
-def backward(n, kinds, shared, va, vb, u, cph, sph, amp, saved, gp, gu, gphi, gva, gvb, first, stop):
+def backward(n, kinds, shared, va, vb, u, cph, sph, rows, amp, saved, gp, gu, gphi, gva, gvb, first, stop):
     """The adjoint method on tiles first..stop-1 from the final state amp, the checkpoints saved
     and dL/dp gp (tile, width, T) (the last ``width`` probabilities): the gradients of the quaternions gu (like u), of the diagonal
     phases per tile gphi (tile, diagonal stages, 2^n) and of the product-state halves gva, gvb
@@ -31,6 +31,7 @@ def backward(n, kinds, shared, va, vb, u, cph, sph, amp, saved, gp, gu, gphi, gv
     n_local = u.shape[1]
     n_diag = cph.shape[0]
     sg = np.empty((4, n_amp, tile), va.dtype)  # psi (re, im), then G (re, im)
+    ua = np.empty((4, tile), va.dtype)
     uu = np.empty((4, 2, tile), va.dtype)
     acc = np.empty((3, tile), va.dtype)
     trace = np.empty(tile, va.dtype)  # Re <G, psi>: unchanged by the unitary stages
@@ -39,20 +40,18 @@ def backward(n, kinds, shared, va, vb, u, cph, sph, amp, saved, gp, gu, gphi, gv
     g_out = np.empty((2, width, tile), va.dtype)
     for j in range(first, stop):
         uj, guj = u[j], gu[j]
-        _copy(amp[j], sg)
+        _rows_in(amp[j], rows, sg)
         _seed(sg, gp[j], trace)
         li = n_local - 1
         di = n_diag - 1
         for s_idx in range(kinds.shape[0] - 1, -1, -1):
             if kinds[s_idx] == 0:
                 for i in range(n_amp):
-                    gphi[j, di, i] = -2.0 * _phase_grad(sg, i, tile)
-                    _phase(sg, 0, i, cph[di, i], -sph[di, i], tile)
-                    _phase(sg, 2, i, cph[di, i], -sph[di, i], tile)
+                    gphi[j, di, i] = -2.0 * _phase_back(sg, i, cph[di, i], sph[di, i], tile)
                 di -= 1
                 continue
             if s_idx == kinds.shape[0] - 1 and width < n:
-                _sparse_last_stage(sg, uj, guj, li, n, width, trace, acc, uu, vec, g_out)
+                _sparse_last_stage(sg, uj, guj, li, n, width, trace, acc, uu, vec, g_out, shared[li])
             else:
                 for q in range(n):
                     acc[:] = 0.0
@@ -61,7 +60,7 @@ def backward(n, kinds, shared, va, vb, u, cph, sph, amp, saved, gp, gu, gphi, gv
                         _cross(sg, acc, blk, s, tile)
                     _store_grad(guj, li, q, uj, trace, acc, tile)
                 for q in range(n):
-                    _apply(sg, 2, uj, li, q, n, tile, uu, shared[li], True)
+                    _apply(sg, 2, uj, li, q, n, tile, ua, shared[li], True)
             if li > 0:
                 _copy(saved[j, li - 1], sg)
             else:
@@ -97,11 +96,17 @@ def _trace_row(sg, i, trace):
 
 
 @njit(**_OPTS)
-def _phase_grad(sg, i, width):
-    """sum over the tile of Im(conj(G_i) psi_i)."""
+def _phase_back(sg, i, c, s, width):
+    """One diagonal phase c + i s on amplitude i, backward in one pass: returns the tile's sum of
+    Im(conj(G_i) psi_i) (the phase's gradient is -2 that) and un-applies the phase to psi and G."""
     acc = 0.0
     for t in range(width):
-        acc += sg[2, i, t] * sg[1, i, t] - sg[3, i, t] * sg[0, i, t]
+        pr, pi, gr, gi = sg[0, i, t], sg[1, i, t], sg[2, i, t], sg[3, i, t]
+        acc += gr * pi - gi * pr
+        sg[0, i, t] = c * pr + s * pi
+        sg[1, i, t] = c * pi - s * pr
+        sg[2, i, t] = c * gr + s * gi
+        sg[3, i, t] = c * gi - s * gr
     return acc
 
 
@@ -148,11 +153,12 @@ def _store_grad(gu, li, q, u, trace, acc, width):
 
 
 @njit(**_OPTS)
-def _sparse_last_stage(sg, u, gu, li, n, width, trace, acc, uu, vec, g_out):
+def _sparse_last_stage(sg, u, gu, li, n, width, trace, acc, uu, vec, g_out, shared):
     """The final local stage's backward when G after it is zero but on the last ``width`` rows:
     the cross sums need only the pairs that touch those rows, and G before the stage,
     U^H G = sum over those rows x of G[x] conj(U[x, :]), is a sum of ``width`` product states
-    (each built qubit by qubit in about 2^n complex products, against n passes over the state)."""
+    (each built qubit by qubit in about 2^n complex products, against n passes over the state;
+    for a shared stage the product states are the same numbers for every coordinate, built once)."""
     n_amp = 1 << n
     first = n_amp - width
     tile = sg.shape[2]
@@ -173,6 +179,13 @@ def _sparse_last_stage(sg, u, gu, li, n, width, trace, acc, uu, vec, g_out):
         for t in range(tile):
             sg[2, i, t] = 0.0
             sg[3, i, t] = 0.0
+    if shared:
+        row = np.empty((2, n_amp), sg.dtype)
+        for w in range(width):
+            _conj_row(u, li, n, first + w, row)
+            for i in range(n_amp):
+                _add_scaled(sg, i, g_out, w, row[0, i], row[1, i], tile)
+        return
     for w in range(width):
         x = first + w
         for t in range(tile):
@@ -187,6 +200,44 @@ def _sparse_last_stage(sg, u, gu, li, n, width, trace, acc, uu, vec, g_out):
             m *= 2
         for i in range(n_amp):
             _add_row(sg, vec, i, tile)
+
+
+@njit(**_OPTS)
+def _conj_row(u, li, n, x, rows):
+    """conj(U[x, :]) of a shared stage U = (x) U_q, built qubit by qubit (qubit 0 the most
+    significant bit), into rows (re/im, 2^n)."""
+    rows[0, 0], rows[1, 0] = 1.0, 0.0
+    m = 1
+    for q in range(n):
+        ar, ai, br, bi = u[li, q, 0, 0], u[li, q, 1, 0], u[li, q, 2, 0], u[li, q, 3, 0]
+        if (x >> (n - 1 - q)) & 1:  # row 1 of [[a, -conj(b)], [b, conj(a)]], conjugated: conj(b), a
+            e0r, e0i, e1r, e1i = br, -bi, ar, ai
+        else:  # row 0: a, -conj(b); conjugated: conj(a), -b
+            e0r, e0i, e1r, e1i = ar, -ai, -br, -bi
+        for i in range(m - 1, -1, -1):
+            vr, vi = rows[0, i], rows[1, i]
+            rows[0, 2 * i + 1], rows[1, 2 * i + 1] = vr * e1r - vi * e1i, vr * e1i + vi * e1r
+            rows[0, 2 * i], rows[1, 2 * i] = vr * e0r - vi * e0i, vr * e0i + vi * e0r
+        m *= 2
+
+
+@njit(**_OPTS)
+def _add_scaled(sg, i, g_out, w, cr, ci, width):
+    """G_i += (cr + i ci) g_out[w]."""
+    for t in range(width):
+        gr, gi = g_out[0, w, t], g_out[1, w, t]
+        sg[2, i, t] += cr * gr - ci * gi
+        sg[3, i, t] += cr * gi + ci * gr
+
+
+@njit(**_OPTS)
+def _load(u, li, q, width, uu):
+    """The tile's matrices [[a, -conj(b)], [b, conj(a)]] of qubit q in local stage li, from the
+    (Re a, Im a, Re b, Im b) of the tile's u (stage, qubit, 4, T), into uu (entry, re/im, T)."""
+    for t in range(width):
+        ar, ai, br, bi = u[li, q, 0, t], u[li, q, 1, t], u[li, q, 2, t], u[li, q, 3, t]
+        uu[0, 0, t], uu[0, 1, t], uu[1, 0, t], uu[1, 1, t] = ar, ai, -br, bi
+        uu[2, 0, t], uu[2, 1, t], uu[3, 0, t], uu[3, 1, t] = br, bi, ar, -ai
 
 
 @njit(**_OPTS)
