@@ -60,6 +60,22 @@ def _untile(x: torch.Tensor, bsz: int) -> torch.Tensor:
     return x.movedim(-1, 1).reshape(-1, *x.shape[1:-1])[:bsz]
 
 
+def _tiles_last(x: torch.Tensor, tile: int) -> torch.Tensor:
+    """(*rest, B) -> (tiles, *rest, T): like :func:`_tiles` for an array with the batch last, whose
+    runs of T coordinates stay contiguous in the copy (through (B, *rest) it was a transpose of
+    4-float rows: 1.9 ms a step for the quaternions at Nq 8, batch 4096)."""
+    bsz = x.shape[-1]
+    padded = -(-bsz // tile) * tile
+    if padded != bsz:
+        x = torch.cat((x, x.new_zeros(*x.shape[:-1], padded - bsz)), -1)
+    return x.reshape(*x.shape[:-1], padded // tile, tile).movedim(-2, 0).contiguous()
+
+
+def _untile_last(x: torch.Tensor, bsz: int) -> torch.Tensor:
+    """(tiles, *rest, T) -> (*rest, B) (a view of a copy)."""
+    return x.movedim(0, -2).reshape(*x.shape[1:-1], -1)[..., :bsz]
+
+
 def stage_params(spec: CircuitSpec, h: torch.Tensor, theta: torch.Tensor) -> tuple[torch.Tensor, list[tuple[str, torch.Tensor]]]:
     """The product stage's single-qubit states (B, Nq, 2) and every later stage in the kernels'
     form: ("diag", (2^Nq,) phase angles) or ("local", (Nq, 4, L) quaternions, L = B or 1)."""
@@ -201,7 +217,7 @@ class _Fused(torch.autograd.Function):
         code = np.array([0 if k == "diag" else 1 for k in kinds], dtype=np.int64)
         shared = np.array([q.shape[-1] == 1 for q in us], dtype=np.bool_)
         quats = torch.stack([q.expand(n, 4, bsz) for q in us]) if us else va.real.new_zeros(0, n, 4, bsz)
-        u = _tiles(quats.permute(3, 0, 1, 2), tile)
+        u = _tiles_last(quats, tile)
         a = _tiles(torch.view_as_real(va).transpose(1, 2), tile)
         b = _tiles(torch.view_as_real(vb).transpose(1, 2), tile)
         cph, sph = torch.cos(phi), torch.sin(phi)
@@ -232,7 +248,7 @@ class _Fused(torch.autograd.Function):
              rows, amp.numpy(), saved.numpy(), gp.numpy(), gu.numpy(), gphi.numpy(), gva.numpy(), gvb.numpy())
         _checkpoints.give(amp, saved)
         gphi = gphi.sum(0)
-        gu = _untile(gu, bsz)  # (B, stage, qubit, 4)
+        gu = _untile_last(gu, bsz)  # (stage, qubit, 4, B)
         grads: list[torch.Tensor | None] = []
         li = di = 0
         for kind, p in zip(kinds, params, strict=True):
@@ -240,8 +256,8 @@ class _Fused(torch.autograd.Function):
                 grads.append(gphi[di].to(p.dtype) if p.requires_grad else None)
                 di += 1
                 continue
-            g = gu[:, li].permute(1, 2, 0)
-            grads.append(g.sum(-1, keepdim=True) if p.shape[-1] == 1 and bsz > 1 else g.contiguous())
+            g = gu[li]
+            grads.append(g.sum(-1, keepdim=True) if p.shape[-1] == 1 and bsz > 1 else g)
             li += 1
 
         def complex_grad(g: torch.Tensor) -> torch.Tensor:
