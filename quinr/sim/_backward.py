@@ -11,33 +11,37 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ._kernels import _OPTS, _apply, _copy, _prefix, _rows_in
+from ._kernels import _OPTS, _apply, _copy, _halves, _prefix, _rows_in
 
 
 @njit(**_OPTS)
-def backward(n, kinds, shared, va, vb, u, cph, sph, rows, amp, saved, gp, gu, gphi, gva, gvb, first, stop):
-    """The adjoint method on tiles first..stop-1 from the final state amp, the checkpoints saved
-    and dL/dp gp (tile, width, T) (the last ``width`` probabilities): the gradients of the quaternions gu (like u), of the diagonal
-    phases per tile gphi (tile, diagonal stages, 2^n) and of the product-state halves gva, gvb
-    (like va, vb), in PyTorch's convention for complex values (2 dL/d conj).
+def backward(n, kinds, shared, u, cph, sph, rows, amp, saved, gp, gu, gphi, first, stop):
+    """The adjoint method on tiles first..stop-1 (arrays as for :func:`._kernels.forward`) from the
+    final state's rows in amp, the checkpoints saved and dL/dp gp (tile, width, T) of the last
+    ``width`` probabilities: the gradients of the quaternions gu (like u) and of the diagonal
+    phases per tile gphi (tile, diagonal stages, 2^n).
 
-    G is carried back gate by gate; psi is not un-applied through the local stages but taken from
+    G is carried back stage by stage; psi is not un-applied through the local stages but taken from
     the checkpoints (or, before the first local stage, recomputed: the product state and a few
     phases), and each local stage's gradients are read off psi and G after it. When the circuit
     ends in a local stage and only a few probabilities are differentiated, G after it lives on
-    those few basis states: that stage is done by :func:`_sparse_last_stage`."""
+    those few basis states: that stage is done by :func:`_sparse_last_stage`. The product stage's
+    gradients come from G before it, through its halves (:func:`_product_grad`)."""
     n_amp = 1 << n
-    tile = va.shape[3]
+    tile = u.shape[4]
     n_local = u.shape[1]
     n_diag = cph.shape[0]
-    sg = np.empty((4, n_amp, tile), va.dtype)  # psi (re, im), then G (re, im)
-    ua = np.empty((4, tile), va.dtype)
-    uu = np.empty((4, 2, tile), va.dtype)
-    acc = np.empty((3, tile), va.dtype)
-    trace = np.empty(tile, va.dtype)  # Re <G, psi>: unchanged by the unitary stages
+    sg = np.empty((4, n_amp, tile), u.dtype)  # psi (re, im), then G (re, im)
+    ua = np.empty((4, tile), u.dtype)
+    uu = np.empty((4, 2, tile), u.dtype)
+    acc = np.empty((3, tile), u.dtype)
+    trace = np.empty(tile, u.dtype)  # Re <G, psi>: unchanged by the unitary stages
     width = gp.shape[1]
-    vec = np.empty((2, n_amp if width < n else 0, tile), va.dtype)
-    g_out = np.empty((2, width, tile), va.dtype)
+    vec = np.empty((2, n_amp if width < n else 0, tile), u.dtype)
+    g_out = np.empty((2, width, tile), u.dtype)
+    va = np.empty((2, 1 << (n // 2), tile), u.dtype)
+    vb = np.empty((2, 1 << (n - n // 2), tile), u.dtype)
+    gva, gvb, w = np.empty_like(va), np.empty_like(vb), np.empty((2, tile), u.dtype)
     for j in range(first, stop):
         uj, guj = u[j], gu[j]
         _rows_in(amp[j], rows, sg)
@@ -61,12 +65,15 @@ def backward(n, kinds, shared, va, vb, u, cph, sph, rows, amp, saved, gp, gu, gp
                     _store_grad(guj, li, q, uj, trace, acc, tile)
                 for q in range(n):
                     _apply(sg, 2, uj, li, q, n, tile, ua, shared[li], True)
-            if li > 0:
-                _copy(saved[j, li - 1], sg)
+            if li > 1:
+                _copy(saved[j, li - 2], sg)
             else:
-                _prefix(sg, va[j], vb[j], kinds, cph, sph, tile)
+                _prefix(sg, uj, n, kinds, cph, sph, tile, va, vb)
             li -= 1
-        _product_grad(sg, va[j], vb[j], gva[j], gvb[j])
+        _halves(uj, n, va, vb, tile)
+        _product_grad(sg, va, vb, gva, gvb)
+        _half_grad(gva, uj, guj, 0, n // 2, w)
+        _half_grad(gvb, uj, guj, n // 2, n, w)
 
 
 @njit(**_OPTS)
@@ -285,3 +292,42 @@ def _accumulate(out, o, sg, i, v, iv):
         gr, gi, vr, vi = sg[2, i, t], sg[3, i, t], v[0, iv, t], v[1, iv, t]
         out[0, o, t] += 2.0 * (gr * vr + gi * vi)
         out[1, o, t] += 2.0 * (gi * vr - gr * vi)
+
+
+@njit(**_OPTS)
+def _half_grad(gv, u, gu, q0, q1, w):
+    """The product stage's quaternion gradients of qubits q0..q1-1 from their half's gradient gv
+    (2 dL/d conj, per entry): qubit q's (a, b) gets sum over entries e with bit q = c of
+    gv[e] conj(prod of the other qubits' factors of e); a = (Re a, Im a) and b likewise are real
+    pairs, so their gradients are the real and imaginary parts."""
+    d = gv.shape[1]
+    k = q1 - q0
+    for q in range(q0, q1):
+        bit = k - 1 - (q - q0)
+        for c in range(4):
+            for t in range(gv.shape[2]):
+                gu[0, q, c, t] = 0.0
+        for e in range(d):
+            for t in range(gv.shape[2]):
+                w[0, t], w[1, t] = gv[0, e, t], gv[1, e, t]
+            for p in range(q0, q1):
+                if p != q:
+                    _times_conj_factor(w, u[0, p], (e >> (k - 1 - (p - q0))) & 1)
+            _add_factor_grad(gu, q, 2 * ((e >> bit) & 1), w)
+
+
+@njit(**_OPTS)
+def _times_conj_factor(w, uq, c):
+    """w *= conj(a) (c = 0) or conj(b) (c = 1) of the quaternion uq (4, T)."""
+    for t in range(w.shape[1]):
+        fr, fi = uq[2 * c, t], uq[2 * c + 1, t]
+        wr, wi = w[0, t], w[1, t]
+        w[0, t] = wr * fr + wi * fi
+        w[1, t] = wi * fr - wr * fi
+
+
+@njit(**_OPTS)
+def _add_factor_grad(gu, q, c0, w):
+    for t in range(w.shape[1]):
+        gu[0, q, c0, t] += w[0, t]
+        gu[0, q, c0 + 1, t] += w[1, t]

@@ -109,9 +109,40 @@ def _local(st, u, li, n, width, ua, shared):
 
 
 @njit(**_OPTS)
-def _prefix(st, va, vb, kinds, cph, sph, width):
-    """The tile's state before the first local stage: the product state and the diagonal stages
-    ahead of that local stage. Returns how many diagonal stages it applied."""
+def _halves(u, n, va, vb, width):
+    """The product stage's halves from its quaternions u[0] (the stage acts on |0>, so qubit q is in
+    (a, b), column 0 of its matrix): va = (x) of qubits 0..n//2-1, vb of the rest, each (re/im,
+    2^k, T), qubit 0 the most significant bit."""
+    _half(u, 0, n // 2, va, width)
+    _half(u, n // 2, n, vb, width)
+
+
+@njit(**_OPTS)
+def _half(u, q0, q1, v, width):
+    for t in range(width):
+        v[0, 0, t], v[1, 0, t] = 1.0, 0.0
+    m = 1
+    for q in range(q0, q1):
+        for i in range(m - 1, -1, -1):
+            _double(v, i, u[0, q], width)
+        m *= 2
+
+
+@njit(**_OPTS)
+def _double(v, i, uq, width):
+    """v[2i] = v[i] a, v[2i + 1] = v[i] b (i descending, in place)."""
+    for t in range(width):
+        vr, vi, ar, ai, br, bi = v[0, i, t], v[1, i, t], uq[0, t], uq[1, t], uq[2, t], uq[3, t]
+        v[0, 2 * i + 1, t], v[1, 2 * i + 1, t] = vr * br - vi * bi, vr * bi + vi * br
+        v[0, 2 * i, t], v[1, 2 * i, t] = vr * ar - vi * ai, vr * ai + vi * ar
+
+
+@njit(**_OPTS)
+def _prefix(st, u, n, kinds, cph, sph, width, va, vb):
+    """The tile's state before its first local stage after the product stage: the product state
+    (from u[0], through the scratch halves va, vb) and the diagonal stages ahead of that local
+    stage. Returns how many diagonal stages it applied."""
+    _halves(u, n, va, vb, width)
     _product(st, va, vb, width)
     di = 0
     for kind in kinds:
@@ -124,28 +155,32 @@ def _prefix(st, va, vb, kinds, cph, sph, width):
 
 
 @njit(**_OPTS)
-def forward(n, kinds, shared, va, vb, u, cph, sph, probs, rows, amp, saved, first, stop):
+def forward(n, kinds, shared, u, cph, sph, probs, rows, amp, saved, first, stop):
     """Evolve tiles first..stop-1 and write their last probs.shape[1] probabilities (tile, width,
-    T); when rows is not empty, also the backward's checkpoints: the final state's rows ``rows``
-    in amp (tile, 2, rows, T), and in saved (tile, local stages - 1, 2, 2^n, T) the state before
-    each local stage after the first."""
+    T). u (tile, local stages, n, 4, T) holds the product stage's quaternions first, then every
+    later local stage's; kinds (0 diagonal, 1 local) the stages after the product stage. When rows
+    is not empty, also the backward's checkpoints: the final state's rows ``rows`` in amp (tile,
+    2, rows, T), and in saved (tile, local stages - 2, 2, 2^n, T) the state before each local
+    stage after the first one that follows the product stage."""
     n_amp = 1 << n
-    tile = va.shape[3]
+    tile = u.shape[4]
     keep = rows.shape[0] > 0
-    st = np.empty((2, n_amp, tile), va.dtype)
-    ua = np.empty((4, tile), va.dtype)
+    st = np.empty((2, n_amp, tile), u.dtype)
+    ua = np.empty((4, tile), u.dtype)
+    va = np.empty((2, 1 << (n // 2), tile), u.dtype)
+    vb = np.empty((2, 1 << (n - n // 2), tile), u.dtype)
     for j in range(first, stop):
         uj = u[j]
-        di = _prefix(st, va[j], vb[j], kinds, cph, sph, tile)
-        li = 0
+        di = _prefix(st, uj, n, kinds, cph, sph, tile, va, vb)
+        li = 1
         for s_idx in range(di, kinds.shape[0]):
             if kinds[s_idx] == 0:
                 for i in range(n_amp):
                     _phase(st, 0, i, cph[di, i], sph[di, i], tile)
                 di += 1
                 continue
-            if keep and li > 0:
-                _copy(st, saved[j, li - 1])
+            if keep and li > 1:
+                _copy(st, saved[j, li - 2])
             _local(st, uj, li, n, tile, ua, shared[li])
             li += 1
         _probabilities(st, probs[j])

@@ -111,9 +111,7 @@ def probabilities(
 
 
 def _fused(spec: CircuitSpec, h: torch.Tensor, theta: torch.Tensor, width: int) -> torch.Tensor:
-    v, rest = fused_stage_params(spec, h, theta)
-    va, vb = product_halves(v)
-    return probabilities_fused(spec.n_qubits, width, tuple(k for k, _ in rest), va, vb, [t for _, t in rest])
+    return probabilities_fused(spec.n_qubits, width, fused_stage_params(spec, h, theta), h.shape[0])
 
 
 def _abs2(amp: torch.Tensor) -> torch.Tensor:

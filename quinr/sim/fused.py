@@ -76,9 +76,9 @@ def _untile_last(x: torch.Tensor, bsz: int) -> torch.Tensor:
     return x.movedim(0, -2).reshape(*x.shape[1:-1], -1)[..., :bsz]
 
 
-def stage_params(spec: CircuitSpec, h: torch.Tensor, theta: torch.Tensor) -> tuple[torch.Tensor, list[tuple[str, torch.Tensor]]]:
-    """The product stage's single-qubit states (B, Nq, 2) and every later stage in the kernels'
-    form: ("diag", (2^Nq,) phase angles) or ("local", (Nq, 4, L) quaternions, L = B or 1)."""
+def stage_params(spec: CircuitSpec, h: torch.Tensor, theta: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
+    """Every stage in the kernels' form, the product stage first: ("diag", (2^Nq,) phase angles)
+    or ("local", (Nq, 4, L) quaternions, L = B or 1)."""
     const = _constants(spec, h.device, h.dtype)
     out: dict[int, tuple[str, torch.Tensor]] = {}
     for i, stage in enumerate(const.stages):
@@ -89,9 +89,7 @@ def stage_params(spec: CircuitSpec, h: torch.Tensor, theta: torch.Tensor) -> tup
         quats = _Compose.apply(rx, runs.angles(h, theta, spec.angle_scale)).reshape(len(indices), spec.n_qubits, 4, -1)
         for i, q in zip(indices, quats.unbind(0), strict=True):
             out[i] = ("local", q)
-    q0 = out.pop(0)[1]  # acts on |0...0>: column 0 of [[a, -b*], [b, a*]] is (a, b)
-    v = torch.complex(q0[:, 0::2], q0[:, 1::2]).permute(2, 0, 1)
-    return v, [out[i] for i in range(1, len(const.stages))]
+    return [out[i] for i in range(len(const.stages))]
 
 
 class _Compose(torch.autograd.Function):
@@ -195,57 +193,57 @@ def _run(name: str, n_tiles: int, *args) -> None:
 
 def _checkpoint_rows(n: int, width: int, kinds: Kinds) -> np.ndarray:
     """The rows of the final state the backward reads: all of them, or, when it ends in a local
-    stage differentiated on its last ``width < n`` rows only (:func:`._backward._sparse_last_stage`),
-    those rows and their neighbours across each qubit."""
-    if width >= n or not kinds or kinds[-1] != "local":
+    stage (after the product stage) differentiated on its last ``width < n`` rows only
+    (:func:`._backward._sparse_last_stage`), those rows and their neighbours across each qubit."""
+    if width >= n or len(kinds) < 2 or kinds[-1] != "local":
         return np.arange(1 << n, dtype=np.int64)
     last = range((1 << n) - width, 1 << n)
     return np.array(sorted({x ^ bit for x in last for bit in [0, *(1 << q for q in range(n))]}), dtype=np.int64)
 
 
 class _Fused(torch.autograd.Function):
-    """The last ``width`` probabilities from the product-state halves and the stages after it:
-    diagonal phase angles (2^n,) and local quaternions (n, 4, L), the final stage last."""
+    """The last ``width`` probabilities of the circuit whose stages are ``kinds`` with parameters
+    ``params``: the product stage first (local quaternions (n, 4, L)), then diagonal phase
+    angles (2^n,) and local quaternions, the final stage last."""
 
     @staticmethod
-    def forward(ctx, n: int, width: int, kinds: Kinds, va: torch.Tensor, vb: torch.Tensor,  # type: ignore[override]
+    def forward(ctx, n: int, width: int, kinds: Kinds, bsz: int,  # type: ignore[override]
                 *params: torch.Tensor) -> torch.Tensor:
-        bsz, tile = va.shape[0], tile_for(n)
+        if not kinds or kinds[0] != "local":
+            raise ValueError("the fused engine's circuit starts with a local (product) stage")
+        tile = tile_for(n)
         us = [p for k, p in zip(kinds, params, strict=True) if k == "local"]
         phis = [p for k, p in zip(kinds, params, strict=True) if k == "diag"]
-        phi = torch.stack(phis) if phis else va.real.new_zeros(0, 1 << n)
-        code = np.array([0 if k == "diag" else 1 for k in kinds], dtype=np.int64)
+        dtype = us[0].dtype
+        phi = torch.stack(phis) if phis else us[0].new_zeros(0, 1 << n)
+        code = np.array([0 if k == "diag" else 1 for k in kinds[1:]], dtype=np.int64)
         shared = np.array([q.shape[-1] == 1 for q in us], dtype=np.bool_)
-        quats = torch.stack([q.expand(n, 4, bsz) for q in us]) if us else va.real.new_zeros(0, n, 4, bsz)
-        u = _tiles_last(quats, tile)
-        a = _tiles(torch.view_as_real(va).transpose(1, 2), tile)
-        b = _tiles(torch.view_as_real(vb).transpose(1, 2), tile)
+        u = _tiles_last(torch.stack([q.expand(n, 4, bsz) for q in us]), tile)
         cph, sph = torch.cos(phi), torch.sin(phi)
-        tiles = a.shape[0]
-        probs = va.real.new_empty(tiles, width, tile)
-        keep = any(ctx.needs_input_grad[3:])
+        tiles = u.shape[0]
+        probs = us[0].new_empty(tiles, width, tile)
+        keep = any(ctx.needs_input_grad[4:])
         rows = _checkpoint_rows(n, width, kinds) if keep else np.zeros(0, dtype=np.int64)
-        amp = _checkpoints.take((tiles, 2, rows.size, tile), va.real.dtype)
-        saved = _checkpoints.take((tiles, max(len(us) - 1, 0), 2, 1 << n, tile) if keep else (tiles, 0, 2, 0, 0),
-                                  va.real.dtype)
-        _run("forward", tiles, n, code, shared, a.numpy(), b.numpy(), u.numpy(), cph.numpy(), sph.numpy(),
-             probs.numpy(), rows, amp.numpy(), saved.numpy())
+        amp = _checkpoints.take((tiles, 2, rows.size, tile), dtype)
+        saved = _checkpoints.take((tiles, max(len(us) - 2, 0), 2, 1 << n, tile) if keep else (tiles, 0, 2, 0, 0), dtype)
+        _run("forward", tiles, n, code, shared, u.numpy(), cph.numpy(), sph.numpy(), probs.numpy(), rows,
+             amp.numpy(), saved.numpy())
         if keep:
             ctx.save_for_backward(*params)
-            ctx.state = (n, kinds, code, shared, a, b, u, cph, sph, rows, amp, saved, bsz)
+            ctx.state = (n, kinds, code, shared, u, cph, sph, rows, amp, saved, bsz)
         return _untile(probs, bsz).contiguous()
 
     @staticmethod
     def backward(ctx, grad_p: torch.Tensor):  # type: ignore[override]
         params = ctx.saved_tensors
-        n, kinds, code, shared, a, b, u, cph, sph, rows, amp, saved, bsz = ctx.state
+        n, kinds, code, shared, u, cph, sph, rows, amp, saved, bsz = ctx.state
         ctx.state = None
-        tiles = a.shape[0]
-        gp = _tiles(grad_p, a.shape[-1])
-        gu, gva, gvb = torch.empty_like(u), torch.empty_like(a), torch.empty_like(b)
-        gphi = a.new_empty(tiles, cph.shape[0], cph.shape[1])
-        _run("backward", tiles, n, code, shared, a.numpy(), b.numpy(), u.numpy(), cph.numpy(), sph.numpy(),
-             rows, amp.numpy(), saved.numpy(), gp.numpy(), gu.numpy(), gphi.numpy(), gva.numpy(), gvb.numpy())
+        tiles = u.shape[0]
+        gp = _tiles(grad_p, u.shape[-1])
+        gu = torch.empty_like(u)
+        gphi = u.new_empty(tiles, cph.shape[0], cph.shape[1])
+        _run("backward", tiles, n, code, shared, u.numpy(), cph.numpy(), sph.numpy(), rows, amp.numpy(),
+             saved.numpy(), gp.numpy(), gu.numpy(), gphi.numpy())
         _checkpoints.give(amp, saved)
         gphi = gphi.sum(0)
         gu = _untile_last(gu, bsz)  # (stage, qubit, 4, B)
@@ -259,17 +257,12 @@ class _Fused(torch.autograd.Function):
             g = gu[li]
             grads.append(g.sum(-1, keepdim=True) if p.shape[-1] == 1 and bsz > 1 else g)
             li += 1
-
-        def complex_grad(g: torch.Tensor) -> torch.Tensor:
-            return torch.view_as_complex(_untile(g, bsz).transpose(1, 2).contiguous())
-
-        return (None, None, None, complex_grad(gva), complex_grad(gvb), *grads)
+        return (None, None, None, None, *grads)
 
 
 @torch.compiler.disable  # numba's kernels are opaque to torch.compile: compile the rest around them
-def probabilities_fused(n: int, width: int, kinds: Kinds, va: torch.Tensor, vb: torch.Tensor,
-                        params: list[torch.Tensor]) -> torch.Tensor:
-    """The last ``width`` basis-state probabilities (B, width) through the fused kernels;
-    differentiable in va, vb and every stage tensor (see the module docstring)."""
-    return _Fused.apply(n, width, kinds, va, vb, *params)
-
+def probabilities_fused(n: int, width: int, stages: list[tuple[str, torch.Tensor]], bsz: int) -> torch.Tensor:
+    """The last ``width`` basis-state probabilities (bsz, width) through the fused kernels, from
+    the stages of :func:`stage_params` (a local stage's quaternions are (n, 4, bsz), or (n, 4, 1)
+    when shared by the batch); differentiable in every stage tensor (see the module docstring)."""
+    return _Fused.apply(n, width, tuple(k for k, _ in stages), bsz, *(t for _, t in stages))
