@@ -16,9 +16,10 @@ the stage: three sums over the state's pairs per qubit (plus one trace shared by
 a few probabilities are differentiated (the model's outputs), G after the final stage lives on
 those rows and that stage's backward is a handful of product states instead of n passes.
 
-The fused runs of RX/RZ gates of every local stage are composed into quaternions, and
-differentiated back to their angles, by two more kernels (:mod:`._compose`), with the cosines and
-sines from torch. numba compiles the kernels on first use (``cache=True``: a few seconds once,
+The product state (the first stage acting on |0...0>) is built in the kernels from that stage's
+quaternions, and its gradients are taken there too. The fused runs of RX/RZ gates of every local
+stage are composed into quaternions, and differentiated back to their angles, by two more kernels
+(:mod:`._compose`), with the cosines and sines from torch. numba compiles the kernels on first use (``cache=True``: a few seconds once,
 then well under a second to load in a new process; float64 decoding compiles its own). It is
 already a dependency of the Braket local simulator that quinr installs, so the engine adds no
 package; a hand-written C++ extension would need a compiler at install.
