@@ -39,6 +39,8 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
+import numpy as np
+
 from .errors import ConfigError
 
 if TYPE_CHECKING:
@@ -375,6 +377,13 @@ def lower(spec: CircuitSpec, noise: NoiseSpec | None = None) -> list[Op]:
         conf = noise.confusion(spec.n_qubits)
         ops += [Op("READOUT", (w,), params=(float(conf[w][1, 0]), float(conf[w][0, 1]))) for w in range(spec.n_qubits)]
     return ops
+
+
+def basis_bits(n_qubits: int, wires: int | None = None) -> np.ndarray:
+    """(2^Nq, wires) 0/1 matrix: entry [x, w] is wire w's bit in basis state x, wire 0 the most
+    significant (the first ``wires`` wires; all by default)."""
+    wires = n_qubits if wires is None else wires
+    return (np.arange(1 << n_qubits)[:, None] >> (n_qubits - 1 - np.arange(wires))) & 1
 
 
 def gate_counts(ops: list[Op]) -> tuple[int, int]:

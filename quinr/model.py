@@ -22,7 +22,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from .circuit import CircuitSpec
+from .circuit import CircuitSpec, basis_bits
 from .config import PREDICT_CHUNK, ModelConfig
 from .errors import ConfigError
 from .sim import probabilities as exact_probabilities
@@ -111,8 +111,7 @@ class QuINR(nn.Module):
             gain = offset = 0.5
         self.scale = nn.Parameter(torch.full((cfg.out_features,), gain))
         self.offset = nn.Parameter(torch.full((cfg.out_features,), offset))
-        n = cfg.n_qubits
-        bits = (torch.arange(1 << n)[:, None] >> (n - 1 - torch.arange(n))) & 1
+        bits = torch.from_numpy(basis_bits(cfg.n_qubits))
         self.register_buffer("_z_signs", (1 - 2 * bits).to(torch.float32), persistent=False)
 
     def forward(self, x: torch.Tensor, evaluator: Evaluator | None = None) -> torch.Tensor:

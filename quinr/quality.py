@@ -44,6 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .circuit import basis_bits
 from .errors import ConfigError
 from .expectation import Expectation
 from .mitigation import mitigate_runs, scales_of, uses_readout, uses_zne
@@ -121,8 +122,7 @@ def channel_probabilities(dists: np.ndarray, readout: str, channels: int) -> np.
     first C qubits (wire 0 the most significant bit)."""
     if readout == "probs":
         return dists[:, -channels:]
-    n = dists.shape[1].bit_length() - 1
-    return dists @ ((np.arange(dists.shape[1])[:, None] >> (n - 1 - np.arange(channels))) & 1)
+    return dists @ basis_bits(dists.shape[1].bit_length() - 1, channels)
 
 
 def exact_outputs(bs, coords: torch.Tensor | None = None, evaluator=None) -> ExactOutputs:

@@ -1,8 +1,9 @@
 import math
 
+import numpy as np
 import pytest
 
-from quinr.circuit import CircuitSpec, Gate, seeded_permutation
+from quinr.circuit import CircuitSpec, Gate, basis_bits, seeded_permutation
 from quinr.errors import ConfigError
 
 
@@ -90,3 +91,11 @@ def test_spec_module_does_not_import_pennylane():
     code = "import sys, quinr.circuit; print('pennylane' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_basis_bits_put_wire_0_in_the_most_significant_bit():
+    bits = basis_bits(3)
+    assert bits.shape == (8, 3)
+    assert bits[1].tolist() == [0, 0, 1] and bits[4].tolist() == [1, 0, 0] and bits[6].tolist() == [1, 1, 0]
+    assert (bits @ (1 << np.arange(2, -1, -1)) == np.arange(8)).all()  # the rows spell their index
+    assert basis_bits(4, 2).tolist() == basis_bits(4)[:, :2].tolist()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from ..circuit import BARRIER, CircuitSpec, lower
+from ..circuit import BARRIER, CircuitSpec, basis_bits, lower
 from ..circuit import gate_counts as _gate_counts
 from ..errors import ConfigError
 from ..noise import NoiseSpec, apply_classical
@@ -100,9 +100,8 @@ class _Program:
     """The lowered circuit with the Z eigenvalue vector of every wire (for the diagonal gates)."""
 
     def __init__(self, spec: CircuitSpec, noise: NoiseSpec, device: torch.device) -> None:
-        n = spec.n_qubits
-        idx = torch.arange(1 << n, device=device)
-        self.z = [(1 - 2 * ((idx >> (n - 1 - w)) & 1)).to(torch.float32) for w in range(n)]  # Z eigenvalues
+        signs = torch.from_numpy(1 - 2 * basis_bits(spec.n_qubits)).to(device, torch.float32)
+        self.z = list(signs.T.contiguous())  # each wire's Z eigenvalues
         self.ops = lower(spec, noise)
 
 

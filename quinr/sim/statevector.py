@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..circuit import CircuitSpec
+from ..circuit import CircuitSpec, basis_bits
 from .su2 import GateRow, Runs
 
 #: Default bound on amplitudes per chunk (batch x 2^Nq): 2^18 complex64 = 2 MiB per state buffer.
@@ -86,8 +86,7 @@ class _Constants:
     def __init__(self, spec: CircuitSpec, device: torch.device, dtype: torch.dtype = torch.float32) -> None:
         n = spec.n_qubits
         self.stages = [_to_device(s, device, dtype) for s in _compile(spec)]
-        states = torch.arange(spec.n_states, device=device)
-        bits = ((states[:, None] >> (n - 1 - torch.arange(n, device=device))) & 1).to(dtype)
+        bits = torch.from_numpy(basis_bits(n)).to(device, dtype)
         self.bits = bits
         self.z_gen = bits - 0.5  # RZ(t) on qubit q: phase t * (bit_q - 1/2)
         self.ctrl = torch.tensor([p[0] for p in spec.pairs], dtype=torch.long, device=device)
