@@ -1,7 +1,7 @@
 """The numba kernels of :class:`.fused._Compose`: the fused single-qubit runs of the local stages
 as quaternions, and their backward to the gates' angles.
 
-The arithmetic is that of :meth:`.su2.Runs.quaternions` (which the torch engine uses): per gate
+The arithmetic is that of :meth:`.su2.Runs.matrices` (which the torch engine uses): per gate
 of the common sequence, one elementwise update of (Re a, Im a, Re b, Im b) over all stages,
 qubits and coordinates. Written as kernels, a training step's composition and its backward are
 two calls instead of hundreds of small autograd nodes; the cosines and sines come from torch's

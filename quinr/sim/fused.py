@@ -19,10 +19,12 @@ those rows and that stage's backward is a handful of product states instead of n
 The product state (the first stage acting on |0...0>) is built in the kernels from that stage's
 quaternions, and its gradients are taken there too. The fused runs of RX/RZ gates of every local
 stage are composed into quaternions, and differentiated back to their angles, by two more kernels
-(:mod:`._compose`), with the cosines and sines from torch. numba compiles the kernels on first use (``cache=True``: a few seconds once,
-then well under a second to load in a new process; float64 decoding compiles its own). It is
-already a dependency of the Braket local simulator that quinr installs, so the engine adds no
-package; a hand-written C++ extension would need a compiler at install.
+(:mod:`._compose`), with the cosines and sines from torch.
+
+numba compiles the kernels on first use (``cache=True``: about 11 s once for training's float32,
+4 s more for float64 decoding, then half a second to load in a new process). It is already a
+dependency of the Braket local simulator that quinr installs, so the engine adds no package; a
+hand-written C++ extension would need a compiler at install.
 """
 
 from __future__ import annotations
@@ -96,7 +98,7 @@ def stage_params(spec: CircuitSpec, h: torch.Tensor, theta: torch.Tensor) -> lis
 class _Compose(torch.autograd.Function):
     """The fused runs' quaternions (k, 4, L) from their gates' angles (rows, k, L), composed by
     :func:`._compose.compose`, with the backward of :func:`._compose.compose_grad` (the same
-    arithmetic as :meth:`.su2.Runs.quaternions`, without autograd's hundreds of small nodes)."""
+    arithmetic as :meth:`.su2.Runs.matrices`, without autograd's hundreds of small nodes)."""
 
     @staticmethod
     def forward(ctx, rx: np.ndarray, angles: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
@@ -116,8 +118,8 @@ class _Compose(torch.autograd.Function):
         rx, c, s, out = ctx.state
         ctx.state = None
         gangle = torch.empty_like(c)
-        _compose.compose_grad(rx, c.numpy(), s.numpy(), out.clone().numpy(), grad.clone(memory_format=torch.contiguous_format).numpy(),
-                              gangle.numpy())
+        q, g = out.clone(), grad.clone(memory_format=torch.contiguous_format)  # both overwritten
+        _compose.compose_grad(rx, c.numpy(), s.numpy(), q.numpy(), g.numpy(), gangle.numpy())
         return None, gangle
 
 
@@ -162,8 +164,8 @@ def _pool(threads: int) -> ThreadPoolExecutor:
 
 
 def _run(name: str, n_tiles: int, *args) -> None:
-    """Run a kernel ("forward" or "backward") over the tiles on as many threads as torch is told to use
-    (``torch.set_num_threads``), the calling thread included.
+    """Run a kernel ("forward" or "backward") over the tiles on as many threads as torch is told
+    to use (``torch.set_num_threads``), the calling thread included.
 
     Why not numba's own parallel loops: their OpenMP layer is not fork-safe with GNU OpenMP, and a
     process forked after it ran is stopped by numba's guard (the folder and ``rd`` tests, whose

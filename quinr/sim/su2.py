@@ -126,11 +126,6 @@ class Runs:
                 q = (c * ar + s * ai, c * ai - s * ar, c * br - s * bi, c * bi + s * br)
         return q
 
-    def quaternions(self, h: torch.Tensor, theta: torch.Tensor, scale: float) -> torch.Tensor:
-        """The fused runs as the four reals (Re a, Im a, Re b, Im b) of each matrix, (stages, Nq,
-        4, L): the form the fused kernels read (:mod:`.fused`)."""
-        return torch.stack(self._runs(h, theta, scale), 1).reshape(self.n_stages, self.n, 4, -1)
-
     def _matrices(self, h: torch.Tensor, theta: torch.Tensor, scale: float) -> torch.Tensor:
         ar, ai, br, bi = self._runs(h, theta, scale)
         width = ar.shape[-1]
