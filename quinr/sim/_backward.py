@@ -269,19 +269,13 @@ def _add_row(sg, vec, i, width):
 @njit(**_OPTS)
 def _product_grad(sg, va, vb, gva, gvb):
     """From G at the product state: dL/d conj(va[a]) = sum_b G[a, b] conj(vb[b]), and so for vb
-    (times 2, PyTorch's convention), each in a loop of its own."""
-    d_a, d_b, tile = va.shape[1], vb.shape[1], va.shape[2]
-    for ia in range(d_a):
-        for t in range(tile):
-            gva[0, ia, t] = 0.0
-            gva[1, ia, t] = 0.0
+    (times 2, PyTorch's convention)."""
+    d_b = vb.shape[1]
+    gva[:] = 0.0
+    gvb[:] = 0.0
+    for ia in range(va.shape[1]):
         for ib in range(d_b):
             _accumulate(gva, ia, sg, ia * d_b + ib, vb, ib)
-    for ib in range(d_b):
-        for t in range(tile):
-            gvb[0, ib, t] = 0.0
-            gvb[1, ib, t] = 0.0
-        for ia in range(d_a):
             _accumulate(gvb, ib, sg, ia * d_b + ib, va, ia)
 
 
