@@ -17,6 +17,7 @@ exact simulator in a fresh process and report its peak resident memory.
     python benchmarks/simulator.py --quick    # skip the 65536-coordinate default.qubit row
     python benchmarks/simulator.py --tq-only  # only quinr against TorchQuantum, in turns
     python benchmarks/simulator.py --flops    # only the matmul arithmetic of forward and backward
+    python benchmarks/simulator.py --kernels  # only the fused engine's kernels (--threads 1: one core)
 """
 
 from __future__ import annotations
@@ -269,6 +270,41 @@ def arithmetic_floor() -> None:
                   f"{(f + b) / f:.2f} |")
 
 
+def kernel_times(repeats: int) -> None:
+    """The fused engine's kernels alone (the calls of ``quinr.sim.fused._run``, which include the
+    numba dispatch but no torch op), on the threads torch is given: the forward without checkpoints
+    (a no-gradient call), with them, and the backward of a training step, in medians."""
+    from quinr.sim import fused
+
+    times: dict[str, list[float]] = {}
+    run = fused._run
+
+    def timed(name: str, *args) -> None:
+        t0 = time.perf_counter()
+        run(name, *args)
+        times.setdefault(name, []).append(time.perf_counter() - t0)
+
+    print("| outputs | forward, no checkpoints ms | forward with checkpoints ms | backward ms | "
+          "(fwd with checkpoints + bwd) / fwd |")
+    print("|---|---|---|---|---|")
+    fused._run = timed
+    try:
+        for last in (None, 3):
+            row = []
+            for backward in (None, "fused"):
+                call = quinr_call(4096, backward, last, "fused")
+                call()
+                times.clear()
+                for _ in range(repeats):
+                    call()
+                row += [statistics.median(v) * 1e3 for v in times.values()]
+            fwd, fwd_ckpt, bwd = row
+            print(f"| {'all' if last is None else 'last 3'} | {fwd:.2f} | {fwd_ckpt:.2f} | {bwd:.2f} | "
+                  f"{(fwd_ckpt + bwd) / fwd:.2f} |")
+    finally:
+        fused._run = run
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="skip default.qubit at 65536 coordinates")
@@ -278,6 +314,7 @@ def main() -> None:
     ap.add_argument("--tq-rounds", type=int, default=3, help="rounds of quinr and TorchQuantum in turns (default 3)")
     ap.add_argument("--tq-only", action="store_true", help="only the TorchQuantum comparison")
     ap.add_argument("--flops", action="store_true", help="only the matmul arithmetic of forward and backward")
+    ap.add_argument("--kernels", action="store_true", help="only the fused engine's kernels, without torch's ops")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     print(f"quinr simulator benchmark  (torch {torch.__version__}, {args.threads} threads, "
@@ -288,6 +325,9 @@ def main() -> None:
         return
     if args.flops:
         arithmetic_floor()
+        return
+    if args.kernels:
+        kernel_times(max(args.repeats, 20))
         return
 
     print("quinr's engines: forward, and forward + backward, measured in turns")
