@@ -97,3 +97,31 @@ def test_graphs_alive_at_once_keep_their_own_checkpoints():
     for leaf, r in zip(leaves, ref, strict=True):
         assert r.abs().max() > 1e-3
         assert (leaf.grad - r).abs().max() < 2e-5
+
+
+def test_kernel_threads_setting(monkeypatch):
+    """QUINR_KERNEL_THREADS sets the kernels' threads apart from torch's; a bad value is refused in
+    one line; the results do not depend on it (tiles are independent, summed in a fixed order)."""
+    from quinr.errors import ConfigError
+    from quinr.sim.fused import kernel_threads
+
+    monkeypatch.delenv("QUINR_KERNEL_THREADS", raising=False)
+    assert kernel_threads() == torch.get_num_threads()
+    spec = CircuitSpec(5, 10, 2, 1)
+    g = torch.Generator().manual_seed(4)
+    h0 = torch.rand(700, 10, generator=g) * 2 - 1
+    theta0 = torch.rand(spec.n_theta, generator=g) * 6
+    results = []
+    for threads in ("1", "3"):
+        monkeypatch.setenv("QUINR_KERNEL_THREADS", threads)
+        assert kernel_threads() == int(threads)
+        h, theta = h0.clone().requires_grad_(), theta0.clone().requires_grad_()
+        p = probabilities(spec, h, theta, last=3, backward="fused")
+        p.square().sum().backward()
+        results.append((p.detach(), h.grad, theta.grad))
+    for a, b in zip(*results, strict=True):
+        assert torch.equal(a, b)
+    for bad in ("0", "two", "-1"):
+        monkeypatch.setenv("QUINR_KERNEL_THREADS", bad)
+        with pytest.raises(ConfigError, match="QUINR_KERNEL_THREADS must be a positive whole number"):
+            kernel_threads()

@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 from ..circuit import CircuitSpec
+from ..errors import ConfigError
 from .statevector import _constants, _Diag
 
 Kinds = tuple[str, ...]
@@ -163,9 +164,25 @@ def _pool(threads: int) -> ThreadPoolExecutor:
     return _POOL[2]
 
 
+def kernel_threads() -> int:
+    """Threads the kernels run on: ``QUINR_KERNEL_THREADS`` when set, else as many as torch is told
+    to use (``torch.set_num_threads``).
+
+    Why a setting of its own: after each parallel op, torch's OpenMP workers keep spinning on the
+    cores for a while, and the kernels' threads share those cores with them. On a small machine,
+    torch on one thread (``OMP_NUM_THREADS=1``) with the kernels on all cores
+    (``QUINR_KERNEL_THREADS=2`` on two) trains faster (docs/performance.md)."""
+    text = os.environ.get("QUINR_KERNEL_THREADS", "").strip()
+    if not text:
+        return torch.get_num_threads()
+    if not text.isdigit() or int(text) < 1:
+        raise ConfigError(f"QUINR_KERNEL_THREADS must be a positive whole number; got {text!r}")
+    return int(text)
+
+
 def _run(name: str, n_tiles: int, *args) -> None:
-    """Run a kernel ("forward" or "backward") over the tiles on as many threads as torch is told
-    to use (``torch.set_num_threads``), the calling thread included.
+    """Run a kernel ("forward" or "backward") over the tiles on :func:`kernel_threads` threads,
+    the calling thread included.
 
     Why not numba's own parallel loops: their OpenMP layer is not fork-safe with GNU OpenMP, and a
     process forked after it ran is stopped by numba's guard (the folder and ``rd`` tests, whose
@@ -174,7 +191,7 @@ def _run(name: str, n_tiles: int, *args) -> None:
     from . import _backward, _kernels
 
     kernel = _kernels.forward if name == "forward" else _backward.backward
-    threads = max(1, min(torch.get_num_threads(), n_tiles))
+    threads = max(1, min(kernel_threads(), n_tiles))
     if threads == 1:
         kernel(*args, 0, n_tiles)
         return
