@@ -10,6 +10,7 @@ vectorised functions (numba's would be scalar library calls here).
 
 from __future__ import annotations
 
+import numpy as np
 from numba import njit
 
 from ._kernels import _OPTS
@@ -47,9 +48,12 @@ def compose_grad(rx, c, s, out, gq, gangle):
     """The backward of :func:`compose`: from the quaternions out and their gradient gq (k, 4, L),
     each gate's angle gradient gangle (rows, k, L). The runs are walked back from the end, each
     gate un-applied (its 4x4 real form is a rotation, so the transpose undoes it), so no partial
-    product is stored. gq and out are overwritten."""
+    product is stored; each run is walked in scratch rows, so neither input is written."""
+    q = np.empty(out.shape[1:], out.dtype)
+    g = np.empty(out.shape[1:], out.dtype)
     for kk in range(out.shape[0]):
-        q, g = out[kk], gq[kk]
+        q[:] = out[kk]
+        g[:] = gq[kk]
         for r in range(rx.shape[0] - 1, -1, -1):
             _rotate_back(rx[r], c[r, kk], s[r, kk], q, g, gangle[r, kk])
 

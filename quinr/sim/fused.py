@@ -75,11 +75,6 @@ def _tiles_last(x: torch.Tensor, tile: int) -> torch.Tensor:
     return x.reshape(*x.shape[:-1], padded // tile, tile).movedim(-2, 0).contiguous()
 
 
-def _untile_last(x: torch.Tensor, bsz: int) -> torch.Tensor:
-    """(tiles, *rest, T) -> (*rest, B) (a view of a copy)."""
-    return x.movedim(0, -2).reshape(*x.shape[1:-1], -1)[..., :bsz]
-
-
 def stage_params(spec: CircuitSpec, h: torch.Tensor, theta: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
     """Every stage in the kernels' form, the product stage first: ("diag", (2^Nq,) phase angles)
     or ("local", (Nq, 4, L) quaternions, L = B or 1)."""
@@ -119,13 +114,13 @@ class _Compose(torch.autograd.Function):
         rx, c, s, out = ctx.state
         ctx.state = None
         gangle = torch.empty_like(c)
-        q, g = out.clone(), grad.clone(memory_format=torch.contiguous_format)  # both overwritten
-        _compose.compose_grad(rx, c.numpy(), s.numpy(), q.numpy(), g.numpy(), gangle.numpy())
+        _compose.compose_grad(rx, c.numpy(), s.numpy(), out.numpy(), grad.contiguous().numpy(), gangle.numpy())
         return None, gangle
 
 
 class _Buffers:
-    """Checkpoint buffers handed back by a finished backward, for the next forward to reuse.
+    """Checkpoint (and gradient) buffers handed back by a finished backward, for the next step to
+    reuse.
 
     Why: a training step's checkpoints are megabytes (16 MiB at Nq 8, batch 4096), and freshly
     allocated they are fresh pages, each zeroed by the kernel on first touch: measured, that made
@@ -260,13 +255,11 @@ class _Fused(torch.autograd.Function):
         ctx.state = None
         tiles = u.shape[0]
         gp = _tiles(grad_p, u.shape[-1])
-        gu = torch.empty_like(u)
+        gu = _checkpoints.take(tuple(u.shape), u.dtype)
         gphi = u.new_empty(tiles, cph.shape[0], cph.shape[1])
         _run("backward", tiles, n, code, shared, u.numpy(), cph.numpy(), sph.numpy(), rows, amp.numpy(),
              saved.numpy(), gp.numpy(), gu.numpy(), gphi.numpy())
-        _checkpoints.give(amp, saved)
         gphi = gphi.sum(0)
-        gu = _untile_last(gu, bsz)  # (stage, qubit, 4, B)
         grads: list[torch.Tensor | None] = []
         li = di = 0
         for kind, p in zip(kinds, params, strict=True):
@@ -274,9 +267,15 @@ class _Fused(torch.autograd.Function):
                 grads.append(gphi[di].to(p.dtype) if p.requires_grad else None)
                 di += 1
                 continue
-            g = gu[li]
-            grads.append(g.sum(-1, keepdim=True) if p.shape[-1] == 1 and bsz > 1 else g)
+            g = gu[:, li]  # (tiles, n, 4, T); zero on the padding
+            if p.shape[-1] == 1:  # shared by the batch: summed, straight from the tiles
+                grads.append(g.sum((0, 3)).unsqueeze(-1))
+            else:  # a copy in (n, 4, B): gu goes back to the buffers
+                out = g.new_empty(n, 4, tiles, g.shape[-1])
+                out.copy_(g.movedim(0, 2))
+                grads.append(out.view(n, 4, -1)[..., :bsz])
             li += 1
+        _checkpoints.give(amp, saved, gu)
         return (None, None, None, None, *grads)
 
 
