@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ._kernels import _OPTS, _apply, _copy, _halves, _prefix, _rows_in
+from ._kernels import _INLINE, _OPTS, _apply, _copy, _halves, _prefix, _rows_in
 
 
 @njit(**_OPTS)
@@ -102,7 +102,7 @@ def _trace_row(sg, i, trace):
         trace[t] += sg[2, i, t] * sg[0, i, t] + sg[3, i, t] * sg[1, i, t]
 
 
-@njit(**_OPTS)
+@njit(**_INLINE)
 def _phase_back(sg, i, c, s, width):
     """One diagonal phase c + i s on amplitude i, backward in one pass: returns the tile's sum of
     Im(conj(G_i) psi_i) (the phase's gradient is -2 that) and un-applies the phase to psi and G."""
@@ -126,7 +126,7 @@ def _cross(sg, acc, blk, s, width):
         _cross_pair(sg, acc, j, j + s, width)
 
 
-@njit(**_OPTS)
+@njit(**_INLINE)
 def _cross_pair(sg, acc, j, k, width):
     for t in range(width):
         pr, pi, rr, ri = sg[0, j, t], sg[1, j, t], sg[0, k, t], sg[1, k, t]

@@ -21,8 +21,8 @@ quaternions, and its gradients are taken there too. The fused runs of RX/RZ gate
 stage are composed into quaternions, and differentiated back to their angles, by two more kernels
 (:mod:`._compose`), with the cosines and sines from torch.
 
-numba compiles the kernels on first use (``cache=True``: about 11 s once for training's float32,
-4 s more for float64 decoding, then half a second to load in a new process). It is already a
+numba compiles the kernels on first use (``cache=True``: about 16 s once for training's float32,
+5 s more for float64 decoding, then half a second to load in a new process). It is already a
 dependency of the Braket local simulator that quinr installs, so the engine adds no package; a
 hand-written C++ extension would need a compiler at install.
 """
