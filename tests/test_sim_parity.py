@@ -47,6 +47,18 @@ def test_probabilities_match_default_qubit(nq, m, r, e, scale):
     assert torch.max(torch.abs(last.double() - ref[:, -3:])) < 1e-5
 
 
+@pytest.mark.parametrize("backward", ["fused", "adjoint", "autograd"])
+def test_one_qubit_matches_default_qubit(backward):
+    """Nq = 1: one half of the index is empty (the torch engine once failed on its empty
+    Kronecker product)."""
+    spec = CircuitSpec(1, 3, 2, 2, shuffle_seed=1)
+    h, theta = _random(spec, batch=5, seed=1)
+    ref = _reference(spec, h, theta)
+    ours = probabilities(spec, h, theta, backward=backward)
+    assert torch.max(torch.abs(ours - ref)) < 1e-12
+    assert torch.max(torch.abs(probabilities(spec, h, theta, last=1, backward=backward) - ref[:, -1:])) < 1e-12
+
+
 @pytest.mark.parametrize("nq, m", [(2, 5), (4, 12), (6, 14), (8, 24)])
 def test_gradients_match_default_qubit(nq, m):
     spec = CircuitSpec(nq, m, 2, 2, shuffle_seed=3)

@@ -141,6 +141,8 @@ def _kron(mats: torch.Tensor) -> torch.Tensor:
     """Batched Kronecker product over axis -3: (..., k, r, c) -> (..., r^k, c^k), factor 0 most
     significant, as a balanced tree of pairwise products (few large intermediate tensors).
     Leading dimensions are batch dimensions, so several groups can be built in one call."""
+    if mats.shape[-3] == 0:  # an empty group (a half of a one-qubit circuit): the 1x1 identity
+        return mats.new_ones(*mats.shape[:-3], 1, 1)
     factors = [mats[..., q, :, :] for q in range(mats.shape[-3])]
     while len(factors) > 1:
         nxt = [_kron2(factors[i], factors[i + 1]) for i in range(0, len(factors) - 1, 2)]
