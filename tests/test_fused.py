@@ -125,3 +125,31 @@ def test_kernel_threads_setting(monkeypatch):
         monkeypatch.setenv("QUINR_KERNEL_THREADS", bad)
         with pytest.raises(ConfigError, match="QUINR_KERNEL_THREADS must be a positive whole number"):
             kernel_threads()
+
+
+@pytest.mark.parametrize("width", [3, 32])
+def test_a_final_stage_per_coordinate_matches_the_shared_one(width):
+    """The paper's circuits end in a stage shared by the batch; the kernels' per-coordinate path
+    for a final stage (dense, and sparse with few outputs) is checked here against it, with the
+    same matrices given once per coordinate."""
+    from quinr.sim.fused import probabilities_fused, stage_params
+
+    spec = CircuitSpec(5, 10, 2, 1)
+    g = torch.Generator().manual_seed(6)
+    bsz = 150
+    h, theta = torch.rand(bsz, 10, generator=g) * 2 - 1, torch.rand(spec.n_theta, generator=g) * 6
+    shared = [(k, t.detach().clone().requires_grad_()) for k, t in stage_params(spec, h, theta)]
+    kind, last = shared[-1]
+    assert kind == "local" and last.shape[-1] == 1
+    each = shared[:-1] + [(kind, last.detach().expand(-1, -1, bsz).clone().requires_grad_())]
+    w = torch.rand(bsz, width, generator=g)
+    probs = []
+    for stages in (shared, each):
+        p = probabilities_fused(spec.n_qubits, width, stages, bsz)
+        (p * w).sum().backward()
+        probs.append(p.detach())
+    assert (probs[0] - probs[1]).abs().max() < 1e-6
+    assert shared[-1][1].grad.abs().max() > 1e-3
+    assert (each[-1][1].grad.sum(-1, keepdim=True) - shared[-1][1].grad).abs().max() < 1e-4
+    for (_, a), (_, b) in zip(shared[:-1], each[:-1], strict=True):
+        assert (a.grad - b.grad).abs().max() < 1e-5

@@ -25,25 +25,27 @@ def backward(n, kinds, shared, u, cph, sph, rows, amp, saved, gp, gu, gphi, firs
     the checkpoints (or, before the first local stage, recomputed: the product state and a few
     phases), and each local stage's gradients are read off psi and G after it. When the circuit
     ends in a local stage and only a few probabilities are differentiated, G after it lives on
-    those few basis states: that stage is done by :func:`_sparse_last_stage`. The product stage's
-    gradients come from G before it, through its halves (:func:`_product_grad`)."""
+    those few basis states: that stage is done by :func:`_sparse_last_stage`, which the caller
+    asks for by keeping only the final-state rows it reads (fewer than 2^n ``rows``). The
+    product stage's gradients come from G before it, through its halves (:func:`_product_grad`)."""
     n_amp = 1 << n
     tile = u.shape[4]
     n_local = u.shape[1]
     n_diag = cph.shape[0]
     sg = np.empty((4, n_amp, tile), u.dtype)  # psi (re, im), then G (re, im)
     ua = np.empty((4, tile), u.dtype)
-    uu = np.empty((4, 2, tile), u.dtype)
     acc = np.empty((3, tile), u.dtype)
     trace = np.empty(tile, u.dtype)  # Re <G, psi>: unchanged by the unitary stages
     width = gp.shape[1]
-    vec = np.empty((2, n_amp if width < n else 0, tile), u.dtype)
+    sparse = rows.shape[0] < n_amp
+    vec = np.empty((2, n_amp if sparse else 0, tile), u.dtype)
     g_out = np.empty((2, width, tile), u.dtype)
     va = np.empty((2, 1 << (n // 2), tile), u.dtype)
     vb = np.empty((2, 1 << (n - n // 2), tile), u.dtype)
     gva, gvb, w = np.empty_like(va), np.empty_like(vb), np.empty((2, tile), u.dtype)
     for j in range(first, stop):
         uj, guj = u[j], gu[j]
+        _halves(uj, n, va, vb, tile)
         _rows_in(amp[j], rows, sg)
         _seed(sg, gp[j], trace)
         li = n_local - 1
@@ -54,8 +56,8 @@ def backward(n, kinds, shared, u, cph, sph, rows, amp, saved, gp, gu, gphi, firs
                     gphi[j, di, i] = -2.0 * _phase_back(sg, i, cph[di, i], sph[di, i], tile)
                 di -= 1
                 continue
-            if s_idx == kinds.shape[0] - 1 and width < n:
-                _sparse_last_stage(sg, uj, guj, li, n, width, trace, acc, uu, vec, g_out, shared[li])
+            if s_idx == kinds.shape[0] - 1 and sparse:
+                _sparse_last_stage(sg, uj, guj, li, n, width, trace, acc, vec, g_out, shared[li])
             else:
                 for q in range(n):
                     acc[:] = 0.0
@@ -68,9 +70,8 @@ def backward(n, kinds, shared, u, cph, sph, rows, amp, saved, gp, gu, gphi, firs
             if li > 1:
                 _copy(saved[j, li - 2], sg)
             else:
-                _prefix(sg, uj, n, kinds, cph, sph, tile, va, vb)
+                _prefix(sg, va, vb, kinds, cph, sph, tile)
             li -= 1
-        _halves(uj, n, va, vb, tile)
         _product_grad(sg, va, vb, gva, gvb)
         _half_grad(gva, uj, guj, 0, n // 2, w)
         _half_grad(gvb, uj, guj, n // 2, n, w)
@@ -160,7 +161,7 @@ def _store_grad(gu, li, q, u, trace, acc, width):
 
 
 @njit(**_OPTS)
-def _sparse_last_stage(sg, u, gu, li, n, width, trace, acc, uu, vec, g_out, shared):
+def _sparse_last_stage(sg, u, gu, li, n, width, trace, acc, vec, g_out, shared):
     """The final local stage's backward when G after it is zero but on the last ``width`` rows:
     the cross sums need only the pairs that touch those rows, and G before the stage,
     U^H G = sum over those rows x of G[x] conj(U[x, :]), is a sum of ``width`` product states
@@ -186,45 +187,31 @@ def _sparse_last_stage(sg, u, gu, li, n, width, trace, acc, uu, vec, g_out, shar
         for t in range(tile):
             sg[2, i, t] = 0.0
             sg[3, i, t] = 0.0
-    if shared:
-        row = np.empty((2, n_amp), sg.dtype)
+    if shared:  # conj(U[x, :]) is the same for every coordinate: built once, in column 0
+        row = np.empty((2, n_amp, 1), sg.dtype)
         for w in range(width):
-            _conj_row(u, li, n, first + w, row)
+            row[0, 0, 0], row[1, 0, 0] = 1.0, 0.0
+            _product_row(row, u, li, n, first + w, 1)
             for i in range(n_amp):
-                _add_scaled(sg, i, g_out, w, row[0, i], row[1, i], tile)
+                _add_scaled(sg, i, g_out, w, row[0, i, 0], row[1, i, 0], tile)
         return
     for w in range(width):
-        x = first + w
         for t in range(tile):
             vec[0, 0, t] = g_out[0, w, t]
             vec[1, 0, t] = g_out[1, w, t]
-        m = 1
-        for q in range(n):
-            _load(u, li, q, tile, uu)
-            row = 2 * ((x >> (n - 1 - q)) & 1)  # U_q[x_q, 0] and U_q[x_q, 1] are entries row, row + 1
-            for i in range(m - 1, -1, -1):
-                _spread(vec, i, uu, row, tile)
-            m *= 2
+        _product_row(vec, u, li, n, first + w, tile)
         for i in range(n_amp):
             _add_row(sg, vec, i, tile)
 
 
 @njit(**_OPTS)
-def _conj_row(u, li, n, x, rows):
-    """conj(U[x, :]) of a shared stage U = (x) U_q, built qubit by qubit (qubit 0 the most
-    significant bit), into rows (re/im, 2^n)."""
-    rows[0, 0], rows[1, 0] = 1.0, 0.0
+def _product_row(vec, u, li, n, x, width):
+    """vec[:, 0] times conj(U[x, :]) of local stage li, U = (x) U_q, built qubit by qubit (qubit 0
+    the most significant bit) into vec (re/im, 2^n, width); vec[:, 0] holds the factor in front."""
     m = 1
     for q in range(n):
-        ar, ai, br, bi = u[li, q, 0, 0], u[li, q, 1, 0], u[li, q, 2, 0], u[li, q, 3, 0]
-        if (x >> (n - 1 - q)) & 1:  # row 1 of [[a, -conj(b)], [b, conj(a)]], conjugated: conj(b), a
-            e0r, e0i, e1r, e1i = br, -bi, ar, ai
-        else:  # row 0: a, -conj(b); conjugated: conj(a), -b
-            e0r, e0i, e1r, e1i = ar, -ai, -br, -bi
         for i in range(m - 1, -1, -1):
-            vr, vi = rows[0, i], rows[1, i]
-            rows[0, 2 * i + 1], rows[1, 2 * i + 1] = vr * e1r - vi * e1i, vr * e1i + vi * e1r
-            rows[0, 2 * i], rows[1, 2 * i] = vr * e0r - vi * e0i, vr * e0i + vi * e0r
+            _spread(vec, i, u[li, q], (x >> (n - 1 - q)) & 1, width)
         m *= 2
 
 
@@ -238,25 +225,19 @@ def _add_scaled(sg, i, g_out, w, cr, ci, width):
 
 
 @njit(**_OPTS)
-def _load(u, li, q, width, uu):
-    """The tile's matrices [[a, -conj(b)], [b, conj(a)]] of qubit q in local stage li, from the
-    (Re a, Im a, Re b, Im b) of the tile's u (stage, qubit, 4, T), into uu (entry, re/im, T)."""
-    for t in range(width):
-        ar, ai, br, bi = u[li, q, 0, t], u[li, q, 1, t], u[li, q, 2, t], u[li, q, 3, t]
-        uu[0, 0, t], uu[0, 1, t], uu[1, 0, t], uu[1, 1, t] = ar, ai, -br, bi
-        uu[2, 0, t], uu[2, 1, t], uu[3, 0, t], uu[3, 1, t] = br, bi, ar, -ai
-
-
-@njit(**_OPTS)
-def _spread(vec, i, uu, row, width):
-    """vec[2i + b] = vec[i] conj(U[x_q, b]) for b = 0, 1 (i descending, in place)."""
+def _spread(vec, i, uq, bit, width):
+    """vec[2i + c] = vec[i] conj(U_q[bit, c]) for c = 0, 1 (i descending, in place), from the
+    quaternion uq (4, T) of U_q = [[a, -conj(b)], [b, conj(a)]]: row 0 conjugated is
+    (conj(a), -b), row 1 (conj(b), a)."""
     for t in range(width):
         vr, vi = vec[0, i, t], vec[1, i, t]
-        ar, ai, br, bi = uu[row, 0, t], uu[row, 1, t], uu[row + 1, 0, t], uu[row + 1, 1, t]
-        vec[0, 2 * i + 1, t] = vr * br + vi * bi
-        vec[1, 2 * i + 1, t] = vi * br - vr * bi
-        vec[0, 2 * i, t] = vr * ar + vi * ai
-        vec[1, 2 * i, t] = vi * ar - vr * ai
+        ar, ai, br, bi = uq[0, t], uq[1, t], uq[2, t], uq[3, t]
+        if bit:
+            e0r, e0i, e1r, e1i = br, -bi, ar, ai
+        else:
+            e0r, e0i, e1r, e1i = ar, -ai, -br, -bi
+        vec[0, 2 * i + 1, t], vec[1, 2 * i + 1, t] = vr * e1r - vi * e1i, vr * e1i + vi * e1r
+        vec[0, 2 * i, t], vec[1, 2 * i, t] = vr * e0r - vi * e0i, vr * e0i + vi * e0r
 
 
 @njit(**_OPTS)

@@ -79,13 +79,12 @@ def _apply(st, r0, u, li, q, n, width, ua, shared, adjoint):
 
 
 @njit(**_INLINE)
-def _phase(st, r0, i, c, s, width):
-    """Multiply amplitude i of every coordinate (real part in row r0, imaginary in r0 + 1) by
-    c + i s."""
+def _phase(st, i, c, s, width):
+    """Multiply amplitude i of every coordinate by c + i s."""
     for t in range(width):
-        r, m = st[r0, i, t], st[r0 + 1, i, t]
-        st[r0, i, t] = c * r - s * m
-        st[r0 + 1, i, t] = c * m + s * r
+        r, m = st[0, i, t], st[1, i, t]
+        st[0, i, t] = c * r - s * m
+        st[1, i, t] = c * m + s * r
 
 
 @njit(**_OPTS)
@@ -141,18 +140,23 @@ def _double(v, i, uq, width):
 
 
 @njit(**_OPTS)
-def _prefix(st, u, n, kinds, cph, sph, width, va, vb):
-    """The tile's state before its first local stage after the product stage: the product state
-    (from u[0], through the scratch halves va, vb) and the diagonal stages ahead of that local
-    stage. Returns how many diagonal stages it applied."""
-    _halves(u, n, va, vb, width)
+def _diagonal(st, c, s, width):
+    """One diagonal stage: amplitude i of every coordinate times c[i] + i s[i]."""
+    for i in range(st.shape[1]):
+        _phase(st, i, c[i], s[i], width)
+
+
+@njit(**_OPTS)
+def _prefix(st, va, vb, kinds, cph, sph, width):
+    """The tile's state before its first local stage after the product stage: the product state of
+    the halves va, vb (:func:`_halves`) and the diagonal stages ahead of that local stage. Returns
+    how many diagonal stages it applied."""
     _product(st, va, vb, width)
     di = 0
     for kind in kinds:
         if kind != 0:
             break
-        for i in range(st.shape[1]):
-            _phase(st, 0, i, cph[di, i], sph[di, i], width)
+        _diagonal(st, cph[di], sph[di], width)
         di += 1
     return di
 
@@ -174,12 +178,12 @@ def forward(n, kinds, shared, u, cph, sph, probs, rows, amp, saved, first, stop)
     vb = np.empty((2, 1 << (n - n // 2), tile), u.dtype)
     for j in range(first, stop):
         uj = u[j]
-        di = _prefix(st, uj, n, kinds, cph, sph, tile, va, vb)
+        _halves(uj, n, va, vb, tile)
+        di = _prefix(st, va, vb, kinds, cph, sph, tile)
         li = 1
         for s_idx in range(di, kinds.shape[0]):
             if kinds[s_idx] == 0:
-                for i in range(n_amp):
-                    _phase(st, 0, i, cph[di, i], sph[di, i], tile)
+                _diagonal(st, cph[di], sph[di], tile)
                 di += 1
                 continue
             if keep and li > 1:

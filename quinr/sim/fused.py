@@ -49,25 +49,16 @@ def tile_for(n: int) -> int:
     return max(64, min(128, 32768 >> n))
 
 
-def _tiles(x: torch.Tensor, tile: int) -> torch.Tensor:
-    """(B, *rest) -> (tiles, *rest, T), zero beyond B: the kernels' layout, each tile's data
-    contiguous with its coordinates innermost."""
-    bsz = x.shape[0]
-    padded = -(-bsz // tile) * tile
-    if padded != bsz:
-        x = torch.cat((x, x.new_zeros(padded - bsz, *x.shape[1:])))
-    return x.reshape(padded // tile, tile, *x.shape[1:]).movedim(1, -1).contiguous()
-
-
 def _untile(x: torch.Tensor, bsz: int) -> torch.Tensor:
     """(tiles, *rest, T) -> (B, *rest) (a view)."""
     return x.movedim(-1, 1).reshape(-1, *x.shape[1:-1])[:bsz]
 
 
 def _tiles_last(x: torch.Tensor, tile: int) -> torch.Tensor:
-    """(*rest, B) -> (tiles, *rest, T): like :func:`_tiles` for an array with the batch last, whose
-    runs of T coordinates stay contiguous in the copy (through (B, *rest) it was a transpose of
-    4-float rows: 1.9 ms a step for the quaternions at Nq 8, batch 4096)."""
+    """(*rest, B) -> (tiles, *rest, T), zero beyond B: the kernels' layout, each tile's data
+    contiguous with its coordinates innermost. From the batch-last layout runs of T coordinates
+    stay contiguous in the copy (the quaternions through (B, *rest) were a transpose of 4-float
+    rows: 1.9 ms a step at Nq 8, batch 4096)."""
     bsz = x.shape[-1]
     padded = -(-bsz // tile) * tile
     if padded != bsz:
@@ -209,7 +200,9 @@ def _run(name: str, n_tiles: int, *args) -> None:
 def _checkpoint_rows(n: int, width: int, kinds: Kinds) -> np.ndarray:
     """The rows of the final state the backward reads: all of them, or, when it ends in a local
     stage (after the product stage) differentiated on its last ``width < n`` rows only
-    (:func:`._backward._sparse_last_stage`), those rows and their neighbours across each qubit."""
+    (:func:`._backward._sparse_last_stage`), those rows and their neighbours across each qubit.
+    Fewer than 2^n rows is what sends the backward down that path, so the rule lives here only
+    (row 0 is never among them: for width < n no last row is a single bit)."""
     if width >= n or len(kinds) < 2 or kinds[-1] != "local":
         return np.arange(1 << n, dtype=np.int64)
     last = range((1 << n) - width, 1 << n)
@@ -254,7 +247,7 @@ class _Fused(torch.autograd.Function):
         n, kinds, code, shared, u, cph, sph, rows, amp, saved, bsz = ctx.state
         ctx.state = None
         tiles = u.shape[0]
-        gp = _tiles(grad_p, u.shape[-1])
+        gp = _tiles_last(grad_p.T, u.shape[-1])
         gu = _checkpoints.take(tuple(u.shape), u.dtype)
         gphi = u.new_empty(tiles, cph.shape[0], cph.shape[1])
         _run("backward", tiles, n, code, shared, u.numpy(), cph.numpy(), sph.numpy(), rows, amp.numpy(),
