@@ -272,7 +272,8 @@ def arithmetic_floor() -> None:
 
 def kernel_times(repeats: int) -> None:
     """The fused engine's kernels alone (the calls of ``quinr.sim.fused._run``, which include the
-    numba dispatch but no torch op), on the threads torch is given: the forward without checkpoints
+    numba dispatch but no torch op), on ``fused.kernel_threads()`` threads (torch's, unless
+    ``QUINR_KERNEL_THREADS`` says otherwise): the forward without checkpoints
     (a no-gradient call), with them, and the backward of a training step, in medians."""
     from quinr.sim import fused
 
