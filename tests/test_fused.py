@@ -127,27 +127,46 @@ def test_kernel_threads_setting(monkeypatch):
             kernel_threads()
 
 
+def _explicit_stages(spec, h, theta):
+    """The circuit's stages as the torch engine builds them, in the fused kernels' explicit form:
+    quaternions (n, 4, L) from the matrices' first columns (a, b), and phase angles."""
+    from quinr.sim.statevector import _stage_params
+
+    out = []
+    for kind, t, _ in _stage_params(spec, h, theta):
+        if kind == "diag":
+            out.append(("diag", t))
+            continue
+        ab = t if kind == "product" else t[..., :, 0]  # (L, n, 2) complex: (a, b)
+        out.append(("local", torch.view_as_real(ab).reshape(*ab.shape[:2], 4).permute(1, 2, 0).contiguous()))
+    return out
+
+
 @pytest.mark.parametrize("width", [3, 32])
 def test_a_final_stage_per_coordinate_matches_the_shared_one(width):
     """The paper's circuits end in a stage shared by the batch; the kernels' per-coordinate path
     for a final stage (dense, and sparse with few outputs) is checked here against it, with the
-    same matrices given once per coordinate."""
-    from quinr.sim.fused import probabilities_fused, stage_params
+    same matrices given once per coordinate. Both are given explicitly (the torch engine's
+    matrices) and checked against the engine's own composition too."""
+    from quinr.sim.fused import probabilities_fused, tile_stages
 
     spec = CircuitSpec(5, 10, 2, 1)
     g = torch.Generator().manual_seed(6)
     bsz = 150
     h, theta = torch.rand(bsz, 10, generator=g) * 2 - 1, torch.rand(spec.n_theta, generator=g) * 6
-    shared = [(k, t.detach().clone().requires_grad_()) for k, t in stage_params(spec, h, theta)]
+    shared = [(k, t.detach().clone().requires_grad_()) for k, t in _explicit_stages(spec, h, theta)]
     kind, last = shared[-1]
     assert kind == "local" and last.shape[-1] == 1
-    each = shared[:-1] + [(kind, last.detach().expand(-1, -1, bsz).clone().requires_grad_())]
+    each = [(k, t.detach().clone().requires_grad_()) for k, t in shared[:-1]]
+    each.append((kind, last.detach().expand(-1, -1, bsz).clone().requires_grad_()))
     w = torch.rand(bsz, width, generator=g)
     probs = []
     for stages in (shared, each):
-        p = probabilities_fused(spec.n_qubits, width, stages, bsz)
+        p = probabilities_fused(spec.n_qubits, width, tile_stages(spec.n_qubits, bsz, stages))
         (p * w).sum().backward()
         probs.append(p.detach())
+    ref = probabilities(spec, h, theta, last=width, backward="fused")
+    assert (probs[0] - ref).abs().max() < 1e-6
     assert (probs[0] - probs[1]).abs().max() < 1e-6
     assert shared[-1][1].grad.abs().max() > 1e-3
     assert (each[-1][1].grad.sum(-1, keepdim=True) - shared[-1][1].grad).abs().max() < 1e-4

@@ -11,15 +11,16 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ._kernels import _INLINE, _OPTS, _apply, _copy, _halves, _prefix, _rows_in
+from ._kernels import _INLINE, _OPTS, _apply, _copy, _halves, _prefix, _rows_in, _stage
 
 
 @njit(**_OPTS)
-def backward(n, kinds, shared, u, cph, sph, rows, amp, saved, gp, gu, gphi, first, stop):
+def backward(n, kinds, slot, ub, us, cph, sph, rows, amp, saved, gp, gub, gus, gphi, first, stop):
     """The adjoint method on tiles first..stop-1 (arrays as for :func:`._kernels.forward`) from the
     final state's rows in amp, the checkpoints saved and dL/dp gp (tile, width, T) of the last
-    ``width`` probabilities: the gradients of the quaternions gu (like u) and of the diagonal
-    phases per tile gphi (tile, diagonal stages, 2^n).
+    ``width`` probabilities: the gradients of the quaternions, gub (like ub) and per tile gus
+    (tile, shared stages, n, 4, T), and of the diagonal phases per tile gphi (tile, diagonal
+    stages, 2^n).
 
     G is carried back stage by stage; psi is not un-applied through the local stages but taken from
     the checkpoints (or, before the first local stage, recomputed: the product state and a few
@@ -29,23 +30,24 @@ def backward(n, kinds, shared, u, cph, sph, rows, amp, saved, gp, gu, gphi, firs
     asks for by keeping only the final-state rows it reads (fewer than 2^n ``rows``). The
     product stage's gradients come from G before it, through its halves (:func:`_product_grad`)."""
     n_amp = 1 << n
-    tile = u.shape[4]
-    n_local = u.shape[1]
+    tile = gp.shape[2]
+    n_local = slot.shape[0]
     n_diag = cph.shape[0]
-    sg = np.empty((4, n_amp, tile), u.dtype)  # psi (re, im), then G (re, im)
-    ua = np.empty((4, tile), u.dtype)
-    acc = np.empty((3, tile), u.dtype)
-    trace = np.empty(tile, u.dtype)  # Re <G, psi>: unchanged by the unitary stages
+    dtype = gp.dtype
+    sg = np.empty((4, n_amp, tile), dtype)  # psi (re, im), then G (re, im)
+    ua = np.empty((4, tile), dtype)
+    acc = np.empty((3, tile), dtype)
+    trace = np.empty(tile, dtype)  # Re <G, psi>: unchanged by the unitary stages
     width = gp.shape[1]
     sparse = rows.shape[0] < n_amp
-    vec = np.empty((2, n_amp if sparse else 0, tile), u.dtype)
-    g_out = np.empty((2, width, tile), u.dtype)
-    va = np.empty((2, 1 << (n // 2), tile), u.dtype)
-    vb = np.empty((2, 1 << (n - n // 2), tile), u.dtype)
-    gva, gvb, w = np.empty_like(va), np.empty_like(vb), np.empty((2, tile), u.dtype)
+    vec = np.empty((2, n_amp if sparse else 0, tile), dtype)
+    g_out = np.empty((2, width, tile), dtype)
+    va = np.empty((2, 1 << (n // 2), tile), dtype)
+    vb = np.empty((2, 1 << (n - n // 2), tile), dtype)
+    gva, gvb, w = np.empty_like(va), np.empty_like(vb), np.empty((2, tile), dtype)
     for j in range(first, stop):
-        uj, guj = u[j], gu[j]
-        _halves(uj, n, va, vb, tile)
+        u0, gu0 = _stage(ub, us, slot, j, 0), _stage(gub, gus[j], slot, j, 0)
+        _halves(u0, n, va, vb, tile)
         _rows_in(amp[j], rows, sg)
         _seed(sg, gp[j], trace)
         li = n_local - 1
@@ -56,25 +58,26 @@ def backward(n, kinds, shared, u, cph, sph, rows, amp, saved, gp, gu, gphi, firs
                     gphi[j, di, i] = -2.0 * _phase_back(sg, i, cph[di, i], sph[di, i], tile)
                 di -= 1
                 continue
+            ul, gul, shared = _stage(ub, us, slot, j, li), _stage(gub, gus[j], slot, j, li), slot[li] < 0
             if s_idx == kinds.shape[0] - 1 and sparse:
-                _sparse_last_stage(sg, uj, guj, li, n, width, trace, acc, vec, g_out, shared[li])
+                _sparse_last_stage(sg, ul, gul, n, width, trace, acc, vec, g_out, shared)
             else:
                 for q in range(n):
                     acc[:] = 0.0
                     s = 1 << (n - 1 - q)
                     for blk in range(0, n_amp, 2 * s):
                         _cross(sg, acc, blk, s, tile)
-                    _store_grad(guj, li, q, uj, trace, acc, tile)
+                    _store_grad(gul[q], ul[q], trace, acc, tile)
                 for q in range(n):
-                    _apply(sg, 2, uj, li, q, n, tile, ua, shared[li], True)
+                    _apply(sg, 2, ul, q, n, tile, ua, shared, True)
             if li > 1:
                 _copy(saved[j, li - 2], sg)
             else:
                 _prefix(sg, va, vb, kinds, cph, sph, tile)
             li -= 1
         _product_grad(sg, va, vb, gva, gvb)
-        _half_grad(gva, uj, guj, 0, n // 2, w)
-        _half_grad(gvb, uj, guj, n // 2, n, w)
+        _half_grad(gva, u0, gu0, 0, n // 2, w)
+        _half_grad(gvb, u0, gu0, n // 2, n, w)
 
 
 @njit(**_OPTS)
@@ -138,8 +141,9 @@ def _cross_pair(sg, acc, j, k, width):
 
 
 @njit(**_OPTS)
-def _store_grad(gu, li, q, u, trace, acc, width):
-    """The gradient of qubit q's (Re a, Im a, Re b, Im b) in local stage li.
+def _store_grad(gq, uq, trace, acc, width):
+    """The gradient gq (4, T) of one qubit's (Re a, Im a, Re b, Im b), uq (4, T), in a local
+    stage.
 
     With psi and G = dL/d conj(psi) both taken after the stage, dL = 2 Re Tr(dU U^H K) for
     K = Tr_(other qubits) |psi><G| (the stage's gates commute, so each can be taken as the last).
@@ -148,20 +152,20 @@ def _store_grad(gu, li, q, u, trace, acc, width):
     Re Tr K = Re <G, psi> is the same for every qubit and stage (``trace``). The gradient is
     4 (Re x, -Im x, -Re y, -Im y) for the quaternion (x, y) = U^H (alpha, beta)."""
     for t in range(width):
-        a = complex(u[li, q, 0, t], u[li, q, 1, t])
-        b = complex(u[li, q, 2, t], u[li, q, 3, t])
+        a = complex(uq[0, t], uq[1, t])
+        b = complex(uq[2, t], uq[3, t])
         alpha = 0.5 * complex(trace[t], acc[0, t])
         beta = 0.5 * complex(-acc[1, t], acc[2, t])
         x = a.conjugate() * alpha + b.conjugate() * beta
         y = a * beta - b * alpha
-        gu[li, q, 0, t] = 4.0 * x.real
-        gu[li, q, 1, t] = -4.0 * x.imag
-        gu[li, q, 2, t] = -4.0 * y.real
-        gu[li, q, 3, t] = -4.0 * y.imag
+        gq[0, t] = 4.0 * x.real
+        gq[1, t] = -4.0 * x.imag
+        gq[2, t] = -4.0 * y.real
+        gq[3, t] = -4.0 * y.imag
 
 
 @njit(**_OPTS)
-def _sparse_last_stage(sg, u, gu, li, n, width, trace, acc, vec, g_out, shared):
+def _sparse_last_stage(sg, ul, gul, n, width, trace, acc, vec, g_out, shared):
     """The final local stage's backward when G after it is zero but on the last ``width`` rows:
     the cross sums need only the pairs that touch those rows, and G before the stage,
     U^H G = sum over those rows x of G[x] conj(U[x, :]), is a sum of ``width`` product states
@@ -178,7 +182,7 @@ def _sparse_last_stage(sg, u, gu, li, n, width, trace, acc, vec, g_out, shared):
                 _cross_pair(sg, acc, x, x + s, tile)
             elif x - s < first:
                 _cross_pair(sg, acc, x - s, x, tile)
-        _store_grad(gu, li, q, u, trace, acc, tile)
+        _store_grad(gul[q], ul[q], trace, acc, tile)
     for w in range(width):
         for r in range(2):
             for t in range(tile):
@@ -191,7 +195,7 @@ def _sparse_last_stage(sg, u, gu, li, n, width, trace, acc, vec, g_out, shared):
         row = np.empty((2, n_amp, 1), sg.dtype)
         for w in range(width):
             row[0, 0, 0], row[1, 0, 0] = 1.0, 0.0
-            _product_row(row, u, li, n, first + w, 1)
+            _product_row(row, ul, n, first + w, 1)
             for i in range(n_amp):
                 _add_scaled(sg, i, g_out, w, row[0, i, 0], row[1, i, 0], tile)
         return
@@ -199,19 +203,19 @@ def _sparse_last_stage(sg, u, gu, li, n, width, trace, acc, vec, g_out, shared):
         for t in range(tile):
             vec[0, 0, t] = g_out[0, w, t]
             vec[1, 0, t] = g_out[1, w, t]
-        _product_row(vec, u, li, n, first + w, tile)
+        _product_row(vec, ul, n, first + w, tile)
         for i in range(n_amp):
             _add_row(sg, vec, i, tile)
 
 
 @njit(**_OPTS)
-def _product_row(vec, u, li, n, x, width):
-    """vec[:, 0] times conj(U[x, :]) of local stage li, U = (x) U_q, built qubit by qubit (qubit 0
+def _product_row(vec, ul, n, x, width):
+    """vec[:, 0] times conj(U[x, :]) of the local stage ul (n, 4, T), U = (x) U_q, built qubit by qubit (qubit 0
     the most significant bit) into vec (re/im, 2^n, width); vec[:, 0] holds the factor in front."""
     m = 1
     for q in range(n):
         for i in range(m - 1, -1, -1):
-            _spread(vec, i, u[li, q], (x >> (n - 1 - q)) & 1, width)
+            _spread(vec, i, ul[q], (x >> (n - 1 - q)) & 1, width)
         m *= 2
 
 
@@ -270,7 +274,7 @@ def _accumulate(out, o, sg, i, v, iv):
 
 
 @njit(**_OPTS)
-def _half_grad(gv, u, gu, q0, q1, w):
+def _half_grad(gv, u0, gu0, q0, q1, w):
     """The product stage's quaternion gradients of qubits q0..q1-1 from their half's gradient gv
     (2 dL/d conj, per entry): qubit q's (a, b) gets sum over entries e with bit q = c of
     gv[e] conj(prod of the other qubits' factors of e); a = (Re a, Im a) and b likewise are real
@@ -281,14 +285,14 @@ def _half_grad(gv, u, gu, q0, q1, w):
         bit = k - 1 - (q - q0)
         for c in range(4):
             for t in range(gv.shape[2]):
-                gu[0, q, c, t] = 0.0
+                gu0[q, c, t] = 0.0
         for e in range(d):
             for t in range(gv.shape[2]):
                 w[0, t], w[1, t] = gv[0, e, t], gv[1, e, t]
             for p in range(q0, q1):
                 if p != q:
-                    _times_conj_factor(w, u[0, p], (e >> (k - 1 - (p - q0))) & 1)
-            _add_factor_grad(gu, q, 2 * ((e >> bit) & 1), w)
+                    _times_conj_factor(w, u0[p], (e >> (k - 1 - (p - q0))) & 1)
+            _add_factor_grad(gu0, q, 2 * ((e >> bit) & 1), w)
 
 
 @njit(**_OPTS)
@@ -302,7 +306,7 @@ def _times_conj_factor(w, uq, c):
 
 
 @njit(**_OPTS)
-def _add_factor_grad(gu, q, c0, w):
+def _add_factor_grad(gu0, q, c0, w):
     for t in range(w.shape[1]):
-        gu[0, q, c0, t] += w[0, t]
-        gu[0, q, c0 + 1, t] += w[1, t]
+        gu0[q, c0, t] += w[0, t]
+        gu0[q, c0 + 1, t] += w[1, t]

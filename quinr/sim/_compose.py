@@ -1,11 +1,15 @@
 """The numba kernels of :class:`.fused._Compose`: the fused single-qubit runs of the local stages
-as quaternions, and their backward to the gates' angles.
+as quaternions, written straight into the kernels' tile-major layout, and their backward to the
+gates' angles.
 
-The arithmetic is that of :meth:`.su2.Runs.matrices` (which the torch engine uses): per gate
-of the common sequence, one elementwise update of (Re a, Im a, Re b, Im b) over all stages,
-qubits and coordinates. Written as kernels, a training step's composition and its backward are
-two calls instead of hundreds of small autograd nodes; the cosines and sines come from torch's
-vectorised functions (numba's would be scalar library calls here).
+The arithmetic is that of :meth:`.su2.Runs.matrices` (which the torch engine uses): per gate of
+the common sequence, one update of (Re a, Im a, Re b, Im b). Each gate reads its angle's cosine
+and sine where they are: a row of h's column (per coordinate) or one theta entry (a scalar for
+the tile), so no (gates, stages, qubits, B) tensor of angles is gathered, and the gaps of the
+common sequence are skipped instead of applied as identities. The backward adds each gate's
+angle gradient into h's column and theta's entry itself (the scatter autograd would otherwise do
+over that gathered tensor). The cosines and sines come from torch's vectorised functions
+(numba's would be scalar library calls here).
 """
 
 from __future__ import annotations
@@ -13,23 +17,36 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ._kernels import _OPTS
+from ._kernels import _INLINE, _OPTS
 
 
 @njit(**_OPTS)
-def compose(rx, c, s, out):
-    """The fused runs' quaternions out (k, 4, L) from the cosines and sines of the half angles
-    c, s (rows, k, L) of a common gate sequence (rx[r]: RX, else RZ), the first gate acting on the
-    identity: RX: a' = c a - i s b, b' = c b - i s a; RZ: a' = e^(-i t/2) a, b' = e^(i t/2) b."""
-    for kk in range(out.shape[0]):
-        q = out[kk]
-        for t in range(q.shape[1]):
-            q[0, t], q[1, t], q[2, t], q[3, t] = 1.0, 0.0, 0.0, 0.0
-        for r in range(rx.shape[0]):
-            _rotate(rx[r], c[r, kk], s[r, kk], q)
+def compose(rx, src, m, cx, sx, ct, st, out, first, stop):
+    """Tiles first..stop-1 of out (tile, stage, qubit, 4, T): the fused run of each stage and
+    qubit, the first gate acting on the identity. Gate r of the common sequence (rx[r]: RX, else
+    RZ) reads src[r, stage, qubit]: below 0 no gate, below m h's column (cosines and sines of the
+    half angles cx, sx (tile, m, T)), else theta's entry src - m (ct, st (n_theta,)).
+    RX: a' = c a - i s b, b' = c b - i s a; RZ: a' = e^(-i t/2) a, b' = e^(i t/2) b."""
+    tile = out.shape[4]
+    cb, sb = np.empty(tile, out.dtype), np.empty(tile, out.dtype)
+    for j in range(first, stop):
+        for s in range(src.shape[1]):
+            for q in range(src.shape[2]):
+                u = out[j, s, q]
+                for t in range(tile):
+                    u[0, t], u[1, t], u[2, t], u[3, t] = 1.0, 0.0, 0.0, 0.0
+                for r in range(src.shape[0]):
+                    v = src[r, s, q]
+                    if v < 0:
+                        continue
+                    if v < m:
+                        _rotate(rx[r], cx[j, v], sx[j, v], u)
+                    else:
+                        cb[:], sb[:] = ct[v - m], st[v - m]
+                        _rotate(rx[r], cb, sb, u)
 
 
-@njit(**_OPTS)
+@njit(**_INLINE)
 def _rotate(rx, c, s, q):
     if rx:
         for t in range(q.shape[1]):
@@ -44,26 +61,47 @@ def _rotate(rx, c, s, q):
 
 
 @njit(**_OPTS)
-def compose_grad(rx, c, s, out, gq, gangle):
-    """The backward of :func:`compose`: from the quaternions out and their gradient gq (k, 4, L),
-    each gate's angle gradient gangle (rows, k, L). The runs are walked back from the end, each
-    gate un-applied (its 4x4 real form is a rotation, so the transpose undoes it), so no partial
-    product is stored; each run is walked in scratch rows, so neither input is written."""
-    q = np.empty(out.shape[1:], out.dtype)
-    g = np.empty(out.shape[1:], out.dtype)
-    for kk in range(out.shape[0]):
-        q[:] = out[kk]
-        g[:] = gq[kk]
-        for r in range(rx.shape[0] - 1, -1, -1):
-            _rotate_back(rx[r], c[r, kk], s[r, kk], q, g, gangle[r, kk])
+def compose_grad(rx, src, m, cx, sx, ct, st, out, gout, gx, gth, first, stop):
+    """The backward of :func:`compose` on tiles first..stop-1: from the quaternions out and their
+    gradient gout (tile, stage, qubit, 4, T), the gradient of each gate's angle added into h's
+    column, gx (tile, m, T), or theta's entry, gth (tile, n_theta) (both zeroed here). Each run is
+    walked back from its end, its gates un-applied in scratch rows (a gate's 4x4 real form is a
+    rotation, so its transpose undoes it), so no partial product is stored and no input written."""
+    tile = out.shape[4]
+    q, g = np.empty((4, tile), out.dtype), np.empty((4, tile), out.dtype)
+    cb, sb, ga = np.empty(tile, out.dtype), np.empty(tile, out.dtype), np.empty(tile, out.dtype)
+    for j in range(first, stop):
+        gx[j] = 0.0
+        gth[j] = 0.0
+        for s in range(src.shape[1]):
+            for qb in range(src.shape[2]):
+                q[:] = out[j, s, qb]
+                g[:] = gout[j, s, qb]
+                for r in range(src.shape[0] - 1, -1, -1):
+                    v = src[r, s, qb]
+                    if v < 0:
+                        continue
+                    if v < m:
+                        _rotate_back(rx[r], cx[j, v], sx[j, v], q, g, ga)
+                        _add(gx[j, v], ga)
+                    else:
+                        cb[:], sb[:] = ct[v - m], st[v - m]
+                        _rotate_back(rx[r], cb, sb, q, g, ga)
+                        gth[j, v - m] += ga.sum()
 
 
-@njit(**_OPTS)
+@njit(**_INLINE)
+def _add(dst, src):
+    for t in range(dst.shape[0]):
+        dst[t] += src[t]
+
+
+@njit(**_INLINE)
 def _rotate_back(rx, c, s, q, g, ga):
-    """Un-apply one gate to q and to the gradient g: as a map of the four reals a gate is
-    q' = (c I + s J) q with J antisymmetric and J^2 = -I, so q = (c I - s J) q' and the gradient
-    before it is (c I - s J) g. dL/dt = (c dL/ds - s dL/dc) / 2 with dL/dc = g . q and
-    dL/ds = g . J q (q before the gate)."""
+    """Un-apply one gate to q and to the gradient g, and write its angle's gradient into ga: as a
+    map of the four reals a gate is q' = (c I + s J) q with J antisymmetric and J^2 = -I, so
+    q = (c I - s J) q' and the gradient before it is (c I - s J) g. dL/dt = (c dL/ds - s dL/dc) / 2
+    with dL/dc = g . q and dL/ds = g . J q (q before the gate)."""
     if rx:  # J (ar, ai, br, bi) = (bi, -br, ai, -ar)
         for t in range(q.shape[1]):
             ar, ai, br, bi = q[0, t], q[1, t], q[2, t], q[3, t]

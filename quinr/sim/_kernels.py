@@ -5,7 +5,7 @@ T coordinates of the tile innermost, so each gate is a loop of vector operations
 coordinates, each with its own 2x2 matrix. Every per-coordinate array is tile-major, (tiles, ...,
 T), so a tile's data is contiguous and indexed from 0: indices like ``offset + t`` into a whole
 batch made LLVM gather the lanes one by one (it cannot prove them non-negative). A local stage
-comes as (stage, qubit, 4, T): the (Re a, Im a, Re b, Im b) of each matrix [[a, -conj(b)],
+comes as (qubit, 4, T): the (Re a, Im a, Re b, Im b) of each matrix [[a, -conj(b)],
 [b, conj(a)]], which the gates read as they are; diagonal stages come as the cosines and sines of
 their phases.
 
@@ -61,10 +61,10 @@ def _gate_shared(st, r0, ar, ai, br, bi, blk, s, width):
 
 
 @njit(**_OPTS)
-def _apply(st, r0, u, li, q, n, width, ua, shared, adjoint):
-    """One qubit's gates of local stage li (or their adjoints) on the state in rows r0, r0 + 1;
-    ua (4, T) is scratch for the adjoints' quaternions (conj(a), -b)."""
-    m = u[li, q]
+def _apply(st, r0, ul, q, n, width, ua, shared, adjoint):
+    """One qubit's gates of a local stage ul (n, 4, T) (or their adjoints) on the state in rows
+    r0, r0 + 1; ua (4, T) is scratch for the adjoints' quaternions (conj(a), -b)."""
+    m = ul[q]
     if adjoint:
         for t in range(1 if shared else width):
             ua[0, t], ua[1, t], ua[2, t], ua[3, t] = m[0, t], -m[1, t], -m[2, t], -m[3, t]
@@ -102,31 +102,31 @@ def _product(st, va, vb, width):
 
 
 @njit(**_OPTS)
-def _local(st, u, li, n, width, ua, shared):
+def _local(st, ul, n, width, ua, shared):
     """One local stage: each qubit's matrices, one pass over the tile's state per qubit. (Applying
     the last few qubits block by block, so that a block stays in L1 between their gates, measured
     no faster: the passes are bound by arithmetic and loads of the matrices, not by L2.)"""
     for q in range(n):
-        _apply(st, 0, u, li, q, n, width, ua, shared, False)
+        _apply(st, 0, ul, q, n, width, ua, shared, False)
 
 
 @njit(**_OPTS)
-def _halves(u, n, va, vb, width):
-    """The product stage's halves from its quaternions u[0] (the stage acts on |0>, so qubit q is in
-    (a, b), column 0 of its matrix): va = (x) of qubits 0..n//2-1, vb of the rest, each (re/im,
+def _halves(u0, n, va, vb, width):
+    """The product stage's halves from its quaternions u0 (n, 4, T) (the stage acts on |0>, so
+    qubit q is in (a, b), column 0 of its matrix): va = (x) of qubits 0..n//2-1, vb of the rest, each (re/im,
     2^k, T), qubit 0 the most significant bit."""
-    _half(u, 0, n // 2, va, width)
-    _half(u, n // 2, n, vb, width)
+    _half(u0, 0, n // 2, va, width)
+    _half(u0, n // 2, n, vb, width)
 
 
 @njit(**_OPTS)
-def _half(u, q0, q1, v, width):
+def _half(u0, q0, q1, v, width):
     for t in range(width):
         v[0, 0, t], v[1, 0, t] = 1.0, 0.0
     m = 1
     for q in range(q0, q1):
         for i in range(m - 1, -1, -1):
-            _double(v, i, u[0, q], width)
+            _double(v, i, u0[q], width)
         m *= 2
 
 
@@ -161,24 +161,32 @@ def _prefix(st, va, vb, kinds, cph, sph, width):
     return di
 
 
+@njit(**_INLINE)
+def _stage(ub, us, slot, j, li):
+    """Local stage li's quaternions (n, 4, T) in tile j: its own per coordinate (slot >= 0, in ub)
+    or those shared by the batch (slot < 0, in us)."""
+    k = slot[li]
+    return ub[j, k] if k >= 0 else us[-1 - k]
+
+
 @njit(**_OPTS)
-def forward(n, kinds, shared, u, cph, sph, probs, rows, amp, saved, first, stop):
+def forward(n, kinds, slot, ub, us, cph, sph, probs, rows, amp, saved, first, stop):
     """Evolve tiles first..stop-1 and write their last probs.shape[1] probabilities (tile, width,
-    T). u (tile, local stages, n, 4, T) holds the product stage's quaternions first, then every
-    later local stage's; kinds (0 diagonal, 1 local) the stages after the product stage. When rows
-    is not empty, also the backward's checkpoints: the final state's rows ``rows`` in amp (tile,
-    2, rows, T), and in saved (tile, local stages - 2, 2, 2^n, T) the state before each local
-    stage after the first one that follows the product stage."""
+    T). The local stages' quaternions, the product stage first, are ub[tile, slot] (tile, stages
+    per coordinate, n, 4, T) or, for slot < 0, us[-1 - slot] (stages shared by the batch, n, 4, T);
+    kinds (0 diagonal, 1 local) are the stages after the product stage. When rows is not empty,
+    also the backward's checkpoints: the final state's rows ``rows`` in amp (tile, 2, rows, T), and
+    in saved (tile, local stages - 2, 2, 2^n, T) the state before each local stage after the first
+    one that follows the product stage."""
     n_amp = 1 << n
-    tile = u.shape[4]
+    tile = probs.shape[2]
     keep = rows.shape[0] > 0
-    st = np.empty((2, n_amp, tile), u.dtype)
-    ua = np.empty((4, tile), u.dtype)
-    va = np.empty((2, 1 << (n // 2), tile), u.dtype)
-    vb = np.empty((2, 1 << (n - n // 2), tile), u.dtype)
+    st = np.empty((2, n_amp, tile), probs.dtype)
+    ua = np.empty((4, tile), probs.dtype)
+    va = np.empty((2, 1 << (n // 2), tile), probs.dtype)
+    vb = np.empty((2, 1 << (n - n // 2), tile), probs.dtype)
     for j in range(first, stop):
-        uj = u[j]
-        _halves(uj, n, va, vb, tile)
+        _halves(_stage(ub, us, slot, j, 0), n, va, vb, tile)
         di = _prefix(st, va, vb, kinds, cph, sph, tile)
         li = 1
         for s_idx in range(di, kinds.shape[0]):
@@ -188,7 +196,7 @@ def forward(n, kinds, shared, u, cph, sph, probs, rows, amp, saved, first, stop)
                 continue
             if keep and li > 1:
                 _copy(st, saved[j, li - 2])
-            _local(st, uj, li, n, tile, ua, shared[li])
+            _local(st, _stage(ub, us, slot, j, li), n, tile, ua, slot[li] < 0)
             li += 1
         _probabilities(st, probs[j])
         if keep:

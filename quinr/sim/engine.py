@@ -111,7 +111,7 @@ def probabilities(
 
 
 def _fused(spec: CircuitSpec, h: torch.Tensor, theta: torch.Tensor, width: int) -> torch.Tensor:
-    return probabilities_fused(spec.n_qubits, width, fused_stage_params(spec, h, theta), h.shape[0])
+    return probabilities_fused(spec.n_qubits, width, fused_stage_params(spec, h, theta))
 
 
 def _abs2(amp: torch.Tensor) -> torch.Tensor:

@@ -29,9 +29,11 @@ hand-written C++ extension would need a compiler at install.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -39,6 +41,7 @@ import torch
 from ..circuit import CircuitSpec
 from ..errors import ConfigError
 from .statevector import _constants, _Diag
+from .su2 import Runs
 
 Kinds = tuple[str, ...]
 
@@ -66,47 +69,104 @@ def _tiles_last(x: torch.Tensor, tile: int) -> torch.Tensor:
     return x.reshape(*x.shape[:-1], padded // tile, tile).movedim(-2, 0).contiguous()
 
 
-def stage_params(spec: CircuitSpec, h: torch.Tensor, theta: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
-    """Every stage in the kernels' form, the product stage first: ("diag", (2^Nq,) phase angles)
-    or ("local", (Nq, 4, L) quaternions, L = B or 1)."""
+@dataclass(frozen=True)
+class Stages:
+    """A circuit's stages in the kernels' form: ``kinds`` of every stage, the product stage first
+    ("local" or "diag"); the local stages' quaternions (Re a, Im a, Re b, Im b), each either per
+    coordinate in ``own`` (tile-major, (tiles, stages, n, 4, T), slot >= 0 its index) or shared by
+    the batch in ``shared`` ((n, 4) each, slot < 0: ``shared[-1 - slot]``); the diagonal stages'
+    phase angles ``phases`` ((2^n,) each), in circuit order; ``bsz`` coordinates."""
+
+    kinds: tuple[str, ...]
+    slots: tuple[int, ...]
+    own: torch.Tensor
+    shared: tuple[torch.Tensor, ...]
+    phases: tuple[torch.Tensor, ...]
+    bsz: int
+
+
+def stage_params(spec: CircuitSpec, h: torch.Tensor, theta: torch.Tensor) -> Stages:
+    """The circuit's stages for h (B, M) and theta: the fused runs of the stages that read h
+    composed by :class:`_Compose` straight into the kernels' tiles, those of the others once."""
     const = _constants(spec, h.device, h.dtype)
-    out: dict[int, tuple[str, torch.Tensor]] = {}
-    for i, stage in enumerate(const.stages):
-        if isinstance(stage, _Diag):
-            out[i] = ("diag", const.diag_phase(theta[stage.crz], theta[stage.rz]))
+    n, bsz, tile = spec.n_qubits, h.shape[0], tile_for(spec.n_qubits)
+    slots: dict[int, int] = {}
+    own = h.new_zeros(-(-bsz // tile), 0, n, 4, tile)
+    shared: tuple[torch.Tensor, ...] = ()
     for indices, runs in const.groups:
-        rx = np.array([name == "RX" for name in runs.names], dtype=np.bool_)
-        quats = _Compose.apply(rx, runs.angles(h, theta, spec.angle_scale)).reshape(len(indices), spec.n_qubits, 4, -1)
-        for i, q in zip(indices, quats.unbind(0), strict=True):
-            out[i] = ("local", q)
-    return [out[i] for i in range(len(const.stages))]
+        plan = _plan(runs, spec.embed_dim, spec.n_theta)
+        if runs.batched:
+            own = _Compose.apply(plan, _tiles_last((h * spec.angle_scale).T, tile), theta)
+            slots.update((i, k) for k, i in enumerate(indices))
+        else:
+            shared = tuple(_Compose.apply(plan, h.new_zeros(1, 0, 1), theta)[0, ..., 0].unbind(0))
+            slots.update((i, -1 - k) for k, i in enumerate(indices))
+    phases = tuple(const.diag_phase(theta[st.crz], theta[st.rz]) for st in const.stages if isinstance(st, _Diag))
+    kinds = tuple("diag" if isinstance(st, _Diag) else "local" for st in const.stages)
+    return Stages(kinds, tuple(slots[i] for i in sorted(slots)), own, shared, phases, bsz)
+
+
+def tile_stages(n: int, bsz: int, stages: list[tuple[str, torch.Tensor]]) -> Stages:
+    """:class:`Stages` from explicit stage tensors, the product stage first: ("diag", (2^n,) phase
+    angles) or ("local", (n, 4, L) quaternions, L = bsz or 1 for a stage shared by the batch)."""
+    kinds = tuple(k for k, _ in stages)
+    local = [t for k, t in stages if k == "local"]
+    own = [t for t in local if t.shape[-1] != 1 or bsz == 1]
+    shared = tuple(t[..., 0] for t in local if t.shape[-1] == 1 and bsz != 1)
+    slots, o, sh = [], 0, 0
+    for t in local:
+        if t.shape[-1] != 1 or bsz == 1:
+            slots.append(o)
+            o += 1
+        else:
+            sh += 1
+            slots.append(-sh)
+    tile = tile_for(n)
+    tiled = _tiles_last(torch.stack(own), tile) if own else local[0].new_zeros(-(-bsz // tile), 0, n, 4, tile)
+    return Stages(kinds, tuple(slots), tiled, shared, tuple(t for k, t in stages if k == "diag"), bsz)
+
+
+@functools.lru_cache(maxsize=64)
+def _plan(runs: Runs, embed_dim: int, n_theta: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """What :func:`._compose.compose` reads for a group's runs: each gate row's type (RX or not),
+    each gate's source (rows, stages, n) (-1 none, below m h's column, else m + theta's entry) and
+    m (embed_dim for the groups that read h, else 0)."""
+    rx = np.array([name == "RX" for name in runs.names], dtype=np.bool_)
+    shape = (len(runs.names), runs.n_stages, runs.n)
+    h_index = runs.h_index.cpu().numpy().reshape(shape)
+    t_index = runs.t_index.cpu().numpy().reshape(shape)
+    m = embed_dim if runs.batched else 0
+    src = np.where(h_index < embed_dim, h_index, np.where(t_index < n_theta, m + t_index, -1))
+    return rx, np.ascontiguousarray(src, dtype=np.int64), m
 
 
 class _Compose(torch.autograd.Function):
-    """The fused runs' quaternions (k, 4, L) from their gates' angles (rows, k, L), composed by
-    :func:`._compose.compose`, with the backward of :func:`._compose.compose_grad` (the same
-    arithmetic as :meth:`.su2.Runs.matrices`, without autograd's hundreds of small nodes)."""
+    """The fused runs' quaternions (tiles, stages, n, 4, T) of a group of local stages from x
+    (tiles, m, T), the tiled h columns times the angle scale (the angles of the gates that read
+    h), and theta, composed by :func:`._compose.compose`, with the backward of
+    :func:`._compose.compose_grad` (the arithmetic of :meth:`.su2.Runs.matrices`, without
+    autograd's hundreds of small nodes, the gather of every gate's angle and its scatter back)."""
 
     @staticmethod
-    def forward(ctx, rx: np.ndarray, angles: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        from . import _compose
-
-        half = 0.5 * angles.detach()
-        c, s = torch.cos(half).contiguous(), torch.sin(half).contiguous()
-        out = c.new_empty(c.shape[1], 4, c.shape[2])
-        _compose.compose(rx, c.numpy(), s.numpy(), out.numpy())
-        ctx.state = (rx, c, s, out)
+    def forward(ctx, plan: tuple[np.ndarray, np.ndarray, int], x: torch.Tensor,  # type: ignore[override]
+                theta: torch.Tensor) -> torch.Tensor:
+        rx, src, m = plan
+        cx, sx = torch.cos(0.5 * x.detach()), torch.sin(0.5 * x.detach())
+        ct, st = torch.cos(0.5 * theta.detach()), torch.sin(0.5 * theta.detach())
+        out = x.new_empty(x.shape[0], src.shape[1], src.shape[2], 4, x.shape[2])
+        _run("compose", x.shape[0], rx, src, m, cx.numpy(), sx.numpy(), ct.numpy(), st.numpy(), out.numpy())
+        ctx.plan = plan
+        ctx.save_for_backward(cx, sx, ct, st, out)
         return out
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
-        from . import _compose
-
-        rx, c, s, out = ctx.state
-        ctx.state = None
-        gangle = torch.empty_like(c)
-        _compose.compose_grad(rx, c.numpy(), s.numpy(), out.numpy(), grad.contiguous().numpy(), gangle.numpy())
-        return None, gangle
+        rx, src, m = ctx.plan
+        cx, sx, ct, st, out = ctx.saved_tensors
+        gx, gth = torch.empty_like(cx), cx.new_empty(cx.shape[0], ct.shape[0])
+        _run("compose_grad", cx.shape[0], rx, src, m, cx.numpy(), sx.numpy(), ct.numpy(), st.numpy(), out.numpy(),
+             grad.contiguous().numpy(), gx.numpy(), gth.numpy())
+        return None, gx, gth.sum(0)
 
 
 class _Buffers:
@@ -167,16 +227,17 @@ def kernel_threads() -> int:
 
 
 def _run(name: str, n_tiles: int, *args) -> None:
-    """Run a kernel ("forward" or "backward") over the tiles on :func:`kernel_threads` threads,
+    """Run a kernel ("forward", "backward", "compose" or "compose_grad") over the tiles on :func:`kernel_threads` threads,
     the calling thread included.
 
     Why not numba's own parallel loops: their OpenMP layer is not fork-safe with GNU OpenMP, and a
     process forked after it ran is stopped by numba's guard (the folder and ``rd`` tests, whose
     process pools fork after the engine ran, hung that way). The kernels release the GIL, so plain
     threads run them in parallel and survive a fork."""
-    from . import _backward, _kernels
+    from . import _backward, _compose, _kernels
 
-    kernel = _kernels.forward if name == "forward" else _backward.backward
+    kernel = {"forward": _kernels.forward, "backward": _backward.backward, "compose": _compose.compose,
+              "compose_grad": _compose.compose_grad}[name]
     threads = max(1, min(kernel_threads(), n_tiles))
     if threads == 1:
         kernel(*args, 0, n_tiles)
@@ -210,71 +271,55 @@ def _checkpoint_rows(n: int, width: int, kinds: Kinds) -> np.ndarray:
 
 
 class _Fused(torch.autograd.Function):
-    """The last ``width`` probabilities of the circuit whose stages are ``kinds`` with parameters
-    ``params``: the product stage first (local quaternions (n, 4, L)), then diagonal phase
-    angles (2^n,) and local quaternions, the final stage last."""
+    """The last ``width`` probabilities of the circuit of :class:`Stages` (its fields, in order:
+    the per-coordinate quaternions ``own``, then the shared ones and the phase angles as
+    ``params``)."""
 
     @staticmethod
-    def forward(ctx, n: int, width: int, kinds: Kinds, bsz: int,  # type: ignore[override]
-                *params: torch.Tensor) -> torch.Tensor:
+    def forward(ctx, n: int, width: int, kinds: Kinds, slots: tuple[int, ...], bsz: int,  # type: ignore[override]
+                own: torch.Tensor, *params: torch.Tensor) -> torch.Tensor:
         if not kinds or kinds[0] != "local":
             raise ValueError("the fused engine's circuit starts with a local (product) stage")
-        tile = tile_for(n)
-        us = [p for k, p in zip(kinds, params, strict=True) if k == "local"]
-        phis = [p for k, p in zip(kinds, params, strict=True) if k == "diag"]
-        dtype = us[0].dtype
-        phi = torch.stack(phis) if phis else us[0].new_zeros(0, 1 << n)
+        n_shared = sum(k < 0 for k in slots)
+        shared, phis = params[:n_shared], params[n_shared:]
+        tiles, tile, dtype = own.shape[0], own.shape[-1], own.dtype
+        us = (torch.stack(shared).unsqueeze(-1).expand(-1, n, 4, tile).contiguous() if shared
+              else own.new_zeros(0, n, 4, tile))
+        phi = torch.stack(phis) if phis else own.new_zeros(0, 1 << n)
         code = np.array([0 if k == "diag" else 1 for k in kinds[1:]], dtype=np.int64)
-        shared = np.array([q.shape[-1] == 1 for q in us], dtype=np.bool_)
-        u = _tiles_last(torch.stack([q.expand(n, 4, bsz) for q in us]), tile)
+        slot = np.array(slots, dtype=np.int64)
         cph, sph = torch.cos(phi), torch.sin(phi)
-        tiles = u.shape[0]
-        probs = us[0].new_empty(tiles, width, tile)
-        keep = any(ctx.needs_input_grad[4:])
+        probs = own.new_empty(tiles, width, tile)
+        keep = any(ctx.needs_input_grad[5:])
         rows = _checkpoint_rows(n, width, kinds) if keep else np.zeros(0, dtype=np.int64)
         amp = _checkpoints.take((tiles, 2, rows.size, tile), dtype)
-        saved = _checkpoints.take((tiles, max(len(us) - 2, 0), 2, 1 << n, tile) if keep else (tiles, 0, 2, 0, 0), dtype)
-        _run("forward", tiles, n, code, shared, u.numpy(), cph.numpy(), sph.numpy(), probs.numpy(), rows,
-             amp.numpy(), saved.numpy())
+        saved = _checkpoints.take((tiles, max(len(slots) - 2, 0), 2, 1 << n, tile) if keep else (tiles, 0, 2, 0, 0),
+                                  dtype)
+        _run("forward", tiles, n, code, slot, own.numpy(), us.numpy(), cph.numpy(), sph.numpy(), probs.numpy(),
+             rows, amp.numpy(), saved.numpy())
         if keep:
-            ctx.save_for_backward(*params)
-            ctx.state = (n, kinds, code, shared, u, cph, sph, rows, amp, saved, bsz)
+            ctx.state = (n, code, slot, own, us, cph, sph, rows, amp, saved, n_shared)
         return _untile(probs, bsz).contiguous()
 
     @staticmethod
     def backward(ctx, grad_p: torch.Tensor):  # type: ignore[override]
-        params = ctx.saved_tensors
-        n, kinds, code, shared, u, cph, sph, rows, amp, saved, bsz = ctx.state
+        n, code, slot, own, us, cph, sph, rows, amp, saved, n_shared = ctx.state
         ctx.state = None
-        tiles = u.shape[0]
-        gp = _tiles_last(grad_p.T, u.shape[-1])
-        gu = _checkpoints.take(tuple(u.shape), u.dtype)
-        gphi = u.new_empty(tiles, cph.shape[0], cph.shape[1])
-        _run("backward", tiles, n, code, shared, u.numpy(), cph.numpy(), sph.numpy(), rows, amp.numpy(),
-             saved.numpy(), gp.numpy(), gu.numpy(), gphi.numpy())
-        gphi = gphi.sum(0)
-        grads: list[torch.Tensor | None] = []
-        li = di = 0
-        for kind, p in zip(kinds, params, strict=True):
-            if kind == "diag":
-                grads.append(gphi[di].to(p.dtype) if p.requires_grad else None)
-                di += 1
-                continue
-            g = gu[:, li]  # (tiles, n, 4, T); zero on the padding
-            if p.shape[-1] == 1:  # shared by the batch: summed, straight from the tiles
-                grads.append(g.sum((0, 3)).unsqueeze(-1))
-            else:  # a copy in (n, 4, B): gu goes back to the buffers
-                out = g.new_empty(n, 4, tiles, g.shape[-1])
-                out.copy_(g.movedim(0, 2))
-                grads.append(out.view(n, 4, -1)[..., :bsz])
-            li += 1
-        _checkpoints.give(amp, saved, gu)
-        return (None, None, None, None, *grads)
+        tiles = own.shape[0]
+        gp = _tiles_last(grad_p.T, own.shape[-1])
+        gown = torch.empty_like(own)  # zero on the padding
+        gus = _checkpoints.take((tiles, *us.shape), us.dtype)
+        gphi = own.new_empty(tiles, cph.shape[0], cph.shape[1])
+        _run("backward", tiles, n, code, slot, own.numpy(), us.numpy(), cph.numpy(), sph.numpy(), rows, amp.numpy(),
+             saved.numpy(), gp.numpy(), gown.numpy(), gus.numpy(), gphi.numpy())
+        gshared = gus.sum((0, 4)).unbind(0) if n_shared else ()
+        _checkpoints.give(amp, saved, gus)
+        return (None, None, None, None, None, gown, *gshared, *gphi.sum(0).unbind(0))
 
 
 @torch.compiler.disable  # numba's kernels are opaque to torch.compile: compile the rest around them
-def probabilities_fused(n: int, width: int, stages: list[tuple[str, torch.Tensor]], bsz: int) -> torch.Tensor:
-    """The last ``width`` basis-state probabilities (bsz, width) through the fused kernels, from
-    the stages of :func:`stage_params` (a local stage's quaternions are (n, 4, bsz), or (n, 4, 1)
-    when shared by the batch); differentiable in every stage tensor (see the module docstring)."""
-    return _Fused.apply(n, width, tuple(k for k, _ in stages), bsz, *(t for _, t in stages))
+def probabilities_fused(n: int, width: int, stages: Stages) -> torch.Tensor:
+    """The last ``width`` basis-state probabilities (bsz, width) through the fused kernels;
+    differentiable in every tensor of ``stages`` (see the module docstring)."""
+    return _Fused.apply(n, width, stages.kinds, stages.slots, stages.bsz, stages.own, *stages.shared,
+                        *stages.phases)
