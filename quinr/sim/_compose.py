@@ -25,7 +25,8 @@ def compose(rx, src, m, cx, sx, ct, st, out, first, stop):
     """Tiles first..stop-1 of out (tile, stage, qubit, 4, T): the fused run of each stage and
     qubit, the first gate acting on the identity. Gate r of the common sequence (rx[r]: RX, else
     RZ) reads src[r, stage, qubit]: below 0 no gate, below m h's column (cosines and sines of the
-    half angles cx, sx (tile, m, T)), else theta's entry src - m (ct, st (n_theta,)).
+    half angles cx, sx (tile, m, T)), else theta's entry src - m (those of theta's half angles,
+    ct, st (n_theta,)).
     RX: a' = c a - i s b, b' = c b - i s a; RZ: a' = e^(-i t/2) a, b' = e^(i t/2) b."""
     tile = out.shape[4]
     cb, sb = np.empty(tile, out.dtype), np.empty(tile, out.dtype)
@@ -63,8 +64,8 @@ def _rotate(rx, c, s, q):
 @njit(**_OPTS)
 def compose_grad(rx, src, m, cx, sx, ct, st, out, gout, gx, gth, first, stop):
     """The backward of :func:`compose` on tiles first..stop-1: from the quaternions out and their
-    gradient gout (tile, stage, qubit, 4, T), the gradient of each gate's angle added into h's
-    column, gx (tile, m, T), or theta's entry, gth (tile, n_theta) (both zeroed here). Each run is
+    gradient gout (tile, stage, qubit, 4, T), the gradient of each gate's half angle added into
+    h's column, gx (tile, m, T), or theta's entry, gth (tile, n_theta) (both zeroed here). Each run is
     walked back from its end, its gates un-applied in scratch rows (a gate's 4x4 real form is a
     rotation, so its transpose undoes it), so no partial product is stored and no input written."""
     tile = out.shape[4]
@@ -98,10 +99,10 @@ def _add(dst, src):
 
 @njit(**_INLINE)
 def _rotate_back(rx, c, s, q, g, ga):
-    """Un-apply one gate to q and to the gradient g, and write its angle's gradient into ga: as a
-    map of the four reals a gate is q' = (c I + s J) q with J antisymmetric and J^2 = -I, so
-    q = (c I - s J) q' and the gradient before it is (c I - s J) g. dL/dt = (c dL/ds - s dL/dc) / 2
-    with dL/dc = g . q and dL/ds = g . J q (q before the gate)."""
+    """Un-apply one gate to q and to the gradient g, and write the gradient of its half angle x
+    into ga: as a map of the four reals a gate is q' = (c I + s J) q (c, s = cos x, sin x) with J
+    antisymmetric and J^2 = -I, so q = (c I - s J) q' and the gradient before it is (c I - s J) g.
+    dL/dx = c dL/ds - s dL/dc with dL/dc = g . q and dL/ds = g . J q (q before the gate)."""
     if rx:  # J (ar, ai, br, bi) = (bi, -br, ai, -ar)
         for t in range(q.shape[1]):
             ar, ai, br, bi = q[0, t], q[1, t], q[2, t], q[3, t]
@@ -110,7 +111,7 @@ def _rotate_back(rx, c, s, q, g, ga):
             pr, pi, qr, qi = ct * ar - st * bi, ct * ai + st * br, ct * br - st * ai, ct * bi + st * ar
             dc = gr * pr + gi * pi + hr * qr + hi * qi
             ds = gr * qi - gi * qr + hr * pi - hi * pr
-            ga[t] = 0.5 * (ct * ds - st * dc)
+            ga[t] = ct * ds - st * dc
             q[0, t], q[1, t], q[2, t], q[3, t] = pr, pi, qr, qi
             g[0, t], g[1, t] = ct * gr - st * hi, ct * gi + st * hr
             g[2, t], g[3, t] = ct * hr - st * gi, ct * hi + st * gr
@@ -122,7 +123,7 @@ def _rotate_back(rx, c, s, q, g, ga):
             pr, pi, qr, qi = ct * ar - st * ai, ct * ai + st * ar, ct * br + st * bi, ct * bi - st * br
             dc = gr * pr + gi * pi + hr * qr + hi * qi
             ds = gr * pi - gi * pr - hr * qi + hi * qr
-            ga[t] = 0.5 * (ct * ds - st * dc)
+            ga[t] = ct * ds - st * dc
             q[0, t], q[1, t], q[2, t], q[3, t] = pr, pi, qr, qi
             g[0, t], g[1, t] = ct * gr - st * gi, ct * gi + st * gr
             g[2, t], g[3, t] = ct * hr + st * hi, ct * hi - st * hr

@@ -130,7 +130,7 @@ def _half(u0, q0, q1, v, width):
         m *= 2
 
 
-@njit(**_OPTS)
+@njit(**_INLINE)
 def _double(v, i, uq, width):
     """v[2i] = v[i] a, v[2i + 1] = v[i] b (i descending, in place)."""
     for t in range(width):

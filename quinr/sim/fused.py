@@ -96,10 +96,10 @@ def stage_params(spec: CircuitSpec, h: torch.Tensor, theta: torch.Tensor) -> Sta
     for indices, runs in const.groups:
         plan = _plan(runs, spec.embed_dim, spec.n_theta)
         if runs.batched:
-            own = _Compose.apply(plan, _tiles_last((h * spec.angle_scale).T, tile), theta)
+            own = _Compose.apply(plan, _tiles_last((h * (0.5 * spec.angle_scale)).T, tile), 0.5 * theta)
             slots.update((i, k) for k, i in enumerate(indices))
         else:
-            shared = tuple(_Compose.apply(plan, h.new_zeros(1, 0, 1), theta)[0, ..., 0].unbind(0))
+            shared = tuple(_Compose.apply(plan, h.new_zeros(1, 0, 1), 0.5 * theta)[0, ..., 0].unbind(0))
             slots.update((i, -1 - k) for k, i in enumerate(indices))
     phases = tuple(const.diag_phase(theta[st.crz], theta[st.rz]) for st in const.stages if isinstance(st, _Diag))
     kinds = tuple("diag" if isinstance(st, _Diag) else "local" for st in const.stages)
@@ -141,18 +141,18 @@ def _plan(runs: Runs, embed_dim: int, n_theta: int) -> tuple[np.ndarray, np.ndar
 
 
 class _Compose(torch.autograd.Function):
-    """The fused runs' quaternions (tiles, stages, n, 4, T) of a group of local stages from x
-    (tiles, m, T), the tiled h columns times the angle scale (the angles of the gates that read
-    h), and theta, composed by :func:`._compose.compose`, with the backward of
+    """The fused runs' quaternions (tiles, stages, n, 4, T) of a group of local stages from the
+    gates' half angles: x (tiles, m, T), the tiled h columns times half the angle scale, and
+    theta / 2, composed by :func:`._compose.compose`, with the backward of
     :func:`._compose.compose_grad` (the arithmetic of :meth:`.su2.Runs.matrices`, without
     autograd's hundreds of small nodes, the gather of every gate's angle and its scatter back)."""
 
     @staticmethod
     def forward(ctx, plan: tuple[np.ndarray, np.ndarray, int], x: torch.Tensor,  # type: ignore[override]
-                theta: torch.Tensor) -> torch.Tensor:
+                half_theta: torch.Tensor) -> torch.Tensor:
         rx, src, m = plan
-        cx, sx = torch.cos(0.5 * x.detach()), torch.sin(0.5 * x.detach())
-        ct, st = torch.cos(0.5 * theta.detach()), torch.sin(0.5 * theta.detach())
+        cx, sx = torch.cos(x.detach()), torch.sin(x.detach())
+        ct, st = torch.cos(half_theta.detach()), torch.sin(half_theta.detach())
         out = x.new_empty(x.shape[0], src.shape[1], src.shape[2], 4, x.shape[2])
         _run("compose", x.shape[0], rx, src, m, cx.numpy(), sx.numpy(), ct.numpy(), st.numpy(), out.numpy())
         ctx.plan = plan
