@@ -172,3 +172,22 @@ def test_a_final_stage_per_coordinate_matches_the_shared_one(width):
     assert (each[-1][1].grad.sum(-1, keepdim=True) - shared[-1][1].grad).abs().max() < 1e-4
     for (_, a), (_, b) in zip(shared[:-1], each[:-1], strict=True):
         assert (a.grad - b.grad).abs().max() < 1e-5
+
+
+def test_the_command_line_shortens_openmp_spin_before_torch_loads():
+    """``import quinr`` leaves torch unloaded, so the command line can set GNU OpenMP's spin
+    (read when torch loads) for its process; a setting of the user's own, or torch loaded first,
+    is left alone."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys, quinr; assert 'torch' not in sys.modules; {pre}import quinr.cli, os; "
+            "print(os.environ.get('GOMP_SPINCOUNT'))")
+    base = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
+    cases = [({}, "", "30000"), ({"GOMP_SPINCOUNT": "7"}, "", "7"), ({"OMP_WAIT_POLICY": "PASSIVE"}, "", "None"),
+             ({}, "import torch; ", "None")]
+    for extra, pre, expected in cases:
+        out = subprocess.run([sys.executable, "-c", code.format(pre=pre)], env={**base, **extra}, capture_output=True,
+                             text=True, check=True).stdout.strip()
+        assert out == expected, (extra, pre, out)
