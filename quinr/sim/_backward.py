@@ -190,17 +190,14 @@ def _sparse_last_stage(sg, ul, gul, n, width, trace, acc, vec, g_out, shared):
         for r in range(2):
             for t in range(tile):
                 g_out[r, w, t] = sg[2 + r, first + w, t]
-    for i in range(n_amp):
-        for t in range(tile):
-            sg[2, i, t] = 0.0
-            sg[3, i, t] = 0.0
     if shared:  # conj(U[x, :]) is the same for every coordinate: built once, in column 0
-        row = np.empty((2, n_amp, 1), sg.dtype)
+        coef = np.empty((width, 2, n_amp, 1), sg.dtype)
         for w in range(width):
-            row[0, 0, 0], row[1, 0, 0] = 1.0, 0.0
-            _product_row(row, ul, n, first + w, 1)
-            for i in range(n_amp):
-                _add_scaled(sg, i, g_out, w, row[0, i, 0], row[1, i, 0], tile)
+            coef[w, 0, 0, 0], coef[w, 1, 0, 0] = 1.0, 0.0
+            _product_row(coef[w], ul, n, first + w, 1)
+        for i in range(n_amp):  # each row of G written once, its terms summed in cache
+            for w in range(width):
+                _add_scaled(sg, i, g_out, w, coef[w, 0, i, 0], coef[w, 1, i, 0], tile, w > 0)
         return
     for w in range(width):
         for t in range(tile):
@@ -208,7 +205,7 @@ def _sparse_last_stage(sg, ul, gul, n, width, trace, acc, vec, g_out, shared):
             vec[1, 0, t] = g_out[1, w, t]
         _product_row(vec, ul, n, first + w, tile)
         for i in range(n_amp):
-            _add_row(sg, vec, i, tile)
+            _add_row(sg, vec, i, tile, w > 0)
 
 
 @njit(**_OPTS)
@@ -223,12 +220,19 @@ def _product_row(vec, ul, n, x, width):
 
 
 @njit(**_INLINE)
-def _add_scaled(sg, i, g_out, w, cr, ci, width):
-    """G_i += (cr + i ci) g_out[w]."""
-    for t in range(width):
-        gr, gi = g_out[0, w, t], g_out[1, w, t]
-        sg[2, i, t] += cr * gr - ci * gi
-        sg[3, i, t] += cr * gi + ci * gr
+def _add_scaled(sg, i, g_out, w, cr, ci, width, add):
+    """G_i += (cr + i ci) g_out[w], or G_i = that when not add (G's rows are written, not zeroed
+    first and added to)."""
+    if add:
+        for t in range(width):
+            gr, gi = g_out[0, w, t], g_out[1, w, t]
+            sg[2, i, t] += cr * gr - ci * gi
+            sg[3, i, t] += cr * gi + ci * gr
+    else:
+        for t in range(width):
+            gr, gi = g_out[0, w, t], g_out[1, w, t]
+            sg[2, i, t] = cr * gr - ci * gi
+            sg[3, i, t] = cr * gi + ci * gr
 
 
 @njit(**_INLINE)
@@ -248,10 +252,16 @@ def _spread(vec, i, uq, bit, width):
 
 
 @njit(**_INLINE)
-def _add_row(sg, vec, i, width):
-    for t in range(width):
-        sg[2, i, t] += vec[0, i, t]
-        sg[3, i, t] += vec[1, i, t]
+def _add_row(sg, vec, i, width, add):
+    """G_i += vec[:, i], or G_i = vec[:, i] when not add."""
+    if add:
+        for t in range(width):
+            sg[2, i, t] += vec[0, i, t]
+            sg[3, i, t] += vec[1, i, t]
+    else:
+        for t in range(width):
+            sg[2, i, t] = vec[0, i, t]
+            sg[3, i, t] = vec[1, i, t]
 
 
 @njit(**_OPTS)
