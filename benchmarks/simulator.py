@@ -18,6 +18,7 @@ exact simulator in a fresh process and report its peak resident memory.
     python benchmarks/simulator.py --tq-only  # only quinr against TorchQuantum, in turns
     python benchmarks/simulator.py --flops    # only the matmul arithmetic of forward and backward
     python benchmarks/simulator.py --kernels  # only the fused engine's kernels (--threads 1: one core)
+    python benchmarks/simulator.py --ratio    # only the fused engine's forward against its f+b
 """
 
 from __future__ import annotations
@@ -32,7 +33,13 @@ import sys
 import time
 from pathlib import Path
 
+# isort: off
+# First, before torch loads: the command line's OpenMP spin (GOMP_SPINCOUNT, unless set), so the
+# engines run as `quinr encode` runs them. `GOMP_SPINCOUNT=300000` in the environment measures
+# them under GNU OpenMP's default instead.
+import quinr.cli  # noqa: F401
 import torch
+# isort: on
 from pennylane_baseline import paper_circuit
 
 from quinr.circuit import CircuitSpec
@@ -310,6 +317,18 @@ def kernel_times(repeats: int) -> None:
         fused._run = run
 
 
+def fused_ratio(repeats: int) -> None:
+    """The goal's ratio for the fused engine alone: its forward (no gradients) and its forward +
+    backward, in turns with each other only (in the main table each follows a torch engine's
+    call, whose parallel ops and cache use it inherits)."""
+    print("| outputs | fused fwd ms | fused f+b ms | f+b / fwd |")
+    print("|---|---|---|---|")
+    for last in (None, 3):
+        t = in_turns({"fwd": quinr_call(4096, None, last, "fused"), "fb": quinr_call(4096, "fused", last)}, repeats)
+        print(f"| {'all' if last is None else 'last 3'} | {t['fwd'] * 1e3:.2f} | {t['fb'] * 1e3:.2f} | "
+              f"{t['fb'] / t['fwd']:.2f} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="skip default.qubit at 65536 coordinates")
@@ -320,10 +339,12 @@ def main() -> None:
     ap.add_argument("--tq-only", action="store_true", help="only the TorchQuantum comparison")
     ap.add_argument("--flops", action="store_true", help="only the matmul arithmetic of forward and backward")
     ap.add_argument("--kernels", action="store_true", help="only the fused engine's kernels, without torch's ops")
+    ap.add_argument("--ratio", action="store_true", help="only the fused engine's forward and forward + backward, "
+                    "in turns with each other")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     print(f"quinr simulator benchmark  (torch {torch.__version__}, {args.threads} threads, "
-          f"{platform.processor() or platform.machine()})")
+          f"{platform.processor() or platform.machine()}, GOMP_SPINCOUNT={os.environ.get('GOMP_SPINCOUNT')})")
     print(f"circuit: {SPEC.describe()}, batch 4096 unless stated, median of repeated calls\n")
     if args.tq_only:
         against_torchquantum(args)
@@ -333,6 +354,9 @@ def main() -> None:
         return
     if args.kernels:
         kernel_times(max(args.repeats, 20))
+        return
+    if args.ratio:
+        fused_ratio(max(args.repeats, 40))
         return
 
     print("quinr's engines: forward, and forward + backward, measured in turns")
@@ -346,6 +370,8 @@ def main() -> None:
         print(f"| {'all' if last is None else 'last 3'} | {t['torch']:.4f} | {t['fused fwd']:.4f} | "
               f"{t['autograd']:.4f} | {t['adjoint']:.4f} | {t['fused']:.4f} | {t['fused'] / t['fused fwd']:.2f} | "
               f"{t['fused'] / t['torch']:.2f} | {t['adjoint'] / t['fused']:.2f}x |")
+    print("\nthe fused engine alone, forward and forward + backward in turns with each other")
+    fused_ratio(max(args.repeats, 40))
 
     print("\npeak memory growth of one training step (last 3 outputs, fresh process), MiB")
     print("| Nq | batch | autograd | adjoint | fused | adjoint / autograd | fused / autograd |")

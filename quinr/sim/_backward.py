@@ -153,7 +153,7 @@ def _store_grad(gq, uq, trace, acc, width):
     alpha = (Re Tr K + i Im(K00 - K11)) / 2, beta = (-Re(K01 - K10) + i Im(K01 + K10)) / 2, and
     Re Tr K = Re <G, psi> is the same for every qubit and stage (``trace``). The gradient is
     4 (Re x, -Im x, -Re y, -Im y) for the quaternion (x, y) = U^H (alpha, beta), written out in
-    reals of the state's type (x2 and y2 below are 2x and 2y)."""
+    reals of the state's type (xr + i xi and yr + i yi below are 2x and 2y)."""
     for t in range(width):
         ar, ai, br, bi = uq[0, t], uq[1, t], uq[2, t], uq[3, t]
         tr, k0, k1, k2 = trace[t], acc[0, t], acc[1, t], acc[2, t]

@@ -19,10 +19,12 @@ those rows and that stage's backward is a handful of product states instead of n
 The product state (the first stage acting on |0...0>) is built in the kernels from that stage's
 quaternions, and its gradients are taken there too. The fused runs of RX/RZ gates of every local
 stage are composed into quaternions, and differentiated back to their angles, by two more kernels
-(:mod:`._compose`), with the cosines and sines from torch.
+(:mod:`._compose`): those of the stages that read h straight into the tiles, each gate reading its
+angle's cosine and sine (from torch) in h's column or theta's entry, and adding its gradient back
+there.
 
-numba compiles the kernels on first use (``cache=True``: about 16 s once for training's float32,
-5 s more for float64 decoding, then half a second to load in a new process). It is already a
+numba compiles the kernels on first use (``cache=True``: about 18 s once for training's float32,
+6 s more for float64 decoding, then half a second to load in a new process). It is already a
 dependency of the Braket local simulator that quinr installs, so the engine adds no package; a
 hand-written C++ extension would need a compiler at install.
 """
@@ -109,21 +111,20 @@ def stage_params(spec: CircuitSpec, h: torch.Tensor, theta: torch.Tensor) -> Sta
 def tile_stages(n: int, bsz: int, stages: list[tuple[str, torch.Tensor]]) -> Stages:
     """:class:`Stages` from explicit stage tensors, the product stage first: ("diag", (2^n,) phase
     angles) or ("local", (n, 4, L) quaternions, L = bsz or 1 for a stage shared by the batch)."""
-    kinds = tuple(k for k, _ in stages)
-    local = [t for k, t in stages if k == "local"]
-    own = [t for t in local if t.shape[-1] != 1 or bsz == 1]
-    shared = tuple(t[..., 0] for t in local if t.shape[-1] == 1 and bsz != 1)
-    slots, o, sh = [], 0, 0
-    for t in local:
-        if t.shape[-1] != 1 or bsz == 1:
-            slots.append(o)
-            o += 1
-        else:
-            sh += 1
-            slots.append(-sh)
+    slots: list[int] = []
+    own: list[torch.Tensor] = []
+    shared: list[torch.Tensor] = []
+    for kind, t in stages:
+        if kind == "local" and t.shape[-1] == 1 and bsz != 1:
+            shared.append(t[..., 0])
+            slots.append(-len(shared))
+        elif kind == "local":
+            own.append(t)
+            slots.append(len(own) - 1)
     tile = tile_for(n)
-    tiled = _tiles_last(torch.stack(own), tile) if own else local[0].new_zeros(-(-bsz // tile), 0, n, 4, tile)
-    return Stages(kinds, tuple(slots), tiled, shared, tuple(t for k, t in stages if k == "diag"), bsz)
+    tiled = _tiles_last(torch.stack(own), tile) if own else stages[0][1].new_zeros(-(-bsz // tile), 0, n, 4, tile)
+    phases = tuple(t for kind, t in stages if kind == "diag")
+    return Stages(tuple(k for k, _ in stages), tuple(slots), tiled, tuple(shared), phases, bsz)
 
 
 @functools.lru_cache(maxsize=64)
@@ -227,8 +228,8 @@ def kernel_threads() -> int:
 
 
 def _run(name: str, n_tiles: int, *args) -> None:
-    """Run a kernel ("forward", "backward", "compose" or "compose_grad") over the tiles on :func:`kernel_threads` threads,
-    the calling thread included.
+    """Run a kernel ("forward", "backward", "compose" or "compose_grad") over the tiles on
+    :func:`kernel_threads` threads, the calling thread included.
 
     Why not numba's own parallel loops: their OpenMP layer is not fork-safe with GNU OpenMP, and a
     process forked after it ran is stopped by numba's guard (the folder and ``rd`` tests, whose
