@@ -191,3 +191,32 @@ def test_the_command_line_shortens_openmp_spin_before_torch_loads():
         out = subprocess.run([sys.executable, "-c", code.format(pre=pre)], env={**base, **extra}, capture_output=True,
                              text=True, check=True).stdout.strip()
         assert out == expected, (extra, pre, out)
+
+
+def test_stale_kernel_caches_are_dropped_when_any_kernel_file_changes(tmp_path):
+    """numba keys a kernel's cache on its own file, but kernels inline helpers from the other
+    kernel files; so the caches of all of them go when any one changes, and stay otherwise."""
+    from quinr.sim.fused import KERNEL_FILES, _drop_stale_kernel_caches
+
+    for name in KERNEL_FILES:
+        (tmp_path / name).write_text(f"# {name}\n")
+    cache = tmp_path / "__pycache__"
+    cache.mkdir()
+
+    def fill() -> list:
+        files = [cache / f"{name[:-3]}.kernel-12.py311.{ext}" for name in KERNEL_FILES for ext in ("nbi", "1.nbc")]
+        for f in files:
+            f.write_bytes(b"cached")
+        return files
+
+    other = cache / "fused.cpython-311.pyc"
+    other.write_bytes(b"not numba's")
+    files = fill()
+    assert _drop_stale_kernel_caches(tmp_path)  # no stamp yet: whatever is cached may be stale
+    assert not any(f.exists() for f in files) and other.exists()
+    files = fill()
+    assert not _drop_stale_kernel_caches(tmp_path)  # unchanged: the caches stay
+    assert all(f.exists() for f in files)
+    (tmp_path / "_kernels.py").write_text("# edited\n")
+    assert _drop_stale_kernel_caches(tmp_path)
+    assert not any(f.exists() for f in files) and other.exists()

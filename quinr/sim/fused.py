@@ -32,10 +32,12 @@ hand-written C++ extension would need a compiler at install.
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -197,6 +199,40 @@ class _Buffers:
 
 
 _checkpoints = _Buffers()
+
+#: The files of the kernels, which call (and inline) each other across files.
+KERNEL_FILES = ("_kernels.py", "_backward.py", "_product.py", "_compose.py")
+
+
+def _drop_stale_kernel_caches(folder: Path = Path(__file__).parent) -> bool:
+    """Delete numba's cached kernels when any kernel file changed since they were written; True
+    when it did.
+
+    Why: numba keys each kernel's cache on its own file, but a kernel's compiled code includes the
+    helpers it inlines from the other files: edit ``_kernels.py`` alone and the backward would
+    load its old copy of them (checked: a cached caller keeps returning its callee's old value).
+    A stamp of all the kernel files' contents, beside the caches, says when they were written; a
+    folder that cannot be written (numba then caches elsewhere) is left alone."""
+    cache = folder / "__pycache__"
+    stamp = hashlib.sha256(b"".join((folder / name).read_bytes() for name in KERNEL_FILES)).hexdigest()
+    mark = cache / "quinr-kernels.stamp"
+    try:
+        if mark.read_text() == stamp:
+            return False
+    except OSError:
+        pass
+    try:
+        cache.mkdir(exist_ok=True)
+        for name in KERNEL_FILES:
+            for old in cache.glob(f"{name[:-3]}.*.nb[ic]"):
+                old.unlink(missing_ok=True)
+        mark.write_text(stamp)
+    except OSError:
+        return False
+    return True
+
+
+_drop_stale_kernel_caches()
 
 
 _POOL: tuple[int, int, ThreadPoolExecutor] | None = None
