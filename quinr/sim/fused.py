@@ -326,7 +326,7 @@ class _Fused(torch.autograd.Function):
         code = np.array([0 if k == "diag" else 1 for k in kinds[1:]], dtype=np.int64)
         slot = np.array(slots, dtype=np.int64)
         cph, sph = torch.cos(phi), torch.sin(phi)
-        probs = own.new_empty(tiles, width, tile)
+        probs = _checkpoints.take((tiles, width, tile), dtype)  # handed back below, once copied out
         keep = any(ctx.needs_input_grad[5:])
         rows = _checkpoint_rows(n, width, kinds) if keep else np.zeros(0, dtype=np.int64)
         amp = _checkpoints.take((tiles, 2, rows.size, tile), dtype)
@@ -336,7 +336,9 @@ class _Fused(torch.autograd.Function):
              rows, amp.numpy(), saved.numpy())
         if keep:
             ctx.state = (n, code, slot, own, us, cph, sph, rows, amp, saved, n_shared)
-        return _untile(probs, bsz).contiguous()
+        out = _untile(probs, bsz).contiguous()
+        _checkpoints.give(probs)
+        return out
 
     @staticmethod
     def backward(ctx, grad_p: torch.Tensor):  # type: ignore[override]
