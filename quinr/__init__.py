@@ -68,7 +68,10 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    """A public name, or a submodule (``quinr.sim``), imported on first use."""
+    """A public name, or a submodule (``quinr.sim``), imported on first use. The command line is
+    not imported this way: importing it sets the process's OpenMP spin (:mod:`quinr.cli`)."""
+    if not name or name.startswith("_") or name == "cli":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     if name in _HOME:
         value = getattr(importlib.import_module(f".{_HOME[name]}", __name__), name)
         globals()[name] = value

@@ -187,6 +187,10 @@ def test_the_command_line_shortens_openmp_spin_before_torch_loads():
     base = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
     cases = [({}, "", "30000"), ({"GOMP_SPINCOUNT": "7"}, "", "7"), ({"OMP_WAIT_POLICY": "PASSIVE"}, "", "None"),
              ({}, "import torch; ", "None")]
+    untouched = ("import os, quinr; assert not hasattr(quinr, 'cli'); quinr.sim; "
+                 "print(os.environ.get('GOMP_SPINCOUNT'))")  # attribute access never imports the command line
+    assert subprocess.run([sys.executable, "-c", untouched], env=base, capture_output=True, text=True,
+                          check=True).stdout.strip() == "None"
     for extra, pre, expected in cases:
         out = subprocess.run([sys.executable, "-c", code.format(pre=pre)], env={**base, **extra}, capture_output=True,
                              text=True, check=True).stdout.strip()
@@ -220,3 +224,21 @@ def test_stale_kernel_caches_are_dropped_when_any_kernel_file_changes(tmp_path):
     (tmp_path / "_kernels.py").write_text("# edited\n")
     assert _drop_stale_kernel_caches(tmp_path)
     assert not any(f.exists() for f in files) and other.exists()
+
+
+def test_an_output_is_never_a_buffer_the_engine_reuses():
+    """The engine reuses its tile-major buffers from call to call; with a single output the
+    result's view of one is already contiguous, so it must still be copied out: a second call
+    leaves the first result, and a gradient through it, as they were."""
+    spec = CircuitSpec(4, 8, 2, 1)
+    g = torch.Generator().manual_seed(3)
+    h = (torch.rand(100, 8, generator=g) * 2 - 1).requires_grad_()
+    theta = (torch.rand(spec.n_theta, generator=g) * 6).requires_grad_()
+    w = torch.rand(100, 1, generator=g, requires_grad=True)
+    first = probabilities(spec, h, theta, last=1, backward="fused")
+    kept = first.detach().clone()
+    loss = (w * first).sum()
+    probabilities(spec, h.detach() * 0.5, theta.detach(), last=1, backward="fused")  # another call, same shape
+    assert torch.equal(first.detach(), kept)
+    loss.backward()
+    assert torch.allclose(w.grad, kept)

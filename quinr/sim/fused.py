@@ -211,8 +211,10 @@ def _drop_stale_kernel_caches(folder: Path = Path(__file__).parent) -> bool:
     Why: numba keys each kernel's cache on its own file, but a kernel's compiled code includes the
     helpers it inlines from the other files: edit ``_kernels.py`` alone and the backward would
     load its old copy of them (checked: a cached caller keeps returning its callee's old value).
-    A stamp of all the kernel files' contents, beside the caches, says when they were written; a
-    folder that cannot be written (numba then caches elsewhere) is left alone."""
+    A stamp of all the kernel files' contents, beside the caches, says when they were written
+    (replaced atomically, so a process never reads half of one). Caches numba keeps elsewhere (a
+    folder that cannot be written, or ``NUMBA_CACHE_DIR``) are not checked; nor is a kernel a
+    process started before an edit compiles later."""
     cache = folder / "__pycache__"
     stamp = hashlib.sha256(b"".join((folder / name).read_bytes() for name in KERNEL_FILES)).hexdigest()
     mark = cache / "quinr-kernels.stamp"
@@ -226,7 +228,9 @@ def _drop_stale_kernel_caches(folder: Path = Path(__file__).parent) -> bool:
         for name in KERNEL_FILES:
             for old in cache.glob(f"{name[:-3]}.*.nb[ic]"):
                 old.unlink(missing_ok=True)
-        mark.write_text(stamp)
+        part = cache / f"quinr-kernels.stamp.{os.getpid()}"
+        part.write_text(stamp)
+        os.replace(part, mark)
     except OSError:
         return False
     return True
@@ -335,14 +339,17 @@ class _Fused(torch.autograd.Function):
         _run("forward", tiles, n, code, slot, own.numpy(), us.numpy(), cph.numpy(), sph.numpy(), probs.numpy(),
              rows, amp.numpy(), saved.numpy())
         if keep:
-            ctx.state = (n, code, slot, own, us, cph, sph, rows, amp, saved, n_shared)
-        out = _untile(probs, bsz).contiguous()
+            ctx.save_for_backward(own)
+            ctx.state = (n, code, slot, us, cph, sph, rows, amp, saved, n_shared)
+        out = probs.new_empty(bsz, width)  # a copy always (with one output the view is contiguous)
+        out.copy_(_untile(probs, bsz))
         _checkpoints.give(probs)
         return out
 
     @staticmethod
     def backward(ctx, grad_p: torch.Tensor):  # type: ignore[override]
-        n, code, slot, own, us, cph, sph, rows, amp, saved, n_shared = ctx.state
+        (own,) = ctx.saved_tensors
+        n, code, slot, us, cph, sph, rows, amp, saved, n_shared = ctx.state
         ctx.state = None
         tiles = own.shape[0]
         gp = _tiles_last(grad_p.T, own.shape[-1])
