@@ -23,8 +23,8 @@ CASES = [
     (9, 10, 1, 1, 3, 4, 1 << 18, "all"),
     (10, 20, 2, 1, 3, 4, 1 << 18, "all"),
     (4, 8, 2, 1, 3, 1, 1 << 18, "all"),  # a batch of one
-    (5, 10, 2, 1, 3, 300, 1 << 18, "all"),  # several of the fused engine's tiles, the last one padded
-    (9, 9, 2, 2, None, 150, 1 << 18, "ring"),  # tiles of 64 and a shared stage in the middle
+    (5, 10, 2, 1, 3, 300, 1 << 18, "all"),  # two of the fused engine's tiles of 256, the last one padded
+    (9, 9, 2, 2, None, 150, 1 << 18, "ring"),  # two tiles of 128 (the last padded), a shared stage in the middle
 ]
 
 
