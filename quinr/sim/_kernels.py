@@ -32,16 +32,9 @@ def _gate(st, r0, u, blk, s, width):
     coordinate to the amplitude pairs (j, j + s), j in [blk, blk + s), of the state in rows r0
     (real) and r0 + 1 (imaginary). Reading the four reals, not the matrix's eight, halves the
     loads of the matrices, which bound these passes: it measured 2x faster."""
-    r1 = r0 + 1
     for j in range(blk, blk + s):
-        k = j + s
         for t in range(width):
-            ar, ai, br, bi = u[0, t], u[1, t], u[2, t], u[3, t]
-            xr, xi, yr, yi = st[r0, j, t], st[r1, j, t], st[r0, k, t], st[r1, k, t]
-            st[r0, j, t] = ar * xr - ai * xi - br * yr - bi * yi
-            st[r1, j, t] = ar * xi + ai * xr - br * yi + bi * yr
-            st[r0, k, t] = br * xr - bi * xi + ar * yr + ai * yi
-            st[r1, k, t] = br * xi + bi * xr + ar * yi - ai * yr
+            _mix(st, r0, j, j + s, t, u[0, t], u[1, t], u[2, t], u[3, t])
 
 
 @njit(**_INLINE)
@@ -49,15 +42,20 @@ def _gate_shared(st, r0, ar, ai, br, bi, blk, s, width):
     """:func:`_gate` with one matrix for every coordinate: its four reals stay in registers, so a
     pass loads only the state (a stage that reads theta alone, as the last one of the paper's
     circuit does)."""
-    r1 = r0 + 1
     for j in range(blk, blk + s):
-        k = j + s
         for t in range(width):
-            xr, xi, yr, yi = st[r0, j, t], st[r1, j, t], st[r0, k, t], st[r1, k, t]
-            st[r0, j, t] = ar * xr - ai * xi - br * yr - bi * yi
-            st[r1, j, t] = ar * xi + ai * xr - br * yi + bi * yr
-            st[r0, k, t] = br * xr - bi * xi + ar * yr + ai * yi
-            st[r1, k, t] = br * xi + bi * xr + ar * yi - ai * yr
+            _mix(st, r0, j, j + s, t, ar, ai, br, bi)
+
+
+@njit(**_INLINE)
+def _mix(st, r0, j, k, t, ar, ai, br, bi):
+    """(x, y) <- (a x - conj(b) y, b x + conj(a) y) for the amplitudes j, k of coordinate t."""
+    r1 = r0 + 1
+    xr, xi, yr, yi = st[r0, j, t], st[r1, j, t], st[r0, k, t], st[r1, k, t]
+    st[r0, j, t] = ar * xr - ai * xi - br * yr - bi * yi
+    st[r1, j, t] = ar * xi + ai * xr - br * yi + bi * yr
+    st[r0, k, t] = br * xr - bi * xi + ar * yr + ai * yi
+    st[r1, k, t] = br * xi + bi * xr + ar * yi - ai * yr
 
 
 @njit(**_OPTS)
