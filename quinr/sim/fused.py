@@ -99,7 +99,7 @@ def stage_params(spec: CircuitSpec, h: torch.Tensor, theta: torch.Tensor) -> Sta
     const = _constants(spec, h.device, h.dtype)
     n, bsz, tile = spec.n_qubits, h.shape[0], tile_for(spec.n_qubits)
     slots: dict[int, int] = {}
-    own = h.new_zeros(-(-bsz // tile), 0, n, 4, tile)
+    own = _no_own(h, n, bsz)
     shared: tuple[torch.Tensor, ...] = ()
     for indices, runs in const.groups:
         plan = _plan(runs, spec.embed_dim, spec.n_theta)
@@ -127,10 +127,15 @@ def tile_stages(n: int, bsz: int, stages: list[tuple[str, torch.Tensor]]) -> Sta
         elif kind == "local":
             own.append(t)
             slots.append(len(own) - 1)
-    tile = tile_for(n)
-    tiled = _tiles_last(torch.stack(own), tile) if own else stages[0][1].new_zeros(-(-bsz // tile), 0, n, 4, tile)
+    tiled = _tiles_last(torch.stack(own), tile_for(n)) if own else _no_own(stages[0][1], n, bsz)
     phases = tuple(t for kind, t in stages if kind == "diag")
     return Stages(tuple(k for k, _ in stages), tuple(slots), tiled, tuple(shared), phases, bsz)
+
+
+def _no_own(like: torch.Tensor, n: int, bsz: int) -> torch.Tensor:
+    """The per-coordinate quaternions of a circuit with none: (tiles, 0, n, 4, T)."""
+    tile = tile_for(n)
+    return like.new_zeros(-(-bsz // tile), 0, n, 4, tile)
 
 
 @functools.lru_cache(maxsize=64)
@@ -303,12 +308,14 @@ def _run(name: str, n_tiles: int, *args) -> None:
         f.result()
 
 
+@functools.lru_cache(maxsize=64)
 def _checkpoint_rows(n: int, width: int, kinds: Kinds) -> np.ndarray:
     """The rows of the final state the backward reads: all of them, or, when it ends in a local
     stage (after the product stage) differentiated on its last ``width < n`` rows only
     (:func:`._backward._sparse_last_stage`), those rows and their neighbours across each qubit.
     Fewer than 2^n rows is what sends the backward down that path, so the rule lives here only
-    (row 0 is never among them: for width < n no last row is a single bit)."""
+    (row 0 is never among them: for width < n no last row is a single bit). The same rows every
+    step of a training run: cached (the kernels only read them)."""
     if width >= n or len(kinds) < 2 or kinds[-1] != "local":
         return np.arange(1 << n, dtype=np.int64)
     last = range((1 << n) - width, 1 << n)
