@@ -11,25 +11,41 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ._kernels import _INLINE, _OPTS, _apply, _copy, _halves, _prefix, _rows_in, _stage
-from ._product import _half_grad, _product_grad
+from ._kernels import (
+    _INLINE,
+    _OPTS,
+    DENSE,
+    ROWS,
+    SPARSE,
+    _apply,
+    _copy,
+    _halves,
+    _local,
+    _prefix,
+    _product_row,
+    _rows_in,
+    _stage,
+    output_rows,
+)
+from ._product import _half_grad, _lead_back, _product_grad
 
 
 @njit(**_OPTS)
-def backward(n, kinds, slot, ub, us, cph, sph, rows, amp, saved, gp, gub, gus, gphi, first, stop):
-    """The adjoint method on tiles first..stop-1 (arrays as for :func:`._kernels.forward`) from the
-    final state's rows in amp, the checkpoints saved and dL/dp gp (tile, width, T) of the last
-    ``width`` probabilities: the gradients of the quaternions, gub (like ub) and per tile gus
-    (tile, shared stages, n, 4, T), and of the diagonal phases per tile gphi (tile, diagonal
-    stages, 2^n).
+def backward(n, mode, kinds, slot, ub, us, cph, sph, rows, amp, saved, gp, gub, gus, gphi, first, stop):
+    """The adjoint method on tiles first..stop-1 (arrays as for :func:`._kernels.forward`, with its
+    ``mode``) from the final state's rows in amp, the checkpoints saved and dL/dp gp (tile, width,
+    T) of the last ``width`` probabilities: the gradients of the quaternions, gub (like ub) and
+    per tile gus (tile, shared stages, n, 4, T), and of the diagonal phases per tile gphi (tile,
+    diagonal stages, 2^n).
 
     G is carried back stage by stage; psi is not un-applied through the local stages but taken from
     the checkpoints (or, before the first local stage, recomputed: the product state and a few
-    phases), and each local stage's gradients are read off psi and G after it. When the circuit
-    ends in a local stage and only a few probabilities are differentiated, G after it lives on
-    those few basis states: that stage is done by :func:`_sparse_last_stage`, which the caller
-    asks for by keeping only the final-state rows it reads (fewer than 2^n ``rows``). The
-    product stage's gradients come from G before it, through its halves (:func:`_product_grad`)."""
+    phases), and each local stage's gradients are read off psi and G after it. When only a few
+    probabilities are differentiated, G after the final stage lives on those few basis states:
+    that stage is done by :func:`_sparse_last_stage` (mode SPARSE, amp holding the rows it reads)
+    or, shared by the batch, by :func:`_rows_last_stage` (mode ROWS, amp holding the outputs'
+    amplitudes). The product stage's gradients come from G before it, through its halves
+    (:func:`_product_grad`)."""
     n_amp = 1 << n
     tile = gp.shape[2]
     n_local = slot.shape[0]
@@ -40,12 +56,15 @@ def backward(n, kinds, slot, ub, us, cph, sph, rows, amp, saved, gp, gub, gus, g
     acc = np.empty((9, tile), dtype)
     trace = np.empty(tile, dtype)  # Re <G, psi>: unchanged by the unitary stages
     width = gp.shape[1]
-    sparse = rows.shape[0] < n_amp
-    vec = np.empty((2, n_amp if sparse else 0, tile), dtype)
+    top = kinds.shape[0] - 1 if mode != DENSE else kinds.shape[0]
+    vec = np.empty((2, n_amp if mode == SPARSE else 0, tile), dtype)
     g_out = np.empty((2, width, tile), dtype)
+    coef = output_rows(us, slot, n, width, mode, dtype)
+    mv = np.empty((2, n_amp if mode == ROWS else 0, width), dtype)
     va = np.empty((2, 1 << (n // 2), tile), dtype)
     vb = np.empty((2, 1 << (n - n // 2), tile), dtype)
     gva, gvb = np.empty_like(va), np.empty_like(vb)
+    ph = np.empty((2, n_amp), dtype)
     sfx, wts = np.empty((2, 2 << (n - n // 2), tile), dtype), np.empty((2, 1 << (n - n // 2), tile), dtype)
     for j in range(first, stop):
         u0, gu0 = _stage(ub, us, slot, j, 0), _stage(gub, gus[j], slot, j, 0)
@@ -60,21 +79,48 @@ def backward(n, kinds, slot, ub, us, cph, sph, rows, amp, saved, gp, gub, gus, g
                     gphi[j, di, i] = -2.0 * _phase_back(sg, i, cph[di, i], sph[di, i], tile)
                 di -= 1
                 continue
-            ul, gul, shared = _stage(ub, us, slot, j, li), _stage(gub, gus[j], slot, j, li), slot[li] < 0
-            if s_idx == kinds.shape[0] - 1 and sparse:
-                _sparse_last_stage(sg, ul, gul, n, width, trace, acc, vec, g_out, shared)
+            ul, gul = _stage(ub, us, slot, j, li), _stage(gub, gus[j], slot, j, li)
+            if s_idx == top and mode == ROWS:
+                _outputs(sg, g_out)
+                _before(sg, saved, j, li, va, vb, kinds, cph, sph, tile)
+                _rows_last_stage(sg, coef, ul, gul, n, g_out, mv, ua)
+                li -= 1
+                continue
+            if s_idx == top:
+                _sparse_last_stage(sg, ul, gul, n, width, trace, acc, vec, g_out)
             else:
                 _crosses(sg, gul, ul, n, trace, acc, tile)
                 for q in range(n):
-                    _apply(sg, 2, ul, q, n, tile, ua, shared, True)
-            if li > 1:
-                _copy(saved[j, li - 2], sg)
-            else:
-                _prefix(sg, va, vb, kinds, cph, sph, tile)
+                    _apply(sg, 2, ul, q, n, tile, ua, slot[li] < 0, True)
+            if li == 1:  # the first local stage after the product stage: on to the product state
+                _lead_back(sg, va, vb, kinds, cph, sph, gphi[j], gva, gvb, ph)
+                break
+            _before(sg, saved, j, li, va, vb, kinds, cph, sph, tile)
             li -= 1
-        _product_grad(sg, va, vb, gva, gvb)
+        else:  # no local stage after the product stage, or it was the ROWS final stage
+            _product_grad(sg, va, vb, gva, gvb)
         _half_grad(gva, u0, gu0, 0, n // 2, sfx, wts)
         _half_grad(gvb, u0, gu0, n // 2, n, sfx, wts)
+
+
+@njit(**_INLINE)
+def _before(sg, saved, j, li, va, vb, kinds, cph, sph, tile):
+    """psi (rows 0-1 of sg) <- the state before local stage li: its checkpoint, or before the
+    first local stage after the product stage, the product state and the phases ahead of it."""
+    if li > 1:
+        _copy(saved[j, li - 2], sg)
+    else:
+        _prefix(sg, va, vb, kinds, cph, sph, tile)
+
+
+@njit(**_OPTS)
+def _outputs(sg, g_out):
+    """g_out (2, width, T) <- G on the last ``width`` rows."""
+    first = sg.shape[1] - g_out.shape[1]
+    for w in range(g_out.shape[1]):
+        for r in range(2):
+            for t in range(sg.shape[2]):
+                g_out[r, w, t] = sg[2 + r, first + w, t]
 
 
 @njit(**_OPTS)
@@ -213,12 +259,12 @@ def _store_grad(gq, uq, trace, acc, width):
 
 
 @njit(**_OPTS)
-def _sparse_last_stage(sg, ul, gul, n, width, trace, acc, vec, g_out, shared):
-    """The final local stage's backward when G after it is zero but on the last ``width`` rows:
-    the cross sums need only the pairs that touch those rows, and G before the stage,
-    U^H G = sum over those rows x of G[x] conj(U[x, :]), is a sum of ``width`` product states
-    (each built qubit by qubit in about 2^n complex products, against n passes over the state;
-    for a shared stage the product states are the same numbers for every coordinate, built once)."""
+def _sparse_last_stage(sg, ul, gul, n, width, trace, acc, vec, g_out):
+    """A per-coordinate final local stage's backward when G after it is zero but on the last
+    ``width`` rows: the cross sums need only the pairs that touch those rows, and G before the
+    stage, U^H G = sum over those rows x of G[x] conj(U[x, :]), is a sum of ``width`` product
+    states (each built qubit by qubit in about 2^n complex products, against n passes over the
+    state)."""
     n_amp = 1 << n
     first = n_amp - width
     tile = sg.shape[2]
@@ -231,19 +277,7 @@ def _sparse_last_stage(sg, ul, gul, n, width, trace, acc, vec, g_out, shared):
             elif x - s < first:
                 _cross_pair(sg, acc, x - s, x, tile)
         _store_grad(gul[q], ul[q], trace, acc, tile)
-    for w in range(width):
-        for r in range(2):
-            for t in range(tile):
-                g_out[r, w, t] = sg[2 + r, first + w, t]
-    if shared:  # conj(U[x, :]) is the same for every coordinate: built once, in column 0
-        coef = np.empty((width, 2, n_amp, 1), sg.dtype)
-        for w in range(width):
-            coef[w, 0, 0, 0], coef[w, 1, 0, 0] = 1.0, 0.0
-            _product_row(coef[w], ul, n, first + w, 1)
-        for i in range(n_amp):  # each row of G written once, its terms summed in cache
-            for w in range(width):
-                _add_scaled(sg, i, g_out, w, coef[w, 0, i, 0], coef[w, 1, i, 0], tile, w > 0)
-        return
+    _outputs(sg, g_out)
     for w in range(width):
         for t in range(tile):
             vec[0, 0, t] = g_out[0, w, t]
@@ -254,14 +288,60 @@ def _sparse_last_stage(sg, ul, gul, n, width, trace, acc, vec, g_out, shared):
 
 
 @njit(**_OPTS)
-def _product_row(vec, ul, n, x, width):
-    """vec[:, 0] times conj(U[x, :]) of the local stage ul (n, 4, T), U = (x) U_q, built qubit by qubit (qubit 0
-    the most significant bit) into vec (re/im, 2^n, width); vec[:, 0] holds the factor in front."""
-    m = 1
+def _rows_last_stage(sg, coef, ul, gul, n, g_out, mv, ua):
+    """The backward of a final local stage shared by the batch, evaluated as the outputs' rows of
+    its matrix U (mode ROWS): from G after it on the outputs' rows x_w (g_out, (2, width, T)) and
+    psi before it (rows 0-1 of sg), its quaternions' gradient summed over the tile into lane 0 of
+    gul (the other lanes zero) and G before it into rows 2-3.
+
+    The stage's K = sum over the tile of |psi_after><G| is U M X^H, M[:, w] = sum over coordinates
+    of psi conj(G[x_w]) (one pass over psi, 2^n x width numbers) and X the outputs' basis states:
+    so each qubit's 2x2 K_q is read off the width vectors U M[:, w] (those run through the stage
+    once for the tile, in mv (2, 2^n, width)), on the rows x_w and x_w with qubit q's bit flipped.
+    G before the stage is sum over w of G[x_w] conj(U[x_w, :]) (coef, built once)."""
+    n_amp = 1 << n
+    width, tile = g_out.shape[1], sg.shape[2]
+    first = n_amp - width
+    for i in range(n_amp):
+        for w in range(width):
+            mv[0, i, w], mv[1, i, w] = _dot_conj(sg, i, g_out, w, tile)
+    _local(mv, ul, n, width, ua, True)
+    tr = sg.dtype.type(0)
+    for w in range(width):
+        tr += mv[0, first + w, w]
+    k = np.empty((3, 1), sg.dtype)
+    total = np.full(1, tr, sg.dtype)
     for q in range(n):
-        for i in range(m - 1, -1, -1):
-            _spread(vec, i, ul[q], (x >> (n - 1 - q)) & 1, width)
-        m *= 2
+        bit = 1 << (n - 1 - q)
+        k[:] = 0.0
+        for w in range(width):  # K_q(a, c) += U M[x_w with bit q = a, w] where c is x_w's bit
+            x = first + w
+            r0, i0, r1, i1 = mv[0, x & ~bit, w], mv[1, x & ~bit, w], mv[0, x | bit, w], mv[1, x | bit, w]
+            if x & bit:  # column c = 1: K01 = (r0, i0), K11 = (r1, i1)
+                k[0, 0] -= i1
+                k[1, 0] += r0
+                k[2, 0] += i0
+            else:  # column c = 0: K00 = (r0, i0), K10 = (r1, i1)
+                k[0, 0] += i0
+                k[1, 0] -= r1
+                k[2, 0] += i1
+        _store_grad(gul[q], ul[q], total, k, 1)
+        gul[q, :, 1:] = 0.0
+    for i in range(n_amp):  # each row of G written once, its terms summed in cache
+        for w in range(width):
+            _add_scaled(sg, i, g_out, w, coef[w, 0, i, 0], coef[w, 1, i, 0], tile, w > 0)
+
+
+@njit(**_INLINE)
+def _dot_conj(sg, i, g_out, w, width):
+    """sum over the tile of psi_i conj(g_out[w])."""
+    re = sg.dtype.type(0)
+    im = sg.dtype.type(0)
+    for t in range(width):
+        pr, pi, cr, ci = sg[0, i, t], sg[1, i, t], g_out[0, w, t], g_out[1, w, t]
+        re += pr * cr + pi * ci
+        im += pi * cr - pr * ci
+    return re, im
 
 
 @njit(**_INLINE)
@@ -278,22 +358,6 @@ def _add_scaled(sg, i, g_out, w, cr, ci, width, add):
             gr, gi = g_out[0, w, t], g_out[1, w, t]
             sg[2, i, t] = cr * gr - ci * gi
             sg[3, i, t] = cr * gi + ci * gr
-
-
-@njit(**_INLINE)
-def _spread(vec, i, uq, bit, width):
-    """vec[2i + c] = vec[i] conj(U_q[bit, c]) for c = 0, 1 (i descending, in place), from the
-    quaternion uq (4, T) of U_q = [[a, -conj(b)], [b, conj(a)]]: row 0 conjugated is
-    (conj(a), -b), row 1 (conj(b), a)."""
-    for t in range(width):
-        vr, vi = vec[0, i, t], vec[1, i, t]
-        ar, ai, br, bi = uq[0, t], uq[1, t], uq[2, t], uq[3, t]
-        if bit:
-            e0r, e0i, e1r, e1i = br, -bi, ar, ai
-        else:
-            e0r, e0i, e1r, e1i = ar, -ai, -br, -bi
-        vec[0, 2 * i + 1, t], vec[1, 2 * i + 1, t] = vr * e1r - vi * e1i, vr * e1i + vi * e1r
-        vec[0, 2 * i, t], vec[1, 2 * i, t] = vr * e0r - vi * e0i, vr * e0i + vi * e0r
 
 
 @njit(**_INLINE)

@@ -167,22 +167,37 @@ def _stage(ub, us, slot, j, li):
     return ub[j, k] if k >= 0 else us[-1 - k]
 
 
+#: How the final stage is evaluated (``mode`` of :func:`forward` and :func:`._backward.backward`):
+#: a pass per qubit over the state (DENSE); for few outputs of a per-coordinate final stage, the
+#: same forward but a backward on those rows (SPARSE); for few outputs of a final stage shared by
+#: the batch, as the outputs' rows of that stage's matrix, the same for every coordinate (ROWS).
+DENSE, SPARSE, ROWS = 0, 1, 2
+
+
 @njit(**_OPTS)
-def forward(n, kinds, slot, ub, us, cph, sph, probs, rows, amp, saved, first, stop):
+def forward(n, mode, kinds, slot, ub, us, cph, sph, probs, rows, amp, saved, first, stop):
     """Evolve tiles first..stop-1 and write their last probs.shape[1] probabilities (tile, width,
     T). The local stages' quaternions, the product stage first, are ub[tile, slot] (tile, stages
     per coordinate, n, 4, T) or, for slot < 0, us[-1 - slot] (stages shared by the batch, n, 4, T);
     kinds (0 diagonal, 1 local) are the stages after the product stage. When rows is not empty,
     also the backward's checkpoints: the final state's rows ``rows`` in amp (tile, 2, rows, T), and
     in saved (tile, local stages - 2, 2, 2^n, T) the state before each local stage after the first
-    one that follows the product stage."""
+    one that follows the product stage.
+
+    In ``mode`` ROWS the final stage (shared, the last of kinds) is not applied: each output's
+    amplitude is its row of that stage's matrix U (a product state, built once) dotted with the
+    state before it, a pass over the state per output instead of one per qubit."""
     n_amp = 1 << n
-    tile = probs.shape[2]
+    width, tile = probs.shape[1], probs.shape[2]
     keep = rows.shape[0] > 0
-    st = np.empty((2, n_amp, tile), probs.dtype)
-    ua = np.empty((4, tile), probs.dtype)
-    va = np.empty((2, 1 << (n // 2), tile), probs.dtype)
-    vb = np.empty((2, 1 << (n - n // 2), tile), probs.dtype)
+    dtype = probs.dtype
+    st = np.empty((2, n_amp, tile), dtype)
+    ua = np.empty((4, tile), dtype)
+    va = np.empty((2, 1 << (n // 2), tile), dtype)
+    vb = np.empty((2, 1 << (n - n // 2), tile), dtype)
+    dot = np.empty((2, tile), dtype)
+    last = kinds.shape[0] - 1 if mode == ROWS else kinds.shape[0]
+    coef = output_rows(us, slot, n, width, mode, dtype)
     for j in range(first, stop):
         _halves(_stage(ub, us, slot, j, 0), n, va, vb, tile)
         di = _prefix(st, va, vb, kinds, cph, sph, tile)
@@ -194,11 +209,85 @@ def forward(n, kinds, slot, ub, us, cph, sph, probs, rows, amp, saved, first, st
                 continue
             if keep and li > 1:
                 _copy(st, saved[j, li - 2])
+            if s_idx == last:
+                _row_products(st, coef, dot, probs[j], amp[j], keep)
+                break
             _local(st, _stage(ub, us, slot, j, li), n, tile, ua, slot[li] < 0)
             li += 1
-        _probabilities(st, probs[j])
+        if mode != ROWS:
+            _probabilities(st, probs[j])
+            if keep:
+                _rows_out(st, rows, amp[j])
+
+
+@njit(**_OPTS)
+def output_rows(us, slot, n, width, mode, dtype):
+    """In mode ROWS, conj(U[x, :]) of the last ``width`` rows x of the shared final stage's U
+    ((width, 2, 2^n, 1): what both the forward's outputs and the backward's G before that stage
+    are made of); else an empty array."""
+    if mode != ROWS:
+        return np.empty((0, 2, 0, 1), dtype)
+    n_amp = 1 << n
+    ul = us[-1 - slot[slot.shape[0] - 1]]
+    coef = np.empty((width, 2, n_amp, 1), dtype)
+    for w in range(width):
+        coef[w, 0, 0, 0], coef[w, 1, 0, 0] = 1.0, 0.0
+        _product_row(coef[w], ul, n, n_amp - width + w, 1)
+    return coef
+
+
+@njit(**_OPTS)
+def _row_products(st, coef, dot, probs, amp, keep):
+    """Each output's amplitude U[x, :] psi (coef[w] = conj(U[x, :])), summed in dot (2, T), and
+    its probability; the amplitudes into amp (2, width, T) when keep."""
+    tile = st.shape[2]
+    for w in range(coef.shape[0]):
+        dot[:] = 0.0
+        for i in range(st.shape[1]):
+            _dot_row(st, i, coef[w, 0, i, 0], coef[w, 1, i, 0], dot, tile)
+        for t in range(tile):
+            probs[w, t] = dot[0, t] * dot[0, t] + dot[1, t] * dot[1, t]
         if keep:
-            _rows_out(st, rows, amp[j])
+            for t in range(tile):
+                amp[0, w, t] = dot[0, t]
+                amp[1, w, t] = dot[1, t]
+
+
+@njit(**_INLINE)
+def _dot_row(st, i, cr, ci, dot, width):
+    """dot += (cr - i ci) psi_i."""
+    for t in range(width):
+        pr, pi = st[0, i, t], st[1, i, t]
+        dot[0, t] += cr * pr + ci * pi
+        dot[1, t] += cr * pi - ci * pr
+
+
+@njit(**_OPTS)
+def _product_row(vec, ul, n, x, width):
+    """vec[:, 0] times conj(U[x, :]) of the local stage ul (n, 4, T), U = (x) U_q, built qubit by
+    qubit (qubit 0 the most significant bit) into vec (re/im, 2^n, width); vec[:, 0] holds the
+    factor in front."""
+    m = 1
+    for q in range(n):
+        for i in range(m - 1, -1, -1):
+            _spread(vec, i, ul[q], (x >> (n - 1 - q)) & 1, width)
+        m *= 2
+
+
+@njit(**_INLINE)
+def _spread(vec, i, uq, bit, width):
+    """vec[2i + c] = vec[i] conj(U_q[bit, c]) for c = 0, 1 (i descending, in place), from the
+    quaternion uq (4, T) of U_q = [[a, -conj(b)], [b, conj(a)]]: row 0 conjugated is
+    (conj(a), -b), row 1 (conj(b), a)."""
+    for t in range(width):
+        vr, vi = vec[0, i, t], vec[1, i, t]
+        ar, ai, br, bi = uq[0, t], uq[1, t], uq[2, t], uq[3, t]
+        if bit:
+            e0r, e0i, e1r, e1i = br, -bi, ar, ai
+        else:
+            e0r, e0i, e1r, e1i = ar, -ai, -br, -bi
+        vec[0, 2 * i + 1, t], vec[1, 2 * i + 1, t] = vr * e1r - vi * e1i, vr * e1i + vi * e1r
+        vec[0, 2 * i, t], vec[1, 2 * i, t] = vr * e0r - vi * e0i, vr * e0i + vi * e0r
 
 
 @njit(**_OPTS)

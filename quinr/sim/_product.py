@@ -14,6 +14,57 @@ from ._kernels import _INLINE, _OPTS
 
 
 @njit(**_OPTS)
+def _lead_back(sg, va, vb, kinds, cph, sph, gphi, gva, gvb, ph):
+    """The backward from G before the first local stage after the product stage (rows 2-3 of sg)
+    to the product state: through the diagonal stages between them and into the halves'
+    gradients gva, gvb (as :func:`_product_grad`), without building psi there.
+
+    Why: psi there is the product state times those stages' phases, so it is made on the fly from
+    the halves, and since conj(G) psi is the same on either side of a diagonal stage, each of
+    those stages' phase gradient (-2 the tile's sum of Im(conj(G_i) psi_i), into gphi (stages,
+    2^n)) is one and the same, read off G with the phases taken out and the product state. That
+    replaces building psi, a pass that un-applies each stage's phases from psi and G, and a
+    separate pass of the product-state gradient (ph: (2, 2^n) scratch)."""
+    n_lead = 0
+    while n_lead < kinds.shape[0] and kinds[n_lead] == 0:
+        n_lead += 1
+    for i in range(sg.shape[1]):  # the conjugate of the stages' total phase
+        c, s = sg.dtype.type(1), sg.dtype.type(0)
+        for d in range(n_lead):
+            c, s = c * cph[d, i] - s * sph[d, i], c * sph[d, i] + s * cph[d, i]
+        ph[0, i], ph[1, i] = c, -s
+    d_b = vb.shape[1]
+    gva[:] = 0.0
+    gvb[:] = 0.0
+    for ia in range(va.shape[1]):
+        for ib in range(d_b):
+            i = ia * d_b + ib
+            im = _unphase(sg, i, ph[0, i], ph[1, i], va, ia, vb, ib, gva)
+            for d in range(n_lead):
+                gphi[d, i] = -2.0 * im
+    for ib in range(d_b):
+        for ia in range(va.shape[1]):
+            _accumulate(gvb, ib, sg, ia * d_b + ib, va, ia)
+
+
+@njit(**_INLINE)
+def _unphase(sg, i, c, s, va, ia, vb, ib, gva):
+    """G_i <- (c + i s) G_i in place; gva[ia] += G_i conj(vb[ib]); returns the tile's sum of
+    Im(conj(G_i) va[ia] vb[ib])."""
+    acc = sg.dtype.type(0)
+    for t in range(sg.shape[2]):
+        gr, gi = sg[2, i, t], sg[3, i, t]
+        xr, xi = c * gr - s * gi, c * gi + s * gr
+        sg[2, i, t], sg[3, i, t] = xr, xi
+        ar, ai, br, bi = va[0, ia, t], va[1, ia, t], vb[0, ib, t], vb[1, ib, t]
+        pr, pi = ar * br - ai * bi, ar * bi + ai * br
+        acc += xr * pi - xi * pr
+        gva[0, ia, t] += xr * br + xi * bi
+        gva[1, ia, t] += xi * br - xr * bi
+    return acc
+
+
+@njit(**_OPTS)
 def _product_grad(sg, va, vb, gva, gvb):
     """From G at the product state: dL/d conj(va[a]) = sum_b G[a, b] conj(vb[b]), and so for vb
     (:func:`_half_grad` doubles them, PyTorch's convention). Each sum runs with its output row

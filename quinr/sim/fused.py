@@ -12,12 +12,19 @@ The backward (:mod:`._backward`) is the adjoint method: G = dL/d conj(psi) is ca
 gate, while psi comes from checkpoints the forward keeps (the state before each local stage after
 the first; the first one's input is recomputed from the product state), so psi is never
 un-applied. A local stage's gates commute, so each qubit's gradient is read off psi and G after
-the stage: three sums over the state's pairs per qubit (plus one trace shared by all). When only
-a few probabilities are differentiated (the model's outputs), G after the final stage lives on
-those rows and that stage's backward is a handful of product states instead of n passes.
+the stage: three sums over the state's pairs per qubit (plus one trace shared by all).
+
+When only a few probabilities are asked for (the model's outputs) and the circuit ends in a
+stage shared by the batch (the paper's: it reads theta alone), that stage is never applied: each
+output is its row of the stage's matrix, a product state built once, dotted with the state
+before it (a pass per output against one per qubit), and the backward is made of those rows
+again plus the stage's gradient for the whole tile, read off ``width`` vectors
+(:func:`._backward._rows_last_stage`). A final stage per coordinate is applied, and its backward
+runs on the outputs' rows alone.
 
 The product state (the first stage acting on |0...0>) is built in the kernels from that stage's
-quaternions, and its gradients are taken there too. The fused runs of RX/RZ gates of every local
+quaternions, and its gradients are taken there too, from G before the diagonal stages that
+follow it without building psi there (:func:`._product._lead_back`). The fused runs of RX/RZ gates of every local
 stage are composed into quaternions, and differentiated back to their angles, by two more kernels
 (:mod:`._compose`): those of the stages that read h straight into the tiles, each gate reading its
 angle's cosine and sine (from torch) in h's column or theta's entry, and adding its gradient back
@@ -308,17 +315,32 @@ def _run(name: str, n_tiles: int, *args) -> None:
         f.result()
 
 
-@functools.lru_cache(maxsize=64)
-def _checkpoint_rows(n: int, width: int, kinds: Kinds) -> np.ndarray:
-    """The rows of the final state the backward reads: all of them, or, when it ends in a local
-    stage (after the product stage) differentiated on its last ``width < n`` rows only
-    (:func:`._backward._sparse_last_stage`), those rows and their neighbours across each qubit.
-    Fewer than 2^n rows is what sends the backward down that path, so the rule lives here only
-    (row 0 is never among them: for width < n no last row is a single bit). The same rows every
-    step of a training run: cached (the kernels only read them)."""
+def _final_mode(n: int, width: int, kinds: Kinds, slots: tuple[int, ...]) -> int:
+    """How the kernels evaluate the final stage (:data:`._kernels.DENSE`, ``SPARSE`` or ``ROWS``):
+    by passes over the state, unless the circuit ends in a local stage (after the product stage)
+    and only ``width < n`` probabilities are asked for; then by its outputs' rows when that stage
+    is shared by the batch (the paper's circuits: the last stage reads theta alone), else with a
+    backward on those rows."""
+    from ._kernels import DENSE, ROWS, SPARSE
+
     if width >= n or len(kinds) < 2 or kinds[-1] != "local":
+        return DENSE
+    return ROWS if slots[-1] < 0 else SPARSE
+
+
+@functools.lru_cache(maxsize=64)
+def _checkpoint_rows(n: int, width: int, mode: int) -> np.ndarray:
+    """The rows of the final state the backward reads: all of them (mode DENSE), the outputs' own
+    (ROWS: their amplitudes), or those and their neighbours across each qubit (SPARSE, for
+    :func:`._backward._sparse_last_stage`). The same rows every step of a training run: cached
+    (the kernels only read them)."""
+    from ._kernels import DENSE, ROWS
+
+    if mode == DENSE:
         return np.arange(1 << n, dtype=np.int64)
     last = range((1 << n) - width, 1 << n)
+    if mode == ROWS:
+        return np.array(last, dtype=np.int64)
     return np.array(sorted({x ^ bit for x in last for bit in [0, *(1 << q for q in range(n))]}), dtype=np.int64)
 
 
@@ -343,15 +365,16 @@ class _Fused(torch.autograd.Function):
         cph, sph = torch.cos(phi), torch.sin(phi)
         probs = _checkpoints.take((tiles, width, tile), dtype)  # handed back below, once copied out
         keep = any(ctx.needs_input_grad[5:])
-        rows = _checkpoint_rows(n, width, kinds) if keep else np.zeros(0, dtype=np.int64)
+        mode = _final_mode(n, width, kinds, slots)
+        rows = _checkpoint_rows(n, width, mode) if keep else np.zeros(0, dtype=np.int64)
         amp = _checkpoints.take((tiles, 2, rows.size, tile), dtype)
         saved = _checkpoints.take((tiles, max(len(slots) - 2, 0), 2, 1 << n, tile) if keep else (tiles, 0, 2, 0, 0),
                                   dtype)
-        _run("forward", tiles, n, code, slot, own.numpy(), us.numpy(), cph.numpy(), sph.numpy(), probs.numpy(),
+        _run("forward", tiles, n, mode, code, slot, own.numpy(), us.numpy(), cph.numpy(), sph.numpy(), probs.numpy(),
              rows, amp.numpy(), saved.numpy())
         if keep:
             ctx.save_for_backward(own)
-            ctx.state = (n, code, slot, us, cph, sph, rows, amp, saved, n_shared)
+            ctx.state = (n, mode, code, slot, us, cph, sph, rows, amp, saved, n_shared)
         out = probs.new_empty(bsz, width)  # a copy always (with one output the view is contiguous)
         out.copy_(_untile(probs, bsz))
         _checkpoints.give(probs)
@@ -360,14 +383,14 @@ class _Fused(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_p: torch.Tensor):  # type: ignore[override]
         (own,) = ctx.saved_tensors
-        n, code, slot, us, cph, sph, rows, amp, saved, n_shared = ctx.state
+        n, mode, code, slot, us, cph, sph, rows, amp, saved, n_shared = ctx.state
         ctx.state = None
         tiles = own.shape[0]
         gp = _tiles_last(grad_p.T, own.shape[-1])
         gown = torch.empty_like(own)  # zero on the padding
         gus = _checkpoints.take((tiles, *us.shape), us.dtype)
         gphi = own.new_empty(tiles, cph.shape[0], cph.shape[1])
-        _run("backward", tiles, n, code, slot, own.numpy(), us.numpy(), cph.numpy(), sph.numpy(), rows, amp.numpy(),
+        _run("backward", tiles, n, mode, code, slot, own.numpy(), us.numpy(), cph.numpy(), sph.numpy(), rows, amp.numpy(),
              saved.numpy(), gp.numpy(), gown.numpy(), gus.numpy(), gphi.numpy())
         gshared = gus.sum((0, 4)).unbind(0) if n_shared else ()
         _checkpoints.give(amp, saved, gus)
