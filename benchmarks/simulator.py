@@ -279,7 +279,7 @@ def arithmetic_floor() -> None:
 
 def kernel_times(repeats: int) -> None:
     """The fused engine's kernels alone (the calls of ``quinr.sim.fused._run``, which include the
-    numba dispatch but no torch op), on ``fused.kernel_threads()`` threads (torch's, unless
+    numba dispatch but no torch op), on ``quinr.sim._launch.kernel_threads()`` threads (torch's, unless
     ``QUINR_KERNEL_THREADS`` says otherwise), in medians: the composition of the runs that read h
     and the circuit's forward, without checkpoints (a no-gradient call) and with them, then the
     backwards of a training step. The ratio compares the kernels of a training step with those

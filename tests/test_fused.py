@@ -103,7 +103,7 @@ def test_kernel_threads_setting(monkeypatch):
     """QUINR_KERNEL_THREADS sets the kernels' threads apart from torch's; a bad value is refused in
     one line; the results do not depend on it (tiles are independent, summed in a fixed order)."""
     from quinr.errors import ConfigError
-    from quinr.sim.fused import kernel_threads
+    from quinr.sim._launch import kernel_threads
 
     monkeypatch.delenv("QUINR_KERNEL_THREADS", raising=False)
     assert kernel_threads() == torch.get_num_threads()
@@ -200,7 +200,7 @@ def test_the_command_line_shortens_openmp_spin_before_torch_loads():
 def test_stale_kernel_caches_are_dropped_when_any_kernel_file_changes(tmp_path):
     """numba keys a kernel's cache on its own file, but kernels inline helpers from the other
     kernel files; so the caches of all of them go when any one changes, and stay otherwise."""
-    from quinr.sim.fused import KERNEL_FILES, _drop_stale_kernel_caches
+    from quinr.sim._launch import KERNEL_FILES, _drop_stale_kernel_caches
 
     for name in KERNEL_FILES:
         (tmp_path / name).write_text(f"# {name}\n")
