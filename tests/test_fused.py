@@ -242,3 +242,66 @@ def test_an_output_is_never_a_buffer_the_engine_reuses():
     assert torch.equal(first.detach(), kept)
     loss.backward()
     assert torch.allclose(w.grad, kept)
+
+
+def _reference_probabilities(n, width, stages, bsz):
+    """The last ``width`` probabilities of explicit stages by plain complex torch ops (autograd
+    through them is the reference): the product stage's columns (a, b), then each stage in turn."""
+    def columns(t):
+        return torch.complex(t[:, 0], t[:, 1]), torch.complex(t[:, 2], t[:, 3])  # (n, L) each
+
+    a, b = columns(stages[0][1])
+    psi = torch.ones(bsz, 1, dtype=a.dtype)
+    for q in range(n):
+        v = torch.stack([a[q], b[q]], -1).expand(bsz, 2)
+        psi = (psi[:, :, None] * v[:, None, :]).reshape(bsz, -1)
+    for kind, t in stages[1:]:
+        if kind == "diag":
+            psi = psi * torch.exp(1j * t.to(psi.dtype))
+            continue
+        a, b = columns(t)
+        u = torch.stack([torch.stack([a, -b.conj()], -1), torch.stack([b, a.conj()], -1)], -2)  # (n, L, 2, 2)
+        st = psi.reshape(bsz, *([2] * n))
+        for q in range(n):
+            st = torch.movedim(torch.einsum("b...j,bij->b...i", torch.movedim(st, q + 1, -1),
+                                            u[q].expand(bsz, 2, 2)), -1, q + 1)
+        psi = st.reshape(bsz, -1)
+    return psi.abs().square()[:, -width:]
+
+
+@pytest.mark.parametrize("kinds,width", [
+    ("ODDODS", 3),   # two diagonal stages before the first local one; a shared final stage read by its rows
+    ("ODDS", 2),     # that final stage is the first local stage after the product stage
+    ("SDDODS", 3),   # a product stage shared by the batch
+    ("ODDODDO", 3),  # a final stage per coordinate (its backward on the outputs' rows)
+    ("ODDODS", 8),   # more outputs than qubits: the final stage applied, the whole final state kept
+])
+def test_stage_sequences_the_circuits_do_not_build_match_a_plain_reference(kinds, width):
+    """The kernels take any sequence of stages (O: local per coordinate, S: local shared by the
+    batch, D: diagonal); the model's circuits make only some. Others reach paths of the backward
+    the circuit tests do not: several diagonal stages before the first local one, a shared
+    product stage. Gradients of every stage tensor against autograd through plain torch ops."""
+    from quinr.sim.fused import probabilities_fused, tile_stages
+
+    n, bsz = 5, 300  # two tiles, the last one padded
+    g = torch.Generator().manual_seed(len(kinds) * 10 + width)
+    stages = []
+    for k in kinds:
+        if k == "D":
+            stages.append(("diag", torch.rand(1 << n, generator=g, dtype=torch.float64) * 6))
+        else:
+            q = torch.randn(n, 4, 1 if k == "S" else bsz, generator=g, dtype=torch.float64)
+            stages.append(("local", q / q.norm(dim=1, keepdim=True)))
+    w = torch.rand(bsz, width, generator=g, dtype=torch.float64) - 0.3
+    results = []
+    for engine in ("fused", "reference"):
+        leaves = [(k, t.clone().requires_grad_()) for k, t in stages]
+        p = (probabilities_fused(n, width, tile_stages(n, bsz, leaves)) if engine == "fused"
+             else _reference_probabilities(n, width, leaves, bsz))
+        (p * w).sum().backward()
+        results.append((p.detach(), [t.grad for _, t in leaves]))
+    (p_fused, g_fused), (p_ref, g_ref) = results
+    assert (p_fused - p_ref).abs().max() < 1e-12
+    for a, b in zip(g_fused, g_ref, strict=True):
+        assert b.abs().max() > 1e-3  # every stage gets a gradient that can be wrong
+        assert (a - b).abs().max() < 1e-10 * max(1.0, float(b.abs().max()))

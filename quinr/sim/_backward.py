@@ -39,13 +39,15 @@ def backward(n, mode, kinds, slot, ub, us, cph, sph, rows, amp, saved, gp, gub, 
     phases per tile gphi (tile, diagonal stages, 2^n).
 
     G is carried back stage by stage; psi is not un-applied through the local stages but taken from
-    the checkpoints (or, before the first local stage, recomputed: the product state and a few
-    phases), and each local stage's gradients are read off psi and G after it. When only a few
+    the checkpoints, and each local stage's gradients are read off psi and G after it. When only a few
     probabilities are differentiated, G after the final stage lives on those few basis states:
     that stage is done by :func:`_sparse_last_stage` (mode SPARSE, amp holding the rows it reads)
     or, shared by the batch, by :func:`_rows_last_stage` (mode ROWS, amp holding the outputs'
-    amplitudes). The product stage's gradients come from G before it, through its halves
-    (:func:`_product_grad`)."""
+    amplitudes). From G before the first local stage after the product stage,
+    :func:`._product._lead_back` goes through the diagonal stages ahead of it to the product
+    stage's halves without building psi there; where that local stage is the ROWS final stage
+    (or there is none), psi there is rebuilt (the product state and a few phases) and the product
+    stage's gradients come from :func:`_product_grad`."""
     n_amp = 1 << n
     tile = gp.shape[2]
     n_local = slot.shape[0]

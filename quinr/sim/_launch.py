@@ -15,8 +15,8 @@ from ..errors import ConfigError
 
 
 class _Buffers:
-    """Checkpoint (and gradient) buffers handed back by a finished backward, for the next step to
-    reuse.
+    """Checkpoint buffers (and the forward's probabilities, once copied out) handed back when
+    done with, for the next step to reuse.
 
     Why: a training step's checkpoints are megabytes (16 MiB at Nq 8, batch 4096), and freshly
     allocated they are fresh pages, each zeroed by the kernel on first touch: measured, that made

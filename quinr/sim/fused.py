@@ -10,8 +10,8 @@ keeps its one matrix in registers).
 
 The backward (:mod:`._backward`) is the adjoint method: G = dL/d conj(psi) is carried back gate by
 gate, while psi comes from checkpoints the forward keeps (the state before each local stage after
-the first; the first one's input is recomputed from the product state), so psi is never
-un-applied. A local stage's gates commute, so each qubit's gradient is read off psi and G after
+the first past the product stage; before that one, psi is the product state times a few phases,
+made on the fly from its halves), so psi is never un-applied. A local stage's gates commute, so each qubit's gradient is read off psi and G after
 the stage: three sums over the state's pairs per qubit (plus one trace shared by all).
 
 When only a few probabilities are asked for (the model's outputs) and the circuit ends in a
@@ -30,7 +30,7 @@ stage are composed into quaternions, and differentiated back to their angles, by
 angle's cosine and sine (from torch) in h's column or theta's entry, and adding its gradient back
 there.
 
-numba compiles the kernels on first use (``cache=True``: about 18 s once for training's float32,
+numba compiles the kernels on first use (``cache=True``: 18-28 s once for training's float32,
 6 s more for float64 decoding, then half a second to load in a new process). It is already a
 dependency of the Braket local simulator that quinr installs, so the engine adds no package; a
 hand-written C++ extension would need a compiler at install.
