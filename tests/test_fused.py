@@ -305,3 +305,20 @@ def test_stage_sequences_the_circuits_do_not_build_match_a_plain_reference(kinds
     for a, b in zip(g_fused, g_ref, strict=True):
         assert b.abs().max() > 1e-3  # every stage gets a gradient that can be wrong
         assert (a - b).abs().max() < 1e-10 * max(1.0, float(b.abs().max()))
+
+
+@pytest.mark.parametrize("last", [0, -1, 33, 2.0, True])
+@pytest.mark.parametrize("engine", ["fused", "adjoint", "autograd"])
+def test_a_number_of_outputs_the_circuit_does_not_have_is_refused(last, engine):
+    """The kernels do not check their indices: more outputs than basis states once read past the
+    state (the fused engine returned numbers for 300 of 256), none failed deep in torch."""
+    from quinr.sim.fused import probabilities_fused, stage_params
+
+    spec = CircuitSpec(5, 10, 2, 1)
+    h, theta = torch.rand(8, 10) * 2 - 1, torch.rand(spec.n_theta) * 6
+    with pytest.raises(ValueError, match="last must be a whole number from 1 to 32"):
+        probabilities(spec, h, theta, last=last, backward=engine)
+    if isinstance(last, int) and not isinstance(last, bool):
+        with pytest.raises(ValueError, match="width must be from 1 to 32"):
+            probabilities_fused(5, last, stage_params(spec, h, theta))
+    assert probabilities(spec, h, theta, last=32, backward=engine).shape == (8, 32)

@@ -77,6 +77,9 @@ def probabilities(
     """
     engine = engine_for(backward, h.device)
     h, theta = _check_inputs(spec, h, theta)
+    if last is not None and (isinstance(last, bool) or not isinstance(last, int) or not 1 <= last <= spec.n_states):
+        raise ValueError(f"last must be a whole number from 1 to {spec.n_states} (the circuit's basis states), "
+                         f"got {last!r}")
     width = spec.n_states if last is None else last
     if h.shape[0] == 0:
         return torch.zeros(0, width, device=h.device, dtype=h.dtype)

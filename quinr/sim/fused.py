@@ -268,6 +268,9 @@ class _Fused(torch.autograd.Function):
 @torch.compiler.disable  # numba's kernels are opaque to torch.compile: compile the rest around them
 def probabilities_fused(n: int, width: int, stages: Stages) -> torch.Tensor:
     """The last ``width`` basis-state probabilities (bsz, width) through the fused kernels;
-    differentiable in every tensor of ``stages`` (see the module docstring)."""
+    differentiable in every tensor of ``stages`` (see the module docstring). The kernels do not
+    check their indices, so ``width`` is checked here."""
+    if not 1 <= width <= 1 << n:
+        raise ValueError(f"width must be from 1 to {1 << n} (the circuit's basis states), got {width}")
     return _Fused.apply(n, width, stages.kinds, stages.slots, stages.bsz, stages.own, *stages.shared,
                         *stages.phases)
