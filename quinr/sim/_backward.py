@@ -27,7 +27,7 @@ from ._kernels import (
     _stage,
     output_rows,
 )
-from ._product import _half_grad, _lead_back, _product_grad
+from ._product import _half_grad, _lead_back, _product_grad, lead_phases
 
 
 @njit(**_OPTS)
@@ -67,13 +67,14 @@ def backward(n, mode, kinds, slot, ub, us, cph, sph, rows, amp, saved, gp, gub, 
     vb = np.empty((2, 1 << (n - n // 2), tile), dtype)
     gva, gvb = np.empty_like(va), np.empty_like(vb)
     ph = np.empty((2, n_amp), dtype)
+    n_lead = lead_phases(kinds, cph, sph, ph)
     lanes = np.empty((us.shape[0], n, 4, tile), dtype)  # the shared stages' gradients per coordinate
     sfx, wts = np.empty((2, 2 << (n - n // 2), tile), dtype), np.empty((2, 1 << (n - n // 2), tile), dtype)
     for j in range(first, stop):
         u0, gu0 = _stage(ub, us, slot, j, 0), _stage(gub, lanes, slot, j, 0)
         _halves(u0, n, va, vb, tile)
         _rows_in(amp[j], rows, sg)
-        _seed(sg, gp[j], trace)
+        _seed(sg, gp[j], trace, mode != ROWS)
         li = n_local - 1
         di = n_diag - 1
         for s_idx in range(kinds.shape[0] - 1, -1, -1):
@@ -96,7 +97,7 @@ def backward(n, mode, kinds, slot, ub, us, cph, sph, rows, amp, saved, gp, gub, 
                 for q in range(n):
                     _apply(sg, 2, ul, q, n, tile, ua, slot[li] < 0, True)
             if li == 1:  # the first local stage after the product stage: on to the product state
-                _lead_back(sg, va, vb, kinds, cph, sph, gphi[j], gva, gvb, ph)
+                _lead_back(sg, va, vb, n_lead, ph, gphi[j], gva, gvb)
                 break
             _before(sg, saved, j, li, va, vb, kinds, cph, sph, tile)
             li -= 1
@@ -141,12 +142,13 @@ def _outputs(sg, g_out):
 
 
 @njit(**_OPTS)
-def _seed(sg, gp, trace):
-    """G = dL/d conj(psi) = dL/dp psi on the last gp.shape[0] basis states (zero elsewhere), and
-    Re <G, psi> of each coordinate into trace."""
+def _seed(sg, gp, trace, zero):
+    """G = dL/d conj(psi) = dL/dp psi on the last gp.shape[0] basis states (zero elsewhere when
+    ``zero``; not in mode ROWS, whose final stage reads G on those rows only and writes every row
+    of G before it), and Re <G, psi> of each coordinate into trace."""
     n_amp, width = sg.shape[1], gp.shape[0]
     first = n_amp - width
-    for i in range(first):
+    for i in range(first if zero else 0):
         for t in range(sg.shape[2]):
             sg[2, i, t] = 0.0
             sg[3, i, t] = 0.0

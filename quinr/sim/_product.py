@@ -14,7 +14,23 @@ from ._kernels import _INLINE, _OPTS
 
 
 @njit(**_OPTS)
-def _lead_back(sg, va, vb, kinds, cph, sph, gphi, gva, gvb, ph):
+def lead_phases(kinds, cph, sph, ph):
+    """The number of diagonal stages ahead of the first local stage after the product stage, and
+    the conjugate of their total phase per basis state into ph (2, 2^n): the same for every tile
+    (taken once a kernel call, for :func:`_lead_back`)."""
+    n_lead = 0
+    while n_lead < kinds.shape[0] and kinds[n_lead] == 0:
+        n_lead += 1
+    for i in range(ph.shape[1]):
+        c, s = ph.dtype.type(1), ph.dtype.type(0)
+        for d in range(n_lead):
+            c, s = c * cph[d, i] - s * sph[d, i], c * sph[d, i] + s * cph[d, i]
+        ph[0, i], ph[1, i] = c, -s
+    return n_lead
+
+
+@njit(**_OPTS)
+def _lead_back(sg, va, vb, n_lead, ph, gphi, gva, gvb):
     """The backward from G before the first local stage after the product stage (rows 2-3 of sg)
     to the product state: through the diagonal stages between them and into the halves'
     gradients gva, gvb (as :func:`_product_grad`), without building psi there.
@@ -24,15 +40,8 @@ def _lead_back(sg, va, vb, kinds, cph, sph, gphi, gva, gvb, ph):
     those stages' phase gradient (-2 the tile's sum of Im(conj(G_i) psi_i), into gphi (stages,
     2^n)) is one and the same, read off G with the phases taken out and the product state. That
     replaces building psi, a pass that un-applies each stage's phases from psi and G, and a
-    separate pass of the product-state gradient (ph: (2, 2^n) scratch)."""
-    n_lead = 0
-    while n_lead < kinds.shape[0] and kinds[n_lead] == 0:
-        n_lead += 1
-    for i in range(sg.shape[1]):  # the conjugate of the stages' total phase
-        c, s = sg.dtype.type(1), sg.dtype.type(0)
-        for d in range(n_lead):
-            c, s = c * cph[d, i] - s * sph[d, i], c * sph[d, i] + s * cph[d, i]
-        ph[0, i], ph[1, i] = c, -s
+    separate pass of the product-state gradient (n_lead stages, ph the conjugate of their total
+    phase: :func:`lead_phases`)."""
     d_b = vb.shape[1]
     gva[:] = 0.0
     gvb[:] = 0.0
